@@ -1,0 +1,60 @@
+# Two commands on a fresh machine (Python 3.11, Node 20, make): `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORTAL_PORT ?= 8000
+export PORTAL_PORT
+
+.PHONY: install run test lint format stack bench soak migrate clean
+
+install: $(VENV)/.installed node_modules/.installed static/dist/portal.entry.js
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static/dist/portal.entry.js: node_modules/.installed $(wildcard frontend/src/*.js) frontend/build.mjs
+	npm run --silent build
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py seed_demo
+	@echo "Portal on http://127.0.0.1:$(PORTAL_PORT)/ (Ctrl-C stops the web server and the worker)"
+	$(PY) scripts/procs.py Procfile.dev
+
+test: install lint
+	$(PY) scripts/testenv.py -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# The production processes, natively: gunicorn + celery worker + beat on PostgreSQL/Redis.
+stack: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
+stack: export REDIS_URL ?= redis://127.0.0.1:6379/0
+stack: install
+	$(PY) scripts/ensure_db.py
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) scripts/procs.py Procfile
+
+bench: install
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) node_modules static/dist data/cache data/celery-queue

@@ -1,0 +1,36 @@
+"""Account emails: verification, invitation. Plain text + HTML, no patient data."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from portal.accounts.models import User
+from portal.accounts.tokens import invite_token, uid_for, verification_token
+
+
+def send_templated(template: str, to: str, context: dict[str, object]) -> None:
+    """Render ``templates/emails/<template>.{subject.txt,txt,html}`` and send it."""
+    context = {"site_url": settings.SITE_URL, **context}
+    subject = render_to_string(f"emails/{template}.subject.txt", context).strip()
+    text = render_to_string(f"emails/{template}.txt", context)
+    html = render_to_string(f"emails/{template}.html", context)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def send_verification(user: User) -> None:
+    path = reverse("verify-email", args=[uid_for(user), verification_token.make_token(user)])
+    send_templated("verify_email", user.email, {"link": settings.SITE_URL + path})
+
+
+def send_invitation(user: User, invited_by: User) -> None:
+    path = reverse("accept-invite", args=[uid_for(user), invite_token.make_token(user)])
+    send_templated(
+        "invite",
+        user.email,
+        {"link": settings.SITE_URL + path, "role": user.get_role_display(), "by": invited_by},
+    )

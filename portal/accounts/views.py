@@ -1,0 +1,153 @@
+"""Sign-up, email verification, login with throttling, invitations, user management."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.encoding import force_str
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.views.decorators.http import require_POST
+
+from portal.accounts import emails, throttle
+from portal.accounts.decorators import role_required
+from portal.accounts.forms import (
+    InviteForm,
+    LoginForm,
+    SignupForm,
+    UserRoleForm,
+    VerifyingSetPasswordForm,
+)
+from portal.accounts.models import Role, User
+from portal.accounts.tokens import invite_token, verification_token
+from portal.audit.log import client_ip, record
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = LoginForm(request.POST or None)
+    error = ""
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"].lower()
+        ip = client_ip(request)
+        user = User.objects.filter(email__iexact=email).first()
+        if throttle.is_locked(email, ip):
+            error = "Too many failed attempts. Please wait a few minutes and try again."
+            status = 429
+        elif user is None or not user.check_password(form.cleaned_data["password"]):
+            throttle.record_failure(email, ip)
+            record(request, "login.failed", user=user)
+            error = "Email or password is not right."
+        elif not user.is_active:
+            error = "This account is deactivated. Contact the administrator."
+        elif not user.email_verified:
+            error = "Please confirm your email address first: we sent you a link."
+        else:
+            throttle.reset(email)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            record(request, "login")
+            target = request.GET.get("next", "")
+            if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+                target = ""
+            return redirect(target or "home")
+    return render(request, "accounts/login.html", {"form": form, "error": error}, status=status)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        record(request, "logout")
+    logout(request)
+    return redirect("login")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.SIGNUP_ENABLED:
+        raise Http404("Sign-up is closed")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            user = User.objects.create_user(
+                form.cleaned_data["email"], form.cleaned_data["password"], role=Role.PATIENT
+            )
+            record(request, "account.signup", user, user=user)
+        emails.send_verification(user)
+        return render(request, "accounts/signup_done.html", {"email": user.email})
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+def _user_from_uid(uidb64: str) -> User:
+    try:
+        return User.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist) as exc:
+        raise Http404("This link is not valid") from exc
+
+
+def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    user = _user_from_uid(uidb64)
+    if not verification_token.check_token(user, token):
+        return render(request, "accounts/link_invalid.html", status=400)
+    user.email_verified = True
+    user.save(update_fields=["email_verified"])
+    record(request, "account.verified", user, user=user)
+    messages.success(request, "Your email address is confirmed. You can log in now.")
+    return redirect("login")
+
+
+def accept_invite(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    user = _user_from_uid(uidb64)
+    if not invite_token.check_token(user, token):
+        return render(request, "accounts/link_invalid.html", status=400)
+    form = VerifyingSetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        record(request, "account.invite_accepted", user, user=user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("home")
+    return render(request, "accounts/accept_invite.html", {"form": form, "invitee": user})
+
+
+@role_required(Role.ADMIN)
+def users(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            invitee = User.objects.create_user(
+                form.cleaned_data["email"],
+                None,
+                role=form.cleaned_data["role"],
+                name=form.cleaned_data["name"],
+            )
+            record(request, "account.invited", invitee, role=invitee.role)
+        emails.send_invitation(invitee, request.user)  # type: ignore[arg-type]
+        messages.success(request, f"Invitation sent to {invitee.email}.")
+        return redirect("users")
+    return render(
+        request,
+        "accounts/users.html",
+        {"form": form, "users": User.objects.order_by("role", "email"), "roles": Role.choices},
+    )
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def user_update(request: HttpRequest, pk: int) -> HttpResponse:
+    target = get_object_or_404(User, pk=pk)
+    if target == request.user:
+        raise PermissionDenied("Administrators cannot change their own role or status here.")
+    form = UserRoleForm(request.POST, instance=target)
+    if form.is_valid():
+        form.save()
+        record(request, "account.updated", target, role=target.role, active=target.is_active)
+        messages.success(request, f"{target.email} updated.")
+    else:
+        messages.error(request, "That change is not valid.")
+    return redirect("users")

@@ -1,0 +1,60 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from portal import views
+from portal.accounts import views as accounts
+from portal.accounts.forms import VerifyingSetPasswordForm
+from uploads import views as uploads
+
+admin.site.site_header = "DICOM Portal administration"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    # accounts
+    path("login/", accounts.login_view, name="login"),
+    path("logout/", accounts.logout_view, name="logout"),
+    path("signup/", accounts.signup, name="signup"),
+    path("verify/<uidb64>/<token>/", accounts.verify_email, name="verify-email"),
+    path("invite/<uidb64>/<token>/", accounts.accept_invite, name="accept-invite"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="accounts/password_reset.html",
+            email_template_name="emails/password_reset.txt",
+            html_email_template_name="emails/password_reset.html",
+            subject_template_name="emails/password_reset.subject.txt",
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="accounts/password_reset_confirm.html",
+            form_class=VerifyingSetPasswordForm,
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="accounts/password_reset_complete.html"
+        ),
+        name="password_reset_complete",
+    ),
+    # role homes
+    path("studies/", uploads.study_list, name="studies"),
+    path("worklist/", views.worklist, name="worklist"),
+    path("manage/", views.manage, name="manage"),
+    path("manage/users/", accounts.users, name="users"),
+    path("manage/users/<int:pk>/", accounts.user_update, name="user-update"),
+    path("manage/studies/<int:pk>/assign/", views.assign_study, name="assign-study"),
+    path("manage/audit/", views.audit_log, name="audit-log"),
+    path("admin/", admin.site.urls),
+]

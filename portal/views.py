@@ -1,0 +1,131 @@
+"""Home pages per role, the admin overview, the audit log view and the health check."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from portal.accounts.decorators import role_required
+from portal.accounts.models import Role, User
+from portal.audit.log import record
+from portal.audit.models import AuditEvent
+from uploads.models import Study, StudyStatus
+from uploads.permissions import visible_studies
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    role = request.user.role  # type: ignore[union-attr]
+    if role == Role.ADMIN:
+        return redirect("manage")
+    if role == Role.RADIOLOGIST:
+        return redirect("worklist")
+    return redirect("studies")
+
+
+@role_required(Role.RADIOLOGIST, Role.ADMIN)
+def worklist(request: HttpRequest) -> HttpResponse:
+    studies = visible_studies(request.user).filter(
+        status__in=[StudyStatus.READY, StudyStatus.IN_REVIEW]
+    )
+    mine = studies.filter(assigned_to=request.user)
+    pool = studies.filter(assigned_to__isnull=True, status=StudyStatus.READY)
+    order = ["-urgency", "requested_at", "created_at"]  # "urgent" sorts before "routine"
+    return render(
+        request,
+        "worklist.html",
+        {"mine": mine.order_by(*order), "pool": pool.order_by(*order)},
+    )
+
+
+@role_required(Role.ADMIN)
+def manage(request: HttpRequest) -> HttpResponse:
+    radiologists = User.objects.filter(role=Role.RADIOLOGIST, is_active=True).annotate(
+        load=Count(
+            "assigned_studies", filter=Q(assigned_studies__status=StudyStatus.IN_REVIEW)
+        )
+    )
+    unassigned = Study.objects.filter(status=StudyStatus.READY, assigned_to__isnull=True)
+    return render(
+        request,
+        "manage.html",
+        {
+            "counts": {
+                "users": User.objects.count(),
+                "radiologists": radiologists.count(),
+                "studies": Study.objects.count(),
+                "unassigned": unassigned.count(),
+            },
+            "unassigned": unassigned[:50],
+            "radiologists": radiologists,
+            "recent": AuditEvent.objects.all()[:10],
+        },
+    )
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def assign_study(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    radiologist_id = request.POST.get("radiologist") or None
+    radiologist = None
+    if radiologist_id:
+        radiologist = get_object_or_404(
+            User, pk=radiologist_id, role=Role.RADIOLOGIST, is_active=True
+        )
+    with transaction.atomic():
+        study.assigned_to = radiologist
+        study.assigned_at = timezone.now() if radiologist else None
+        study.save(update_fields=["assigned_to", "assigned_at", "updated_at"])
+        record(request, "study.assigned", study, radiologist=radiologist_id)
+    messages.success(request, f"Study {study.pk} assignment saved.")
+    return redirect(request.POST.get("next") or "manage")
+
+
+@role_required(Role.ADMIN)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    events = AuditEvent.objects.select_related("user")
+    action = request.GET.get("action", "").strip()
+    actor = request.GET.get("actor", "").strip()
+    object_id = request.GET.get("object", "").strip()
+    if action:
+        events = events.filter(action__startswith=action)
+    if actor:
+        events = events.filter(actor__icontains=actor)
+    if object_id:
+        events = events.filter(object_id=object_id)
+    page = Paginator(events, 100).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "audit_log.html",
+        {"page": page, "filters": {"action": action, "actor": actor, "object": object_id}},
+    )
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database and cache reachability; used by compose/stack health checks."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # report, don't 500: this is the health endpoint
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        key = f"healthz:{uuid.uuid4().hex}"
+        cache.set(key, "1", 5)
+        checks["cache"] = "ok" if cache.get(key) == "1" else "error: no round-trip"
+    except Exception as exc:
+        checks["cache"] = f"error: {type(exc).__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse({"ok": healthy, **checks}, status=200 if healthy else 503)

@@ -1,0 +1,286 @@
+"""Shared fixtures: role users (as in healthchecks' hc/test.py), service guards, SMTP, browser.
+
+Service guards skip a test when PostgreSQL / Redis / Chromium is missing, except in
+CI (``CI=true``), where a missing service fails the test instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API + ORM
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+PASSWORD = "correct-horse-battery-9"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def missing(reason: str) -> None:
+    """Skip locally, fail in CI."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: services must be present)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Unit tests run tasks in-process; tests marked ``services`` use a real worker."""
+    from portal.celery import app
+
+    eager = "services" not in request.keywords
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = eager
+    app.conf.task_eager_propagates = eager
+    yield
+    app.conf.task_always_eager = old
+
+
+@pytest.fixture(autouse=True)
+def _isolated_files(tmp_path: Path, settings: Any) -> None:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.SITE_URL = "http://testserver"
+
+
+# -- role users ------------------------------------------------------------------------------
+
+
+def make_user(email: str, role: str, **extra: Any) -> Any:
+    from portal.accounts.models import User
+
+    return User.objects.create_user(
+        email, PASSWORD, role=role, email_verified=True, name=extra.pop("name", ""), **extra
+    )
+
+
+@pytest.fixture
+def patient(db: None) -> Any:
+    return make_user("alice@example.org", "patient")
+
+
+@pytest.fixture
+def other_patient(db: None) -> Any:
+    return make_user("bob@example.org", "patient")
+
+
+@pytest.fixture
+def radiologist(db: None) -> Any:
+    return make_user("charlie@example.org", "radiologist", name="Dr. Charlie")
+
+
+@pytest.fixture
+def other_radiologist(db: None) -> Any:
+    return make_user("dana@example.org", "radiologist", name="Dr. Dana")
+
+
+@pytest.fixture
+def admin_user(db: None) -> Any:
+    return make_user("eve@example.org", "admin")
+
+
+@pytest.fixture
+def login(client: Any) -> Any:
+    def _login(user: Any) -> Any:
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return _login
+
+
+# -- real services ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def require_postgres() -> None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        missing("PostgreSQL not configured (DATABASE_URL)")
+
+
+@pytest.fixture
+def require_redis() -> str:
+    if not settings.REDIS_URL:
+        missing("Redis not configured (REDIS_URL)")
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        missing(f"Redis not reachable: {exc}")
+    return settings.REDIS_URL
+
+
+def worker_database_url() -> str:
+    """The URL of the database pytest-django created, for subprocesses (worker, gunicorn)."""
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, sig: int | None = None) -> None:
+        if self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_worker(log: Path, extra_env: dict[str, str] | None = None) -> Worker:
+    env = {
+        **os.environ,
+        "DATABASE_URL": worker_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DATA_DIR": str(Path(settings.MEDIA_ROOT).parent / "worker-data"),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEID_SECRET": settings.DEID_SECRET,
+        **(extra_env or {}),
+    }
+    handle = log.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-P", "solo",
+         "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+        cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return Worker(proc, log, env)
+
+
+@pytest.fixture
+def celery_worker(
+    require_postgres: None, require_redis: str, transactional_db: None, tmp_path: Path
+) -> Iterator[Worker]:
+    """A real ``celery worker`` subprocess on Redis, using the test PostgreSQL database."""
+    from portal.celery import app
+
+    app.control.purge()
+    worker = start_worker(tmp_path / "worker.log")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if worker.proc.poll() is not None:
+            pytest.fail("worker exited:\n" + worker.log.read_text()[-3000:])
+        if app.control.ping(timeout=0.5):
+            break
+    else:
+        worker.stop()
+        pytest.fail("worker did not answer a ping in 30 s:\n" + worker.log.read_text()[-3000:])
+    yield worker
+    worker.stop()
+
+
+# -- email -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SMTPSink:
+    host: str
+    port: int
+    messages: list[Any]
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.messages) >= count, f"{len(self.messages)} of {count} emails arrived"
+        return self.messages
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPSink]:
+    """A real SMTP server (aiosmtpd) in this process, collecting parsed messages."""
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    sink = SMTPSink("127.0.0.1", 0, [])
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            sink.messages.append(
+                email.message_from_bytes(envelope.content, policy=email.policy.default)
+            )
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        sink.port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_settings(smtp_server: SMTPSink, settings: Any) -> SMTPSink:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = smtp_server.host
+    settings.EMAIL_PORT = smtp_server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    return smtp_server
+
+
+def text_body(message: Any) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return str(part.get_content())
+
+
+# -- browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
+        missing(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any, settings: Any) -> Iterator[Any]:
+    settings.SITE_URL = live_server.url
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def browser_login(page: Any, email: str, password: str = PASSWORD) -> None:
+    page.goto("/login/")
+    page.get_by_test_id("login-email").fill(email)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_load_state()

@@ -1,0 +1,164 @@
+"""Every URL × role: anonymous, patient, radiologist, admin.
+
+The matrix is checked against the URL conf: a new named route without an entry here
+fails ``test_every_route_has_an_entry``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from uploads.models import Study, StudyStatus
+
+ROLES = ["anonymous", "patient", "radiologist", "admin"]
+LOGIN = "login"  # a redirect to the login page
+# name -> (kwargs factory, method, {role: expected})
+#   expected: an HTTP status, or LOGIN
+MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
+    "home": (None, "get", {"anonymous": LOGIN, "patient": 302, "radiologist": 302, "admin": 302}),
+    "healthz": (None, "get", dict.fromkeys(ROLES, 200)),
+    "login": (None, "get", {"anonymous": 200, "patient": 302, "radiologist": 302, "admin": 302}),
+    "logout": (None, "post", dict.fromkeys(ROLES, 302)),
+    "signup": (None, "get", {"anonymous": 200, "patient": 302, "radiologist": 302, "admin": 302}),
+    "verify-email": ("bad_token", "get", dict.fromkeys(ROLES, 400)),
+    "accept-invite": ("bad_token", "get", dict.fromkeys(ROLES, 400)),
+    "password_reset": (None, "get", dict.fromkeys(ROLES, 200)),
+    "password_reset_done": (None, "get", dict.fromkeys(ROLES, 200)),
+    "password_reset_confirm": ("bad_token", "get", dict.fromkeys(ROLES, 200)),
+    "password_reset_complete": (None, "get", dict.fromkeys(ROLES, 200)),
+    "studies": (None, "get", {"anonymous": LOGIN, "patient": 200, "radiologist": 200, "admin": 200}),
+    "worklist": (None, "get", {"anonymous": LOGIN, "patient": 403, "radiologist": 200, "admin": 200}),
+    "manage": (None, "get", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200}),
+    "users": (None, "get", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200}),
+    "user-update": ("target_user", "post", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302}),
+    "assign-study": ("study", "post", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302}),
+    "audit-log": (None, "get", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200}),
+}
+# Django's own admin site has its own permission system (is_staff), tested separately.
+EXEMPT_NAMESPACES = {"admin"}
+
+
+def named_routes() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any]) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                if entry.namespace not in EXEMPT_NAMESPACES:
+                    walk(entry.url_patterns)
+            elif isinstance(entry, URLPattern):
+                assert entry.name, f"unnamed route {entry.pattern}"
+                names.add(entry.name)
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+def test_every_route_has_an_entry() -> None:
+    assert named_routes() - MATRIX.keys() == set()
+    assert MATRIX.keys() - named_routes() == set()
+
+
+def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
+    if kind is None:
+        return {}
+    if kind == "bad_token":
+        return {"uidb64": "MQ", "token": "abc-def"}
+    if kind == "target_user":
+        return {"pk": users["target"].pk}
+    if kind == "study":
+        return {"pk": users["study"].pk}
+    raise AssertionError(kind)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_route_permissions(
+    name: str, client: Any, patient: Any, radiologist: Any, admin_user: Any, other_patient: Any
+) -> None:
+    kind, method, expected = MATRIX[name]
+    study = Study.objects.create(owner=other_patient, status=StudyStatus.READY)
+    users = {"patient": patient, "radiologist": radiologist, "admin": admin_user,
+             "target": other_patient, "study": study}  # fmt: skip
+    url = reverse(name, kwargs=kwargs_for(kind, users))
+    for role in ROLES:
+        client.logout()
+        if role != "anonymous":
+            client.force_login(users[role])
+        data = {"role": "patient", "is_active": "on"} if name == "user-update" else {}
+        response = getattr(client, method)(url, data)
+        want = expected[role]
+        if want == LOGIN:
+            assert response.status_code == 302, (role, response.status_code)
+            assert response.url.startswith("/login/"), (role, response.url)
+        else:
+            assert response.status_code == want, (name, role, response.status_code)
+
+
+@pytest.mark.django_db
+def test_django_admin_only_for_staff(login: Any, patient: Any, radiologist: Any, admin_user: Any) -> None:
+    for user, status in [(patient, 302), (radiologist, 302), (admin_user, 200)]:
+        client = login(user)
+        response = client.get("/admin/accounts/user/")
+        assert response.status_code == status, user.role
+        client.logout()
+    admin_user.is_superuser = True
+    admin_user.save()
+    client = login(admin_user)
+    assert client.get("/admin/audit/auditevent/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_study_visibility_per_role(
+    login: Any, patient: Any, other_patient: Any, radiologist: Any, other_radiologist: Any,
+    admin_user: Any,
+) -> None:
+    from uploads.permissions import can_view_study, visible_studies
+
+    own = Study.objects.create(owner=patient, status=StudyStatus.PROCESSING)
+    pool = Study.objects.create(owner=other_patient, status=StudyStatus.READY)
+    theirs = Study.objects.create(
+        owner=other_patient, status=StudyStatus.IN_REVIEW, assigned_to=other_radiologist
+    )
+    mine = Study.objects.create(
+        owner=other_patient, status=StudyStatus.IN_REVIEW, assigned_to=radiologist
+    )
+    assert set(visible_studies(patient)) == {own}
+    assert set(visible_studies(other_patient)) == {pool, theirs, mine}
+    assert set(visible_studies(radiologist)) == {pool, mine}
+    assert set(visible_studies(admin_user)) == {own, pool, theirs, mine}
+    assert not can_view_study(radiologist, own)  # processing, not in the pool
+    patient.is_active = False
+    assert list(visible_studies(patient)) == []
+    # The lists in the pages follow the same rule.
+    page = login(radiologist).get("/studies/").content.decode()
+    assert f'data-study-id="{pool.pk}"' in page and f'data-study-id="{mine.pk}"' in page
+    assert f'data-study-id="{theirs.pk}"' not in page and f'data-study-id="{own.pk}"' not in page
+    worklist = login(radiologist).get("/worklist/").content.decode()
+    assert worklist.count('data-testid="worklist-row"') == 2
+
+
+@pytest.mark.django_db
+def test_admin_assigns_study_and_it_is_audited(
+    login: Any, admin_user: Any, radiologist: Any, patient: Any
+) -> None:
+    from portal.audit.models import AuditEvent
+
+    study = Study.objects.create(owner=patient, status=StudyStatus.READY)
+    client = login(admin_user)
+    assert f'data-study-id="{study.pk}"' in client.get("/manage/").content.decode()
+    response = client.post(f"/manage/studies/{study.pk}/assign/", {"radiologist": radiologist.pk})
+    assert response.status_code == 302
+    study.refresh_from_db()
+    assert study.assigned_to == radiologist
+    event = AuditEvent.objects.get(action="study.assigned")
+    assert event.object_id == str(study.pk) and event.actor == admin_user.email
+    assert event.ip == "127.0.0.1"
+    # A patient cannot be assigned as reader.
+    response = client.post(f"/manage/studies/{study.pk}/assign/", {"radiologist": patient.pk})
+    assert response.status_code == 404
+    log = client.get("/manage/audit/?action=study.").content.decode()
+    assert log.count('data-testid="audit-row"') == 1
