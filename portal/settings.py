@@ -180,6 +180,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if not REDIS_URL:
     # Embedded mode: kombu's file-system transport; `make run` starts a worker on it.
     _queue_dir = DATA_DIR / "celery-queue"
+    _queue_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
@@ -298,3 +299,4 @@ LOGGING = {
 
 # WhiteNoise serves static files in every mode; with finders it needs no collectstatic.
 WHITENOISE_USE_FINDERS = _static_backend.startswith("django.")
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
     studies = visible_studies(request.user).filter(
         status__in=[StudyStatus.READY, StudyStatus.IN_REVIEW]
     )
-    mine = studies.filter(assigned_to=request.user)
+    mine = studies.filter(assigned_to=request.user.pk)
     pool = studies.filter(assigned_to__isnull=True, status=StudyStatus.READY)
     order = ["-urgency", "requested_at", "created_at"]  # "urgent" sorts before "routine"
     return render(
@@ -51,9 +51,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def manage(request: HttpRequest) -> HttpResponse:
     radiologists = User.objects.filter(role=Role.RADIOLOGIST, is_active=True).annotate(
-        load=Count(
-            "assigned_studies", filter=Q(assigned_studies__status=StudyStatus.IN_REVIEW)
-        )
+        load=Count("assigned_studies", filter=Q(assigned_studies__status=StudyStatus.IN_REVIEW))
     )
     unassigned = Study.objects.filter(status=StudyStatus.READY, assigned_to__isnull=True)
     return render(

@@ -52,6 +52,7 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _isolated_files(tmp_path: Path, settings: Any) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.SITE_URL = "http://testserver"
 
 
@@ -242,6 +243,15 @@ def smtp_settings(smtp_server: SMTPSink, settings: Any) -> SMTPSink:
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     return smtp_server
+
+
+def link_in(body: str) -> str:
+    """The first URL in an email body."""
+    import re
+
+    match = re.search(r"https?://\S+", body)
+    assert match, body
+    return match.group(0)
 
 
 def text_body(message: Any) -> str:

@@ -11,15 +11,9 @@ from django.core.cache import cache
 
 from portal.accounts.models import Role, User
 from portal.audit.models import AuditEvent
-from tests.conftest import PASSWORD, text_body
+from tests.conftest import PASSWORD, link_in, text_body
 
 pytestmark = pytest.mark.django_db
-
-
-def link_in(body: str) -> str:
-    match = re.search(r"https?://\S+", body)
-    assert match, body
-    return match.group(0)
 
 
 def path_of(url: str) -> str:
@@ -41,7 +35,7 @@ def test_signup_sends_verification_and_blocks_login_until_verified(client: Any) 
     assert "_auth_user_id" not in client.session
 
     assert len(mail.outbox) == 1
-    link = link_in(mail.outbox[0].body)
+    link = link_in(str(mail.outbox[0].body))
     assert client.get(path_of(link)).status_code == 302
     user.refresh_from_db()
     assert user.email_verified
@@ -108,7 +102,7 @@ def test_admin_invites_radiologist_with_one_time_link(login: Any, admin_user: An
     invitee = User.objects.get(email="rad@example.org")
     assert invitee.role == Role.RADIOLOGIST and not invitee.has_usable_password()
     assert "invited you" in mail.outbox[0].body
-    link = path_of(link_in(mail.outbox[0].body))
+    link = path_of(link_in(str(mail.outbox[0].body)))
     client.logout()
 
     new_password = "a-long-new-secret-42"
@@ -125,7 +119,10 @@ def test_admin_invites_radiologist_with_one_time_link(login: Any, admin_user: An
 def test_only_admins_can_invite_or_change_users(login: Any, radiologist: Any, patient: Any) -> None:
     for user in (radiologist, patient):
         client = login(user)
-        assert client.post("/manage/users/", {"email": "z@example.org", "role": "admin"}).status_code == 403
+        assert (
+            client.post("/manage/users/", {"email": "z@example.org", "role": "admin"}).status_code
+            == 403
+        )
         assert client.post(f"/manage/users/{patient.pk}/", {"role": "admin"}).status_code == 403
     assert not User.objects.filter(email="z@example.org").exists()
     patient.refresh_from_db()

@@ -37,9 +37,9 @@ class UserAdmin(BaseUserAdmin):
     )
 
     @admin.action(description="Deactivate selected accounts")
-    def deactivate(self, request, queryset):  # type: ignore[no-untyped-def]
+    def deactivate(self, request, queryset):
         queryset.exclude(pk=request.user.pk).update(is_active=False)
 
     @admin.action(description="Activate selected accounts")
-    def activate(self, request, queryset):  # type: ignore[no-untyped-def]
+    def activate(self, request, queryset):
         queryset.update(is_active=True)

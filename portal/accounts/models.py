@@ -30,7 +30,7 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
-        extra.update(role=Role.ADMIN, is_staff=True, is_superuser=True, email_verified=True)
+        extra.update(role=Role.ADMIN, email_verified=True)
         return self.create_user(email, password, **extra)
 
     def get_by_natural_key(self, username: str | None) -> User:
@@ -48,7 +48,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     email_verified = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
 
-    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -62,9 +62,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.email = self.email.lower()
-        # Admins manage the site through the Django admin too; other roles never do.
-        if self.role == Role.ADMIN:
-            self.is_staff = True
+        # The Django admin site is for the admin role only: staff rights follow the role.
+        self.is_staff = self.is_superuser = self.role == Role.ADMIN
         super().save(*args, **kwargs)
 
     @property

@@ -17,7 +17,7 @@ def purge_unverified_accounts(days: int = 7) -> int:
 
 
 @shared_task(bind=True, acks_late=True)
-def ping(self, token: str) -> str:  # type: ignore[no-untyped-def]
+def ping(self, token: str) -> str:
     """Round-trip check used by the health view and the integration tests: it writes an
     audit row through the worker's own database connection and answers ``token``."""
     from portal.audit.models import AuditEvent

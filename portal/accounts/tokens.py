@@ -13,7 +13,7 @@ from django.utils.http import urlsafe_base64_encode
 class EmailVerificationTokenGenerator(PasswordResetTokenGenerator):
     key_salt = "portal.accounts.tokens.EmailVerificationTokenGenerator"
 
-    def _make_hash_value(self, user, timestamp):  # type: ignore[no-untyped-def]
+    def _make_hash_value(self, user, timestamp):
         return f"{user.pk}{user.email}{user.email_verified}{timestamp}"
 
 
@@ -22,5 +22,5 @@ verification_token = EmailVerificationTokenGenerator()
 invite_token = default_token_generator
 
 
-def uid_for(user) -> str:  # type: ignore[no-untyped-def]
+def uid_for(user) -> str:
     return urlsafe_base64_encode(force_bytes(user.pk))

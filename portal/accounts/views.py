@@ -84,16 +84,16 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form})
 
 
-def _user_from_uid(uidb64: str) -> User:
+def _user_from_uid(uidb64: str) -> User | None:
     try:
         return User.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
-    except (ValueError, TypeError, OverflowError, User.DoesNotExist) as exc:
-        raise Http404("This link is not valid") from exc
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist):
+        return None
 
 
 def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     user = _user_from_uid(uidb64)
-    if not verification_token.check_token(user, token):
+    if user is None or not verification_token.check_token(user, token):
         return render(request, "accounts/link_invalid.html", status=400)
     user.email_verified = True
     user.save(update_fields=["email_verified"])
@@ -104,7 +104,7 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
 
 def accept_invite(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     user = _user_from_uid(uidb64)
-    if not invite_token.check_token(user, token):
+    if user is None or not invite_token.check_token(user, token):
         return render(request, "accounts/link_invalid.html", status=400)
     form = VerifyingSetPasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -29,7 +29,6 @@ class Command(BaseCommand):
             user.role = role
             user.is_active = True
             user.email_verified = True
-            user.is_superuser = role == Role.ADMIN
             if password:
                 user.set_password(password)
                 shown = "(password as given)"

@@ -1,0 +1,120 @@
+"""The process layouts run natively: `make run` (Procfile.dev, embedded) and `make stack`
+(Procfile: gunicorn + celery worker + beat on PostgreSQL/Redis)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, worker_database_url
+
+pytestmark = pytest.mark.services
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@contextmanager
+def procfile(name: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "scripts/procs.py", name], cwd=REPO, env=env,
+            stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_http(url: str, log: Path, timeout: float = 40) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bytes(response.read())
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"{url} did not answer:\n{log.read_text()[-4000:]}")
+
+
+def ping_through(env: dict[str, str], log: Path) -> None:
+    token = uuid.uuid4().hex
+    manage(env, "shell", "--no-imports", "-c",
+           f"from portal.accounts.tasks import ping; ping.delay('{token}')")  # fmt: skip
+    check = (
+        "from portal.audit.models import AuditEvent;"
+        f"print(AuditEvent.objects.filter(action='worker.ping', object_id='{token}').count())"
+    )
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if manage(env, "shell", "--no-imports", "-c", check).strip() == "1":
+            return
+        time.sleep(0.5)
+    pytest.fail("the worker did not run the task:\n" + log.read_text()[-4000:])
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    drop = {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_EAGER"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(DATA_DIR=str(tmp_path / "data"), PORTAL_PORT=str(free_port()))
+    return env
+
+
+def test_embedded_run_serves_and_works_off_the_request_path(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    manage(env, "migrate", "--noinput")
+    out = manage(env, "seed_demo")
+    assert out.count("created") == 3
+    log = tmp_path / "run.log"
+    with procfile("Procfile.dev", env, log):
+        page = wait_http(f"http://127.0.0.1:{env['PORTAL_PORT']}/login/", log)
+        assert b'data-testid="login-email"' in page
+        ping_through(env, log)
+    assert "celery@" in log.read_text()
+
+
+def test_stack_gunicorn_worker_beat(
+    tmp_path: Path, require_postgres: None, require_redis: str, transactional_db: Any
+) -> None:
+    env = base_env(tmp_path)
+    env.update(DATABASE_URL=worker_database_url(), REDIS_URL=require_redis, WEB_WORKERS="2")
+    log = tmp_path / "stack.log"
+    with procfile("Procfile", env, log):
+        health = wait_http(f"http://127.0.0.1:{env['PORTAL_PORT']}/healthz", log)
+        assert b'"ok": true' in health
+        ping_through(env, log)
+        deadline = time.monotonic() + 20
+        while "beat: Starting" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
+    text = log.read_text()
+    assert "Booting worker" in text  # gunicorn
+    assert "beat: Starting" in text
