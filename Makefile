@@ -8,7 +8,7 @@ export PORTAL_PORT
 
 .PHONY: install run test lint format stack bench soak migrate clean
 
-install: $(VENV)/.installed node_modules/.installed static/dist/portal.entry.js
+install: $(VENV)/.installed node_modules/.installed static/dist/.built
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -21,8 +21,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-static/dist/portal.entry.js: node_modules/.installed $(wildcard frontend/src/*.js) frontend/build.mjs
+static/dist/.built: node_modules/.installed $(wildcard frontend/src/*.js) frontend/build.mjs
 	npm run --silent build
+	touch $@
 
 migrate: install
 	$(PY) manage.py migrate --noinput

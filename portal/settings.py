@@ -199,6 +199,10 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TIME_LIMIT", 360)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-upload-files": {
+        "task": "uploads.tasks.requeue_stale_files",
+        "schedule": 60.0,
+    },
     "purge-unverified-accounts": {
         "task": "portal.accounts.tasks.purge_unverified_accounts",
         "schedule": 3600.0,
@@ -236,6 +240,19 @@ elif STORAGE == "local":
 else:
     raise ImproperlyConfigured("STORAGE must be 'local' or 's3'")
 STORAGES = {"default": _default_storage, "staticfiles": {"BACKEND": _static_backend}}
+
+# -- uploads and de-identification ---------------------------------------------------------
+
+# PS3.15 Annex E options (docs/deidentification.md), comma-separated option names.
+DEID_OPTIONS = env_list(
+    "DEID_OPTIONS",
+    "retain_patient_characteristics,retain_longitudinal_modified_dates,clean_descriptors,"
+    "retain_safe_private",
+)
+UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)
+UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 20000)
+UPLOAD_CHUNK_SIZE = env_int("UPLOAD_CHUNK_SIZE", 8 * 1024**2)
+USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 20 * 1024**3)
 
 # -- email ------------------------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from portal import views
 from portal.accounts import views as accounts
 from portal.accounts.forms import VerifyingSetPasswordForm
+from uploads import api
 from uploads import views as uploads
 
 admin.site.site_header = "DICOM Portal administration"
@@ -50,11 +51,21 @@ urlpatterns = [
     ),
     # role homes
     path("studies/", uploads.study_list, name="studies"),
+    path("studies/<int:pk>/", uploads.study_detail, name="study"),
+    path("upload/", uploads.upload_page, name="upload"),
+    path("api/uploads/config/", api.config, name="api-upload-config"),
+    path("api/uploads/open/", api.open_upload, name="api-upload-open"),
+    path("api/uploads/", api.create, name="api-upload-create"),
+    path("api/uploads/<int:upload_id>/", api.status, name="api-upload-status"),
+    path("api/uploads/<int:upload_id>/files/", api.register, name="api-upload-register"),
+    path("api/uploads/<int:upload_id>/files/<str:key>", api.put_chunk, name="api-upload-chunk"),
+    path("api/uploads/<int:upload_id>/cancel/", api.cancel, name="api-upload-cancel"),
     path("worklist/", views.worklist, name="worklist"),
     path("manage/", views.manage, name="manage"),
     path("manage/users/", accounts.users, name="users"),
     path("manage/users/<int:pk>/", accounts.user_update, name="user-update"),
     path("manage/studies/<int:pk>/assign/", views.assign_study, name="assign-study"),
     path("manage/audit/", views.audit_log, name="audit-log"),
+    path("", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]

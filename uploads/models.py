@@ -70,3 +70,136 @@ class Study(models.Model):
     @property
     def in_pool(self) -> bool:
         return self.status == StudyStatus.READY and self.assigned_to_id is None
+
+
+class Series(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64)
+    modality = models.CharField(max_length=16, blank=True)
+    description = models.CharField(max_length=255, blank=True)
+    number = models.IntegerField(null=True, blank=True)
+    body_part = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["number", "id"]
+        verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "series_instance_uid"], name="unique_series_per_study"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Series {self.number or '?'} {self.modality} {self.description}".strip()
+
+
+class Instance(models.Model):
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64)
+    sop_class_uid = models.CharField(max_length=64)
+    transfer_syntax = models.CharField(max_length=64, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    slice_position = models.FloatField(null=True, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    columns = models.PositiveIntegerField(default=0)
+    frames = models.PositiveIntegerField(default=1)
+    has_pixels = models.BooleanField(default=True)
+    pixel_spacing = models.JSONField(null=True, blank=True)
+    needs_pixel_review = models.BooleanField(default=False)
+    pixel_review_reason = models.CharField(max_length=255, blank=True)
+    # Storage name (Django storage API) of the de-identified file.
+    file = models.CharField(max_length=255)
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slice_position", "instance_number", "sop_instance_uid"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "sop_instance_uid"], name="unique_instance_per_series"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Instance {self.instance_number or '?'} of series {self.series_id}"
+
+
+class Upload(models.Model):
+    """One drop of files by one uploader; it may hold several studies."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Receiving files"
+        DONE = "done", "Processed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    clinical_question = models.TextField(blank=True)
+    history = models.TextField(blank=True)
+    urgency = models.CharField(max_length=10, choices=Urgency.choices, default=Urgency.ROUTINE)
+    # Client-side de-identification was applied (browser engine) before sending.
+    client_deidentified = models.BooleanField(default=False)
+    # How many files the client said it will send; the upload closes when all are in.
+    expected_files = models.PositiveIntegerField(default=0)
+    studies = models.ManyToManyField(Study, blank=True, related_name="uploads")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Upload {self.pk} by {self.owner_id}"
+
+
+class FileStatus(models.TextChoices):
+    RECEIVING = "receiving", "Receiving"
+    RECEIVED = "received", "Waiting to be processed"
+    PROCESSING = "processing", "Processing"
+    STORED = "stored", "Stored"
+    DUPLICATE = "duplicate", "Already stored"
+    EXPANDED = "expanded", "Archive unpacked"
+    REJECTED = "rejected", "Rejected"
+
+
+TERMINAL = {FileStatus.STORED, FileStatus.DUPLICATE, FileStatus.EXPANDED, FileStatus.REJECTED}
+
+
+class UploadFile(models.Model):
+    """One file of an upload: its chunks in quarantine, then its fate in the pipeline.
+
+    The name is what the uploader's computer called it; it is kept only to explain a
+    rejection and is cleared once the file is stored.
+    """
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="files")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    key = models.CharField(max_length=64, help_text="SHA-256 of the bytes, hex")
+    name = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField()
+    received = models.BigIntegerField(default=0)
+    status = models.CharField(
+        max_length=12, choices=FileStatus.choices, default=FileStatus.RECEIVING, db_index=True
+    )
+    message = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "key"], name="unique_file_per_upload")
+        ]
+
+    def __str__(self) -> str:
+        return f"File {self.pk} of upload {self.upload_id} ({self.status})"
+
+    @property
+    def quarantine_prefix(self) -> str:
+        return f"quarantine/{self.upload_id}/{self.pk}/"

@@ -1,13 +1,60 @@
+"""Pages of the uploads app: the upload page, study list and study page."""
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
 
+from portal.accounts.decorators import role_required
+from portal.audit.log import record
+from uploads.api import UPLOADERS
+from uploads.models import FileStatus, Study, UploadFile
 from uploads.permissions import visible_studies
 
 
 @login_required
 def study_list(request: HttpRequest) -> HttpResponse:
-    studies = visible_studies(request.user).select_related("assigned_to")
+    studies = (
+        visible_studies(request.user)
+        .select_related("assigned_to")
+        .annotate(n_series=Count("series", distinct=True), n_images=Count("series__instances"))
+    )
     return render(request, "uploads/study_list.html", {"studies": studies})
+
+
+@role_required(*UPLOADERS)
+def upload_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "uploads/upload.html")
+
+
+@login_required
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    if not visible_studies(request.user).filter(pk=pk).exists():
+        raise Http404("No such study")
+    record(request, "study.viewed", study)
+    series = study.series.annotate(n_images=Count("instances")).order_by("number", "id")
+    rejected = UploadFile.objects.filter(
+        upload__studies=study, status=FileStatus.REJECTED
+    ).order_by("id")[:200]
+    pending = (
+        UploadFile.objects.filter(upload__studies=study)
+        .exclude(status__in=[FileStatus.STORED, FileStatus.DUPLICATE, FileStatus.REJECTED,
+                             FileStatus.EXPANDED])  # fmt: skip
+        .count()
+    )
+    review_flags = study.series.filter(instances__needs_pixel_review=True).distinct().count()
+    return render(
+        request,
+        "uploads/study_detail.html",
+        {
+            "study": study,
+            "series": series,
+            "rejected": rejected if request.user == study.owner else [],
+            "pending": pending,
+            "review_flags": review_flags,
+            "is_owner": request.user == study.owner,
+        },
+    )

@@ -3,25 +3,36 @@ import dcmjs from "dcmjs";
 
 const { DicomMessage } = dcmjs.data;
 
-// Tag helpers on the raw tag-keyed dict (the "naturalized" path alters data:
-// see shared/notes/dcmjs.md).
+// Work on the raw tag-keyed dict: the "naturalized" path alters data
+// (shared/notes/dcmjs.md).
 export function value(dict, tag) {
   const element = dict[tag];
   if (!element || !element.Value || element.Value.length === 0) return "";
-  return element.Value[0];
+  const first = element.Value[0];
+  return first === null || first === undefined ? "" : String(first);
 }
 
-export function isDicom(buffer) {
-  const bytes = new Uint8Array(buffer, 0, Math.min(buffer.byteLength, 132));
-  return bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 &&
-    bytes[130] === 0x43 && bytes[131] === 0x4d;
+function parseHeader(buffer) {
+  return DicomMessage.readFile(buffer, { ignoreErrors: true, untilTag: "7FE00010" });
 }
 
 // Study/series grouping keys and display fields; never names, IDs or birth dates.
-export function summarize(buffer) {
-  const file = DicomMessage.readFile(buffer, { ignoreErrors: true, untilTag: "7FE00010" });
+export async function summarize(item) {
+  let file;
+  try {
+    file = parseHeader(await item.head(Math.min(item.size, 256 * 1024)));
+  } catch {
+    file = null;
+  }
+  if (!file || !value(file.dict, "0020000D")) {
+    try {
+      file = parseHeader(await item.read());
+    } catch (error) {
+      return { error: "not readable as DICOM (damaged or truncated file)" };
+    }
+  }
   const d = file.dict;
-  return {
+  const summary = {
     studyUid: value(d, "0020000D"),
     seriesUid: value(d, "0020000E"),
     sopUid: value(d, "00080018"),
@@ -29,5 +40,36 @@ export function summarize(buffer) {
     modality: value(d, "00080060"),
     studyDescription: value(d, "00081030"),
     seriesDescription: value(d, "0008103E"),
+    burnedIn: value(d, "00280301"),
+    sopClass: value(d, "00080016"),
   };
+  if (!summary.studyUid || !summary.seriesUid || !summary.sopUid) {
+    return { error: "not usable: the file has no study, series or image identifier" };
+  }
+  return summary;
+}
+
+export function formatDate(da) {
+  if (!/^\d{8}$/.test(da)) return "date unknown";
+  const date = new Date(Date.UTC(+da.slice(0, 4), +da.slice(4, 6) - 1, +da.slice(6, 8)));
+  return date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric",
+                                              timeZone: "UTC" });
+}
+
+// Group summaries into studies for the confirmation step.
+export function groupStudies(entries) {
+  const studies = new Map();
+  for (const entry of entries) {
+    const s = entry.summary;
+    if (!studies.has(s.studyUid)) {
+      studies.set(s.studyUid, { uid: s.studyUid, date: s.studyDate, description: s.studyDescription,
+                                modalities: new Set(), series: new Set(), items: [], bytes: 0 });
+    }
+    const study = studies.get(s.studyUid);
+    if (s.modality) study.modalities.add(s.modality);
+    study.series.add(s.seriesUid);
+    study.items.push(entry);
+    study.bytes += entry.item.size;
+  }
+  return [...studies.values()];
 }

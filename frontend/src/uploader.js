@@ -1,0 +1,79 @@
+// The resumable upload protocol (uploads/api.py): register files by the SHA-256 of the
+// bytes to send, then PUT chunks at the offset the server confirms. A dropped connection
+// is retried with backoff; after a page reload the same files map to the same keys, so
+// the server tells what it already has and the upload continues where it stopped.
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+export async function api(method, url, body, { signal, headers = {} } = {}) {
+  const init = { method, signal, credentials: "same-origin",
+                 headers: { "X-CSRFToken": csrfToken(), ...headers } };
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {
+    init.body = body;
+    init.headers["Content-Type"] = "application/octet-stream";
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url, init);
+  let data = {};
+  try { data = await response.json(); } catch { data = {}; }
+  return { status: response.status, ok: response.ok, data };
+}
+
+export async function sha256Hex(buffer) {
+  const digest = await crypto.subtle.digest("SHA-256", buffer);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const sleep = (ms, signal) => new Promise((resolve, reject) => {
+  const timer = setTimeout(resolve, ms);
+  signal?.addEventListener("abort", () => { clearTimeout(timer); reject(signal.reason); });
+});
+
+// Retry a request while the network is down or the server is briefly unavailable.
+async function withRetry(fn, { signal, onRetry }) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const result = await fn();
+      if (result.status < 500 && result.status !== 429) return result;
+      throw new Error(`server answered ${result.status}`);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      onRetry?.(attempt, error);
+      await sleep(Math.min(1000 * 2 ** attempt, 15000), signal);
+    }
+  }
+}
+
+// Send one prepared file: {key, name, bytes}. Calls onBytes(delta) as chunks land.
+export async function sendFile(uploadId, prepared, { chunkSize, signal, onBytes, onRetry }) {
+  const base = `/api/uploads/${uploadId}/files/`;
+  const reg = await withRetry(
+    () => api("POST", base, { files: [{ key: prepared.key, name: prepared.name,
+                                        size: prepared.bytes.byteLength }] }, { signal }),
+    { signal, onRetry });
+  if (!reg.ok) throw new Error(reg.data.error || `registration failed (${reg.status})`);
+  let state = reg.data.files[0];
+  onBytes(state.received);
+  while (state.status === "receiving") {
+    const offset = state.received;
+    const chunk = prepared.bytes.slice(offset, offset + chunkSize);
+    const put = await withRetry(
+      () => api("PUT", base + prepared.key, chunk,
+                { signal, headers: { "Upload-Offset": String(offset) } }),
+      { signal, onRetry });
+    if (put.status === 409 && put.data.received !== undefined) {
+      onBytes(put.data.received - offset);
+      state = { ...state, received: put.data.received };
+      continue;
+    }
+    if (!put.ok) throw new Error(put.data.error || `upload failed (${put.status})`);
+    onBytes(put.data.received - offset);
+    state = put.data;
+  }
+  return state;
+}

@@ -1,0 +1,266 @@
+"""The resumable upload API used by the upload page (JSON over HTTPS).
+
+Protocol (docs/uploads.md):
+  POST /api/uploads/                      create an upload {clinical_question, urgency, expected_files}
+  POST /api/uploads/<id>/files/           register files [{key, name, size}] -> state of each
+  PUT  /api/uploads/<id>/files/<key>      one chunk; header Upload-Offset; 409 + offset if out of order
+  GET  /api/uploads/<id>/                 progress and per-file messages
+  POST /api/uploads/<id>/cancel/          stop; quarantined bytes are deleted
+  GET  /api/uploads/open/                 the uploader's unfinished upload, to resume after a reload
+A file's key is the SHA-256 of the bytes sent, so the server recognises files it already has.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from portal.accounts.decorators import role_required
+from portal.accounts.models import Role
+from portal.audit.log import record
+from uploads import quarantine
+from uploads.ingest import uploader_key
+from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
+from uploads.tasks import schedule
+
+UPLOADERS = (Role.PATIENT, Role.ADMIN)
+KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+def error(message: str, status: int = 400, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def body_json(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def own_upload(request: HttpRequest, upload_id: int) -> Upload:
+    return get_object_or_404(Upload, pk=upload_id, owner=request.user)
+
+
+def file_state(file: UploadFile) -> dict[str, Any]:
+    return {
+        "key": file.key,
+        "name": file.name,
+        "size": file.size,
+        "received": file.received,
+        "status": file.status,
+        "message": file.message,
+    }
+
+
+def upload_state(upload: Upload) -> dict[str, Any]:
+    files = upload.files.all()
+    counts = files.aggregate(
+        total=Count("id", filter=Q(parent__isnull=True) & ~Q(status=FileStatus.EXPANDED)),
+        children=Count("id", filter=Q(parent__isnull=False)),
+        done=Count("id", filter=Q(status__in=[FileStatus.STORED, FileStatus.DUPLICATE])),
+        rejected=Count("id", filter=Q(status=FileStatus.REJECTED)),
+        pending=Count("id", filter=~Q(status__in=TERMINAL)),
+        bytes_received=Sum("received", filter=Q(parent__isnull=True)),
+    )
+    return {
+        "id": upload.pk,
+        "state": upload.state,
+        "expected_files": upload.expected_files,
+        "counts": counts,
+        "studies": [
+            {
+                "id": study.pk,
+                "status": study.status,
+                "status_display": study.get_status_display(),
+                "modalities": study.modalities,
+                "description": study.description,
+                "images": Instance.objects.filter(series__study=study).count(),
+            }
+            for study in upload.studies.all()
+        ],
+        "rejected": [
+            {"name": f.name, "reason": f.message}
+            for f in files.filter(status=FileStatus.REJECTED)[:500]
+        ],
+    }
+
+
+@require_GET
+@role_required(*UPLOADERS)
+def config(request: HttpRequest) -> JsonResponse:
+    """Settings the upload page needs, including this uploader's de-identification key."""
+    return JsonResponse(
+        {
+            "chunk_size": settings.UPLOAD_CHUNK_SIZE,
+            "max_file_size": settings.UPLOAD_MAX_FILE_SIZE,
+            "max_files": settings.UPLOAD_MAX_FILES,
+            "deid_options": settings.DEID_OPTIONS,
+            "uploader_key": uploader_key(request.user.pk).hex(),
+        }
+    )
+
+
+@require_POST
+@role_required(*UPLOADERS)
+def create(request: HttpRequest) -> JsonResponse:
+    data = body_json(request)
+    expected = data.get("expected_files")
+    if not isinstance(expected, int) or not 0 < expected <= settings.UPLOAD_MAX_FILES:
+        return error(f"expected_files must be between 1 and {settings.UPLOAD_MAX_FILES}")
+    urgency = data.get("urgency", Urgency.ROUTINE)
+    if urgency not in Urgency.values:
+        return error("urgency must be routine or urgent")
+    upload = Upload.objects.create(
+        owner=request.user,
+        expected_files=expected,
+        clinical_question=str(data.get("clinical_question", ""))[:5000],
+        history=str(data.get("history", ""))[:5000],
+        urgency=urgency,
+        client_deidentified=bool(data.get("client_deidentified", False)),
+    )
+    record(request, "upload.created", upload, files=expected)
+    return JsonResponse(upload_state(upload), status=201)
+
+
+def used_bytes(user: Any) -> int:
+    return int(
+        UploadFile.objects.filter(upload__owner=user, parent__isnull=True)
+        .exclude(status__in=[FileStatus.REJECTED, FileStatus.DUPLICATE])
+        .aggregate(total=Sum("size"))["total"]
+        or 0
+    )
+
+
+@require_POST
+@role_required(*UPLOADERS)
+def register(request: HttpRequest, upload_id: int) -> JsonResponse:
+    upload = own_upload(request, upload_id)
+    if upload.state != Upload.State.OPEN:
+        return error("this upload is finished; start a new one", 409)
+    entries = body_json(request).get("files")
+    if not isinstance(entries, list) or not entries or len(entries) > 1000:
+        return error("files must be a list of 1 to 1000 {key, name, size}")
+    quota_left = settings.USER_QUOTA_BYTES - used_bytes(request.user)
+    states = []
+    with transaction.atomic():
+        for entry in entries:
+            key = str(entry.get("key", "")) if isinstance(entry, dict) else ""
+            size = entry.get("size") if isinstance(entry, dict) else None
+            name = str(entry.get("name", ""))[:255] if isinstance(entry, dict) else ""
+            if not KEY.match(key) or not isinstance(size, int) or size <= 0:
+                return error("each file needs a SHA-256 hex key and a positive size")
+            file = UploadFile.objects.filter(upload=upload, key=key).first()
+            if file is None:
+                file = new_file(upload, key, name, size, quota_left)
+                if file.status == FileStatus.RECEIVING:
+                    quota_left -= size
+            states.append(file_state(file))
+    return JsonResponse({"files": states})
+
+
+def new_file(upload: Upload, key: str, name: str, size: int, quota_left: int) -> UploadFile:
+    """Register one file; files this uploader already stored are not sent again."""
+    known = (
+        UploadFile.objects.filter(
+            upload__owner=upload.owner,
+            key=key,
+            status__in=[FileStatus.STORED, FileStatus.DUPLICATE],
+            instance__isnull=False,
+        )
+        .select_related("instance__series__study")
+        .first()
+    )
+    if known is not None and known.instance is not None:
+        file = UploadFile.objects.create(
+            upload=upload, key=key, name="", size=size, received=size,
+            status=FileStatus.DUPLICATE, instance=known.instance,
+            message="already stored: this image was uploaded before",
+        )  # fmt: skip
+        upload.studies.add(known.instance.series.study)
+        return file
+    if size > settings.UPLOAD_MAX_FILE_SIZE:
+        limit = settings.UPLOAD_MAX_FILE_SIZE // 1024**2
+        reason = f"too large: {size // 1024**2} MB (limit {limit} MB a file)"
+    elif size > quota_left:
+        reason = "over your storage quota; contact the administrator"
+    else:
+        return UploadFile.objects.create(upload=upload, key=key, name=name, size=size)
+    return UploadFile.objects.create(
+        upload=upload, key=key, name=name, size=size, status=FileStatus.REJECTED, message=reason
+    )
+
+
+@require_http_methods(["PUT"])
+@role_required(*UPLOADERS)
+def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
+    upload = own_upload(request, upload_id)
+    if upload.state == Upload.State.CANCELLED:
+        return error("this upload was cancelled", 409)
+    try:
+        offset = int(request.headers.get("Upload-Offset", ""))
+    except ValueError:
+        return error("Upload-Offset header required")
+    data = request.body
+    with transaction.atomic():
+        file = get_object_or_404(UploadFile.objects.select_for_update(), upload=upload, key=key)
+        if file.status != FileStatus.RECEIVING:
+            return JsonResponse(file_state(file))
+        if offset != file.received:
+            return error("offset mismatch", 409, received=file.received)
+        if not data or offset + len(data) > file.size:
+            return error("chunk is empty or goes past the declared size", 400)
+        quarantine.save_chunk(file, offset, data)
+        file.received = offset + len(data)
+        if file.received == file.size:
+            file.status = FileStatus.RECEIVED
+            schedule([file.pk])
+        file.save(update_fields=["received", "status", "updated_at"])
+    return JsonResponse(file_state(file))
+
+
+@require_GET
+@role_required(*UPLOADERS)
+def status(request: HttpRequest, upload_id: int) -> JsonResponse:
+    upload = own_upload(request, upload_id)
+    state = upload_state(upload)
+    state["files"] = [file_state(f) for f in upload.files.filter(parent__isnull=True)[:20000]]
+    return JsonResponse(state)
+
+
+@require_GET
+@role_required(*UPLOADERS)
+def open_upload(request: HttpRequest) -> JsonResponse:
+    upload = Upload.objects.filter(owner=request.user, state=Upload.State.OPEN).first()
+    if upload is None:
+        return JsonResponse({"upload": None})
+    return JsonResponse({"upload": upload_state(upload)})
+
+
+@require_POST
+@role_required(*UPLOADERS)
+def cancel(request: HttpRequest, upload_id: int) -> JsonResponse:
+    upload = own_upload(request, upload_id)
+    if upload.state == Upload.State.OPEN:
+        with transaction.atomic():
+            upload.state = Upload.State.CANCELLED
+            upload.save(update_fields=["state"])
+            # A file a worker is processing right now finishes normally.
+            waiting = upload.files.exclude(status__in=[*TERMINAL, FileStatus.PROCESSING])
+            pending = list(waiting)
+            waiting.update(
+                status=FileStatus.REJECTED, message="cancelled by the uploader"
+            )
+            record(request, "upload.cancelled", upload)
+        for file in pending:
+            quarantine.discard(file)
+    return JsonResponse(upload_state(upload))

@@ -1,0 +1,273 @@
+"""The ingest pipeline for one received file.
+
+claim → read from quarantine → check size and hash → (ZIP: unpack into child files) →
+de-identify with the engine → store the de-identified file → index Study/Series/Instance →
+delete the quarantined original → when the whole upload is done, studies become ready.
+
+Every step is idempotent: the stored file's name is derived from its de-identified UIDs,
+the index rows are ``get_or_create``d under unique constraints, and a file is claimed with a
+conditional update so that a re-delivered task finds nothing left to do. A claim whose
+worker died (older than the task time limit) can be taken again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cache
+
+import pydicom
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from uploads import quarantine
+from uploads.dicom.deidentify import DeidOptions, deidentify_bytes
+from uploads.dicom.errors import DicomInputError
+from uploads.dicom.index import check_limits, index_dataset
+from uploads.dicom.sources import is_zip, iter_zip
+from uploads.models import (
+    TERMINAL,
+    FileStatus,
+    Instance,
+    Series,
+    Study,
+    StudyStatus,
+    Upload,
+    UploadFile,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What processing one file did; ``follow_up`` are child files (from a ZIP) to process."""
+
+    file_id: int
+    status: str
+    message: str = ""
+    study_id: int | None = None
+    follow_up: list[int] = field(default_factory=list)
+
+
+@cache
+def deid_options() -> DeidOptions:
+    return DeidOptions.from_names(settings.DEID_OPTIONS)
+
+
+def server_key() -> bytes:
+    return settings.DEID_SECRET.encode()
+
+
+def uploader_key(user_id: int) -> bytes:
+    """The key the browser uses for this uploader: derived, so the server secret never
+    leaves the server, and stable, so the same uploader's files line up across uploads."""
+    return hmac.new(server_key(), f"uploader:{user_id}".encode(), hashlib.sha256).digest()
+
+
+def claim_timeout() -> timedelta:
+    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+
+
+def claim(file_id: int) -> UploadFile | None:
+    """Take the file for processing, or None if it is done or another worker holds it."""
+    now = timezone.now()
+    claimable = Q(status=FileStatus.RECEIVED) | Q(
+        status=FileStatus.PROCESSING, claimed_at__lt=now - claim_timeout()
+    )
+    updated = (
+        UploadFile.objects.filter(claimable, pk=file_id)
+        .exclude(upload__state=Upload.State.CANCELLED)
+        .update(status=FileStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
+    )
+    if not updated:
+        return None
+    return UploadFile.objects.select_related("upload").get(pk=file_id)
+
+
+def release(file_id: int) -> None:
+    """Give a claimed file back after a transient failure, so a retry can take it."""
+    UploadFile.objects.filter(pk=file_id, status=FileStatus.PROCESSING).update(
+        status=FileStatus.RECEIVED, claimed_at=None
+    )
+
+
+def process_file(file_id: int) -> Outcome | None:
+    """Run the pipeline for one file. None when there was nothing to do (idempotence)."""
+    file = claim(file_id)
+    if file is None:
+        return None
+    data = quarantine.read_all(file)
+    try:
+        if len(data) != file.size:
+            raise DicomInputError(
+                f"incomplete: {len(data)} of {file.size} bytes arrived; please upload it again"
+            )
+        if hashlib.sha256(data).hexdigest() != file.key:
+            raise DicomInputError("the file arrived damaged; please upload it again")
+        if is_zip(data):
+            return expand_archive(file, data)
+        return store_instance(file, data)
+    except DicomInputError as exc:
+        return finish(file, FileStatus.REJECTED, str(exc))
+
+
+def store_instance(file: UploadFile, data: bytes) -> Outcome:
+    upload = file.upload
+    key = server_key()
+    clean, result = deidentify_bytes(data, key=key, options=deid_options())
+    ds = pydicom.dcmread(io.BytesIO(clean), stop_before_pixels=True)
+    index = index_dataset(ds)
+    check_limits(index, int(ds.get("SamplesPerPixel", 1) or 1))
+    name = f"studies/{index.study_uid}/{index.series_uid}/{index.sop_uid}.dcm"
+    if not default_storage.exists(name):
+        saved = default_storage.save(name, ContentFile(clean))
+        if saved != name:  # a concurrent save of the same instance won the name
+            default_storage.delete(saved)
+    with transaction.atomic():
+        study, _ = Study.objects.get_or_create(
+            owner=upload.owner,
+            study_instance_uid=index.study_uid,
+            defaults={
+                "status": StudyStatus.PROCESSING,
+                "patient_pseudonym": str(ds.get("PatientID", ""))[:64],
+                "study_date": index.study_date,
+                "description": index.study_description,
+                "body_part": index.body_part,
+                "clinical_question": upload.clinical_question,
+                "history": upload.history,
+                "urgency": upload.urgency,
+            },
+        )
+        upload.studies.add(study)
+        series, _ = Series.objects.get_or_create(
+            study=study,
+            series_instance_uid=index.series_uid,
+            defaults={
+                "modality": index.modality,
+                "description": index.series_description,
+                "number": index.series_number,
+                "body_part": index.body_part,
+            },
+        )
+        instance, created = Instance.objects.get_or_create(
+            series=series,
+            sop_instance_uid=index.sop_uid,
+            defaults={
+                "sop_class_uid": index.sop_class_uid,
+                "transfer_syntax": index.transfer_syntax,
+                "instance_number": index.instance_number,
+                "slice_position": index.slice_position,
+                "rows": index.rows,
+                "columns": index.columns,
+                "frames": index.frames,
+                "has_pixels": index.has_pixels,
+                "pixel_spacing": list(index.pixel_spacing) if index.pixel_spacing else None,
+                "needs_pixel_review": result.needs_pixel_review,
+                "pixel_review_reason": result.pixel_review_reason[:255],
+                "file": name,
+                "size": len(clean),
+            },
+        )
+        modalities = set(filter(None, study.modalities.split(","))) | {index.modality}
+        modalities.discard("")
+        if ",".join(sorted(modalities)) != study.modalities:
+            study.modalities = ",".join(sorted(modalities))[:64]
+            study.save(update_fields=["modalities", "updated_at"])
+        file.instance = instance
+        status = FileStatus.STORED if created else FileStatus.DUPLICATE
+        message = "" if created else "already stored: this image was uploaded before"
+        return finish(file, status, message, study_id=study.pk)
+
+
+def expand_archive(file: UploadFile, data: bytes) -> Outcome:
+    """Unpack a ZIP into child files (the engine enforces traversal and bomb limits)."""
+    children: list[int] = []
+    with transaction.atomic():
+        for entry in iter_zip(data, file.name or "archive.zip"):
+            if entry.data is None:
+                child = UploadFile.objects.create(
+                    upload=file.upload, parent=file, key=f"skip-{file.pk}-{len(children)}",
+                    name=entry.name[:255], size=0, status=FileStatus.REJECTED,
+                    message=entry.reason[:500],
+                )  # fmt: skip
+                children.append(child.pk)
+                continue
+            digest = hashlib.sha256(entry.data).hexdigest()
+            child, created = UploadFile.objects.get_or_create(
+                upload=file.upload,
+                key=digest,
+                defaults={
+                    "parent": file, "name": entry.name[:255], "size": len(entry.data),
+                    "received": len(entry.data), "status": FileStatus.RECEIVING,
+                },
+            )  # fmt: skip
+            if created:
+                quarantine.save_chunk(child, 0, entry.data)
+                UploadFile.objects.filter(pk=child.pk).update(status=FileStatus.RECEIVED)
+                children.append(child.pk)
+        outcome = finish(file, FileStatus.EXPANDED, f"archive with {len(children)} files")
+    pending = list(
+        UploadFile.objects.filter(pk__in=children, status=FileStatus.RECEIVED).values_list(
+            "pk", flat=True
+        )
+    )
+    outcome.follow_up = pending
+    return outcome
+
+
+def finish(
+    file: UploadFile, status: str, message: str = "", study_id: int | None = None
+) -> Outcome:
+    """Record the file's fate, drop its quarantined bytes, and close the upload when done."""
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().get(pk=file.upload_id)
+        UploadFile.objects.filter(pk=file.pk).update(
+            status=status,
+            message=message[:500],
+            instance=file.instance,
+            # The original name may carry personal data: keep it only to explain a rejection.
+            name=file.name if status == FileStatus.REJECTED else "",
+            updated_at=timezone.now(),
+        )
+        transaction.on_commit(lambda: quarantine.discard(file))
+        close_if_done(upload)
+    log.info("upload file %s: %s", file.pk, status)
+    return Outcome(file.pk, status, message, study_id)
+
+
+def close_if_done(upload: Upload) -> bool:
+    """When every file of the upload is final, its studies are ready for review."""
+    if upload.state != Upload.State.OPEN:
+        return False
+    if upload.files.filter(parent__isnull=True).count() < upload.expected_files:
+        return False  # the client has not registered every file yet
+    if upload.files.exclude(status__in=TERMINAL).exists():
+        return False
+    upload.state = Upload.State.DONE
+    upload.save(update_fields=["state"])
+    now = timezone.now()
+    upload.studies.filter(status__in=[StudyStatus.UPLOADING, StudyStatus.PROCESSING]).update(
+        status=StudyStatus.READY, requested_at=now, updated_at=now
+    )
+    return True
+
+
+def stale_files() -> list[int]:
+    """Files whose task was lost (received long ago) or whose worker died mid-task."""
+    now = timezone.now()
+    lost = Q(status=FileStatus.RECEIVED, updated_at__lt=now - timedelta(minutes=2))
+    dead = Q(status=FileStatus.PROCESSING, claimed_at__lt=now - claim_timeout())
+    return list(
+        UploadFile.objects.filter(lost | dead)
+        .exclude(upload__state=Upload.State.CANCELLED)
+        .values_list("pk", flat=True)[:1000]
+    )

@@ -1,0 +1,55 @@
+"""Celery tasks of the ingest pipeline: thin wrappers that own the retry policy."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError, transaction
+
+from uploads import ingest
+
+log = logging.getLogger(__name__)
+
+# Faults worth retrying: the database or the storage back-end was briefly unreachable.
+TRANSIENT = (DatabaseError, OSError, ConnectionError, TimeoutError)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=8,
+    retry_backoff=True,
+    retry_backoff_max=300,
+)
+def ingest_file(self, file_id: int) -> str:  # type: ignore[no-untyped-def]
+    try:
+        outcome = ingest.process_file(file_id)
+    except TRANSIENT as exc:
+        log.warning("upload file %s: transient %s, retrying", file_id, type(exc).__name__)
+        try:
+            ingest.release(file_id)
+        except DatabaseError:
+            pass  # the claim goes stale and `requeue_stale_files` picks it up
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
+    if outcome is None:
+        return "nothing to do"
+    schedule(outcome.follow_up)
+    return outcome.status
+
+
+def schedule(file_ids: list[int]) -> None:
+    """Queue files for ingest once the current transaction has committed."""
+    for file_id in file_ids:
+        transaction.on_commit(lambda file_id=file_id: ingest_file.delay(file_id))
+
+
+@shared_task
+def requeue_stale_files() -> int:
+    """Periodic safety net: re-send files whose task was lost or whose worker died.
+    The claim in ``ingest.process_file`` makes a duplicate delivery harmless."""
+    stale = ingest.stale_files()
+    for file_id in stale:
+        ingest_file.delay(file_id)
+    return len(stale)
