@@ -203,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "uploads.tasks.requeue_stale_files",
         "schedule": 60.0,
     },
+    "requeue-stale-report-emails": {
+        "task": "reports.tasks.requeue_stale_deliveries",
+        "schedule": 600.0,
+    },
     "purge-unverified-accounts": {
         "task": "portal.accounts.tasks.purge_unverified_accounts",
         "schedule": 3600.0,
@@ -253,6 +257,17 @@ UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 20000)
 UPLOAD_CHUNK_SIZE = env_int("UPLOAD_CHUNK_SIZE", 8 * 1024**2)
 USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 20 * 1024**3)
+# A claimed file whose worker is silent this long is taken again (> the task time limit).
+INGEST_CLAIM_TIMEOUT = env_int("INGEST_CLAIM_TIMEOUT", CELERY_TASK_TIME_LIMIT + 30)
+# Fault-injection tests only: seconds each ingest sleeps, so a worker can be killed mid-batch.
+INGEST_TEST_DELAY = float(env_str("INGEST_TEST_DELAY", "0") or 0)
+
+# -- reporting (reports/conf.py) ------------------------------------------------------------
+
+REPORT_TURNAROUND_HOURS = env_int("REPORT_TURNAROUND_HOURS", 72)
+REPORT_EMAIL_ATTACH_PDF = env_bool("REPORT_EMAIL_ATTACH_PDF", False)
+REPORT_EMAIL_MAX_RETRIES = env_int("REPORT_EMAIL_MAX_RETRIES", 6)
+REPORT_EMAIL_RETRY_DELAY = env_int("REPORT_EMAIL_RETRY_DELAY", 60)
 
 # -- email ------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from portal import views
 from portal.accounts import views as accounts
 from portal.accounts.forms import VerifyingSetPasswordForm
 from uploads import api
+from uploads import viewer
 from uploads import views as uploads
 
 admin.site.site_header = "DICOM Portal administration"
@@ -53,6 +54,10 @@ urlpatterns = [
     path("studies/", uploads.study_list, name="studies"),
     path("studies/<int:pk>/", uploads.study_detail, name="study"),
     path("upload/", uploads.upload_page, name="upload"),
+    path("studies/<int:pk>/viewer/", viewer.viewer_page, name="viewer"),
+    path("api/studies/<int:pk>/manifest/", viewer.manifest, name="api-study-manifest"),
+    path("api/instances/<int:pk>/slice.png", viewer.slice_image, name="api-instance-slice"),
+    path("api/instances/<int:pk>/attributes/", viewer.attributes, name="api-instance-attributes"),
     path("api/uploads/config/", api.config, name="api-upload-config"),
     path("api/uploads/open/", api.open_upload, name="api-upload-open"),
     path("api/uploads/", api.create, name="api-upload-create"),

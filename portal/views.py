@@ -9,7 +9,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,6 +18,9 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role, User
 from portal.audit.log import record
 from portal.audit.models import AuditEvent
+from reports.conf import turnaround
+from reports.models import Delivery, DeliveryStatus
+from reports.queries import WORKLIST_ORDER, overdue, radiologist_load, with_flags
 from uploads.models import Study, StudyStatus
 from uploads.permissions import visible_studies
 
@@ -35,25 +37,39 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.RADIOLOGIST, Role.ADMIN)
 def worklist(request: HttpRequest) -> HttpResponse:
-    studies = visible_studies(request.user).filter(
-        status__in=[StudyStatus.READY, StudyStatus.IN_REVIEW]
+    """Radiologists: their studies and the pool, urgent first then oldest, with flags."""
+    studies = with_flags(
+        visible_studies(request.user)
+        .filter(status__in=[StudyStatus.READY, StudyStatus.IN_REVIEW])
+        .select_related("assigned_to")
     )
     mine = studies.filter(assigned_to=request.user.pk)
     pool = studies.filter(assigned_to__isnull=True, status=StudyStatus.READY)
-    order = ["-urgency", "requested_at", "created_at"]  # "urgent" sorts before "routine"
     return render(
         request,
         "worklist.html",
-        {"mine": mine.order_by(*order), "pool": pool.order_by(*order)},
+        {
+            "mine": mine.order_by(*WORKLIST_ORDER),
+            "pool": pool.order_by(*WORKLIST_ORDER),
+            "can_claim": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
+            "turnaround_hours": int(turnaround().total_seconds() // 3600),
+        },
     )
 
 
 @role_required(Role.ADMIN)
 def manage(request: HttpRequest) -> HttpResponse:
-    radiologists = User.objects.filter(role=Role.RADIOLOGIST, is_active=True).annotate(
-        load=Count("assigned_studies", filter=Q(assigned_studies__status=StudyStatus.IN_REVIEW))
-    )
-    unassigned = Study.objects.filter(status=StudyStatus.READY, assigned_to__isnull=True)
+    """Admin overview: unassigned, in review, overdue, per-radiologist load."""
+    radiologists = radiologist_load()
+    unassigned = with_flags(
+        Study.objects.filter(status=StudyStatus.READY, assigned_to__isnull=True)
+    ).order_by(*WORKLIST_ORDER)
+    assigned = with_flags(
+        Study.objects.filter(
+            status__in=[StudyStatus.READY, StudyStatus.IN_REVIEW], assigned_to__isnull=False
+        ).select_related("assigned_to")
+    ).order_by(*WORKLIST_ORDER)
+    late = overdue().select_related("assigned_to")
     return render(
         request,
         "manage.html",
@@ -63,9 +79,14 @@ def manage(request: HttpRequest) -> HttpResponse:
                 "radiologists": radiologists.count(),
                 "studies": Study.objects.count(),
                 "unassigned": unassigned.count(),
+                "overdue": late.count(),
+                "failed_emails": Delivery.objects.filter(status=DeliveryStatus.FAILED).count(),
             },
             "unassigned": unassigned[:50],
+            "assigned": assigned[:100],
+            "overdue": late[:50],
             "radiologists": radiologists,
+            "turnaround_hours": int(turnaround().total_seconds() // 3600),
             "recent": AuditEvent.objects.all()[:10],
         },
     )
@@ -82,9 +103,15 @@ def assign_study(request: HttpRequest, pk: int) -> HttpResponse:
             User, pk=radiologist_id, role=Role.RADIOLOGIST, is_active=True
         )
     with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study.pk)
+        fields = ["assigned_to", "assigned_at", "updated_at"]
         study.assigned_to = radiologist
         study.assigned_at = timezone.now() if radiologist else None
-        study.save(update_fields=["assigned_to", "assigned_at", "updated_at"])
+        if radiologist is None and study.status == StudyStatus.IN_REVIEW:
+            # Unassigned during review: back to the pool (a draft stays with the report).
+            study.status = StudyStatus.READY
+            fields.append("status")
+        study.save(update_fields=fields)
         record(request, "study.assigned", study, radiologist=radiologist_id)
     messages.success(request, f"Study {study.pk} assignment saved.")
     return redirect(request.POST.get("next") or "manage")

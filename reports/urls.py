@@ -1,3 +1,27 @@
-from django.urls import path  # noqa: F401
+"""Routes of the reporting workflow (included at the root by ``portal/urls.py``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from reports.views import deliveries, editor, notifications, output, request, worklist
+
+urlpatterns = [
+    # the uploader's request
+    path("studies/<int:pk>/request/", request.request_edit, name="study-request"),
+    path("studies/<int:pk>/cancel/", request.request_cancel, name="study-cancel"),
+    # radiologists
+    path("studies/<int:pk>/claim/", worklist.claim, name="study-claim"),
+    path("studies/<int:pk>/report/", editor.editor, name="report-editor"),
+    path("studies/<int:pk>/report/autosave/", editor.autosave, name="report-autosave"),
+    path("studies/<int:pk>/report/key-images/", editor.add_key_image, name="report-key-image"),
+    path("studies/<int:pk>/report/sign/", editor.sign, name="report-sign"),
+    path("studies/<int:pk>/report/addendum/", editor.addendum, name="report-addendum"),
+    path("studies/<int:pk>/report/preview/", editor.preview, name="report-preview"),
+    # readers
+    path("studies/<int:pk>/report/view/", output.report_view, name="report-view"),
+    path("studies/<int:pk>/report/pdf/", output.report_pdf, name="report-pdf"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path("notifications/<int:pk>/read/", notifications.notification_read, name="notification-read"),
+    # admins
+    path("manage/deliveries/", deliveries.deliveries, name="deliveries"),
+    path("manage/deliveries/<int:pk>/resend/", deliveries.resend, name="delivery-resend"),
+]

@@ -56,6 +56,132 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
     ),
+    # studies, upload API, viewer (uploads/)
+    "study": (
+        "study",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    "upload": (None, "get", {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 200}),
+    "viewer": (
+        "study",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    "api-upload-config": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 200},
+    ),
+    "api-upload-open": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 200},
+    ),
+    "api-upload-create": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 400, "radiologist": 403, "admin": 400},
+    ),
+    "api-upload-status": (
+        "upload",
+        "get",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 404},
+    ),
+    "api-upload-register": (
+        "upload",
+        "post",
+        {"anonymous": LOGIN, "patient": 400, "radiologist": 403, "admin": 404},
+    ),
+    "api-upload-chunk": (
+        "upload_file",
+        "put",
+        {"anonymous": LOGIN, "patient": 400, "radiologist": 403, "admin": 404},
+    ),
+    "api-upload-cancel": (
+        "upload",
+        "post",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 404},
+    ),
+    "api-study-manifest": (
+        "study",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    "api-instance-slice": (
+        "pool_instance",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    "api-instance-attributes": (
+        "pool_instance",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    # reporting (reports/urls.py); kinds made by tests/reports/factories.route_kwargs
+    "study-request": (
+        "study",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 403, "admin": 403},
+    ),
+    "study-cancel": (
+        "own_study",
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 404, "admin": 403},
+    ),
+    "study-claim": (
+        "study",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 302, "admin": 403},
+    ),
+    "report-editor": (
+        "assigned",
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 200, "admin": 403},
+    ),
+    "report-autosave": (
+        "assigned",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 400, "admin": 403},
+    ),
+    "report-key-image": (
+        "assigned",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 400, "admin": 403},
+    ),
+    "report-sign": (
+        "assigned",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 400, "admin": 403},
+    ),
+    "report-addendum": (
+        "reported",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 400, "admin": 403},
+    ),
+    "report-preview": (
+        "assigned",
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 200, "admin": 403},
+    ),
+    "report-view": ("reported", "get", {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}),
+    "report-pdf": ("reported", "get", {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}),
+    "notifications": (None, "get", {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}),
+    "notification-read": (
+        "notification",
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 404, "admin": 404},
+    ),
+    "deliveries": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "delivery-resend": (
+        "delivery",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
 }
 # Django's own admin site has its own permission system (is_staff), tested separately.
 EXEMPT_NAMESPACES = {"admin"}
@@ -91,7 +217,21 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         return {"pk": users["target"].pk}
     if kind == "study":
         return {"pk": users["study"].pk}
-    raise AssertionError(kind)
+    if kind in {"upload", "upload_file"}:
+        from uploads.models import Upload, UploadFile
+
+        upload = Upload.objects.create(owner=users["patient"], expected_files=2)
+        if kind == "upload":
+            return {"upload_id": upload.pk}
+        file = UploadFile.objects.create(upload=upload, key="a" * 64, size=10)
+        return {"upload_id": upload.pk, "key": file.key}
+    if kind == "pool_instance":
+        from tests.reports.factories import add_instance
+
+        return {"pk": add_instance(users["study"]).pk}
+    from tests.reports.factories import route_kwargs
+
+    return route_kwargs(kind, users)
 
 
 @pytest.mark.django_db

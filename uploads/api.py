@@ -27,7 +27,7 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.audit.log import record
 from uploads import quarantine
-from uploads.ingest import uploader_key
+from uploads.ingest import close_if_done, uploader_key
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
 from uploads.tasks import schedule
 
@@ -165,6 +165,8 @@ def register(request: HttpRequest, upload_id: int) -> JsonResponse:
                 if file.status == FileStatus.RECEIVING:
                     quota_left -= size
             states.append(file_state(file))
+        # Files known already or refused at once may complete the upload right here.
+        close_if_done(Upload.objects.select_for_update().get(pk=upload.pk))
     return JsonResponse({"files": states})
 
 

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import io
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -46,6 +47,8 @@ from uploads.models import (
 
 log = logging.getLogger(__name__)
 
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+
 
 @dataclass
 class Outcome:
@@ -74,7 +77,8 @@ def uploader_key(user_id: int) -> bytes:
 
 
 def claim_timeout() -> timedelta:
-    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+    """After this, a claim's worker is presumed dead (tasks cannot run longer)."""
+    return timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT)
 
 
 def claim(file_id: int) -> UploadFile | None:
@@ -106,6 +110,8 @@ def process_file(file_id: int) -> Outcome | None:
     if file is None:
         return None
     data = quarantine.read_all(file)
+    if settings.INGEST_TEST_DELAY:  # fault-injection tests only (kill a worker mid-batch)
+        time.sleep(settings.INGEST_TEST_DELAY)
     try:
         if len(data) != file.size:
             raise DicomInputError(
@@ -124,8 +130,12 @@ def store_instance(file: UploadFile, data: bytes) -> Outcome:
     upload = file.upload
     key = server_key()
     clean, result = deidentify_bytes(data, key=key, options=deid_options())
-    ds = pydicom.dcmread(io.BytesIO(clean), stop_before_pixels=True)
+    ds = pydicom.dcmread(io.BytesIO(clean), defer_size=1024)  # pixels present, not loaded
+    if str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS:
+        raise DicomInputError("CD index (DICOMDIR): used only to find the images")
     index = index_dataset(ds)
+    if not index.has_pixels and "Image Storage" in pydicom.uid.UID(index.sop_class_uid).name:
+        raise DicomInputError("not usable: an image file without pixel data")
     check_limits(index, int(ds.get("SamplesPerPixel", 1) or 1))
     name = f"studies/{index.study_uid}/{index.series_uid}/{index.sop_uid}.dcm"
     if not default_storage.exists(name):
@@ -258,6 +268,10 @@ def close_if_done(upload: Upload) -> bool:
     upload.studies.filter(status__in=[StudyStatus.UPLOADING, StudyStatus.PROCESSING]).update(
         status=StudyStatus.READY, requested_at=now, updated_at=now
     )
+    from uploads.tasks import prerender_study
+
+    for study_id in upload.studies.values_list("pk", flat=True):
+        transaction.on_commit(lambda study_id=study_id: prerender_study.delay(study_id))
     return True
 
 

@@ -53,3 +53,19 @@ def requeue_stale_files() -> int:
     for file_id in stale:
         ingest_file.delay(file_id)
     return len(stale)
+
+
+@shared_task(acks_late=True, max_retries=3, retry_backoff=True, autoretry_for=TRANSIENT)
+def prerender_study(study_id: int) -> int:
+    """Thumbnails and default-window slices into the cache, so the first look is fast."""
+    from uploads.dicom.errors import DicomInputError
+    from uploads.models import Instance
+    from uploads.rendering import prerender
+
+    rendered = 0
+    for instance in Instance.objects.filter(series__study_id=study_id, has_pixels=True):
+        try:
+            rendered += prerender(instance)
+        except DicomInputError as exc:
+            log.info("instance %s not pre-rendered: %s", instance.pk, exc)
+    return rendered

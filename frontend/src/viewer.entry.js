@@ -1,0 +1,305 @@
+// The slice viewer: server-rendered PNGs, scrolled by wheel, keys, slider and touch;
+// presets, drag-to-window, zoom/pan, cine, invert, prefetch, attributes, measurement.
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+const root = document.querySelector("[data-study]");
+const studyId = root.dataset.study;
+
+const state = {
+  manifest: null, series: null, index: 0, frames: [], window: null, preset: "",
+  invert: false, zoom: 1, panX: 0, panY: 0, fit: true, cine: null, measuring: false,
+  measure: null, cache: new Map(),
+};
+
+// A flat list of (instance, frame) for the current series.
+function framesOf(series) {
+  return series.images.flatMap((img) =>
+    Array.from({ length: Math.max(img.frames, 1) }, (_, frame) => ({ img, frame })));
+}
+
+function sliceUrl(entry, overrides = {}) {
+  const params = new URLSearchParams({ frame: String(entry.frame) });
+  const win = overrides.window !== undefined ? overrides.window : state.window;
+  const preset = overrides.preset !== undefined ? overrides.preset : state.preset;
+  if (win) { params.set("wc", win.center.toFixed(1)); params.set("ww", win.width.toFixed(1)); }
+  else if (preset) params.set("preset", preset);
+  if (state.invert) params.set("invert", "1");
+  if (overrides.size) params.set("size", String(overrides.size));
+  return `/api/instances/${entry.img.id}/slice.png?${params}`;
+}
+
+function prefetch() {
+  for (const delta of [1, -1, 2, -2, 3, 4, 5]) {
+    const entry = state.frames[state.index + delta];
+    if (!entry) continue;
+    const url = sliceUrl(entry);
+    if (state.cache.has(url)) continue;
+    const img = new Image();
+    img.src = url;
+    state.cache.set(url, img);
+    if (state.cache.size > 400) state.cache.delete(state.cache.keys().next().value);
+  }
+}
+
+function describeWindow() {
+  if (state.window) return `W ${Math.round(state.window.width)} / L ${Math.round(state.window.center)}`;
+  return state.preset ? `preset ${state.preset}` : "default window";
+}
+
+function show() {
+  const entry = state.frames[state.index];
+  if (!entry) return;
+  const image = $("viewer-image");
+  image.src = sliceUrl(entry);
+  const n = state.frames.length;
+  $("viewer-slice-index").textContent = `${state.index + 1} / ${n}`;
+  $("viewer-slice-index").dataset.index = String(state.index);
+  $("viewer-slider").max = String(n - 1);
+  $("viewer-slider").value = String(state.index);
+  const pos = entry.img.position;
+  $("viewer-position").textContent = pos === null || pos === undefined ? "" : `position ${pos.toFixed(1)} mm`;
+  $("viewer-window").textContent = describeWindow();
+  $("viewer-review").hidden = !entry.img.review;
+  prefetch();
+  if (!$("viewer-tags").hidden) loadTags();
+}
+
+function applyTransform() {
+  const image = $("viewer-image");
+  image.style.transform = `translate(${state.panX}px, ${state.panY}px) scale(${state.zoom})`;
+  image.classList.toggle("natural", !state.fit);
+  $("viewer-zoom").textContent = `${Math.round(state.zoom * 100)}%`;
+  drawMeasure();
+}
+
+function go(delta) {
+  const n = state.frames.length;
+  state.index = Math.max(0, Math.min(n - 1, state.index + delta));
+  show();
+}
+
+function selectSeries(series) {
+  state.series = series;
+  state.frames = framesOf(series);
+  state.index = Math.floor(state.frames.length / 2);
+  state.window = null;
+  state.preset = "";
+  state.measure = null;
+  document.querySelectorAll(".thumb").forEach((t) => t.classList.toggle("active", t.dataset.series === String(series.id)));
+  renderPresets();
+  show();
+}
+
+function renderPresets() {
+  const box = $("viewer-presets");
+  const names = ["default", ...(state.series.presets || [])];
+  box.replaceChildren(...names.map((name, i) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.testid = `viewer-preset-${name}`;
+    button.textContent = `${i}: ${name}`;
+    button.addEventListener("click", () => { state.preset = name === "default" ? "" : name; state.window = null; show(); });
+    return button;
+  }));
+}
+
+function renderThumbnails() {
+  const list = $("viewer-series");
+  list.replaceChildren(...state.manifest.series.map((series, n) => {
+    const mid = series.images[Math.floor(series.images.length / 2)];
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "thumb";
+    button.dataset.testid = `viewer-series-${n}`;
+    button.dataset.series = String(series.id);
+    const img = document.createElement("img");
+    img.alt = `Series ${series.number ?? n + 1}`;
+    img.src = `/api/instances/${mid.id}/slice.png?frame=0&size=128`;
+    const label = document.createElement("span");
+    const count = series.images.reduce((s, i) => s + Math.max(i.frames, 1), 0);
+    label.textContent = `${series.modality} ${series.description || ""} (${count})`;
+    button.append(img, label);
+    button.addEventListener("click", () => selectSeries(series));
+    return button;
+  }));
+}
+
+async function loadTags() {
+  const entry = state.frames[state.index];
+  const panel = $("viewer-tags");
+  if (panel.dataset.instance === String(entry.img.id)) return;
+  panel.dataset.instance = String(entry.img.id);
+  const response = await fetch(`/api/instances/${entry.img.id}/attributes/`, { credentials: "same-origin" });
+  const data = await response.json();
+  const rows = data.attributes.map((a) => {
+    const tr = document.createElement("tr");
+    for (const text of [a.tag, `${"· ".repeat(a.depth)}${a.keyword}`, a.vr, a.value]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  });
+  panel.querySelector("tbody").replaceChildren(...rows);
+}
+
+// Distance measurement in mm from PixelSpacing (PS3.3 C.7.6.2.1.1).
+function mmPerPixel() {
+  const entry = state.frames[state.index];
+  const image = $("viewer-image");
+  const spacing = entry.img.spacing;
+  if (!spacing || !image.naturalWidth) return null;
+  return { x: (spacing[1] * entry.img.columns) / image.naturalWidth,
+           y: (spacing[0] * entry.img.rows) / image.naturalHeight };
+}
+
+function toImage(event) {
+  const image = $("viewer-image");
+  const rect = image.getBoundingClientRect();
+  return { x: ((event.clientX - rect.left) / rect.width) * image.naturalWidth,
+           y: ((event.clientY - rect.top) / rect.height) * image.naturalHeight };
+}
+
+function drawMeasure() {
+  const canvas = $("viewer-overlay");
+  const image = $("viewer-image");
+  const stage = $("viewer-stage").getBoundingClientRect();
+  canvas.width = stage.width;
+  canvas.height = stage.height;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const m = state.measure;
+  if (!m || !m.b) return;
+  const rect = image.getBoundingClientRect();
+  const px = (p) => ({ x: rect.left - stage.left + (p.x / image.naturalWidth) * rect.width,
+                       y: rect.top - stage.top + (p.y / image.naturalHeight) * rect.height });
+  const a = px(m.a);
+  const b = px(m.b);
+  ctx.strokeStyle = "#ffd400";
+  ctx.lineWidth = 2;
+  ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
+  const scale = mmPerPixel();
+  const text = scale
+    ? `${Math.hypot((m.b.x - m.a.x) * scale.x, (m.b.y - m.a.y) * scale.y).toFixed(1)} mm`
+    : `${Math.hypot(m.b.x - m.a.x, m.b.y - m.a.y).toFixed(0)} px (no pixel spacing: not mm)`;
+  ctx.fillStyle = "#ffd400";
+  ctx.font = "14px sans-serif";
+  ctx.fillText(text, b.x + 6, b.y - 6);
+  $("viewer-measure-result").textContent = text;
+}
+
+let windowTimer = null;
+function bindPointer() {
+  const stage = $("viewer-stage");
+  let drag = null;
+  stage.addEventListener("contextmenu", (e) => e.preventDefault());
+  stage.addEventListener("pointerdown", (event) => {
+    stage.setPointerCapture(event.pointerId);
+    if (state.measuring && event.button === 0) {
+      state.measure = { a: toImage(event), b: null };
+      drag = { kind: "measure" };
+      return;
+    }
+    const base = state.window || defaultWindowGuess();
+    drag = { kind: event.button === 2 ? "window" : "pan", x: event.clientX, y: event.clientY,
+             win: { ...base }, panX: state.panX, panY: state.panY };
+  });
+  stage.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    if (drag.kind === "measure") { state.measure.b = toImage(event); drawMeasure(); return; }
+    const dx = event.clientX - drag.x;
+    const dy = event.clientY - drag.y;
+    if (drag.kind === "pan") {
+      state.panX = drag.panX + dx; state.panY = drag.panY + dy; applyTransform();
+    } else {
+      state.window = { center: drag.win.center + dy * (drag.win.width / 256),
+                       width: Math.max(1, drag.win.width + dx * (drag.win.width / 256)) };
+      $("viewer-window").textContent = describeWindow();
+      clearTimeout(windowTimer);
+      windowTimer = setTimeout(show, 120);  // debounced re-render
+    }
+  });
+  stage.addEventListener("pointerup", () => { drag = null; });
+  stage.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    if (event.ctrlKey) { zoomBy(event.deltaY < 0 ? 1.15 : 1 / 1.15); return; }
+    go(event.deltaY > 0 ? 1 : -1);
+  }, { passive: false });
+  let touchY = null;
+  stage.addEventListener("touchstart", (e) => { if (e.touches.length === 1) touchY = e.touches[0].clientY; }, { passive: true });
+  stage.addEventListener("touchmove", (e) => {
+    if (touchY === null || e.touches.length !== 1) return;
+    const dy = e.touches[0].clientY - touchY;
+    if (Math.abs(dy) > 12) { go(dy > 0 ? 1 : -1); touchY = e.touches[0].clientY; }
+  }, { passive: true });
+}
+
+function defaultWindowGuess() {
+  const preset = state.preset && state.manifest.presets[state.preset];
+  return preset || { center: 40, width: 400 };
+}
+
+function zoomBy(factor) {
+  state.fit = false;
+  state.zoom = Math.max(0.1, Math.min(16, state.zoom * factor));
+  applyTransform();
+}
+
+function toggleCine() {
+  if (state.cine) { clearInterval(state.cine); state.cine = null; $("viewer-cine").textContent = "Play"; return; }
+  const fps = Number($("viewer-fps").value) || 10;
+  state.cine = setInterval(() => {
+    state.index = (state.index + 1) % state.frames.length;
+    show();
+  }, 1000 / fps);
+  $("viewer-cine").textContent = "Stop";
+}
+
+function bindKeys() {
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, textarea, select")) return;
+    const presets = ["", ...(state.series?.presets || [])];
+    if (["ArrowDown", "ArrowRight", "PageDown"].includes(event.key)) { go(event.key === "PageDown" ? 10 : 1); event.preventDefault(); }
+    else if (["ArrowUp", "ArrowLeft", "PageUp"].includes(event.key)) { go(event.key === "PageUp" ? -10 : -1); event.preventDefault(); }
+    else if (event.key === "Home") go(-1e9);
+    else if (event.key === "End") go(1e9);
+    else if (/^[0-9]$/.test(event.key) && Number(event.key) < presets.length) { state.preset = presets[Number(event.key)]; state.window = null; show(); }
+    else if (event.key === "i") { state.invert = !state.invert; show(); }
+    else if (event.key === "+" || event.key === "=") zoomBy(1.25);
+    else if (event.key === "-") zoomBy(0.8);
+    else if (event.key === "f") fit();
+    else if (event.key === "p") toggleCine();
+    else if (event.key === "m") toggleMeasure();
+    else if (event.key === "?") $("viewer-help").hidden = !$("viewer-help").hidden;
+  });
+}
+
+function fit() { state.fit = true; state.zoom = 1; state.panX = state.panY = 0; applyTransform(); }
+function toggleMeasure() {
+  state.measuring = !state.measuring;
+  $("viewer-measure").classList.toggle("active", state.measuring);
+  if (!state.measuring) { state.measure = null; drawMeasure(); $("viewer-measure-result").textContent = ""; }
+}
+
+async function init() {
+  const response = await fetch(`/api/studies/${studyId}/manifest/`, { credentials: "same-origin" });
+  state.manifest = await response.json();
+  if (!state.manifest.series.length) { $("viewer-empty").hidden = false; return; }
+  renderThumbnails();
+  bindPointer();
+  bindKeys();
+  $("viewer-slider").addEventListener("input", (e) => { state.index = Number(e.target.value); show(); });
+  $("viewer-fit").addEventListener("click", fit);
+  $("viewer-one-to-one").addEventListener("click", () => { state.fit = false; state.zoom = 1; applyTransform(); });
+  $("viewer-zoom-in").addEventListener("click", () => zoomBy(1.25));
+  $("viewer-zoom-out").addEventListener("click", () => zoomBy(0.8));
+  $("viewer-invert").addEventListener("click", () => { state.invert = !state.invert; show(); });
+  $("viewer-cine").addEventListener("click", toggleCine);
+  $("viewer-measure").addEventListener("click", toggleMeasure);
+  $("viewer-tags-toggle").addEventListener("click", () => { $("viewer-tags").hidden = !$("viewer-tags").hidden; if (!$("viewer-tags").hidden) loadTags(); });
+  $("viewer-help-toggle").addEventListener("click", () => { $("viewer-help").hidden = !$("viewer-help").hidden; });
+  $("viewer-image").addEventListener("load", () => { document.body.dataset.loaded = $("viewer-image").src; drawMeasure(); });
+  selectSeries(state.manifest.series[0]);
+  document.body.dataset.ready = "true";
+}
+
+init();

@@ -1,0 +1,205 @@
+"""Telling the uploader a report is ready: in-portal notification and email.
+
+The email carries a link to the report (login required) and nothing else about the
+study: no findings, no impression, no names. Each email is a :class:`Delivery` row; the
+Celery task ``reports.tasks.send_report_email`` calls :func:`deliver` and retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.audit.log import record
+from reports import conf
+from reports.errors import Conflict
+from reports.models import Delivery, DeliveryStatus, Notification, ReportVersion
+
+log = logging.getLogger(__name__)
+
+# Failures worth retrying: the mail server refused, timed out or was unreachable.
+SEND_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one send attempt did; ``retry`` tells the task to try again later."""
+
+    status: str
+    error: Exception | None = None
+
+    @property
+    def retry(self) -> bool:
+        return self.error is not None and self.status == DeliveryStatus.QUEUED
+
+
+def report_path(version: ReportVersion) -> str:
+    return reverse("report-view", args=[version.report.study_id])
+
+
+def queue_for_version(version: ReportVersion) -> list[int]:
+    """Notify the uploader of a newly signed version; returns the deliveries to send.
+
+    Call inside the signing transaction and schedule ``send_report_email`` for each
+    returned id with ``transaction.on_commit``.
+    """
+    study = version.report.study
+    owner = study.owner
+    verb = "has an addendum" if version.is_addendum else "is ready"
+    Notification.objects.create(
+        user=owner,
+        text=f"The report for your study #{study.pk} {verb}.",
+        link=report_path(version),
+    )
+    if not owner.is_active or not owner.email:
+        return []
+    delivery = Delivery.objects.create(version=version, recipient=owner)
+    record(None, "delivery.queued", delivery, version=version.pk)
+    return [delivery.pk]
+
+
+def describe(exc: BaseException) -> str:
+    """A failure without personal data: the class and the SMTP code or errno only.
+
+    Exception messages can quote the recipient's address, so they are not kept.
+    """
+    name = type(exc).__name__
+    code = getattr(exc, "smtp_code", None)
+    if code is not None:
+        return f"{name} (SMTP {code})"
+    errno = getattr(exc, "errno", None)
+    if errno is not None:
+        return f"{name} (errno {errno})"
+    return name
+
+
+def build_message(delivery: Delivery) -> EmailMultiAlternatives:
+    """The "report ready" email of ``delivery``: plain text + HTML (+ PDF if configured)."""
+    version = delivery.version
+    study = version.report.study
+    context = {
+        "site_url": settings.SITE_URL,
+        "link": settings.SITE_URL + report_path(version),
+        "study_id": study.pk,
+        "is_addendum": version.is_addendum,
+    }
+    subject = render_to_string("emails/report_ready.subject.txt", context).strip()
+    text = render_to_string("emails/report_ready.txt", context)
+    html = render_to_string("emails/report_ready.html", context)
+    message = EmailMultiAlternatives(
+        subject, text, settings.DEFAULT_FROM_EMAIL, [delivery.recipient.email]
+    )
+    message.attach_alternative(html, "text/html")
+    if conf.attach_pdf():
+        from reports.pdf import ensure_pdf
+
+        name = ensure_pdf(version.pk)
+        with default_storage.open(name, "rb") as handle:
+            message.attach(
+                f"report-study-{study.pk}-v{version.number}.pdf", handle.read(), "application/pdf"
+            )
+    return message
+
+
+def deliver(delivery_id: int, *, final: bool = False) -> Outcome:
+    """Send one delivery's email once.
+
+    The row is locked while sending, and a row already marked sent is left alone, so a
+    task delivered twice sends one email.
+
+    Parameters
+    ----------
+    delivery_id
+        The :class:`Delivery`.
+    final
+        This is the last attempt: a failure marks the delivery failed instead of
+        leaving it queued for a retry.
+
+    Returns
+    -------
+    Outcome
+        ``status`` is the delivery's status after the attempt (or ``missing``);
+        ``error`` is the send failure, if any.
+    """
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update()
+            .select_related("version__report__study", "recipient")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return Outcome("missing")
+        if delivery.status != DeliveryStatus.QUEUED:
+            return Outcome(delivery.status)
+        delivery.attempts += 1
+        try:
+            build_message(delivery).send(fail_silently=False)
+        except SEND_ERRORS as exc:
+            delivery.last_error = describe(exc)
+            delivery.status = DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED
+            delivery.save(update_fields=["attempts", "last_error", "status", "updated_at"])
+            action = "delivery.failed" if final else "delivery.retrying"
+            record(None, action, delivery, attempts=delivery.attempts, error=delivery.last_error)
+            log.warning(
+                "delivery %s: attempt %s failed: %s", delivery.pk, delivery.attempts,
+                delivery.last_error,
+            )  # fmt: skip
+            return Outcome(delivery.status, exc)
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = timezone.now()
+        delivery.last_error = ""
+        delivery.save(update_fields=["attempts", "last_error", "status", "sent_at", "updated_at"])
+        record(None, "delivery.sent", delivery, attempts=delivery.attempts)
+        return Outcome(delivery.status)
+
+
+def stale_queued(older_than: timedelta) -> list[int]:
+    """Deliveries still queued and untouched for ``older_than`` (task lost or never sent)."""
+    cutoff = timezone.now() - older_than
+    return list(
+        Delivery.objects.filter(status=DeliveryStatus.QUEUED, updated_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+def resend(delivery: Delivery, user: object, *, request: HttpRequest | None = None) -> Delivery:
+    """Send a delivery's email again (admin action); returns the delivery to send.
+
+    A failed delivery is queued again; a sent one gets a new delivery row, so the
+    record of the first email stays as it was.
+
+    Raises
+    ------
+    Conflict
+        The delivery is still queued (being sent or retried).
+    """
+    from reports import tasks
+
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        if locked.status == DeliveryStatus.QUEUED:
+            raise Conflict("This email is still queued; wait for it to be sent or to fail.")
+        if locked.status == DeliveryStatus.FAILED:
+            locked.status = DeliveryStatus.QUEUED
+            locked.save(update_fields=["status", "updated_at"])
+            target = locked
+        else:
+            target = Delivery.objects.create(version=locked.version, recipient=locked.recipient)
+        record(request, "delivery.resent", target, user=user, original=locked.pk)
+        target_id = target.pk
+        transaction.on_commit(partial(tasks.send_report_email.delay, target_id), robust=True)
+    return target

@@ -1,0 +1,172 @@
+"""The PDF of a signed report version (reportlab), stored with the storage API.
+
+The PDF holds the study summary without patient identity (portal study number,
+modality, description, body part, shifted study date), the report sections, the key
+images, the radiologist's name and the signing date.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from xml.sax.saxutils import escape
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import cm
+from reportlab.platypus import (
+    Flowable,
+    Image,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from reports import images
+from reports.errors import Conflict
+from reports.models import ReportVersion, VersionStatus
+
+log = logging.getLogger(__name__)
+
+
+def _text(value: str) -> str:
+    """Plain text as reportlab paragraph markup (escaped, line breaks kept)."""
+    return escape(value.strip()).replace("\n", "<br/>")
+
+
+def study_summary(version: ReportVersion) -> list[tuple[str, str]]:
+    """Rows of the study summary: nothing that identifies the patient."""
+    study = version.report.study
+    return [
+        ("Portal study", f"#{study.pk}"),
+        ("Modality", study.modalities or "unknown"),
+        ("Description", study.description or "-"),
+        ("Body part", study.body_part or "-"),
+        (
+            "Study date",
+            f"{study.study_date:%Y-%m-%d} (shifted for privacy)" if study.study_date else "unknown",
+        ),
+        ("Urgency", study.get_urgency_display()),
+    ]
+
+
+def _key_images(version: ReportVersion, width: float) -> list[Flowable]:
+    flow: list[Flowable] = []
+    styles = getSampleStyleSheet()
+    for index, entry in enumerate(version.key_images, start=1):
+        text = f"Key image {index}: {escape(images.describe(entry))}"
+        png = images.key_image_png(entry)
+        if png is None:
+            flow.append(Paragraph(f"{text} (image not available)", styles["Italic"]))
+            continue
+        caption = Paragraph(text, styles["Italic"])
+        picture = Image(io.BytesIO(png))
+        scale = min(width / picture.imageWidth, (9 * cm) / picture.imageHeight)
+        picture.drawWidth = picture.imageWidth * scale
+        picture.drawHeight = picture.imageHeight * scale
+        flow.append(KeepTogether([picture, caption, Spacer(1, 0.3 * cm)]))
+    return flow
+
+
+def build_pdf(version: ReportVersion) -> bytes:
+    """Render ``version`` (signed or, for a preview, draft) as PDF bytes."""
+    styles = getSampleStyleSheet()
+    body = ParagraphStyle("body", parent=styles["BodyText"], leading=14)
+    heading = styles["Heading3"]
+    buffer = io.BytesIO()
+    study = version.report.study
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=2 * cm,
+        rightMargin=2 * cm,
+        topMargin=2 * cm,
+        bottomMargin=2 * cm,
+        title=f"Radiology report, study #{study.pk}",
+        author=version.signed_by_name or "",
+        creator="DICOM Portal",
+    )
+    title = "Radiology report"
+    if version.is_addendum:
+        title += f" (addendum, version {version.number})"
+    flow: list[Flowable] = [Paragraph(title, styles["Title"])]
+    table = Table(
+        [[label, value] for label, value in study_summary(version)],
+        colWidths=[4 * cm, doc.width - 4 * cm],
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
+                ("TEXTCOLOR", (0, 0), (0, -1), colors.HexColor("#344054")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, -1), (-1, -1), 0.5, colors.HexColor("#d0d5dd")),
+            ]
+        )
+    )
+    flow += [table, Spacer(1, 0.4 * cm)]
+    if version.is_addendum and version.addendum_reason.strip():
+        flow += [
+            Paragraph("Reason for addendum", heading),
+            Paragraph(_text(version.addendum_reason), body),
+        ]
+    for _name, label, text in version.sections():
+        if text.strip():
+            flow += [Paragraph(label, heading), Paragraph(_text(text), body)]
+    if version.key_images:
+        flow += [Paragraph("Key images", heading), *_key_images(version, doc.width)]
+    signed = timezone.localtime(version.signed_at) if version.signed_at else None
+    signature = (
+        f"Signed by {escape(version.signed_by_name)} on {signed:%Y-%m-%d %H:%M %Z}"
+        if signed
+        else "DRAFT - not signed"
+    )
+    flow += [
+        Spacer(1, 0.6 * cm),
+        Paragraph(f"<b>{signature}</b>", body),
+        Paragraph(f"Report version {version.number}", styles["Italic"]),
+    ]
+    doc.build(flow)
+    return buffer.getvalue()
+
+
+def ensure_pdf(version_id: int) -> str:
+    """The storage name of a signed version's PDF, generating and storing it if needed.
+
+    Idempotent: a PDF already stored is reused; of two concurrent generations one
+    file is kept and the other deleted.
+
+    Raises
+    ------
+    Conflict
+        The version is not signed.
+    """
+    version = ReportVersion.objects.select_related("report__study").get(pk=version_id)
+    if version.status != VersionStatus.SIGNED:
+        raise Conflict("Only a signed report has a PDF.")
+    if version.pdf and default_storage.exists(version.pdf):
+        return version.pdf
+    data = build_pdf(version)
+    study_id = version.report.study_id
+    name = default_storage.save(
+        f"reports/{study_id}/report-{study_id}-v{version.number}-{uuid.uuid4().hex[:8]}.pdf",
+        ContentFile(data),
+    )
+    with transaction.atomic():
+        locked = ReportVersion.objects.select_for_update().get(pk=version_id)
+        if locked.pdf and locked.pdf != version.pdf and default_storage.exists(locked.pdf):
+            default_storage.delete(name)  # another worker stored it meanwhile
+            return locked.pdf
+        locked.pdf = name
+        locked.save(update_fields=["pdf"])
+    log.info("report version %s: PDF stored (%d bytes)", version_id, len(data))
+    return name

@@ -1,0 +1,509 @@
+"""The reporting workflow: request edits, claiming, drafts, signing and addenda.
+
+Every function takes the acting user (and the request, for the audit log), checks that
+the user may do this, changes the database in one transaction and records an audit
+event for every state change. Problems raise :mod:`reports.errors` exceptions, which
+the views turn into responses.
+
+States of a study in review::
+
+    READY --claim / first draft--> IN_REVIEW --sign--> REPORTED --sign addendum--> AMENDED
+    READY --uploader cancels--> CANCELLED
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from portal.accounts.models import Role
+from portal.audit.log import record
+from reports import report_templates
+from reports.errors import Conflict, Invalid, NotAllowed
+from reports.models import Report, ReportVersion, VersionKind, VersionStatus
+from uploads.models import Instance, Study, StudyStatus, Urgency
+
+# The request can be edited until review starts.
+REQUEST_EDITABLE = frozenset(
+    {StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION, StudyStatus.READY}
+)
+OPEN_FOR_REPORT = frozenset({StudyStatus.READY, StudyStatus.IN_REVIEW})
+SIGNED_STATES = frozenset({StudyStatus.REPORTED, StudyStatus.AMENDED})
+MAX_SECTION_CHARS = 20000
+MAX_KEY_IMAGES = 24
+
+
+# -- the request ------------------------------------------------------------------------------
+
+
+def update_request(
+    study: Study,
+    user: Any,
+    *,
+    clinical_question: str,
+    history: str,
+    urgency: str,
+    request: HttpRequest | None = None,
+) -> Study:
+    """Change the uploader's question, history and urgency before review starts.
+
+    Raises
+    ------
+    NotAllowed
+        ``user`` is not the uploader.
+    Conflict
+        Review has started (or the request was cancelled).
+    Invalid
+        Unknown urgency.
+    """
+    if urgency not in Urgency.values:
+        raise Invalid("Choose routine or urgent.")
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        if locked.owner_id != user.pk:
+            raise NotAllowed("Only the uploader can change the request.")
+        if locked.status not in REQUEST_EDITABLE:
+            raise Conflict("The request can no longer be changed: review has started.")
+        values = {"clinical_question": clinical_question, "history": history, "urgency": urgency}
+        changed = [name for name, value in values.items() if getattr(locked, name) != value]
+        for name in changed:
+            setattr(locked, name, values[name])
+        if changed:
+            locked.save(update_fields=[*changed, "updated_at"])
+            record(request, "study.request_updated", locked, user=user, fields=changed)
+    return locked
+
+
+def cancel_request(study: Study, user: Any, *, request: HttpRequest | None = None) -> Study:
+    """Withdraw a request that no radiologist has started (READY → CANCELLED).
+
+    The update is conditional, so a claim that wins the race makes the cancel fail.
+
+    Raises
+    ------
+    NotAllowed
+        ``user`` is not the uploader.
+    Conflict
+        The study is not waiting for review (in review, reported, already cancelled...).
+    """
+    if study.owner_id != user.pk:
+        raise NotAllowed("Only the uploader can cancel the request.")
+    with transaction.atomic():
+        cancelled = Study.objects.filter(pk=study.pk, status=StudyStatus.READY).update(
+            status=StudyStatus.CANCELLED, updated_at=timezone.now()
+        )
+        if not cancelled:
+            raise Conflict("The request can no longer be cancelled: review has started.")
+        study.refresh_from_db()
+        record(request, "study.cancelled", study, user=user)
+    return study
+
+
+# -- claiming -------------------------------------------------------------------------------
+
+
+def claim(study: Study, user: Any, *, request: HttpRequest | None = None) -> Study:
+    """Take a study from the pool: assign it to ``user`` and start the review.
+
+    One conditional UPDATE (``status = READY and assigned_to is null``) decides: of two
+    radiologists claiming at once, exactly one gets the study.
+
+    Raises
+    ------
+    NotAllowed
+        ``user`` is not a radiologist.
+    Conflict
+        The study is no longer in the pool.
+    """
+    if getattr(user, "role", None) != Role.RADIOLOGIST:
+        raise NotAllowed("Only radiologists can claim studies.")
+    now = timezone.now()
+    with transaction.atomic():
+        won = Study.objects.filter(
+            pk=study.pk, status=StudyStatus.READY, assigned_to__isnull=True
+        ).update(assigned_to=user, assigned_at=now, status=StudyStatus.IN_REVIEW, updated_at=now)
+        if not won:
+            raise Conflict("This study is no longer in the pool: someone else has it.")
+        study.refresh_from_db()
+        record(request, "study.claimed", study, user=user)
+    return study
+
+
+# -- drafts ---------------------------------------------------------------------------------
+
+
+def _locked_for_author(study: Study, user: Any) -> Study:
+    locked = Study.objects.select_for_update().get(pk=study.pk)
+    if getattr(user, "role", None) != Role.RADIOLOGIST or locked.assigned_to_id != user.pk:
+        raise NotAllowed("Only the radiologist assigned to this study can write its report.")
+    return locked
+
+
+def _start_review(study: Study, user: Any, request: HttpRequest | None) -> None:
+    """An assigned study still READY (assigned by an admin) enters review."""
+    if study.status == StudyStatus.READY:
+        study.status = StudyStatus.IN_REVIEW
+        study.save(update_fields=["status", "updated_at"])
+        record(request, "study.review_started", study, user=user)
+
+
+def initial_sections(study: Study, template: str) -> dict[str, str]:
+    """Section text of a new report: the template's defaults plus the request."""
+    sections = report_templates.sections_of(template)
+    request_text = "\n\n".join(
+        part for part in (study.clinical_question.strip(), study.history.strip()) if part
+    )
+    if request_text and not sections["clinical_information"]:
+        sections["clinical_information"] = request_text
+    return sections
+
+
+def new_draft(study: Study, user: Any | None = None) -> ReportVersion:
+    """An unsaved original version with the automatically chosen template's text."""
+    template = report_templates.choose_template(study.modalities, study.body_part)
+    version = ReportVersion(
+        number=1,
+        kind=VersionKind.ORIGINAL,
+        status=VersionStatus.DRAFT,
+        template=template,
+        author=user,
+        key_images=[],
+    )
+    for name, text in initial_sections(study, template).items():
+        setattr(version, name, text)
+    return version
+
+
+def editable_draft(study: Study) -> ReportVersion | None:
+    """The draft to show in the editor: the stored one, else a new unsaved one.
+
+    None when the report is signed and no addendum is being written, or when the
+    study is not open for reporting (e.g. cancelled).
+    """
+    report = Report.objects.filter(study=study).first()
+    if report is not None:
+        draft = report.draft()
+        if draft is not None:
+            return draft
+        if report.versions.exists():
+            return None
+    if study.status not in OPEN_FOR_REPORT:
+        return None
+    return new_draft(study)
+
+
+def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
+    """Validate a key-image list against the study's instances.
+
+    Parameters
+    ----------
+    study
+        The study the images must belong to.
+    value
+        A list of ``{"instance_id", "frame", "center", "width"}`` (center and width
+        may be null: the image's own window is then used).
+
+    Returns
+    -------
+    list of dict
+        Normalised entries.
+
+    Raises
+    ------
+    Invalid
+        Not a list, too long, an instance of another study, a frame out of range or a
+        window that is not a pair of numbers with a positive width.
+    """
+    if not isinstance(value, list):
+        raise Invalid("Key images must be a list.")
+    if len(value) > MAX_KEY_IMAGES:
+        raise Invalid(f"At most {MAX_KEY_IMAGES} key images.")
+    ids: set[int] = set()
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise Invalid("Each key image must be an object.")
+        try:
+            ids.add(int(entry.get("instance_id")))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise Invalid("Each key image needs an instance.") from exc
+    frames = dict(
+        Instance.objects.filter(series__study=study, pk__in=ids).values_list("pk", "frames")
+    )
+    cleaned = []
+    for entry in value:
+        instance_id = int(entry["instance_id"])
+        if instance_id not in frames:
+            raise Invalid("A key image is not an image of this study.")
+        try:
+            frame = int(entry.get("frame") or 0)
+            center = _number(entry.get("center"))
+            width = _number(entry.get("width"))
+        except (TypeError, ValueError) as exc:
+            raise Invalid("Frame, window center and width must be numbers.") from exc
+        if not 0 <= frame < max(frames[instance_id], 1):
+            raise Invalid("A key image's frame is out of range.")
+        if (center is None) != (width is None) or (width is not None and width <= 0):
+            raise Invalid("Give both window center and a positive width, or neither.")
+        cleaned.append(
+            {"instance_id": instance_id, "frame": frame, "center": center, "width": width}
+        )
+    return cleaned
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return number
+
+
+def _apply(version: ReportVersion, study: Study, data: Mapping[str, Any]) -> list[str]:
+    """Copy submitted fields onto a draft; returns the names changed."""
+    changed = []
+    for name in report_templates.SECTION_NAMES:
+        if name in data:
+            text = str(data[name] or "")
+            if len(text) > MAX_SECTION_CHARS:
+                raise Invalid(f"A section is longer than {MAX_SECTION_CHARS} characters.")
+            text = text.replace("\r\n", "\n")
+            if getattr(version, name) != text:
+                setattr(version, name, text)
+                changed.append(name)
+    template = data.get("template")
+    if template and template != version.template:
+        if template not in report_templates.TEMPLATES:
+            raise Invalid("Unknown template.")
+        version.template = str(template)
+        changed.append("template")
+    if "addendum_reason" in data and version.is_addendum:
+        reason = str(data["addendum_reason"] or "").replace("\r\n", "\n")
+        if reason != version.addendum_reason:
+            version.addendum_reason = reason
+            changed.append("addendum_reason")
+    if "key_images" in data:
+        images = clean_key_images(study, data["key_images"])
+        if images != version.key_images:
+            version.key_images = images
+            changed.append("key_images")
+    return changed
+
+
+def _draft_for_update(study: Study, user: Any, request: HttpRequest | None) -> ReportVersion:
+    """The stored draft (locked), creating the original draft on first save."""
+    report, _ = Report.objects.get_or_create(study=study)
+    draft = (
+        ReportVersion.objects.select_for_update()
+        .filter(report=report, status=VersionStatus.DRAFT)
+        .first()
+    )
+    if draft is not None:
+        return draft
+    if report.versions.exists():
+        raise Conflict("This report is signed and cannot be changed. Add an addendum instead.")
+    if study.status not in OPEN_FOR_REPORT:
+        raise Conflict("This study is not open for reporting.")
+    draft = new_draft(study, user)
+    draft.report = report
+    draft.save()
+    record(request, "report.draft_created", draft, user=user, study=study.pk)
+    return draft
+
+
+def save_draft(
+    study: Study,
+    user: Any,
+    data: Mapping[str, Any],
+    *,
+    request: HttpRequest | None = None,
+    autosave: bool = False,
+) -> ReportVersion:
+    """Save the draft of ``study``'s report (creating it on the first save).
+
+    Parameters
+    ----------
+    study
+        The study; ``user`` must be its assigned radiologist.
+    user
+        The radiologist.
+    data
+        Any of the section names, ``template``, ``addendum_reason``, ``key_images``.
+    request
+        For the audit log.
+    autosave
+        Recorded in the audit event.
+
+    Raises
+    ------
+    NotAllowed, Conflict, Invalid
+        Not the assigned radiologist; report signed with no addendum open; bad data.
+    """
+    with transaction.atomic():
+        locked = _locked_for_author(study, user)
+        draft = _draft_for_update(locked, user, request)
+        changed = _apply(draft, locked, data)
+        _start_review(locked, user, request)
+        if changed or draft.author_id != user.pk:
+            draft.author = user
+            draft.save()
+            record(
+                request,
+                "report.draft_saved",
+                draft,
+                user=user,
+                study=locked.pk,
+                fields=changed,
+                autosave=autosave,
+            )
+    return draft
+
+
+def add_key_image(
+    study: Study, user: Any, entry: Mapping[str, Any], *, request: HttpRequest | None = None
+) -> ReportVersion:
+    """Append one key image to the draft (used by the viewer's "add key image")."""
+    with transaction.atomic():
+        locked = _locked_for_author(study, user)
+        draft = _draft_for_update(locked, user, request)
+        images = clean_key_images(locked, [*draft.key_images, dict(entry)])
+        draft.key_images = images
+        draft.author = user
+        draft.save()
+        _start_review(locked, user, request)
+        record(request, "report.key_image_added", draft, user=user, study=locked.pk)
+    return draft
+
+
+# -- signing and addenda ---------------------------------------------------------------------
+
+
+def sign(
+    study: Study,
+    user: Any,
+    data: Mapping[str, Any] | None = None,
+    *,
+    request: HttpRequest | None = None,
+) -> ReportVersion:
+    """Sign the draft (after saving ``data`` into it): it becomes immutable.
+
+    The study becomes REPORTED (AMENDED for an addendum); the uploader gets an
+    in-portal notification and, once the transaction commits, the PDF is generated
+    and the "report ready" email is sent by Celery tasks.
+
+    Raises
+    ------
+    NotAllowed
+        Not the assigned radiologist.
+    Conflict
+        Nothing to sign (already signed, no draft).
+    Invalid
+        No impression, or an addendum without a reason.
+    """
+    from reports import delivery, tasks
+
+    with transaction.atomic():
+        locked = _locked_for_author(study, user)
+        draft = _draft_for_update(locked, user, request)
+        if data:
+            _apply(draft, locked, data)
+        if not draft.impression.strip():
+            raise Invalid("Write the impression before signing.")
+        if draft.is_addendum and not draft.addendum_reason.strip():
+            raise Invalid("Give the reason for the addendum before signing.")
+        _start_review(locked, user, request)
+        draft.status = VersionStatus.SIGNED
+        draft.signed_at = timezone.now()
+        draft.author = user
+        draft.signed_by_name = user.display_name
+        draft.save()
+        locked.status = StudyStatus.AMENDED if draft.is_addendum else StudyStatus.REPORTED
+        locked.save(update_fields=["status", "updated_at"])
+        record(
+            request,
+            "report.signed",
+            draft,
+            user=user,
+            study=locked.pk,
+            version=draft.number,
+            kind=draft.kind,
+        )
+        record(request, f"study.{locked.status}", locked, user=user, version=draft.number)
+        sent = delivery.queue_for_version(draft)
+        version_id = draft.pk
+        # robust: the report is signed either way; a broker hiccup is logged, and
+        # ``requeue_stale_deliveries`` sends what was not queued.
+        transaction.on_commit(partial(tasks.generate_report_pdf.delay, version_id), robust=True)
+        for delivery_id in sent:
+            transaction.on_commit(partial(tasks.send_report_email.delay, delivery_id), robust=True)
+    return draft
+
+
+def start_addendum(
+    study: Study, user: Any, reason: str, *, request: HttpRequest | None = None
+) -> ReportVersion:
+    """Open an addendum: a new draft version starting from the last signed text.
+
+    Returns the open addendum if there already is one (a double click is harmless).
+
+    Raises
+    ------
+    NotAllowed
+        Not the assigned radiologist.
+    Invalid
+        No reason given.
+    Conflict
+        No signed report yet.
+    """
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        locked = _locked_for_author(study, user)
+        report = Report.objects.filter(study=locked).first()
+        latest = report.latest_signed() if report is not None else None
+        if report is None or latest is None:
+            raise Conflict("There is no signed report to amend yet.")
+        existing = report.draft()
+        if existing is not None:
+            return existing
+        if not reason:
+            raise Invalid("Give the reason for the addendum.")
+        last_number = report.versions.order_by("-number").values_list("number", flat=True)[0]
+        addendum = ReportVersion(
+            report=report,
+            number=last_number + 1,
+            kind=VersionKind.ADDENDUM,
+            status=VersionStatus.DRAFT,
+            template=latest.template,
+            addendum_reason=reason,
+            key_images=list(latest.key_images),
+            author=user,
+        )
+        for name in report_templates.SECTION_NAMES:
+            setattr(addendum, name, getattr(latest, name))
+        addendum.save()
+        record(
+            request,
+            "report.addendum_started",
+            addendum,
+            user=user,
+            study=locked.pk,
+            version=addendum.number,
+        )
+    return addendum
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def signed_version(study: Study, number: int | None = None) -> ReportVersion | None:
+    """A signed version of ``study``'s report: ``number``, else the newest."""
+    versions = ReportVersion.objects.filter(report__study=study, status=VersionStatus.SIGNED)
+    if number is not None:
+        return versions.filter(number=number).first()
+    return versions.order_by("-number").first()

@@ -1,0 +1,1 @@
+"""Views of the reporting workflow, one module per responsibility."""

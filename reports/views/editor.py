@@ -1,0 +1,242 @@
+"""The report editor of the assigned radiologist: drafts, autosave, key images, signing.
+
+Every view here refuses to change a signed version: they only ever write to the open
+draft, and :mod:`reports.services` raises ``Conflict`` when there is none.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portal.accounts.decorators import role_required
+from portal.accounts.models import Role
+from portal.audit.log import record
+from reports import images, report_templates, services
+from reports.errors import Invalid, WorkflowError
+from reports.models import ReportVersion, VersionStatus
+from reports.views.common import body_json, json_error, visible_study
+from uploads.models import Instance, Study
+
+MAX_INSTANCE_CHOICES = 2000
+
+
+def author_study(request: HttpRequest, pk: int) -> Study:
+    """The study, if the user is its assigned radiologist (404 if not visible, else 403)."""
+    study = visible_study(request, pk)
+    if study.assigned_to_id != request.user.pk:
+        raise PermissionDenied("Claim the study first: only its radiologist can report it.")
+    return study
+
+
+def form_data(post: QueryDict) -> dict[str, Any]:
+    """The editor form's fields as service data (``key_images`` is a JSON string)."""
+    names = [*report_templates.SECTION_NAMES, "template", "addendum_reason"]
+    data: dict[str, Any] = {name: post[name] for name in names if name in post}
+    if "key_images" in post:
+        try:
+            data["key_images"] = json.loads(str(post.get("key_images") or "[]"))
+        except json.JSONDecodeError as exc:
+            raise Invalid("The key image list is not valid.") from exc
+    return data
+
+
+def instance_choices(study: Study) -> list[dict[str, Any]]:
+    rows = (
+        Instance.objects.filter(series__study=study, has_pixels=True)
+        .order_by("series__number", "series_id", "instance_number", "pk")
+        .values("pk", "series__number", "series__modality", "instance_number", "frames")
+    )[:MAX_INSTANCE_CHOICES]
+    return [
+        {
+            "id": row["pk"],
+            "frames": row["frames"],
+            "label": f"Series {row['series__number'] if row['series__number'] is not None else '?'}"
+            f" {row['series__modality']} · image "
+            f"{row['instance_number'] if row['instance_number'] is not None else '?'}",
+        }
+        for row in rows
+    ]
+
+
+def editor_context(
+    study: Study, draft: ReportVersion | None, posted: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything the editor template shows; ``posted`` overlays unsaved form input."""
+    posted = posted or {}
+    source: Any = draft
+    sections = [
+        {
+            "name": name,
+            "label": label,
+            "text": posted.get(name, getattr(source, name, "") if source else ""),
+            "testid": "report-" + name.replace("_", "-"),
+        }
+        for name, label in report_templates.SECTIONS
+    ]
+    key_images = posted.get("key_images", draft.key_images if draft else [])
+    signed = list(
+        ReportVersion.objects.filter(report__study=study, status=VersionStatus.SIGNED).order_by(
+            "number"
+        )
+    )
+    return {
+        "study": study,
+        "draft": draft,
+        "sections": sections,
+        "template": posted.get("template", draft.template if draft else ""),
+        "addendum_reason": posted.get("addendum_reason", draft.addendum_reason if draft else ""),
+        "template_choices": report_templates.choices(),
+        "template_defaults": report_templates.as_json(),
+        "key_images_json": json.dumps(key_images),
+        "key_images": [
+            {**entry, "caption": images.describe(entry)}
+            for entry in key_images
+            if isinstance(entry, dict)
+        ],
+        "instances": instance_choices(study),
+        "signed_versions": signed,
+        "latest": signed[-1] if signed else None,
+        "flags": study.series.filter(instances__needs_pixel_review=True).distinct().count(),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.RADIOLOGIST)
+def editor(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the editor (or the signed report with the addendum form). POST: save the draft."""
+    study = author_study(request, pk)
+    if request.method == "POST":
+        data: dict[str, Any] = {}
+        try:
+            data = form_data(request.POST)
+            services.save_draft(study, request.user, data, request=request)
+        except WorkflowError as exc:
+            messages.error(request, str(exc))
+            draft = services.editable_draft(study)
+            posted = data if isinstance(exc, Invalid) and draft is not None else None
+            return render(
+                request,
+                "reports/editor.html",
+                editor_context(study, draft, posted),
+                status=exc.status,
+            )
+        messages.success(request, "Draft saved.")
+        return redirect("report-editor", pk=study.pk)
+    draft = services.editable_draft(study)
+    if draft is not None and draft.pk is not None:
+        record(request, "report.draft_opened", draft, study=study.pk)
+    return render(request, "reports/editor.html", editor_context(study, draft))
+
+
+@require_POST
+@role_required(Role.RADIOLOGIST)
+def autosave(request: HttpRequest, pk: int) -> JsonResponse:
+    """Save the draft from the editor script (JSON body); 409 once signed."""
+    study = author_study(request, pk)
+    data = body_json(request)
+    if data is None:
+        return JsonResponse({"ok": False, "error": "Send a JSON object."}, status=400)
+    try:
+        draft = services.save_draft(study, request.user, data, request=request, autosave=True)
+    except WorkflowError as exc:
+        return json_error(exc)
+    return JsonResponse(
+        {
+            "ok": True,
+            "version": draft.number,
+            "saved_at": timezone.localtime(draft.updated_at).isoformat(),
+            "key_images": draft.key_images,
+        }
+    )
+
+
+@require_POST
+@role_required(Role.RADIOLOGIST)
+def add_key_image(request: HttpRequest, pk: int) -> JsonResponse:
+    """Append ``{instance_id, frame, center, width}`` to the draft (for the viewer)."""
+    study = author_study(request, pk)
+    data = body_json(request)
+    if not data:
+        return JsonResponse({"ok": False, "error": "Send a key image object."}, status=400)
+    try:
+        draft = services.add_key_image(study, request.user, data, request=request)
+    except WorkflowError as exc:
+        return json_error(exc)
+    return JsonResponse({"ok": True, "key_images": draft.key_images})
+
+
+@require_POST
+@role_required(Role.RADIOLOGIST)
+def sign(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save the posted text into the draft and sign it; then show the signed report."""
+    study = author_study(request, pk)
+    data: dict[str, Any] = {}
+    try:
+        data = form_data(request.POST)
+        version = services.sign(study, request.user, data, request=request)
+    except WorkflowError as exc:
+        messages.error(request, str(exc))
+        draft = services.editable_draft(study)
+        posted = data if isinstance(exc, Invalid) and draft is not None else None
+        return render(
+            request,
+            "reports/editor.html",
+            editor_context(study, draft, posted),
+            status=exc.status,
+        )
+    messages.success(
+        request,
+        f"Report signed (version {version.number}). The uploader is being notified.",
+    )
+    return redirect("report-view", pk=study.pk)
+
+
+@require_POST
+@role_required(Role.RADIOLOGIST)
+def addendum(request: HttpRequest, pk: int) -> HttpResponse:
+    """Open an addendum (reason required) starting from the signed text."""
+    study = author_study(request, pk)
+    try:
+        services.start_addendum(
+            study, request.user, request.POST.get("reason", ""), request=request
+        )
+    except WorkflowError as exc:
+        messages.error(request, str(exc))
+        return render(
+            request,
+            "reports/editor.html",
+            editor_context(study, services.editable_draft(study)),
+            status=exc.status,
+        )
+    messages.success(request, "Addendum opened: edit the report and sign it.")
+    return redirect("report-editor", pk=study.pk)
+
+
+@role_required(Role.RADIOLOGIST)
+def preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The draft as the uploader will see it once signed."""
+    study = author_study(request, pk)
+    draft = services.editable_draft(study)
+    if draft is None:
+        return redirect("report-view", pk=study.pk)
+    if draft.pk is not None:
+        record(request, "report.previewed", draft, study=study.pk)
+    return render(
+        request,
+        "reports/preview.html",
+        {
+            "study": study,
+            "version": draft,
+            "key_images": [
+                {**entry, "caption": images.describe(entry)} for entry in draft.key_images
+            ],
+        },
+    )

@@ -1,0 +1,74 @@
+"""`manage.py import_dicom`: the same pipeline from files, folders and ZIPs on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from uploads import quarantine
+from uploads.models import Instance, Study
+from tests.uploads.conftest import sample_bytes, zip_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks: Any) -> Callable[..., list[dict[str, Any]]]:
+    """Run the command; its on-commit hooks fire as they would in autocommit mode."""
+
+    def _run(*args: str) -> list[dict[str, Any]]:
+        out = StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("import_dicom", *args, stdout=out)
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    return _run
+
+
+def test_import_folder_zip_and_junk(run: Any, tmp_path: Path, mr_series: list[Path], patient: Any) -> None:
+    cd = tmp_path / "CD"
+    (cd / "IMAGES").mkdir(parents=True)
+    for path in mr_series[:10]:
+        shutil.copy(path, cd / "IMAGES" / path.name)
+    (cd / "autorun.inf").write_text("[autorun]\nopen=viewer.exe\n")
+    (cd / "viewer.exe").write_bytes(b"MZ" + b"\0" * 500)
+    (cd / "empty.dcm").write_bytes(b"")
+    archive = tmp_path / "rest.zip"
+    archive.write_bytes(zip_bytes({p.name: p.read_bytes() for p in mr_series[10:]}))
+    lines = run(str(cd), str(archive), "--owner", patient.email)
+    study = Study.objects.get(owner=patient)
+    assert lines[0] == {"study": study.pk, "instances_stored": 20, "duplicates": 0, "rejected": []}
+    junk = lines[-1]
+    assert junk["study"] is None and junk["instances_stored"] == 0
+    reasons = {Path(r["file"]).name: r["reason"] for r in junk["rejected"]}
+    assert set(reasons) == {"autorun.inf", "viewer.exe", "empty.dcm"}
+    assert all(reason for reason in reasons.values())
+    assert quarantine.is_empty()
+    # Importing again stores nothing twice.
+    again = run(str(cd / "IMAGES"), "--owner", patient.email)
+    assert again[0] == {"study": study.pk, "instances_stored": 0, "duplicates": 10, "rejected": []}
+    assert Instance.objects.count() == 20
+
+
+def test_import_same_bytes_twice_counts_a_duplicate(run: Any, tmp_path: Path, patient: Any) -> None:
+    data = sample_bytes("CT_small.dcm")
+    (tmp_path / "a.dcm").write_bytes(data)
+    (tmp_path / "b.dcm").write_bytes(data)
+    (line,) = run(str(tmp_path), "--owner", patient.email)
+    assert line["instances_stored"] == 1 and line["duplicates"] == 1
+
+
+def test_import_errors(run: Any, tmp_path: Path, patient: Any) -> None:
+    with pytest.raises(CommandError, match="no account"):
+        run(str(tmp_path), "--owner", "nobody@example.org")
+    with pytest.raises(CommandError, match="no such file"):
+        run(str(tmp_path / "missing"), "--owner", patient.email)
+    with pytest.raises(CommandError, match="no files"):
+        run(str(tmp_path), "--owner", patient.email)

@@ -1,0 +1,83 @@
+"""Ingest through a real `celery worker` with PostgreSQL and Redis, including a worker
+killed in the middle of processing."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from uploads import ingest, quarantine
+from uploads.models import FileStatus, Instance, Upload, UploadFile
+from uploads.tasks import requeue_stale_files
+from tests.conftest import start_worker
+from tests.uploads.conftest import UploadClient
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_series_through_real_worker(
+    celery_worker: Any, login: Any, patient: Any, mr_series: list[Path]
+) -> None:
+    client = UploadClient(login(patient))
+    upload = client.create(len(mr_series))
+    for path in mr_series:
+        client.send(upload, path.name, path.read_bytes())
+    wait_until(
+        lambda: Upload.objects.get(pk=upload).state == Upload.State.DONE, 60, "the upload"
+    )
+    assert Instance.objects.count() == 20
+    assert quarantine.is_empty()
+    assert "uploads.tasks.ingest_file" in celery_worker.log.read_text()
+
+
+def test_worker_killed_mid_ingest_loses_and_duplicates_nothing(
+    celery_worker: Any, login: Any, patient: Any, mr_series: list[Path], tmp_path: Path,
+    settings: Any,
+) -> None:
+    from portal.celery import app
+
+    # Slow every ingest down so the kill lands in the middle of the batch.
+    celery_worker.stop()
+    slow = start_worker(tmp_path / "slow.log", {"INGEST_TEST_DELAY": "0.5"})
+    wait_until(lambda: bool(app.control.ping(timeout=0.5)), 30, "the slow worker")
+    client = UploadClient(login(patient))
+    upload = client.create(len(mr_series))
+    for path in mr_series:
+        client.send(upload, path.name, path.read_bytes())
+    wait_until(lambda: Instance.objects.count() >= 3, 60, "a few instances")
+    slow.stop(signal.SIGKILL)  # no warm shutdown: the running task is lost mid-way
+    done_before = Instance.objects.count()
+    assert done_before < 20
+    assert UploadFile.objects.exclude(status__in=[FileStatus.STORED]).exists()
+
+    # A fresh worker; the beat job re-sends what was lost, once its claim is stale.
+    settings.INGEST_CLAIM_TIMEOUT = 5  # as if the time limit were 5 s
+    fresh = start_worker(tmp_path / "fresh.log", {"INGEST_CLAIM_TIMEOUT": "5"})
+    try:
+        wait_until(lambda: bool(app.control.ping(timeout=0.5)), 30, "the fresh worker")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if Upload.objects.get(pk=upload).state == Upload.State.DONE:
+                break
+            requeue_stale_files()
+            time.sleep(2)
+        assert Upload.objects.get(pk=upload).state == Upload.State.DONE
+    finally:
+        fresh.stop()
+    assert Instance.objects.count() == 20
+    assert UploadFile.objects.filter(status=FileStatus.STORED).count() == 20
+    assert quarantine.is_empty()
+    assert ingest.stale_files() == []

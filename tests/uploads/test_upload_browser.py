@@ -1,0 +1,100 @@
+"""Headless Chromium: upload a folder (real MR series + junk), lose the connection midway,
+reload, resume, and end with one ready study holding every DICOM file."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from uploads.models import Instance, Study, StudyStatus
+from tests.conftest import ARTIFACTS, browser_login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PUT = re.compile(r"/api/uploads/\d+/files/[0-9a-f]{64}$")
+
+
+def make_cd(root: Path, series: list[Path]) -> Path:
+    cd = root / "PATIENT_CD"
+    (cd / "DICOM" / "S1").mkdir(parents=True)
+    for path in series:
+        shutil.copy(path, cd / "DICOM" / "S1" / path.name)
+    (cd / "autorun.inf").write_text("[autorun]\nopen=viewer\\viewer.exe\n")
+    (cd / "viewer").mkdir()
+    (cd / "viewer" / "viewer.exe").write_bytes(b"MZ\x90\x00" + b"\x00" * 2000)
+    (cd / "report.pdf").write_bytes(b"%PDF-1.4\n%junk\n")
+    (cd / "notes.dcm").write_text("not really dicom " * 30)
+    return cd
+
+
+def test_folder_upload_resumes_after_interruption(
+    page: Any, patient: Any, mr_series: list[Path], tmp_path: Path, settings: Any
+) -> None:
+    settings.UPLOAD_CHUNK_SIZE = 16 * 1024  # several chunks a file: resume mid-file
+    cd = make_cd(tmp_path, mr_series)
+    browser_login(page, patient.email)
+    page.get_by_test_id("nav-upload").click()
+    page.wait_for_selector("body[data-ready=true]")
+    page.get_by_test_id("upload-folder-input").set_input_files(cd)
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    assert "20 images" in page.get_by_test_id("upload-study").inner_text()
+    skipped = page.get_by_test_id("upload-skipped").inner_text()
+    for junk in ["autorun.inf", "viewer.exe", "report.pdf", "notes.dcm"]:
+        assert junk in skipped
+    page.get_by_test_id("upload-question").fill("Is the lesion growing?")
+
+    confirmed: dict[str, int] = {}  # key -> bytes the server confirmed before the cut
+    cut = {"after": 25, "seen": 0}
+
+    def on_route(route: Any) -> None:
+        if route.request.method != "PUT":
+            route.continue_()
+            return
+        cut["seen"] += 1
+        if cut["seen"] > cut["after"]:
+            route.abort("connectionreset")
+            return
+        response = route.fetch()
+        body = response.json()
+        key = route.request.url.rsplit("/", 1)[1]
+        confirmed[key] = body["received"]
+        route.fulfill(response=response)
+
+    page.route(PUT, on_route)
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="retrying").wait_for()
+    assert 0 < len(confirmed) < 20
+    page.unroute(PUT)
+
+    # The uploader reloads the page and drops the same folder again.
+    resent: list[tuple[str, int]] = []
+    page.on("request", lambda r: resent.append((r.url.rsplit("/", 1)[1], int(r.headers.get("upload-offset", -1))))
+            if r.method == "PUT" else None)  # fmt: skip
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.get_by_test_id("upload-resume").is_visible()
+    page.get_by_test_id("upload-folder-input").set_input_files(cd)
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
+    assert page.get_by_test_id("upload-progress").get_attribute("aria-valuenow") == "100"
+
+    # Nothing the server had confirmed was sent again.
+    for key, offset in resent:
+        assert offset >= confirmed.get(key, 0), (key, offset, confirmed.get(key))
+    assert len(resent) > 0
+    study = Study.objects.get(owner=patient)
+    assert study.status == StudyStatus.READY
+    assert Instance.objects.filter(series__study=study).count() == 20
+    assert study.clinical_question == "Is the lesion growing?"
+    page.get_by_test_id("upload-result-study").first.wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "upload-done.png"), full_page=True)
+    page.get_by_test_id("nav-studies").click()
+    row = page.get_by_test_id("study-row")
+    assert row.count() == 1
+    assert row.get_by_test_id("study-status").get_attribute("data-status") == "ready"

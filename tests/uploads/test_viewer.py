@@ -1,0 +1,100 @@
+"""Viewer endpoints: manifest, slice PNGs (ETag, cache), attributes, permissions."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from PIL import Image
+
+from uploads.models import Instance, StudyStatus
+from uploads.rendering import SliceParams, cache_key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_manifest_lists_sorted_slices(login: Any, patient: Any, imported_study: Any) -> None:
+    data = login(patient).get(f"/api/studies/{imported_study.pk}/manifest/").json()
+    (series,) = data["series"]
+    assert len(series["images"]) == 20
+    positions = [image["position"] for image in series["images"]]
+    assert positions == sorted(positions)
+    assert series["presets"] == ["auto"]  # MR: no absolute scale
+    assert data["presets"]["lung"] == {"center": -600.0, "width": 1500.0}
+
+
+def test_slice_png_etag_and_cache(login: Any, patient: Any, imported_study: Any) -> None:
+    cache.clear()
+    client = login(patient)
+    instance = Instance.objects.filter(series__study=imported_study).first()
+    assert instance is not None
+    url = f"/api/instances/{instance.pk}/slice.png?frame=0&wc=300&ww=600"
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response["Cache-Control"] == "private, max-age=86400"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.size == (instance.columns, instance.rows) and image.mode == "L"
+    params = SliceParams(frame=0, center=300.0, width=600.0)
+    assert cache.get(cache_key(instance, params)) == response.content
+    again = client.get(url, headers={"If-None-Match": response["ETag"]})
+    assert again.status_code == 304
+    other = client.get(f"/api/instances/{instance.pk}/slice.png?frame=0&wc=100&ww=200")
+    assert other["ETag"] != response["ETag"]
+    assert not np.array_equal(np.asarray(image), np.asarray(Image.open(io.BytesIO(other.content))))
+    thumb = Image.open(io.BytesIO(client.get(f"/api/instances/{instance.pk}/slice.png?size=64").content))
+    assert max(thumb.size) == 64
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("preset=nope", 400), ("frame=5", 422), ("wc=40", 400), ("ww=-3&wc=1", 400),
+     ("size=100000", 400), ("frame=x", 400)],
+)  # fmt: skip
+def test_slice_bad_parameters(login: Any, patient: Any, imported_study: Any, query: str, status: int) -> None:
+    instance = Instance.objects.filter(series__study=imported_study).first()
+    assert instance is not None
+    assert login(patient).get(f"/api/instances/{instance.pk}/slice.png?{query}").status_code == status
+
+
+def test_attributes_are_de_identified(login: Any, patient: Any, imported_study: Any) -> None:
+    instance = Instance.objects.filter(series__study=imported_study).first()
+    assert instance is not None
+    rows = login(patient).get(f"/api/instances/{instance.pk}/attributes/").json()["attributes"]
+    by_keyword = {r["keyword"]: r["value"] for r in rows}
+    assert by_keyword["PatientIdentityRemoved"] == "YES"
+    assert by_keyword["SOPInstanceUID"] == instance.sop_instance_uid
+    assert all("bytes>" in r["value"] for r in rows if r["vr"] in {"OB", "OW"})
+
+
+def test_viewer_permissions(
+    client: Any, login: Any, patient: Any, other_patient: Any, radiologist: Any,
+    other_radiologist: Any, admin_user: Any, imported_study: Any,
+) -> None:
+    instance = Instance.objects.filter(series__study=imported_study).first()
+    assert instance is not None
+    urls = [
+        f"/studies/{imported_study.pk}/viewer/",
+        f"/api/studies/{imported_study.pk}/manifest/",
+        f"/api/instances/{instance.pk}/slice.png",
+        f"/api/instances/{instance.pk}/attributes/",
+    ]
+    # The study is in the pool (ready, unassigned): any radiologist may look.
+    assert imported_study.status == StudyStatus.READY
+    for user, code in [(patient, 200), (other_patient, 404), (radiologist, 200), (admin_user, 200)]:
+        c = login(user)
+        for url in urls:
+            assert c.get(url).status_code == code, (user.email, url)
+    # Once assigned to someone else, other radiologists lose access.
+    imported_study.assigned_to = other_radiologist
+    imported_study.status = StudyStatus.IN_REVIEW
+    imported_study.save()
+    c = login(radiologist)
+    for url in urls:
+        assert c.get(url).status_code == 404
+    c.logout()
+    for url in urls:
+        response = c.get(url)
+        assert response.status_code == 302 and "/login/" in response.url

@@ -1,0 +1,107 @@
+"""Slice PNGs for the viewer: render with the engine, cache by instance and parameters.
+
+The cache key covers everything that changes the pixels (instance, frame, window, preset,
+size, invert, engine version); cached PNGs live in Django's cache (Redis in production).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.core.files.storage import default_storage
+
+from uploads.dicom.render import AUTO, PRESETS, RenderRequest, Window, render_png
+from uploads.models import Instance
+
+ENGINE_VERSION = "1"
+CACHE_SECONDS = 7 * 24 * 3600
+THUMBNAIL_SIZE = 128
+
+
+@dataclass(frozen=True)
+class SliceParams:
+    frame: int = 0
+    center: float | None = None
+    width: float | None = None
+    preset: str = ""
+    size: int | None = None
+    invert: bool = False
+
+    @classmethod
+    def from_query(cls, query: Any) -> SliceParams:
+        """Parse and bound request parameters; ValueError on nonsense."""
+        frame = int(query.get("frame", 0) or 0)
+        center = query.get("wc")
+        width = query.get("ww")
+        size = query.get("size")
+        preset = str(query.get("preset", "") or "")
+        if preset and preset != AUTO and preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}")
+        params = cls(
+            frame=frame,
+            center=float(center) if center not in (None, "") else None,
+            width=float(width) if width not in (None, "") else None,
+            preset=preset,
+            size=int(size) if size not in (None, "") else None,
+            invert=str(query.get("invert", "")).lower() in {"1", "true"},
+        )
+        if params.frame < 0 or (params.size is not None and not 16 <= params.size <= 4096):
+            raise ValueError("frame must be ≥ 0 and size between 16 and 4096")
+        if (params.center is None) != (params.width is None):
+            raise ValueError("give both wc and ww, or neither")
+        if params.width is not None and params.width <= 0:
+            raise ValueError("ww must be positive")
+        return params
+
+    def request(self) -> RenderRequest:
+        window = Window(self.center, self.width) if self.center is not None else None
+        return RenderRequest(
+            frame=self.frame,
+            window=window,
+            preset=self.preset or None,
+            size=self.size,
+            invert=self.invert,
+        )
+
+
+def cache_key(instance: Instance, params: SliceParams) -> str:
+    raw = f"{ENGINE_VERSION}|{instance.pk}|{instance.file}|{params}"
+    return "png:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def read_instance(instance: Instance) -> bytes:
+    with default_storage.open(instance.file, "rb") as handle:
+        return bytes(handle.read())
+
+
+def slice_png(instance: Instance, params: SliceParams) -> tuple[bytes, str]:
+    """PNG bytes and their ETag; from the cache when possible."""
+    key = cache_key(instance, params)
+    png = cache.get(key)
+    if png is None:
+        if params.frame >= max(instance.frames, 1):
+            raise ValueError(f"frame {params.frame} does not exist")
+        png = render_png(read_instance(instance), params.request()).png
+        cache.set(key, png, CACHE_SECONDS)
+    return png, key.split(":", 1)[1][:32]
+
+
+def prerender(instance: Instance) -> int:
+    """Thumbnail and default-window slices of every frame, into the cache."""
+    rendered = 0
+    data: bytes | None = None
+    wanted = [SliceParams(size=THUMBNAIL_SIZE)] + [
+        SliceParams(frame=f) for f in range(max(instance.frames, 1))
+    ]
+    for params in wanted:
+        key = cache_key(instance, params)
+        if cache.get(key) is not None:
+            continue
+        if data is None:
+            data = read_instance(instance)
+        cache.set(key, render_png(data, params.request()).png, CACHE_SECONDS)
+        rendered += 1
+    return rendered

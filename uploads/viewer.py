@@ -1,0 +1,132 @@
+"""The slice viewer: page, study manifest, slice PNGs and the attribute panel."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pydicom
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from portal.audit.log import record
+from uploads.dicom.errors import DicomInputError
+from uploads.dicom.render import PRESETS, presets_for
+from uploads.models import Instance, Study
+from uploads.permissions import visible_studies
+from uploads.rendering import SliceParams, read_instance, slice_png
+
+
+def viewable_study(request: HttpRequest, pk: int) -> Study:
+    study = visible_studies(request.user).filter(pk=pk).first()
+    if study is None:
+        raise Http404("No such study")
+    return study
+
+
+def viewable_instance(request: HttpRequest, pk: int) -> Instance:
+    instance = get_object_or_404(Instance.objects.select_related("series__study"), pk=pk)
+    if not visible_studies(request.user).filter(pk=instance.series.study_id).exists():
+        raise Http404("No such image")
+    return instance
+
+
+@login_required
+def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
+    study = viewable_study(request, pk)
+    record(request, "study.viewer_opened", study)
+    return render(request, "uploads/viewer.html", {"study": study})
+
+
+def manifest_for(study: Study) -> dict[str, Any]:
+    series = []
+    for s in study.series.order_by("number", "id"):
+        instances = list(s.instances.order_by("slice_position", "instance_number", "id"))
+        series.append(
+            {
+                "id": s.pk,
+                "number": s.number,
+                "modality": s.modality,
+                "description": s.description,
+                "presets": presets_for(s.modality),
+                "images": [
+                    {
+                        "id": i.pk,
+                        "frames": i.frames,
+                        "number": i.instance_number,
+                        "position": i.slice_position,
+                        "spacing": i.pixel_spacing,
+                        "rows": i.rows,
+                        "columns": i.columns,
+                        "review": i.needs_pixel_review,
+                    }
+                    for i in instances
+                    if i.has_pixels
+                ],
+            }
+        )
+    return {
+        "study": {"id": study.pk, "modalities": study.modalities, "description": study.description},
+        "series": [s for s in series if s["images"]],
+        "presets": {name: {"center": w.center, "width": w.width} for name, w in PRESETS.items()},
+    }
+
+
+@require_GET
+@login_required
+def manifest(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(manifest_for(viewable_study(request, pk)))
+
+
+@require_GET
+@login_required
+def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
+    instance = viewable_instance(request, pk)
+    try:
+        params = SliceParams.from_query(request.GET)
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    try:
+        png, etag = slice_png(instance, params)
+    except (ValueError, DicomInputError) as exc:
+        return HttpResponse(f"cannot render this image: {exc}", status=422, content_type="text/plain")
+    quoted = f'"{etag}"'
+    if request.headers.get("If-None-Match") == quoted:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(png, content_type="image/png")
+    response["ETag"] = quoted
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+MAX_VALUE = 160
+
+
+def attribute_rows(ds: pydicom.Dataset, depth: int = 0) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for element in ds:
+        if element.tag.group == 0x7FE0 or element.VR in {"OB", "OW", "OF", "OD", "UN", "OL"}:
+            value = f"<{element.VR} data, {len(element.value or b'')} bytes>"
+        elif element.VR == "SQ":
+            value = f"<{len(element.value)} item(s)>"
+        else:
+            value = str(element.value)[:MAX_VALUE]
+        rows.append({"tag": f"{element.tag.group:04X},{element.tag.element:04X}",
+                     "keyword": element.keyword or "(private)", "vr": element.VR,
+                     "value": value, "depth": depth})  # fmt: skip
+        if element.VR == "SQ" and depth < 3:
+            for item in element.value[:10]:
+                rows.extend(attribute_rows(item, depth + 1))
+    return rows
+
+
+@require_GET
+@login_required
+def attributes(request: HttpRequest, pk: int) -> JsonResponse:
+    """The de-identified attributes of one instance (the stored file holds nothing else)."""
+    instance = viewable_instance(request, pk)
+    ds = pydicom.dcmread(io.BytesIO(read_instance(instance)), stop_before_pixels=True)
+    return JsonResponse({"instance": instance.pk, "attributes": attribute_rows(ds)})
