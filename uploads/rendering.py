@@ -13,7 +13,14 @@ from typing import Any
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 
-from uploads.dicom.render import AUTO, PRESETS, RenderRequest, Window, render_png
+from uploads.dicom.render import (
+    AUTO,
+    PRESETS,
+    RenderRequest,
+    Window,
+    read_dataset,
+    render_png,
+)
 from uploads.models import Instance
 
 ENGINE_VERSION = "1"
@@ -92,7 +99,7 @@ def slice_png(instance: Instance, params: SliceParams) -> tuple[bytes, str]:
 def prerender(instance: Instance) -> int:
     """Thumbnail and default-window slices of every frame, into the cache."""
     rendered = 0
-    data: bytes | None = None
+    ds = None
     wanted = [SliceParams(size=THUMBNAIL_SIZE)] + [
         SliceParams(frame=f) for f in range(max(instance.frames, 1))
     ]
@@ -100,8 +107,8 @@ def prerender(instance: Instance) -> int:
         key = cache_key(instance, params)
         if cache.get(key) is not None:
             continue
-        if data is None:
-            data = read_instance(instance)
-        cache.set(key, render_png(data, params.request()).png, CACHE_SECONDS)
+        if ds is None:  # read and parse once for every frame
+            ds = read_dataset(read_instance(instance))
+        cache.set(key, render_png(ds, params.request()).png, CACHE_SECONDS)
         rendered += 1
     return rendered
