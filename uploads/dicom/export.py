@@ -1,0 +1,461 @@
+"""Export helpers: a DICOMDIR for a set of instances, and NIfTI volumes from slice stacks.
+
+DICOMDIR (PS3.10 7.2, PS3.3 F.3 Basic Directory IOD): :func:`dicomdir_plan` builds the
+DICOMDIR with pydicom's :class:`~pydicom.fileset.FileSet` from the instances' *headers*
+only (read with ``stop_before_pixels``) and returns its bytes with the File ID each
+instance gets (``PT000000/ST000000/SE000000/IM000000``: ISO 9660 level 1 names, at most
+8 upper-case characters per component, no extension, PS3.12 Annex F). The caller then
+copies the unchanged instance files to those names (e.g. streamed into a ZIP), so an
+export never needs the pixel data of the whole study in memory or twice on disk.
+
+Type 1 attributes of the directory records (PS3.3 F.5: PatientID; StudyDate, StudyTime,
+StudyID; SeriesNumber; InstanceNumber) are often empty after de-identification (PS3.15
+Annex E blanks Study ID, and may blank dates). The *record* then gets a documented
+placeholder (:data:`RECORD_FALLBACKS`, or the position of the series / instance);
+the files themselves are not changed.
+
+NIfTI (NIfTI-1, https://nifti.nimh.nih.gov/nifti-1): :func:`plan_volume` checks that a
+series is a regular stack — one orientation, one image size and pixel spacing, one
+frame and one sample per image, at least two slices, slice positions (Image Position
+(Patient) projected on the slice normal) equally spaced within
+:data:`SPACING_TOLERANCE`, and stacked along the normal (no gantry tilt above
+:data:`MAX_TILT_DEGREES`) — and computes the voxel-to-world affine. Resampling
+(tilted or unevenly spaced stacks) is out of scope: such series are refused with the
+reason. :func:`write_nifti` writes the volume slice by slice through a memory-mapped
+temporary file.
+
+Affine (PS3.3 C.7.6.2.1.1): the centre of voxel (i, j, k) — column i, row j, slice k — is,
+in DICOM patient coordinates (LPS, mm),
+
+    P = S_0 + i·Δc·r + j·Δr·c + k·s
+
+with S_0 the Image Position (Patient) of the first slice, r and c the row and column
+direction cosines of Image Orientation (Patient), Δr, Δc = Pixel Spacing (row spacing
+first), and s = (S_{n-1} - S_0) / (n - 1) the mean step between slices. NIfTI's world
+space is RAS, so the first two rows of that LPS affine are negated.
+
+No Django, no Celery: plain Python + pydicom + numpy + nibabel.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.fileset import FileSet
+
+from uploads.dicom.errors import DicomInputError
+from uploads.dicom.series import slice_normal
+
+__all__ = [
+    "MAX_TILT_DEGREES",
+    "RECORD_FALLBACKS",
+    "SPACING_TOLERANCE",
+    "DicomdirPlan",
+    "VolumeError",
+    "VolumePlan",
+    "dicomdir_plan",
+    "lps_to_ras",
+    "nifti_affine",
+    "plan_volume",
+    "write_nifti",
+]
+
+#: Placeholders for empty Type 1 keys of the directory records (not written to files).
+RECORD_FALLBACKS: dict[str, str] = {
+    "PatientID": "ANONYMOUS",
+    "StudyDate": "19000101",
+    "StudyTime": "000000",
+}
+
+#: Largest deviation of a gap between consecutive slices from the median gap, as a
+#: fraction of the median gap (with a floor of :data:`SPACING_FLOOR_MM`).
+SPACING_TOLERANCE = 0.02
+SPACING_FLOOR_MM = 0.01
+#: Largest angle between the slice normal and the direction the slices step in.
+MAX_TILT_DEGREES = 0.5
+#: Direction cosines / pixel spacings of the slices of one volume must agree this well.
+ORIENTATION_TOLERANCE = 1e-3
+PIXEL_SPACING_TOLERANCE = 1e-3
+
+
+# --------------------------------------------------------------------------- DICOMDIR
+
+
+@dataclass(frozen=True)
+class DicomdirPlan:
+    """A DICOMDIR and where each instance goes.
+
+    Attributes
+    ----------
+    dicomdir : bytes
+        The encoded DICOMDIR file (Explicit VR Little Endian, PS3.10 format).
+    file_ids : list of (str or None)
+        For each input header, its path in the file-set with "/" separators, or None
+        when it could not be indexed (see `skipped`).
+    skipped : dict of int to str
+        Input index → reason, for instances left out of the DICOMDIR.
+    """
+
+    dicomdir: bytes
+    file_ids: list[str | None]
+    skipped: dict[int, str] = field(default_factory=dict)
+
+
+def _empty(ds: Dataset, keyword: str) -> bool:
+    return keyword not in ds or ds[keyword].VM == 0 or str(ds[keyword].value).strip() == ""
+
+
+def _record_source(
+    header: Dataset, series_number: int, instance_number: int, study_id: str
+) -> Dataset:
+    """A copy of `header` with the record's Type 1 keys filled and the File Meta completed."""
+    ds = copy.deepcopy(header)
+    ds.pop("PixelData", None)
+    for keyword, value in RECORD_FALLBACKS.items():
+        if _empty(ds, keyword):
+            setattr(ds, keyword, value)
+    if _empty(ds, "StudyID"):
+        ds.StudyID = study_id[:16]
+    if _empty(ds, "SeriesNumber"):
+        ds.SeriesNumber = series_number
+    if _empty(ds, "InstanceNumber"):
+        ds.InstanceNumber = instance_number
+    if _empty(ds, "Modality"):
+        ds.Modality = "OT"
+    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+    if _empty(meta, "MediaStorageSOPClassUID"):
+        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID")
+    if _empty(meta, "MediaStorageSOPInstanceUID"):
+        meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID")
+    if _empty(meta, "TransferSyntaxUID"):
+        raise DicomInputError("the file does not say how it is encoded (no transfer syntax)")
+    ds.file_meta = meta
+    return ds
+
+
+def dicomdir_plan(
+    headers: Sequence[Dataset], *, fileset_id: str = "EXPORT", study_id: str = "1"
+) -> DicomdirPlan:
+    """Build a DICOMDIR for `headers` and assign each instance its File ID.
+
+    Parameters
+    ----------
+    headers : sequence of Dataset
+        The instances (pixel data not needed; e.g. read with ``stop_before_pixels``),
+        with their File Meta. They are not modified.
+    fileset_id : str
+        File-set ID (0004,1130), at most 16 characters of the CS repertoire.
+    study_id : str
+        Placeholder for an empty Study ID in the STUDY record.
+
+    Returns
+    -------
+    DicomdirPlan
+
+    Raises
+    ------
+    DicomInputError
+        If no instance at all could be put in the DICOMDIR.
+    """
+    fs = FileSet()
+    fs.ID = fileset_id[:16]
+    index_of: dict[str, int] = {}
+    skipped: dict[int, str] = {}
+    series_numbers: dict[str, int] = {}
+    per_series: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        sop = str(header.get("SOPInstanceUID", "")).strip()
+        if not sop:
+            skipped[index] = "no SOP Instance UID"
+            continue
+        if sop in index_of:
+            skipped[index] = "the same SOP Instance UID as another file"
+            continue
+        series_uid = str(header.get("SeriesInstanceUID", ""))
+        series_number = series_numbers.setdefault(series_uid, len(series_numbers) + 1)
+        per_series[series_uid] = per_series.get(series_uid, 0) + 1
+        try:
+            source = _record_source(header, series_number, per_series[series_uid], study_id)
+            fs.add(source)
+        except (ValueError, KeyError, AttributeError, NotImplementedError) as exc:
+            skipped[index] = f"not indexable in a DICOMDIR ({type(exc).__name__})"
+            continue
+        index_of[sop] = index
+    if not index_of:
+        raise DicomInputError("none of the files can be listed in a DICOMDIR")
+    with tempfile.TemporaryDirectory(prefix="dicomdir-") as tmp:
+        fs.write(tmp)
+        dicomdir = (Path(tmp) / "DICOMDIR").read_bytes()
+        file_ids: list[str | None] = [None] * len(headers)
+        for instance in fs:
+            file_ids[index_of[str(instance.SOPInstanceUID)]] = "/".join(
+                Path(str(instance.FileID)).parts
+            )
+    return DicomdirPlan(dicomdir=dicomdir, file_ids=file_ids, skipped=skipped)
+
+
+# --------------------------------------------------------------------------- NIfTI
+
+
+class VolumeError(DicomInputError):
+    """The slices do not form a regular volume; the message says why."""
+
+
+@dataclass(frozen=True)
+class VolumePlan:
+    """A regular stack of slices.
+
+    Attributes
+    ----------
+    order : list of int
+        Indices into the input headers, in stacking order (ascending along the normal).
+    shape : tuple of 3 ints
+        (columns, rows, slices): NIfTI's i, j, k.
+    affine : numpy.ndarray
+        4x4 voxel → RAS (mm) matrix.
+    spacing : tuple of 3 floats
+        Column spacing, row spacing and slice spacing (mm).
+    dtype : numpy.dtype
+        Stored pixel type.
+    slope, intercept : float or None
+        Rescale Slope / Intercept common to every slice (None: differs between slices,
+        the volume is written as float32 rescaled values).
+    """
+
+    order: list[int]
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+    spacing: tuple[float, float, float]
+    dtype: np.dtype[Any]
+    slope: float | None
+    intercept: float | None
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    if value is None or isinstance(value, str | bytes):
+        return None
+    try:
+        items = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(items) != n or not all(math.isfinite(v) for v in items):
+        return None
+    return items
+
+
+def _number(ds: Dataset, keyword: str, default: float) -> float:
+    try:
+        value = ds.get(keyword)
+        return float(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def lps_to_ras(matrix: np.ndarray) -> np.ndarray:
+    """Return a 4x4 affine in RAS from one in DICOM's LPS (negate x and y)."""
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ matrix
+
+
+def nifti_affine(
+    first_position: Sequence[float],
+    orientation: Sequence[float],
+    pixel_spacing: Sequence[float],
+    step: Sequence[float],
+) -> np.ndarray:
+    """Return the NIfTI (RAS) voxel-to-world affine of a slice stack.
+
+    Parameters
+    ----------
+    first_position : 3 floats
+        Image Position (Patient) of the first slice (centre of its first voxel), LPS mm.
+    orientation : 6 floats
+        Image Orientation (Patient): row then column direction cosines.
+    pixel_spacing : 2 floats
+        Pixel Spacing: row spacing (between rows), then column spacing.
+    step : 3 floats
+        Vector from one slice's position to the next, LPS mm.
+
+    Returns
+    -------
+    numpy.ndarray
+        4x4 affine mapping (i = column, j = row, k = slice, 1) to RAS mm.
+    """
+    row_cosine = np.asarray(orientation[:3], dtype=float)
+    column_cosine = np.asarray(orientation[3:], dtype=float)
+    lps = np.eye(4)
+    lps[:3, 0] = row_cosine * float(pixel_spacing[1])
+    lps[:3, 1] = column_cosine * float(pixel_spacing[0])
+    lps[:3, 2] = np.asarray(step, dtype=float)
+    lps[:3, 3] = np.asarray(first_position, dtype=float)
+    return lps_to_ras(lps)
+
+
+def _stored_dtype(ds: Dataset) -> np.dtype[Any]:
+    bits = int(_number(ds, "BitsAllocated", 16))
+    signed = int(_number(ds, "PixelRepresentation", 0)) == 1
+    if bits not in (8, 16, 32):
+        raise VolumeError(f"{bits}-bit pixels are not supported")
+    return np.dtype(f"{'i' if signed else 'u'}{bits // 8}")
+
+
+def _geometry(header: Dataset) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    position = _floats(header.get("ImagePositionPatient"), 3)
+    orientation = _floats(header.get("ImageOrientationPatient"), 6)
+    spacing = _floats(header.get("PixelSpacing"), 2)
+    if position is None or orientation is None:
+        raise VolumeError("a slice has no position or orientation (Image Plane module)")
+    if spacing is None or min(spacing) <= 0:
+        raise VolumeError("a slice has no pixel spacing")
+    return position, orientation, spacing
+
+
+def _check_images(headers: Sequence[Dataset]) -> None:
+    sizes = {(int(_number(h, "Rows", 0)), int(_number(h, "Columns", 0))) for h in headers}
+    if len(sizes) != 1 or min(next(iter(sizes))) <= 0:
+        raise VolumeError("the slices do not all have the same image size")
+    if any(int(_number(h, "NumberOfFrames", 1)) != 1 for h in headers):
+        raise VolumeError("multi-frame images are not supported")
+    if any(int(_number(h, "SamplesPerPixel", 1)) != 1 for h in headers):
+        raise VolumeError("colour images are not supported")
+
+
+def plan_volume(
+    headers: Sequence[Dataset],
+    *,
+    tolerance: float = SPACING_TOLERANCE,
+    max_tilt: float = MAX_TILT_DEGREES,
+) -> VolumePlan:
+    """Check that `headers` form a regular slice stack and compute its geometry.
+
+    Parameters
+    ----------
+    headers : sequence of Dataset
+        The instances of one series, any order (pixel data not needed).
+    tolerance : float
+        Allowed deviation of each gap between consecutive slices from the median gap,
+        as a fraction of the median gap.
+    max_tilt : float
+        Largest angle (degrees) between the slice normal and the stacking direction.
+
+    Returns
+    -------
+    VolumePlan
+
+    Raises
+    ------
+    VolumeError
+        With the reason when the series cannot be written as one volume.
+    """
+    if len(headers) < 2:
+        raise VolumeError("only one slice: not a volume")
+    _check_images(headers)
+    geometry = [_geometry(h) for h in headers]
+    orientation = geometry[0][1]
+    spacing = geometry[0][2]
+    for _, other_orientation, other_spacing in geometry[1:]:
+        if max(abs(a - b) for a, b in zip(orientation, other_orientation, strict=True)) > (
+            ORIENTATION_TOLERANCE
+        ):
+            raise VolumeError("the slices do not all have the same orientation")
+        if max(abs(a - b) for a, b in zip(spacing, other_spacing, strict=True)) > (
+            PIXEL_SPACING_TOLERANCE * max(spacing)
+        ):
+            raise VolumeError("the slices do not all have the same pixel spacing")
+    normal = slice_normal(orientation)
+    if normal is None:
+        raise VolumeError("the orientation is not valid (row and column are parallel)")
+    distances = [float(np.dot(normal, position)) for position, _, _ in geometry]
+    order = sorted(range(len(headers)), key=lambda i: distances[i])
+    gaps = [distances[b] - distances[a] for a, b in pairwise(order)]
+    median = float(np.median(gaps))
+    if min(gaps) <= SPACING_FLOOR_MM:
+        raise VolumeError("several slices at the same position (repeated acquisitions)")
+    allowed = max(SPACING_FLOOR_MM, tolerance * median)
+    if max(abs(g - median) for g in gaps) > allowed:
+        raise VolumeError(
+            f"uneven slice spacing ({min(gaps):.2f} to {max(gaps):.2f} mm); "
+            "resampling is not supported"
+        )
+    first = np.asarray(geometry[order[0]][0])
+    last = np.asarray(geometry[order[-1]][0])
+    step = (last - first) / (len(order) - 1)
+    cosine = min(1.0, abs(float(np.dot(step, normal))) / float(np.linalg.norm(step)))
+    tilt = math.degrees(math.acos(cosine))
+    if tilt > max_tilt:
+        raise VolumeError(
+            f"the slices are not stacked along their normal (gantry tilt {tilt:.1f}°); "
+            "resampling is not supported"
+        )
+    slopes = {
+        (_number(h, "RescaleSlope", 1.0), _number(h, "RescaleIntercept", 0.0)) for h in headers
+    }
+    slope, intercept = next(iter(slopes)) if len(slopes) == 1 else (None, None)
+    rows, columns = int(_number(headers[0], "Rows", 0)), int(_number(headers[0], "Columns", 0))
+    return VolumePlan(
+        order=order,
+        shape=(columns, rows, len(order)),
+        affine=nifti_affine(first, orientation, spacing, step),
+        spacing=(spacing[1], spacing[0], float(np.linalg.norm(step))),
+        dtype=_stored_dtype(headers[order[0]]),
+        slope=slope,
+        intercept=intercept,
+    )
+
+
+def write_nifti(
+    plan: VolumePlan,
+    slices: Iterable[tuple[np.ndarray, float, float]],
+    path: str | os.PathLike[str],
+) -> None:
+    """Write a NIfTI-1 file (``.nii`` or ``.nii.gz``) of the planned volume.
+
+    Parameters
+    ----------
+    plan : VolumePlan
+        From :func:`plan_volume`.
+    slices : iterable of (array, slope, intercept)
+        Stored pixel values of each slice as (rows, columns) arrays, in ``plan.order``,
+        with the slice's Rescale Slope and Intercept.
+    path : path
+        Output file; a ``.gz`` suffix compresses.
+    """
+    import nibabel as nib
+
+    float_output = plan.slope is None
+    dtype = np.dtype(np.float32) if float_output else plan.dtype
+    columns, rows, count = plan.shape
+    with tempfile.TemporaryDirectory(prefix="nifti-") as tmp:
+        volume = np.memmap(
+            Path(tmp) / "volume.raw", dtype=dtype, mode="w+", shape=plan.shape, order="F"
+        )
+        written = 0
+        for k, (pixels, slope, intercept) in enumerate(slices):
+            if k >= count or pixels.shape != (rows, columns):
+                raise VolumeError("a slice does not match the planned volume")
+            values = pixels.astype(np.float32) * slope + intercept if float_output else pixels
+            volume[:, :, k] = np.asarray(values).T
+            written += 1
+        if written != count:
+            raise VolumeError("fewer slices than planned")
+        volume.flush()
+        image = nib.Nifti1Image(volume, plan.affine)
+        image.set_qform(plan.affine, code=1)  # scanner-based anatomical coordinates
+        image.set_sform(plan.affine, code=1)
+        image.header.set_xyzt_units("mm")
+        image.header.set_data_dtype(dtype)
+        if not float_output:
+            image.header.set_slope_inter(plan.slope, plan.intercept)
+        else:
+            image.header.set_slope_inter(1.0, 0.0)
+        nib.save(image, os.fspath(path))
+        del volume, image

@@ -1,0 +1,132 @@
+"""Keyed, deterministic pseudonyms: UIDs, the patient pseudonym and the date shift.
+
+Everything here is an HMAC-SHA256 of the original value under a secret key, with a
+distinct label per use (domain separation), so that
+
+* the same key maps the same original to the same replacement in every file and every
+  run (references between objects stay consistent, a returning patient's studies line
+  up), and
+* without the key the replacement reveals nothing about the original (PS3.15 E.3.9
+  notes that a UID derived from the original by a public hash can be reversed by
+  hashing candidate UIDs; a keyed hash cannot).
+
+UIDs (PS3.5 Chapter 9)
+----------------------
+With the default root :data:`DEFAULT_UID_ROOT` (``2.25``, PS3.5 B.2) the new UID is
+``2.25.<decimal>`` where ``<decimal>`` is the 128-bit integer of an RFC 9562 version 8
+(custom) UUID whose 122 free bits come from the HMAC; at most 44 characters. With
+another root the HMAC's decimal digits are appended, truncated so that the UID is at
+most 64 characters; the root must leave at least 30 digits (about 100 bits).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+__all__ = [
+    "DEFAULT_UID_ROOT",
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION_NAME",
+    "date_shift_days",
+    "is_valid_uid",
+    "patient_pseudonym",
+    "remap_uid",
+    "validate_uid_root",
+]
+
+#: UUID-derived UIDs (PS3.5 B.2): no registration needed, collision-free in practice.
+DEFAULT_UID_ROOT = "2.25"
+#: This engine's Implementation Class UID (PS3.7 D.3.3.2), a fixed 2.25 UUID UID.
+IMPLEMENTATION_CLASS_UID = "2.25.171586514918853302742840780393709381850"
+#: Implementation Version Name written in the File Meta Information (SH, at most 16).
+IMPLEMENTATION_VERSION_NAME = "DICOMPORTAL_DEID"
+
+_UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+_MIN_DIGITS = 30
+#: Days a patient's dates move back at most (the shift is -1 .. -MAX_SHIFT_DAYS).
+MAX_SHIFT_DAYS = 3650
+
+
+def _digest(key: bytes, label: bytes, value: str) -> bytes:
+    message = label + b"\x00" + value.encode("utf-8", "surrogateescape")
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def is_valid_uid(uid: str) -> bool:
+    """True if ``uid`` has valid UID syntax: digits and dots, no leading zeros, <= 64.
+
+    Examples
+    --------
+    >>> is_valid_uid("1.2.840.10008.1.2"), is_valid_uid("1.02.3"), is_valid_uid("1..2")
+    (True, False, False)
+    """
+    return 0 < len(uid) <= 64 and bool(_UID_RE.match(uid))
+
+
+def validate_uid_root(root: str) -> str:
+    """Return ``root`` if it can prefix remapped UIDs, else raise ``ValueError``."""
+    if not is_valid_uid(root) or 64 - len(root) - 1 < _MIN_DIGITS:
+        raise ValueError(
+            f"UID root must be a valid UID of at most {64 - 1 - _MIN_DIGITS} characters"
+        )
+    return root
+
+
+def remap_uid(uid: str, *, key: bytes, root: str = DEFAULT_UID_ROOT) -> str:
+    """Replace ``uid`` by a keyed, deterministic UID under ``root`` (action U).
+
+    Parameters
+    ----------
+    uid : str
+        The original UID; trailing padding (NUL, space) is ignored. Any text is
+        accepted, also invalid UIDs (they are remapped all the same).
+    key : bytes
+        The secret; the same key always gives the same result.
+    root : str
+        The UID root, :data:`DEFAULT_UID_ROOT` by default.
+
+    Returns
+    -------
+    str
+        A valid UID of at most 64 characters, or ``""`` for an empty input.
+    """
+    uid = uid.strip("\x00 ")
+    if not uid:
+        return ""
+    digest = _digest(key, b"uid", uid)
+    if root == DEFAULT_UID_ROOT:
+        value = int.from_bytes(digest[:16], "big")
+        value = (value & ~(0xF << 76)) | (0x8 << 76)  # UUID version 8
+        value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+        return f"{root}.{value}"
+    room = 64 - len(root) - 1
+    return f"{root}.{str(int.from_bytes(digest, 'big'))[:room]}"
+
+
+def patient_pseudonym(identity: str, *, key: bytes) -> str:
+    """``PSN-`` and 10 base32 characters, keyed from the patient's identity.
+
+    ``identity`` is the original Patient ID (or a fallback, see
+    :func:`uploads.dicom.deidentify.patient_identity`); the result is used for both
+    Patient ID and Patient's Name (PS3.15 Table E.1-1: ``Z`` and ``Z/D``).
+
+    Examples
+    --------
+    >>> len(patient_pseudonym("12345", key=b"k"))
+    14
+    """
+    code = base64.b32encode(_digest(key, b"patient", identity)).decode("ascii")
+    return f"PSN-{code[:10]}"
+
+
+def date_shift_days(identity: str, *, key: bytes) -> int:
+    """The patient's date shift in days, ``-1`` .. ``-MAX_SHIFT_DAYS`` (never 0).
+
+    One shift per patient keeps intervals between that patient's studies
+    (Retain Longitudinal Temporal Information with Modified Dates, PS3.15 E.3.6).
+    """
+    value = int.from_bytes(_digest(key, b"dateshift", identity)[:8], "big")
+    return -(1 + value % MAX_SHIFT_DAYS)
