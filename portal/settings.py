@@ -253,6 +253,9 @@ DEID_OPTIONS = env_list(
     "retain_patient_characteristics,retain_longitudinal_modified_dates,clean_descriptors,"
     "retain_safe_private",
 )
+# The server's own UID root (a fixed 2.25 UUID arc): UIDs it issued are recognised on
+# re-import and kept; the browser step uses the shared 2.25 root and is always remapped.
+DEID_UID_ROOT = env_str("DEID_UID_ROOT", "2.25.171586514918853302742")
 UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 20000)
 UPLOAD_CHUNK_SIZE = env_int("UPLOAD_CHUNK_SIZE", 8 * 1024**2)
@@ -278,6 +281,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "DICOM Portal <no-reply@local
 # -- accounts ---------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# Sessions are read from the cache (Redis) and written through to the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -3,7 +3,8 @@
 Protocol (docs/uploads.md):
   POST /api/uploads/                      create an upload {clinical_question, urgency, expected_files}
   POST /api/uploads/<id>/files/           register files [{key, name, size}] -> state of each
-  PUT  /api/uploads/<id>/files/<key>      one chunk; header Upload-Offset; 409 + offset if out of order
+  PUT  /api/uploads/<id>/files/<key>      one chunk; header Upload-Offset; 409 + offset if out of order;
+                                          with Upload-Length (+ Upload-Name) it also registers
   GET  /api/uploads/<id>/                 progress and per-file messages
   POST /api/uploads/<id>/cancel/          stop; quarantined bytes are deleted
   GET  /api/uploads/open/                 the uploader's unfinished upload, to resume after a reload
@@ -15,11 +16,12 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -214,8 +216,19 @@ def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
         return error("Upload-Offset header required")
     data = request.body
     with transaction.atomic():
-        file = get_object_or_404(UploadFile.objects.select_for_update(), upload=upload, key=key)
+        file = UploadFile.objects.select_for_update().filter(upload=upload, key=key).first()
+        if file is None:
+            # Registration and first chunk in one request (the common case: small files).
+            try:
+                with transaction.atomic():
+                    file = implicit_registration(request, upload, key)
+            except IntegrityError:  # the same file registered concurrently
+                file = UploadFile.objects.select_for_update().get(upload=upload, key=key)
+            if file is None:
+                raise Http404("unknown file: register it first")
         if file.status != FileStatus.RECEIVING:
+            if file.status in TERMINAL:
+                close_if_done(Upload.objects.select_for_update().get(pk=upload.pk))
             return JsonResponse(file_state(file))
         if offset != file.received:
             return error("offset mismatch", 409, received=file.received)
@@ -228,6 +241,19 @@ def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
             schedule([file.pk])
         file.save(update_fields=["received", "status", "updated_at"])
     return JsonResponse(file_state(file))
+
+
+def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> UploadFile | None:
+    """Register from the ``Upload-Length`` / ``Upload-Name`` headers of a first chunk."""
+    try:
+        size = int(request.headers.get("Upload-Length", ""))
+    except ValueError:
+        return None
+    if upload.state != Upload.State.OPEN or not KEY.match(key) or size <= 0:
+        return None
+    name = unquote(request.headers.get("Upload-Name", ""))[:255]
+    quota_left = settings.USER_QUOTA_BYTES - used_bytes(request.user)
+    return new_file(upload, key, name, size, quota_left)
 
 
 @require_GET

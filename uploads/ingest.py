@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from uploads import quarantine
@@ -129,7 +129,9 @@ def process_file(file_id: int) -> Outcome | None:
 def store_instance(file: UploadFile, data: bytes) -> Outcome:
     upload = file.upload
     key = server_key()
-    clean, result = deidentify_bytes(data, key=key, options=deid_options())
+    clean, result = deidentify_bytes(
+        data, key=key, options=deid_options(), uid_root=settings.DEID_UID_ROOT
+    )
     ds = pydicom.dcmread(io.BytesIO(clean), defer_size=1024)  # pixels present, not loaded
     if str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         raise DicomInputError("CD index (DICOMDIR): used only to find the images")
@@ -157,7 +159,11 @@ def store_instance(file: UploadFile, data: bytes) -> Outcome:
                 "urgency": upload.urgency,
             },
         )
-        upload.studies.add(study)
+        # One statement, no read-before-write (the through table's pair is unique).
+        Upload.studies.through.objects.bulk_create(
+            [Upload.studies.through(upload_id=upload.pk, study_id=study.pk)],
+            ignore_conflicts=True,
+        )
         series, _ = Series.objects.get_or_create(
             study=study,
             series_instance_uid=index.series_uid,
@@ -258,10 +264,12 @@ def close_if_done(upload: Upload) -> bool:
     """When every file of the upload is final, its studies are ready for review."""
     if upload.state != Upload.State.OPEN:
         return False
-    if upload.files.filter(parent__isnull=True).count() < upload.expected_files:
-        return False  # the client has not registered every file yet
-    if upload.files.exclude(status__in=TERMINAL).exists():
-        return False
+    counts = upload.files.aggregate(
+        registered=Count("id", filter=Q(parent__isnull=True)),
+        open=Count("id", filter=~Q(status__in=TERMINAL)),
+    )
+    if counts["registered"] < upload.expected_files or counts["open"]:
+        return False  # files still to come or still in the pipeline
     upload.state = Upload.State.DONE
     upload.save(update_fields=["state"])
     now = timezone.now()

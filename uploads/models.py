@@ -177,7 +177,7 @@ class UploadFile(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )
-    key = models.CharField(max_length=64, help_text="SHA-256 of the bytes, hex")
+    key = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the bytes, hex")
     name = models.CharField(max_length=255, blank=True)
     size = models.BigIntegerField()
     received = models.BigIntegerField(default=0)
@@ -203,3 +203,6 @@ class UploadFile(models.Model):
     @property
     def quarantine_prefix(self) -> str:
         return f"quarantine/{self.upload_id}/{self.pk}/"
+
+
+from uploads.sharing_models import *  # noqa: E402,F403

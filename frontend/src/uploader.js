@@ -52,6 +52,18 @@ async function withRetry(fn, { signal, onRetry }) {
 // Send one prepared file: {key, name, bytes}. Calls onBytes(delta) as chunks land.
 export async function sendFile(uploadId, prepared, { chunkSize, signal, onBytes, onRetry }) {
   const base = `/api/uploads/${uploadId}/files/`;
+  const size = prepared.bytes.byteLength;
+  if (size <= chunkSize) {
+    // Small file: registration and bytes in one request; the server answers with the
+    // file's state (also when it already had it).
+    const put = await withRetry(
+      () => api("PUT", base + prepared.key, prepared.bytes, { signal, headers: {
+        "Upload-Offset": "0", "Upload-Length": String(size),
+        "Upload-Name": encodeURIComponent(prepared.name) } }),
+      { signal, onRetry });
+    if (put.ok) { onBytes(size); return put.data; }
+    if (put.status !== 409) throw new Error(put.data.error || `upload failed (${put.status})`);
+  }
   const reg = await withRetry(
     () => api("POST", base, { files: [{ key: prepared.key, name: prepared.name,
                                         size: prepared.bytes.byteLength }] }, { signal }),

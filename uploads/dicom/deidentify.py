@@ -407,7 +407,13 @@ class _Run:
     def uid(self, value: str) -> str:
         new = self.uid_cache.get(value)
         if new is None:
-            new = remap_uid(value, key=self.key, root=self.uid_root)
+            # Under an owned root (not the shared 2.25), a UID this engine already issued
+            # is kept: it cannot be a hospital's original, and re-imports keep their UIDs.
+            owned = self.uid_root != DEFAULT_UID_ROOT
+            if owned and value.strip("\x00 ").startswith(self.uid_root + "."):
+                new = value.strip("\x00 ")
+            else:
+                new = remap_uid(value, key=self.key, root=self.uid_root)
             self.uid_cache[value] = new
         return new
 
@@ -980,6 +986,26 @@ def deidentify(
             ) from None
 
 
+_PSEUDONYM_RE = re.compile(r"^PSN-[A-Z2-7]{10}$")
+
+
+def _issued_here(ds: Dataset, uid_root: str) -> bool:
+    """True for a data set this engine already de-identified under the same owned root.
+
+    All three must hold: the SOP Instance UID is under the (owned, not 2.25) root, Patient
+    ID and Patient's Name are the same pseudonym, and Patient Identity Removed is YES.
+    """
+    if uid_root == DEFAULT_UID_ROOT:
+        return False
+    patient_id = _text(ds, _PATIENT_ID)
+    return (
+        _text(ds, _SOP_INSTANCE_UID).startswith(uid_root + ".")
+        and bool(_PSEUDONYM_RE.match(patient_id))
+        and _text(ds, _PATIENT_NAME) == patient_id
+        and _text(ds, 0x00120062).upper() == "YES"
+    )
+
+
 def _deidentify(
     ds: Dataset,
     key: bytes,
@@ -995,10 +1021,18 @@ def _deidentify(
         raise DicomInputError("not a usable DICOM object: it has no SOP Class or SOP Instance UID")
     review = pixel_review(ds)
     identity = patient_identity(ds)
-    pseudonym = patient_pseudonym(identity, key=key)
-    shift = (
-        date_shift_days(identity, key=key) if options.retain_longitudinal_modified_dates else None
-    )
+    if _issued_here(ds, uid_root):
+        # Our own output again (e.g. an exported study re-imported): keep the pseudonym
+        # and do not move the dates a second time.
+        pseudonym = _text(ds, _PATIENT_ID)
+        shift = 0 if options.retain_longitudinal_modified_dates else None
+    else:
+        pseudonym = patient_pseudonym(identity, key=key)
+        shift = (
+            date_shift_days(identity, key=key)
+            if options.retain_longitudinal_modified_dates
+            else None
+        )
     scrub = _scrub_pattern(_identifier_tokens(ds)) if options.clean_descriptors else None
     run = _Run(compiled, key, uid_root, pseudonym, shift, scrub)
     syntax = _transfer_syntax(ds)
