@@ -260,7 +260,7 @@ UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 20000)
 UPLOAD_CHUNK_SIZE = env_int("UPLOAD_CHUNK_SIZE", 8 * 1024**2)
 USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 20 * 1024**3)
-# A claimed file whose worker is silent this long is taken again (> the task time limit).
+# A received file not processed after this long is sent to a worker again (> time limit).
 INGEST_CLAIM_TIMEOUT = env_int("INGEST_CLAIM_TIMEOUT", CELERY_TASK_TIME_LIMIT + 30)
 # Fault-injection tests only: seconds each ingest sleeps, so a worker can be killed mid-batch.
 INGEST_TEST_DELAY = float(env_str("INGEST_TEST_DELAY", "0") or 0)

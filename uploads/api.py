@@ -282,8 +282,9 @@ def cancel(request: HttpRequest, upload_id: int) -> JsonResponse:
         with transaction.atomic():
             upload.state = Upload.State.CANCELLED
             upload.save(update_fields=["state"])
-            # A file a worker is processing right now finishes normally.
-            waiting = upload.files.exclude(status__in=[*TERMINAL, FileStatus.PROCESSING])
+            # A file a worker holds right now finishes normally (its row is locked; this
+            # update waits and then sees it stored).
+            waiting = upload.files.exclude(status__in=TERMINAL)
             pending = list(waiting)
             waiting.update(
                 status=FileStatus.REJECTED, message="cancelled by the uploader"

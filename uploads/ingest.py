@@ -5,9 +5,9 @@ de-identify with the engine → store the de-identified file → index Study/Ser
 delete the quarantined original → when the whole upload is done, studies become ready.
 
 Every step is idempotent: the stored file's name is derived from its de-identified UIDs,
-the index rows are ``get_or_create``d under unique constraints, and a file is claimed with a
-conditional update so that a re-delivered task finds nothing left to do. A claim whose
-worker died (older than the task time limit) can be taken again.
+the index rows are ``get_or_create``d under unique constraints, and a file is processed in
+one transaction that locks its row, so a re-delivered task finds nothing left to do and a
+dead worker's work is rolled back and done again, once.
 """
 
 from __future__ import annotations
@@ -77,53 +77,46 @@ def uploader_key(user_id: int) -> bytes:
 
 
 def claim_timeout() -> timedelta:
-    """After this, a claim's worker is presumed dead (tasks cannot run longer)."""
+    """A received file untouched this long has lost its task (tasks cannot run longer)."""
     return timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT)
 
 
-def claim(file_id: int) -> UploadFile | None:
-    """Take the file for processing, or None if it is done or another worker holds it."""
-    now = timezone.now()
-    claimable = Q(status=FileStatus.RECEIVED) | Q(
-        status=FileStatus.PROCESSING, claimed_at__lt=now - claim_timeout()
-    )
-    updated = (
-        UploadFile.objects.filter(claimable, pk=file_id)
-        .exclude(upload__state=Upload.State.CANCELLED)
-        .update(status=FileStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
-    )
-    if not updated:
-        return None
-    return UploadFile.objects.select_related("upload").get(pk=file_id)
-
-
-def release(file_id: int) -> None:
-    """Give a claimed file back after a transient failure, so a retry can take it."""
-    UploadFile.objects.filter(pk=file_id, status=FileStatus.PROCESSING).update(
-        status=FileStatus.RECEIVED, claimed_at=None
-    )
-
-
 def process_file(file_id: int) -> Outcome | None:
-    """Run the pipeline for one file. None when there was nothing to do (idempotence)."""
-    file = claim(file_id)
-    if file is None:
-        return None
-    data = quarantine.read_all(file)
-    if settings.INGEST_TEST_DELAY:  # fault-injection tests only (kill a worker mid-batch)
-        time.sleep(settings.INGEST_TEST_DELAY)
-    try:
-        if len(data) != file.size:
-            raise DicomInputError(
-                f"incomplete: {len(data)} of {file.size} bytes arrived; please upload it again"
-            )
-        if hashlib.sha256(data).hexdigest() != file.key:
-            raise DicomInputError("the file arrived damaged; please upload it again")
-        if is_zip(data):
-            return expand_archive(file, data)
-        return store_instance(file, data)
-    except DicomInputError as exc:
-        return finish(file, FileStatus.REJECTED, str(exc))
+    """Run the pipeline for one file. None when there was nothing to do (idempotence).
+
+    The whole run is one transaction holding the file's row lock: a second delivery of
+    the same task skips the locked row, and a worker that dies rolls back, leaving the
+    file "received" for :func:`stale_files` to send again.
+    """
+    UploadFile.objects.filter(pk=file_id, status=FileStatus.RECEIVED).update(
+        attempts=F("attempts") + 1  # deliveries, kept even when the run rolls back
+    )
+    with transaction.atomic():
+        file = (
+            UploadFile.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("upload")
+            .filter(pk=file_id, status=FileStatus.RECEIVED)
+            .exclude(upload__state=Upload.State.CANCELLED)
+            .first()
+        )
+        if file is None:
+            return None
+        data = quarantine.read_all(file)
+        if settings.INGEST_TEST_DELAY:  # fault-injection tests only (kill a worker mid-batch)
+            time.sleep(settings.INGEST_TEST_DELAY)
+        try:
+            if len(data) != file.size:
+                raise DicomInputError(
+                    f"incomplete: {len(data)} of {file.size} bytes arrived; "
+                    "please upload it again"
+                )
+            if hashlib.sha256(data).hexdigest() != file.key:
+                raise DicomInputError("the file arrived damaged; please upload it again")
+            if is_zip(data):
+                return expand_archive(file, data)
+            return store_instance(file, data)
+        except DicomInputError as exc:
+            return finish(file, FileStatus.REJECTED, str(exc))
 
 
 def store_instance(file: UploadFile, data: bytes) -> Outcome:
@@ -284,12 +277,11 @@ def close_if_done(upload: Upload) -> bool:
 
 
 def stale_files() -> list[int]:
-    """Files whose task was lost (received long ago) or whose worker died mid-task."""
-    now = timezone.now()
-    lost = Q(status=FileStatus.RECEIVED, updated_at__lt=now - timedelta(minutes=2))
-    dead = Q(status=FileStatus.PROCESSING, claimed_at__lt=now - claim_timeout())
+    """Files received long ago and still not processed: their task was lost (a broker
+    restart) or their worker died (its transaction rolled back)."""
+    lost = Q(status=FileStatus.RECEIVED, updated_at__lt=timezone.now() - claim_timeout())
     return list(
-        UploadFile.objects.filter(lost | dead)
+        UploadFile.objects.filter(lost)
         .exclude(upload__state=Upload.State.CANCELLED)
         .values_list("pk", flat=True)[:1000]
     )

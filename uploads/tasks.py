@@ -27,11 +27,8 @@ def ingest_file(self, file_id: int) -> str:  # type: ignore[no-untyped-def]
     try:
         outcome = ingest.process_file(file_id)
     except TRANSIENT as exc:
+        # The run's transaction rolled back: the file is "received" again.
         log.warning("upload file %s: transient %s, retrying", file_id, type(exc).__name__)
-        try:
-            ingest.release(file_id)
-        except DatabaseError:
-            pass  # the claim goes stale and `requeue_stale_files` picks it up
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
     if outcome is None:
         return "nothing to do"
@@ -69,3 +66,6 @@ def prerender_study(study_id: int) -> int:
         except DicomInputError as exc:
             log.info("instance %s not pre-rendered: %s", instance.pk, exc)
     return rendered
+
+
+from uploads.tasks_export import build_export, purge_expired_exports  # noqa: E402,F401

@@ -64,7 +64,7 @@ def test_worker_killed_mid_ingest_loses_and_duplicates_nothing(
     assert UploadFile.objects.exclude(status__in=[FileStatus.STORED]).exists()
 
     # A fresh worker; the beat job re-sends what was lost, once its claim is stale.
-    settings.INGEST_CLAIM_TIMEOUT = 5  # as if the time limit were 5 s
+    settings.INGEST_CLAIM_TIMEOUT = 5  # files received > 5 s ago count as lost
     fresh = start_worker(tmp_path / "fresh.log", {"INGEST_CLAIM_TIMEOUT": "5"})
     try:
         wait_until(lambda: bool(app.control.ping(timeout=0.5)), 30, "the fresh worker")
