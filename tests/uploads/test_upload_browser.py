@@ -13,7 +13,13 @@ import pytest
 from uploads.models import Instance, Study, StudyStatus
 from tests.conftest import ARTIFACTS, browser_login
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# Parallel uploads against the live server need a real database: the in-memory SQLite
+# test database is locked by concurrent writers (a file SQLite, as `make run` uses, waits).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("require_postgres"),
+]
 
 PUT = re.compile(r"/api/uploads/\d+/files/[0-9a-f]{64}$")
 
