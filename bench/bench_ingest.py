@@ -15,7 +15,7 @@ from pathlib import Path
 import pydicom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.stackutil import Client, median, series_files, stack  # noqa: E402
+from bench.stackutil import Client, median, series_files, stack
 
 ROUNDS = 3
 COPIES = 3  # each round sends the series this many times (new instance UIDs each time)
@@ -109,8 +109,10 @@ def main() -> None:
     megabytes *= COPIES
     best = median(times)
     rate = n / best
-    print(f"end to end (HTTP upload -> worker -> indexed, {PARALLEL} parallel uploads), median "
-          f"of {ROUNDS}: {best:.2f} s = {rate:.0f} files/s, {megabytes / best:.1f} MB/s")  # fmt: skip
+    print(
+        f"end to end (HTTP upload -> worker -> indexed, {PARALLEL} parallel uploads), median "
+        f"of {ROUNDS}: {best:.2f} s = {rate:.0f} files/s, {megabytes / best:.1f} MB/s"
+    )
     print(f"ratio end-to-end per file / floor: {best * 1000 / n / floor:.1f}x")
     print(f"target >= 100 files/s: {'met' if rate >= 100 else 'NOT met'}")
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.stackutil import REPO, Client, median, p95, series_files, stack  # noqa: E402
+from bench.stackutil import REPO, Client, median, p95, series_files, stack
 
 
 def timed_get(client: Client, path: str) -> tuple[float, int, int]:
@@ -41,11 +41,15 @@ def main() -> None:
         for round_no in range(3):
             window = f"wc={37 + round_no}&ww={351 + round_no}"
             for image in images:
-                ms, status, _ = timed_get(client, f"/api/instances/{image['id']}/slice.png?{window}")
+                ms, status, _ = timed_get(
+                    client, f"/api/instances/{image['id']}/slice.png?{window}"
+                )
                 assert status == 200, status
                 cold.append(ms)
             for image in images:
-                ms, status, _ = timed_get(client, f"/api/instances/{image['id']}/slice.png?{window}")
+                ms, status, _ = timed_get(
+                    client, f"/api/instances/{image['id']}/slice.png?{window}"
+                )
                 assert status == 200
                 cached.append(ms)
         print(f"slice PNG over HTTP, cold (render + cache write): median {median(cold):.1f} ms, "
@@ -60,7 +64,12 @@ def main() -> None:
             queue = list(range(len(images)))
             lock = threading.Lock()
 
-            def prefetcher(window: str = window) -> None:
+            def prefetcher(
+                window: str = window,
+                queue: list[int] = queue,
+                lock: threading.Lock = lock,
+                fetched: dict[int, threading.Event] = fetched,
+            ) -> None:
                 c = Client(info["port"], info["session"])
                 while True:
                     with lock:

@@ -53,8 +53,9 @@ class Client:
         self.cookie = f"sessionid={session}; csrftoken={self.csrf}"
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:  # fmt: skip
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
         all_headers = {"Cookie": self.cookie, "X-CSRFToken": self.csrf,
                        "Referer": f"http://127.0.0.1:{self.port}/", **(headers or {})}  # fmt: skip
         self.conn.request(method, path, body=body, headers=all_headers)
@@ -98,7 +99,9 @@ def stack(workers: int = 2, concurrency: int = 2) -> Iterator[dict[str, Any]]:
     )
     out = subprocess.run([*manage, "shell", "--no-imports", "-c", code], cwd=REPO, env=env,
                          check=True, capture_output=True, text=True).stdout.split()  # fmt: skip
-    subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=True, capture_output=True)
+    subprocess.run(
+        ["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=True, capture_output=True
+    )
     log = open(Path(data_dir) / "stack.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "scripts/procs.py", "Procfile"], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -131,4 +134,4 @@ def median(values: list[float]) -> float:
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]

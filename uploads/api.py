@@ -1,9 +1,11 @@
 """The resumable upload API used by the upload page (JSON over HTTPS).
 
 Protocol (docs/uploads.md):
-  POST /api/uploads/                      create an upload {clinical_question, urgency, expected_files}
+  POST /api/uploads/                      create an upload
+                                          {clinical_question, urgency, expected_files}
   POST /api/uploads/<id>/files/           register files [{key, name, size}] -> state of each
-  PUT  /api/uploads/<id>/files/<key>      one chunk; header Upload-Offset; 409 + offset if out of order;
+  PUT  /api/uploads/<id>/files/<key>      one chunk; header Upload-Offset;
+                                          409 + offset if out of order;
                                           with Upload-Length (+ Upload-Name) it also registers
   GET  /api/uploads/<id>/                 progress and per-file messages
   POST /api/uploads/<id>/cancel/          stop; quarantined bytes are deleted
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import wraps
 from typing import Any
 from urllib.parse import unquote
 
@@ -25,8 +28,9 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal import ratelimit
 from portal.accounts.decorators import role_required
-from portal.accounts.models import Role
+from portal.accounts.models import Role, User
 from portal.audit.log import record
 from uploads import quarantine
 from uploads.ingest import close_if_done, uploader_key
@@ -35,18 +39,46 @@ from uploads.tasks import schedule
 
 UPLOADERS = (Role.PATIENT, Role.ADMIN)
 KEY = re.compile(r"^[0-9a-f]{64}$")
+#: Default for ``settings.UPLOAD_CREATE_RATE``: uploads one user may start.
+CREATE_RATE = "60/hour"
+#: Declared sizes at or above this are nonsense (and overflow the database's bigint).
+MAX_SIZE = 2**62
 
 
 def error(message: str, status: int = 400, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
+def text(value: Any, limit: int) -> str:
+    """Client text for the database: PostgreSQL refuses NUL characters."""
+    return str(value).replace("\x00", "")[:limit]
+
+
+def json_404(view: Any) -> Any:
+    """Unknown or foreign ids answer with a JSON 404 like every other API error."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+        except Http404 as exc:
+            return error(str(exc) or "not found", 404)
+
+    return wrapped
+
+
 def body_json(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def uploader(request: HttpRequest) -> User:
+    """The signed-in uploader (the views are behind ``role_required``)."""
+    assert isinstance(request.user, User)
+    return request.user
 
 
 def own_upload(request: HttpRequest, upload_id: int) -> Upload:
@@ -107,7 +139,7 @@ def config(request: HttpRequest) -> JsonResponse:
             "max_file_size": settings.UPLOAD_MAX_FILE_SIZE,
             "max_files": settings.UPLOAD_MAX_FILES,
             "deid_options": settings.DEID_OPTIONS,
-            "uploader_key": uploader_key(request.user.pk).hex(),
+            "uploader_key": uploader_key(uploader(request).pk).hex(),
         }
     )
 
@@ -115,6 +147,8 @@ def config(request: HttpRequest) -> JsonResponse:
 @require_POST
 @role_required(*UPLOADERS)
 def create(request: HttpRequest) -> JsonResponse:
+    if not ratelimit.allow("upload-create", request.user.pk, "UPLOAD_CREATE_RATE", CREATE_RATE):
+        return error("too many uploads started; please wait a while and try again", 429)
     data = body_json(request)
     expected = data.get("expected_files")
     if not isinstance(expected, int) or not 0 < expected <= settings.UPLOAD_MAX_FILES:
@@ -123,10 +157,10 @@ def create(request: HttpRequest) -> JsonResponse:
     if urgency not in Urgency.values:
         return error("urgency must be routine or urgent")
     upload = Upload.objects.create(
-        owner=request.user,
+        owner=uploader(request),
         expected_files=expected,
-        clinical_question=str(data.get("clinical_question", ""))[:5000],
-        history=str(data.get("history", ""))[:5000],
+        clinical_question=text(data.get("clinical_question", ""), 5000),
+        history=text(data.get("history", ""), 5000),
         urgency=urgency,
         client_deidentified=bool(data.get("client_deidentified", False)),
     )
@@ -145,6 +179,7 @@ def used_bytes(user: Any) -> int:
 
 @require_POST
 @role_required(*UPLOADERS)
+@json_404
 def register(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
     if upload.state != Upload.State.OPEN:
@@ -158,9 +193,9 @@ def register(request: HttpRequest, upload_id: int) -> JsonResponse:
         for entry in entries:
             key = str(entry.get("key", "")) if isinstance(entry, dict) else ""
             size = entry.get("size") if isinstance(entry, dict) else None
-            name = str(entry.get("name", ""))[:255] if isinstance(entry, dict) else ""
-            if not KEY.match(key) or not isinstance(size, int) or size <= 0:
-                return error("each file needs a SHA-256 hex key and a positive size")
+            name = text(entry.get("name", ""), 255) if isinstance(entry, dict) else ""
+            if not KEY.match(key) or not isinstance(size, int) or not 0 <= size < MAX_SIZE:
+                return error("each file needs a SHA-256 hex key and a size")
             file = UploadFile.objects.filter(upload=upload, key=key).first()
             if file is None:
                 file = new_file(upload, key, name, size, quota_left)
@@ -176,7 +211,7 @@ def new_file(upload: Upload, key: str, name: str, size: int, quota_left: int) ->
     """Register one file; files this uploader already stored are not sent again."""
     known = (
         UploadFile.objects.filter(
-            upload__owner=upload.owner,
+            upload__owner_id=upload.owner_id,
             key=key,
             status__in=[FileStatus.STORED, FileStatus.DUPLICATE],
             instance__isnull=False,
@@ -192,7 +227,9 @@ def new_file(upload: Upload, key: str, name: str, size: int, quota_left: int) ->
         )  # fmt: skip
         upload.studies.add(known.instance.series.study)
         return file
-    if size > settings.UPLOAD_MAX_FILE_SIZE:
+    if size == 0:
+        reason = "empty file: not a DICOM file"
+    elif size > settings.UPLOAD_MAX_FILE_SIZE:
         limit = settings.UPLOAD_MAX_FILE_SIZE // 1024**2
         reason = f"too large: {size // 1024**2} MB (limit {limit} MB a file)"
     elif size > quota_left:
@@ -206,8 +243,11 @@ def new_file(upload: Upload, key: str, name: str, size: int, quota_left: int) ->
 
 @require_http_methods(["PUT"])
 @role_required(*UPLOADERS)
+@json_404
 def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
     upload = own_upload(request, upload_id)
+    if not KEY.match(key):  # only SHA-256 hex keys are ever registered
+        return error("unknown file: register it first", 404)
     if upload.state == Upload.State.CANCELLED:
         return error("this upload was cancelled", 409)
     try:
@@ -249,15 +289,16 @@ def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> Upl
         size = int(request.headers.get("Upload-Length", ""))
     except ValueError:
         return None
-    if upload.state != Upload.State.OPEN or not KEY.match(key) or size <= 0:
+    if upload.state != Upload.State.OPEN or not KEY.match(key) or not 0 <= size < MAX_SIZE:
         return None
-    name = unquote(request.headers.get("Upload-Name", ""))[:255]
+    name = text(unquote(request.headers.get("Upload-Name", "")), 255)
     quota_left = settings.USER_QUOTA_BYTES - used_bytes(request.user)
     return new_file(upload, key, name, size, quota_left)
 
 
 @require_GET
 @role_required(*UPLOADERS)
+@json_404
 def status(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
     state = upload_state(upload)
@@ -268,7 +309,7 @@ def status(request: HttpRequest, upload_id: int) -> JsonResponse:
 @require_GET
 @role_required(*UPLOADERS)
 def open_upload(request: HttpRequest) -> JsonResponse:
-    upload = Upload.objects.filter(owner=request.user, state=Upload.State.OPEN).first()
+    upload = Upload.objects.filter(owner=uploader(request), state=Upload.State.OPEN).first()
     if upload is None:
         return JsonResponse({"upload": None})
     return JsonResponse({"upload": upload_state(upload)})
@@ -276,6 +317,7 @@ def open_upload(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 @role_required(*UPLOADERS)
+@json_404
 def cancel(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
     if upload.state == Upload.State.OPEN:
@@ -286,9 +328,7 @@ def cancel(request: HttpRequest, upload_id: int) -> JsonResponse:
             # update waits and then sees it stored).
             waiting = upload.files.exclude(status__in=TERMINAL)
             pending = list(waiting)
-            waiting.update(
-                status=FileStatus.REJECTED, message="cancelled by the uploader"
-            )
+            waiting.update(status=FileStatus.REJECTED, message="cancelled by the uploader")
             record(request, "upload.cancelled", upload)
         for file in pending:
             quarantine.discard(file)

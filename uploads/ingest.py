@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cache
+from functools import cache, partial
 
 import pydicom
 from django.conf import settings
@@ -107,8 +107,7 @@ def process_file(file_id: int) -> Outcome | None:
         try:
             if len(data) != file.size:
                 raise DicomInputError(
-                    f"incomplete: {len(data)} of {file.size} bytes arrived; "
-                    "please upload it again"
+                    f"incomplete: {len(data)} of {file.size} bytes arrived; please upload it again"
                 )
             if hashlib.sha256(data).hexdigest() != file.key:
                 raise DicomInputError("the file arrived damaged; please upload it again")
@@ -272,7 +271,7 @@ def close_if_done(upload: Upload) -> bool:
     from uploads.tasks import prerender_study
 
     for study_id in upload.studies.values_list("pk", flat=True):
-        transaction.on_commit(lambda study_id=study_id: prerender_study.delay(study_id))
+        transaction.on_commit(partial(prerender_study.delay, study_id))
     return True
 
 

@@ -64,7 +64,9 @@ class SliceParams:
         return params
 
     def request(self) -> RenderRequest:
-        window = Window(self.center, self.width) if self.center is not None else None
+        window = None
+        if self.center is not None and self.width is not None:
+            window = Window(self.center, self.width)
         return RenderRequest(
             frame=self.frame,
             window=window,

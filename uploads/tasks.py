@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import DatabaseError, transaction
 
 from uploads import ingest
@@ -23,7 +24,7 @@ TRANSIENT = (DatabaseError, OSError, ConnectionError, TimeoutError)
     retry_backoff=True,
     retry_backoff_max=300,
 )
-def ingest_file(self, file_id: int) -> str:  # type: ignore[no-untyped-def]
+def ingest_file(self: Task, file_id: int) -> str:
     try:
         outcome = ingest.process_file(file_id)
     except TRANSIENT as exc:
@@ -39,7 +40,7 @@ def ingest_file(self, file_id: int) -> str:  # type: ignore[no-untyped-def]
 def schedule(file_ids: list[int]) -> None:
     """Queue files for ingest once the current transaction has committed."""
     for file_id in file_ids:
-        transaction.on_commit(lambda file_id=file_id: ingest_file.delay(file_id))
+        transaction.on_commit(partial(ingest_file.delay, file_id))
 
 
 @shared_task

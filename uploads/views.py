@@ -41,8 +41,14 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ).order_by("id")[:200]
     pending = (
         UploadFile.objects.filter(upload__studies=study)
-        .exclude(status__in=[FileStatus.STORED, FileStatus.DUPLICATE, FileStatus.REJECTED,
-                             FileStatus.EXPANDED])  # fmt: skip
+        .exclude(
+            status__in=[
+                FileStatus.STORED,
+                FileStatus.DUPLICATE,
+                FileStatus.REJECTED,
+                FileStatus.EXPANDED,
+            ]
+        )
         .count()
     )
     review_flags = study.series.filter(instances__needs_pixel_review=True).distinct().count()

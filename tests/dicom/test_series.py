@@ -115,7 +115,7 @@ def test_sagittal_and_coronal_normals() -> None:
         for i, x in enumerate([3.0, -3.0, 0.0])
     ]
     # normal points to -x: ascending projection is descending x
-    assert [s.image_position[0] for s in sort_slices(sagittal)] == [3.0, 0.0, -3.0]  # type: ignore[index]
+    assert [s.image_position[0] for s in sort_slices(sagittal)] == [3.0, 0.0, -3.0]
     assert slice_positions(sagittal) == pytest.approx([-3.0, 3.0, 0.0])
 
 

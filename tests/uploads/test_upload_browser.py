@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from uploads.models import Instance, Study, StudyStatus
 from tests.conftest import ARTIFACTS, browser_login
+from uploads.models import Instance, Study, StudyStatus
 
 # Parallel uploads against the live server need a real database: the in-memory SQLite
 # test database is locked by concurrent writers (a file SQLite, as `make run` uses, waits).
@@ -78,8 +78,13 @@ def test_folder_upload_resumes_after_interruption(
 
     # The uploader reloads the page and drops the same folder again.
     resent: list[tuple[str, int]] = []
-    page.on("request", lambda r: resent.append((r.url.rsplit("/", 1)[1], int(r.headers.get("upload-offset", -1))))
-            if r.method == "PUT" else None)  # fmt: skip
+
+    def on_request(request: Any) -> None:
+        if request.method == "PUT":
+            offset = int(request.headers.get("upload-offset", -1))
+            resent.append((request.url.rsplit("/", 1)[1], offset))
+
+    page.on("request", on_request)
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     assert page.get_by_test_id("upload-resume").is_visible()

@@ -51,14 +51,18 @@ def test_scroll_preset_zoom(page: Any, patient: Any, imported_study: Any) -> Non
 
     page.get_by_test_id("viewer-stage").hover()
     page.mouse.wheel(0, 120)
-    page.wait_for_function("() => document.querySelector('[data-testid=viewer-slice-index]').dataset.index === '11'")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=viewer-slice-index]').dataset.index === '11'"
+    )
     after_wheel = shown(page)
     assert after_wheel["src"] != first["src"] and after_wheel["sum"] != first["sum"]
     assert after_wheel["sum"] == endpoint_sum(page, after_wheel["src"])
 
     for _ in range(3):
         page.keyboard.press("ArrowUp")
-    page.wait_for_function("() => document.querySelector('[data-testid=viewer-slice-index]').dataset.index === '8'")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=viewer-slice-index]').dataset.index === '8'"
+    )
     assert index.inner_text() == "9 / 20"
     before_window = shown(page)
 
@@ -68,7 +72,9 @@ def test_scroll_preset_zoom(page: Any, patient: Any, imported_study: Any) -> Non
     page.mouse.down(button="right")
     page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 + 40, steps=5)
     page.mouse.up(button="right")
-    page.wait_for_function("() => document.querySelector('[data-testid=viewer-image]').src.includes('wc=')")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=viewer-image]').src.includes('wc=')"
+    )
     windowed = shown(page)
     assert windowed["sum"] != before_window["sum"]
     assert windowed["sum"] == endpoint_sum(page, windowed["src"])
@@ -91,7 +97,9 @@ def test_ct_presets(page: Any, patient: Any, ct_series: Any) -> None:
 
     from uploads.models import Study
 
-    call_command("import_dicom", *map(str, ct_series), "--owner", patient.email, stdout=io.StringIO())
+    call_command(
+        "import_dicom", *map(str, ct_series), "--owner", patient.email, stdout=io.StringIO()
+    )
     study = Study.objects.get(owner=patient)
     browser_login(page, patient.email)
     page.goto(f"/studies/{study.pk}/viewer/")
@@ -100,13 +108,14 @@ def test_ct_presets(page: Any, patient: Any, ct_series: Any) -> None:
     assert default["sum"] > 0  # not black
     for preset in ["lung", "bone", "brain"]:
         page.get_by_test_id(f"viewer-preset-{preset}").click()
-        page.wait_for_function(
-            f"() => document.querySelector('[data-testid=viewer-image]').src.includes('preset={preset}')"
-        )
+        image_has = "document.querySelector('[data-testid=viewer-image]').src.includes"
+        page.wait_for_function(f"() => {image_has}('preset={preset}')")
         image = shown(page)
         assert image["sum"] == endpoint_sum(page, image["src"])
         assert image["sum"] != default["sum"]
     page.keyboard.press("0")  # back to the file's own window
-    page.wait_for_function("() => !document.querySelector('[data-testid=viewer-image]').src.includes('preset=')")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=viewer-image]').src.includes('preset=')"
+    )
     assert shown(page)["sum"] == default["sum"]
     page.screenshot(path=str(ARTIFACTS / "viewer-ct-brain.png"))
