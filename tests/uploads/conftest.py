@@ -104,5 +104,7 @@ def imported_study(db: None, patient: Any, mr_series: list[Path]) -> Any:
 
     from uploads.models import Study
 
-    call_command("import_dicom", *map(str, mr_series), "--owner", patient.email, stdout=io.StringIO())
+    call_command(
+        "import_dicom", *map(str, mr_series), "--owner", patient.email, stdout=io.StringIO()
+    )
     return Study.objects.get(owner=patient)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.uploads.conftest import sample_bytes, zip_bytes
 from uploads import quarantine
 from uploads.models import Instance, Study
-from tests.uploads.conftest import sample_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,9 @@ def run(django_capture_on_commit_callbacks: Any) -> Callable[..., list[dict[str,
     return _run
 
 
-def test_import_folder_zip_and_junk(run: Any, tmp_path: Path, mr_series: list[Path], patient: Any) -> None:
+def test_import_folder_zip_and_junk(
+    run: Any, tmp_path: Path, mr_series: list[Path], patient: Any
+) -> None:
     cd = tmp_path / "CD"
     (cd / "IMAGES").mkdir(parents=True)
     for path in mr_series[:10]:

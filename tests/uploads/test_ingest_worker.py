@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import start_worker
+from tests.uploads.conftest import UploadClient
 from uploads import ingest, quarantine
 from uploads.models import FileStatus, Instance, Upload, UploadFile
 from uploads.tasks import requeue_stale_files
-from tests.conftest import start_worker
-from tests.uploads.conftest import UploadClient
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -35,16 +35,18 @@ def test_series_through_real_worker(
     upload = client.create(len(mr_series))
     for path in mr_series:
         client.send(upload, path.name, path.read_bytes())
-    wait_until(
-        lambda: Upload.objects.get(pk=upload).state == Upload.State.DONE, 60, "the upload"
-    )
+    wait_until(lambda: Upload.objects.get(pk=upload).state == Upload.State.DONE, 60, "the upload")
     assert Instance.objects.count() == 20
     assert quarantine.is_empty()
     assert "uploads.tasks.ingest_file" in celery_worker.log.read_text()
 
 
 def test_worker_killed_mid_ingest_loses_and_duplicates_nothing(
-    celery_worker: Any, login: Any, patient: Any, mr_series: list[Path], tmp_path: Path,
+    celery_worker: Any,
+    login: Any,
+    patient: Any,
+    mr_series: list[Path],
+    tmp_path: Path,
     settings: Any,
 ) -> None:
     from portal.celery import app

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,30 +14,82 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Study',
+            name="Study",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('status', models.CharField(choices=[('uploading', 'Uploading'), ('processing', 'Being prepared'), ('needs_attention', 'Needs attention'), ('ready', 'Waiting for a radiologist'), ('in_review', 'In review'), ('reported', 'Report ready'), ('amended', 'Report amended'), ('cancelled', 'Cancelled')], db_index=True, default='uploading', max_length=20)),
-                ('study_instance_uid', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('patient_pseudonym', models.CharField(blank=True, max_length=64)),
-                ('study_date', models.DateField(blank=True, help_text='As shifted', null=True)),
-                ('modalities', models.CharField(blank=True, max_length=64)),
-                ('description', models.CharField(blank=True, max_length=255)),
-                ('body_part', models.CharField(blank=True, max_length=64)),
-                ('clinical_question', models.TextField(blank=True)),
-                ('history', models.TextField(blank=True)),
-                ('urgency', models.CharField(choices=[('routine', 'Routine'), ('urgent', 'Urgent')], default='routine', max_length=10)),
-                ('requested_at', models.DateTimeField(blank=True, null=True)),
-                ('assigned_at', models.DateTimeField(blank=True, null=True)),
-                ('assigned_to', models.ForeignKey(blank=True, limit_choices_to={'role': 'radiologist'}, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_studies', to=settings.AUTH_USER_MODEL)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='studies', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("uploading", "Uploading"),
+                            ("processing", "Being prepared"),
+                            ("needs_attention", "Needs attention"),
+                            ("ready", "Waiting for a radiologist"),
+                            ("in_review", "In review"),
+                            ("reported", "Report ready"),
+                            ("amended", "Report amended"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="uploading",
+                        max_length=20,
+                    ),
+                ),
+                ("study_instance_uid", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("patient_pseudonym", models.CharField(blank=True, max_length=64)),
+                ("study_date", models.DateField(blank=True, help_text="As shifted", null=True)),
+                ("modalities", models.CharField(blank=True, max_length=64)),
+                ("description", models.CharField(blank=True, max_length=255)),
+                ("body_part", models.CharField(blank=True, max_length=64)),
+                ("clinical_question", models.TextField(blank=True)),
+                ("history", models.TextField(blank=True)),
+                (
+                    "urgency",
+                    models.CharField(
+                        choices=[("routine", "Routine"), ("urgent", "Urgent")],
+                        default="routine",
+                        max_length=10,
+                    ),
+                ),
+                ("requested_at", models.DateTimeField(blank=True, null=True)),
+                ("assigned_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "assigned_to",
+                    models.ForeignKey(
+                        blank=True,
+                        limit_choices_to={"role": "radiologist"},
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="assigned_studies",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="studies",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'studies',
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('study_instance_uid', ''), _negated=True), fields=('owner', 'study_instance_uid'), name='unique_study_per_owner')],
+                "verbose_name_plural": "studies",
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("study_instance_uid", ""), _negated=True),
+                        fields=("owner", "study_instance_uid"),
+                        name="unique_study_per_owner",
+                    )
+                ],
             },
         ),
     ]

@@ -6,104 +6,211 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('uploads', '0001_initial'),
+        ("uploads", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Series',
+            name="Series",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series_instance_uid', models.CharField(max_length=64)),
-                ('modality', models.CharField(blank=True, max_length=16)),
-                ('description', models.CharField(blank=True, max_length=255)),
-                ('number', models.IntegerField(blank=True, null=True)),
-                ('body_part', models.CharField(blank=True, max_length=64)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='series', to='uploads.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("series_instance_uid", models.CharField(max_length=64)),
+                ("modality", models.CharField(blank=True, max_length=16)),
+                ("description", models.CharField(blank=True, max_length=255)),
+                ("number", models.IntegerField(blank=True, null=True)),
+                ("body_part", models.CharField(blank=True, max_length=64)),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="series",
+                        to="uploads.study",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'series',
-                'ordering': ['number', 'id'],
+                "verbose_name_plural": "series",
+                "ordering": ["number", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Instance',
+            name="Instance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sop_instance_uid', models.CharField(max_length=64)),
-                ('sop_class_uid', models.CharField(max_length=64)),
-                ('transfer_syntax', models.CharField(blank=True, max_length=64)),
-                ('instance_number', models.IntegerField(blank=True, null=True)),
-                ('slice_position', models.FloatField(blank=True, null=True)),
-                ('rows', models.PositiveIntegerField(default=0)),
-                ('columns', models.PositiveIntegerField(default=0)),
-                ('frames', models.PositiveIntegerField(default=1)),
-                ('has_pixels', models.BooleanField(default=True)),
-                ('pixel_spacing', models.JSONField(blank=True, null=True)),
-                ('needs_pixel_review', models.BooleanField(default=False)),
-                ('pixel_review_reason', models.CharField(blank=True, max_length=255)),
-                ('file', models.CharField(max_length=255)),
-                ('size', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('series', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances', to='uploads.series')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sop_instance_uid", models.CharField(max_length=64)),
+                ("sop_class_uid", models.CharField(max_length=64)),
+                ("transfer_syntax", models.CharField(blank=True, max_length=64)),
+                ("instance_number", models.IntegerField(blank=True, null=True)),
+                ("slice_position", models.FloatField(blank=True, null=True)),
+                ("rows", models.PositiveIntegerField(default=0)),
+                ("columns", models.PositiveIntegerField(default=0)),
+                ("frames", models.PositiveIntegerField(default=1)),
+                ("has_pixels", models.BooleanField(default=True)),
+                ("pixel_spacing", models.JSONField(blank=True, null=True)),
+                ("needs_pixel_review", models.BooleanField(default=False)),
+                ("pixel_review_reason", models.CharField(blank=True, max_length=255)),
+                ("file", models.CharField(max_length=255)),
+                ("size", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "series",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="instances",
+                        to="uploads.series",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slice_position', 'instance_number', 'sop_instance_uid'],
+                "ordering": ["slice_position", "instance_number", "sop_instance_uid"],
             },
         ),
         migrations.CreateModel(
-            name='Upload',
+            name="Upload",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('state', models.CharField(choices=[('open', 'Receiving files'), ('done', 'Processed'), ('cancelled', 'Cancelled')], default='open', max_length=10)),
-                ('clinical_question', models.TextField(blank=True)),
-                ('history', models.TextField(blank=True)),
-                ('urgency', models.CharField(choices=[('routine', 'Routine'), ('urgent', 'Urgent')], default='routine', max_length=10)),
-                ('client_deidentified', models.BooleanField(default=False)),
-                ('expected_files', models.PositiveIntegerField(default=0)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='uploads', to=settings.AUTH_USER_MODEL)),
-                ('studies', models.ManyToManyField(blank=True, related_name='uploads', to='uploads.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("open", "Receiving files"),
+                            ("done", "Processed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("clinical_question", models.TextField(blank=True)),
+                ("history", models.TextField(blank=True)),
+                (
+                    "urgency",
+                    models.CharField(
+                        choices=[("routine", "Routine"), ("urgent", "Urgent")],
+                        default="routine",
+                        max_length=10,
+                    ),
+                ),
+                ("client_deidentified", models.BooleanField(default=False)),
+                ("expected_files", models.PositiveIntegerField(default=0)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="uploads",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "studies",
+                    models.ManyToManyField(blank=True, related_name="uploads", to="uploads.study"),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='UploadFile',
+            name="UploadFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text='SHA-256 of the bytes, hex', max_length=64)),
-                ('name', models.CharField(blank=True, max_length=255)),
-                ('size', models.BigIntegerField()),
-                ('received', models.BigIntegerField(default=0)),
-                ('status', models.CharField(choices=[('receiving', 'Receiving'), ('received', 'Waiting to be processed'), ('processing', 'Processing'), ('stored', 'Stored'), ('duplicate', 'Already stored'), ('expanded', 'Archive unpacked'), ('rejected', 'Rejected')], db_index=True, default='receiving', max_length=12)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('instance', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='uploads.instance')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='children', to='uploads.uploadfile')),
-                ('upload', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='files', to='uploads.upload')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(help_text="SHA-256 of the bytes, hex", max_length=64)),
+                ("name", models.CharField(blank=True, max_length=255)),
+                ("size", models.BigIntegerField()),
+                ("received", models.BigIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("receiving", "Receiving"),
+                            ("received", "Waiting to be processed"),
+                            ("processing", "Processing"),
+                            ("stored", "Stored"),
+                            ("duplicate", "Already stored"),
+                            ("expanded", "Archive unpacked"),
+                            ("rejected", "Rejected"),
+                        ],
+                        db_index=True,
+                        default="receiving",
+                        max_length=12,
+                    ),
+                ),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="uploads.instance",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="children",
+                        to="uploads.uploadfile",
+                    ),
+                ),
+                (
+                    "upload",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="files",
+                        to="uploads.upload",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='series',
-            constraint=models.UniqueConstraint(fields=('study', 'series_instance_uid'), name='unique_series_per_study'),
+            model_name="series",
+            constraint=models.UniqueConstraint(
+                fields=("study", "series_instance_uid"), name="unique_series_per_study"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instance',
-            constraint=models.UniqueConstraint(fields=('series', 'sop_instance_uid'), name='unique_instance_per_series'),
+            model_name="instance",
+            constraint=models.UniqueConstraint(
+                fields=("series", "sop_instance_uid"), name="unique_instance_per_series"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='uploadfile',
-            constraint=models.UniqueConstraint(fields=('upload', 'key'), name='unique_file_per_upload'),
+            model_name="uploadfile",
+            constraint=models.UniqueConstraint(
+                fields=("upload", "key"), name="unique_file_per_upload"
+            ),
         ),
     ]
