@@ -44,7 +44,9 @@ def test_slice_png_etag_and_cache(login: Any, patient: Any, imported_study: Any)
     other = client.get(f"/api/instances/{instance.pk}/slice.png?frame=0&wc=100&ww=200")
     assert other["ETag"] != response["ETag"]
     assert not np.array_equal(np.asarray(image), np.asarray(Image.open(io.BytesIO(other.content))))
-    thumb = Image.open(io.BytesIO(client.get(f"/api/instances/{instance.pk}/slice.png?size=64").content))
+    thumb = Image.open(
+        io.BytesIO(client.get(f"/api/instances/{instance.pk}/slice.png?size=64").content)
+    )
     assert max(thumb.size) == 64
 
 
@@ -53,10 +55,14 @@ def test_slice_png_etag_and_cache(login: Any, patient: Any, imported_study: Any)
     [("preset=nope", 400), ("frame=5", 422), ("wc=40", 400), ("ww=-3&wc=1", 400),
      ("size=100000", 400), ("frame=x", 400)],
 )  # fmt: skip
-def test_slice_bad_parameters(login: Any, patient: Any, imported_study: Any, query: str, status: int) -> None:
+def test_slice_bad_parameters(
+    login: Any, patient: Any, imported_study: Any, query: str, status: int
+) -> None:
     instance = Instance.objects.filter(series__study=imported_study).first()
     assert instance is not None
-    assert login(patient).get(f"/api/instances/{instance.pk}/slice.png?{query}").status_code == status
+    assert (
+        login(patient).get(f"/api/instances/{instance.pk}/slice.png?{query}").status_code == status
+    )
 
 
 def test_attributes_are_de_identified(login: Any, patient: Any, imported_study: Any) -> None:
@@ -70,8 +76,14 @@ def test_attributes_are_de_identified(login: Any, patient: Any, imported_study: 
 
 
 def test_viewer_permissions(
-    client: Any, login: Any, patient: Any, other_patient: Any, radiologist: Any,
-    other_radiologist: Any, admin_user: Any, imported_study: Any,
+    client: Any,
+    login: Any,
+    patient: Any,
+    other_patient: Any,
+    radiologist: Any,
+    other_radiologist: Any,
+    admin_user: Any,
+    imported_study: Any,
 ) -> None:
     instance = Instance.objects.filter(series__study=imported_study).first()
     assert instance is not None
@@ -98,3 +110,16 @@ def test_viewer_permissions(
     for url in urls:
         response = c.get(url)
         assert response.status_code == 302 and "/login/" in response.url
+
+
+def test_prerender_fills_the_cache(imported_study: Any) -> None:
+    from uploads.tasks import prerender_study
+
+    cache.clear()
+    instances = list(Instance.objects.filter(series__study=imported_study))
+    rendered = prerender_study(imported_study.pk)
+    assert rendered == 2 * len(instances)  # a thumbnail and the default slice each
+    for instance in instances:
+        assert cache.get(cache_key(instance, SliceParams(size=128))) is not None
+        assert cache.get(cache_key(instance, SliceParams())) is not None
+    assert prerender_study(imported_study.pk) == 0  # idempotent: nothing left to do

@@ -86,6 +86,21 @@ def test_scroll_preset_zoom(page: Any, patient: Any, imported_study: Any) -> Non
     assert box_after["width"] > box_before["width"] * 1.4
     assert page.get_by_test_id("viewer-zoom").inner_text() == "156%"
 
+    # Distance measurement in mm from PixelSpacing.
+    page.get_by_test_id("viewer-fit").click()
+    page.keyboard.press("m")
+    box = page.get_by_test_id("viewer-image").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2, steps=4)
+    page.mouse.up()
+    result = page.get_by_test_id("viewer-measure-result").inner_text()
+    spacing = imported_study.series.get().instances.first().pixel_spacing
+    columns = imported_study.series.get().instances.first().columns
+    expected = 0.5 * columns * float(spacing[1])
+    assert result.endswith(" mm")
+    assert abs(float(result.split()[0]) - expected) < 0.03 * expected
+
     page.get_by_test_id("viewer-tags-toggle").click()
     page.get_by_test_id("viewer-tags").get_by_text("PatientIdentityRemoved").wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
