@@ -207,6 +207,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.requeue_stale_deliveries",
         "schedule": 600.0,
     },
+    "purge-expired-exports": {
+        "task": "uploads.tasks_export.purge_expired_exports",
+        "schedule": 3600.0,
+    },
     "purge-unverified-accounts": {
         "task": "portal.accounts.tasks.purge_unverified_accounts",
         "schedule": 3600.0,
@@ -264,6 +268,15 @@ USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 20 * 1024**3)
 INGEST_CLAIM_TIMEOUT = env_int("INGEST_CLAIM_TIMEOUT", CELERY_TASK_TIME_LIMIT + 30)
 # Fault-injection tests only: seconds each ingest sleeps, so a worker can be killed mid-batch.
 INGEST_TEST_DELAY = float(env_str("INGEST_TEST_DELAY", "0") or 0)
+
+# -- share links and exports ---------------------------------------------------------------
+
+SHARE_LINK_DEFAULT_DAYS = env_int("SHARE_LINK_DEFAULT_DAYS", 14)
+SHARE_LINK_MAX_DAYS = env_int("SHARE_LINK_MAX_DAYS", 90)
+SHARE_LINK_MAX_FAILURES = env_int("SHARE_LINK_MAX_FAILURES", 10)
+SHARE_LINK_LOCKOUT_SECONDS = env_int("SHARE_LINK_LOCKOUT_SECONDS", 900)
+EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24)
+EXPORT_TIME_LIMIT = env_int("EXPORT_TIME_LIMIT", 3600)
 
 # -- reporting (reports/conf.py) ------------------------------------------------------------
 

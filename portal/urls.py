@@ -5,8 +5,7 @@ from django.urls import include, path
 from portal import views
 from portal.accounts import views as accounts
 from portal.accounts.forms import VerifyingSetPasswordForm
-from uploads import api
-from uploads import viewer
+from uploads import api, deid_api, viewer
 from uploads import views as uploads
 
 admin.site.site_header = "DICOM Portal administration"
@@ -59,6 +58,7 @@ urlpatterns = [
     path("api/instances/<int:pk>/slice.png", viewer.slice_image, name="api-instance-slice"),
     path("api/instances/<int:pk>/attributes/", viewer.attributes, name="api-instance-attributes"),
     path("api/uploads/config/", api.config, name="api-upload-config"),
+    path("api/deid/profile/", deid_api.profile, name="api-deid-profile"),
     path("api/uploads/open/", api.open_upload, name="api-upload-open"),
     path("api/uploads/", api.create, name="api-upload-create"),
     path("api/uploads/<int:upload_id>/", api.status, name="api-upload-status"),
@@ -72,5 +72,6 @@ urlpatterns = [
     path("manage/studies/<int:pk>/assign/", views.assign_study, name="assign-study"),
     path("manage/audit/", views.audit_log, name="audit-log"),
     path("", include("reports.urls")),
+    path("", include("uploads.sharing_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -73,6 +73,11 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 200},
     ),
+    "api-deid-profile": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 200},
+    ),
     "api-upload-open": (
         None,
         "get",
@@ -182,6 +187,37 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "post",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
     ),
+    # share links and exports (uploads/sharing_urls.py); kinds made by tests/sharing/factories.py
+    "share-create": (
+        "study",
+        "post",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 403, "admin": 200},
+    ),
+    "share-revoke": (
+        "share_link",
+        "post",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 403, "admin": 302},
+    ),
+    # A valid link opens the viewer for anyone (a grant in the session); see tests/sharing.
+    "share-open": ("share_token", "get", dict.fromkeys(ROLES, 302)),
+    # Only the holder of a grant for that link (tests/sharing): nobody here.
+    "share-verdict": ("share_link", "post", dict.fromkeys(ROLES, 404)),
+    "export-list": (
+        "study",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    "export-create": (
+        "study",
+        "post",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 400, "admin": 400},
+    ),
+    # Only who asked for the export (here the admin) downloads it.
+    "export-download": (
+        "export",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 404, "admin": 200},
+    ),
 }
 # Django's own admin site has its own permission system (is_staff), tested separately.
 EXEMPT_NAMESPACES = {"admin"}
@@ -229,6 +265,10 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         from tests.reports.factories import add_instance
 
         return {"pk": add_instance(users["study"]).pk}
+    if kind in {"share_link", "share_token", "export"}:
+        from tests.sharing.factories import route_kwargs as sharing_kwargs
+
+        return sharing_kwargs(kind, users)
     from tests.reports.factories import route_kwargs
 
     return route_kwargs(kind, users)

@@ -15,7 +15,9 @@ A file's key is the SHA-256 of the bytes sent, so the server recognises files it
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import re
 from functools import wraps
 from typing import Any
@@ -36,6 +38,8 @@ from uploads import quarantine
 from uploads.ingest import close_if_done, uploader_key
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
 from uploads.tasks import schedule
+
+log = logging.getLogger(__name__)
 
 UPLOADERS = (Role.PATIENT, Role.ADMIN)
 KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -60,7 +64,7 @@ def json_404(view: Any) -> Any:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
         try:
-            return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+            return view(request, *args, **kwargs)
         except Http404 as exc:
             return error(str(exc) or "not found", 404)
 
@@ -274,7 +278,20 @@ def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
             return error("offset mismatch", 409, received=file.received)
         if not data or offset + len(data) > file.size:
             return error("chunk is empty or goes past the declared size", 400)
-        quarantine.save_chunk(file, offset, data)
+        try:
+            quarantine.save_chunk(file, offset, data)
+        except OSError as exc:  # storage full or unreachable: the client retries later
+            log.warning("upload file %s: chunk not stored (%s)", file.pk, type(exc).__name__)
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            response = error(
+                "the server's storage is full; the upload will continue when space is freed"
+                if full
+                else "the server cannot store files right now; retrying",
+                507 if full else 503,
+                received=file.received,
+            )
+            response["Retry-After"] = "30"
+            return response
         file.received = offset + len(data)
         if file.received == file.size:
             file.status = FileStatus.RECEIVED

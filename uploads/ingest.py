@@ -25,14 +25,14 @@ import pydicom
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from uploads import quarantine
 from uploads.dicom.deidentify import DeidOptions, deidentify_bytes
 from uploads.dicom.errors import DicomInputError
-from uploads.dicom.index import check_limits, index_dataset
+from uploads.dicom.index import InstanceIndex, check_limits, index_dataset
 from uploads.dicom.sources import is_zip, iter_zip
 from uploads.models import (
     TERMINAL,
@@ -48,6 +48,10 @@ from uploads.models import (
 log = logging.getLogger(__name__)
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+#: Faults worth retrying: the database or the storage back-end was briefly unreachable.
+TRANSIENT = (DatabaseError, OSError, ConnectionError, TimeoutError)
+#: The message for a file that made the pipeline fail unexpectedly (a bug, logged).
+INTERNAL_ERROR = "could not be processed (an error on our side); please contact us"
 
 
 @dataclass
@@ -116,6 +120,13 @@ def process_file(file_id: int) -> Outcome | None:
             return store_instance(file, data)
         except DicomInputError as exc:
             return finish(file, FileStatus.REJECTED, str(exc))
+        except TRANSIENT:
+            raise  # rolled back; the task retries
+        except Exception as exc:
+            # A bug on one odd file must not fail the same way at every re-delivery
+            # forever: refuse the file. Only the exception's type is logged (no values).
+            log.error("upload file %s: unexpected %s, file refused", file.pk, type(exc).__name__)
+            return finish(file, FileStatus.REJECTED, INTERNAL_ERROR)
 
 
 def store_instance(file: UploadFile, data: bytes) -> Outcome:
@@ -132,10 +143,7 @@ def store_instance(file: UploadFile, data: bytes) -> Outcome:
         raise DicomInputError("not usable: an image file without pixel data")
     check_limits(index, int(ds.get("SamplesPerPixel", 1) or 1))
     name = f"studies/{index.study_uid}/{index.series_uid}/{index.sop_uid}.dcm"
-    if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(clean))
-        if saved != name:  # a concurrent save of the same instance won the name
-            default_storage.delete(saved)
+    store_file(name, clean, index)
     with transaction.atomic():
         study, _ = Study.objects.get_or_create(
             owner=upload.owner,
@@ -196,9 +204,60 @@ def store_instance(file: UploadFile, data: bytes) -> Outcome:
         return finish(file, status, message, study_id=study.pk)
 
 
+def store_file(name: str, clean: bytes, index: InstanceIndex) -> None:
+    """Store the de-identified file once; never leave a partial copy behind.
+
+    A copy left by an earlier attempt that no instance refers to (a full disk, a killed
+    worker) is replaced unless it is complete; an instance's own file is kept as it is.
+    A failed write is removed, so a retry starts clean.
+    """
+    if default_storage.exists(name):
+        if (
+            default_storage.size(name) == len(clean)
+            or Instance.objects.filter(
+                series__study__study_instance_uid=index.study_uid,
+                series__series_instance_uid=index.series_uid,
+                sop_instance_uid=index.sop_uid,
+            ).exists()
+        ):
+            return
+        default_storage.delete(name)  # a leftover of a failed attempt
+    try:
+        saved = default_storage.save(name, ContentFile(clean))
+    except OSError:
+        try:
+            if default_storage.exists(name):
+                default_storage.delete(name)
+        except OSError:
+            pass
+        raise
+    if saved != name:  # a concurrent save of the same instance won the name
+        default_storage.delete(saved)
+
+
 def expand_archive(file: UploadFile, data: bytes) -> Outcome:
     """Unpack a ZIP into child files (the engine enforces traversal and bomb limits)."""
     children: list[int] = []
+    written: list[UploadFile] = []
+    try:
+        outcome = _expand(file, data, children, written)
+    except BaseException:
+        # The child rows roll back: the parts already written for them must go too.
+        for child in written:
+            quarantine.discard(child)
+        raise
+    pending = list(
+        UploadFile.objects.filter(pk__in=children, status=FileStatus.RECEIVED).values_list(
+            "pk", flat=True
+        )
+    )
+    outcome.follow_up = pending
+    return outcome
+
+
+def _expand(
+    file: UploadFile, data: bytes, children: list[int], written: list[UploadFile]
+) -> Outcome:
     with transaction.atomic():
         for entry in iter_zip(data, file.name or "archive.zip"):
             if entry.data is None:
@@ -219,17 +278,11 @@ def expand_archive(file: UploadFile, data: bytes) -> Outcome:
                 },
             )  # fmt: skip
             if created:
+                written.append(child)
                 quarantine.save_chunk(child, 0, entry.data)
                 UploadFile.objects.filter(pk=child.pk).update(status=FileStatus.RECEIVED)
                 children.append(child.pk)
-        outcome = finish(file, FileStatus.EXPANDED, f"archive with {len(children)} files")
-    pending = list(
-        UploadFile.objects.filter(pk__in=children, status=FileStatus.RECEIVED).values_list(
-            "pk", flat=True
-        )
-    )
-    outcome.follow_up = pending
-    return outcome
+        return finish(file, FileStatus.EXPANDED, f"archive with {len(children)} files")
 
 
 def finish(
@@ -271,7 +324,8 @@ def close_if_done(upload: Upload) -> bool:
     from uploads.tasks import prerender_study
 
     for study_id in upload.studies.values_list("pk", flat=True):
-        transaction.on_commit(partial(prerender_study.delay, study_id))
+        # A warm-up only: a broker outage must not fail the request.
+        transaction.on_commit(partial(prerender_study.delay, study_id), robust=True)
     return True
 
 

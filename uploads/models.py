@@ -156,7 +156,6 @@ class Upload(models.Model):
 class FileStatus(models.TextChoices):
     RECEIVING = "receiving", "Receiving"
     RECEIVED = "received", "Waiting to be processed"
-    PROCESSING = "processing", "Processing"
     STORED = "stored", "Stored"
     DUPLICATE = "duplicate", "Already stored"
     EXPANDED = "expanded", "Archive unpacked"
@@ -186,7 +185,6 @@ class UploadFile(models.Model):
     )
     message = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

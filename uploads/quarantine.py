@@ -21,7 +21,17 @@ def save_chunk(file: UploadFile, offset: int, data: bytes) -> None:
     name = part_name(file, offset)
     if default_storage.exists(name):  # a retried chunk: replace it
         default_storage.delete(name)
-    default_storage.save(name, ContentFile(data))
+    try:
+        default_storage.save(name, ContentFile(data))
+    except OSError:
+        # A full disk leaves a partly written part behind: remove it, so a retry starts
+        # clean and nothing half-written stays in quarantine.
+        try:
+            if default_storage.exists(name):
+                default_storage.delete(name)
+        except OSError:
+            pass
+        raise
 
 
 def read_all(file: UploadFile) -> bytes:

@@ -6,14 +6,12 @@ import logging
 from functools import partial
 
 from celery import Task, shared_task
-from django.db import DatabaseError, transaction
+from django.db import transaction
 
 from uploads import ingest
+from uploads.ingest import TRANSIENT
 
 log = logging.getLogger(__name__)
-
-# Faults worth retrying: the database or the storage back-end was briefly unreachable.
-TRANSIENT = (DatabaseError, OSError, ConnectionError, TimeoutError)
 
 
 @shared_task(
@@ -39,8 +37,10 @@ def ingest_file(self: Task, file_id: int) -> str:
 
 def schedule(file_ids: list[int]) -> None:
     """Queue files for ingest once the current transaction has committed."""
+    # robust: with the broker down the request still succeeds; the file stays "received"
+    # and requeue_stale_files sends it once the broker is back.
     for file_id in file_ids:
-        transaction.on_commit(partial(ingest_file.delay, file_id))
+        transaction.on_commit(partial(ingest_file.delay, file_id), robust=True)
 
 
 @shared_task

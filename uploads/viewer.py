@@ -6,12 +6,12 @@ import io
 from typing import Any
 
 import pydicom
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from portal.audit.log import record
+from uploads import sharing
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import PRESETS, presets_for
 from uploads.models import Instance, Study
@@ -20,24 +20,39 @@ from uploads.rendering import SliceParams, read_instance, slice_png
 
 
 def viewable_study(request: HttpRequest, pk: int) -> Study:
+    """The study if the user may see it, or if the session holds a valid share link for it."""
     study = visible_studies(request.user).filter(pk=pk).first()
+    if study is None and pk in sharing.shared_study_ids(request):
+        study = Study.objects.filter(pk=pk).first()
     if study is None:
         raise Http404("No such study")
     return study
 
 
 def viewable_instance(request: HttpRequest, pk: int) -> Instance:
+    """The instance if its study is visible to the user or shared with this session.
+
+    A link holder's views are audited (once per instance and grant).
+    """
     instance = get_object_or_404(Instance.objects.select_related("series__study"), pk=pk)
-    if not visible_studies(request.user).filter(pk=instance.series.study_id).exists():
+    study_id = instance.series.study_id
+    if visible_studies(request.user).filter(pk=study_id).exists():
+        return instance
+    link = sharing.link_for_study(request, study_id)
+    if link is None:
         raise Http404("No such image")
+    match = request.resolver_match
+    what = "attributes" if match and match.url_name == "api-instance-attributes" else "slice"
+    sharing.note_view(request, link, instance, what)
     return instance
 
 
-@login_required
+@sharing.share_or_login_required
 def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
     study = viewable_study(request, pk)
     record(request, "study.viewer_opened", study)
-    return render(request, "uploads/viewer.html", {"study": study})
+    context = {"study": study, **sharing.viewer_context(request, study)}
+    return render(request, "uploads/viewer.html", context)
 
 
 def manifest_for(study: Study) -> dict[str, Any]:
@@ -75,13 +90,13 @@ def manifest_for(study: Study) -> dict[str, Any]:
 
 
 @require_GET
-@login_required
+@sharing.share_or_login_required
 def manifest(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(manifest_for(viewable_study(request, pk)))
 
 
 @require_GET
-@login_required
+@sharing.share_or_login_required
 def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
     instance = viewable_instance(request, pk)
     try:
@@ -91,7 +106,9 @@ def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         png, etag = slice_png(instance, params)
     except (ValueError, DicomInputError) as exc:
-        return HttpResponse(f"cannot render this image: {exc}", status=422, content_type="text/plain")
+        return HttpResponse(
+            f"cannot render this image: {exc}", status=422, content_type="text/plain"
+        )
     quoted = f'"{etag}"'
     if request.headers.get("If-None-Match") == quoted:
         response = HttpResponse(status=304)
@@ -124,7 +141,7 @@ def attribute_rows(ds: pydicom.Dataset, depth: int = 0) -> list[dict[str, Any]]:
 
 
 @require_GET
-@login_required
+@sharing.share_or_login_required
 def attributes(request: HttpRequest, pk: int) -> JsonResponse:
     """The de-identified attributes of one instance (the stored file holds nothing else)."""
     instance = viewable_instance(request, pk)

@@ -1,16 +1,23 @@
 // The upload page: pick or drop files/folders/ZIPs → skip non-DICOM with reasons →
-// group by study (patient-free summary) → confirm, add a question → de-identify each
-// file in the browser (deid.js) → resumable chunked upload with progress → live status.
+// group by study (patient-free summary) → de-identify every file in the browser (deid.js;
+// a local preview of what is removed, burned-in text warnings, files that cannot be
+// de-identified listed) → confirm, add a question → resumable chunked upload with
+// progress → live status.
 import { formatDate, groupStudies, summarize } from "./dicom.js";
 import { fromDataTransfer, fromFileList, triage } from "./files.js";
-import { CLIENT_DEIDENTIFIES, prepareForUpload } from "./deid.js";
+import { CLIENT_DEIDENTIFIES, prepareForUpload, setupDeid } from "./deid.js";
 import { api, sendFile, sha256Hex } from "./uploader.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const PARALLEL = 3;
 const STORE = "portal-upload";
+// De-identified files kept from the check before Send (not de-identified twice).
+const CACHE_BYTES = 256 * 1024 ** 2;
 
-const state = { config: null, skipped: [], studies: [], open: null, controller: null };
+const state = {
+  config: null, profile: null, skipped: [], studies: [], open: null, controller: null,
+  checking: false, checkRound: 0, cache: new Map(), cacheBytes: 0, serverOnly: false,
+};
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -71,12 +78,16 @@ function renderStudies() {
   updateStart();
 }
 
+// Files of the chosen studies that will be sent: de-identified here, or (if the uploader
+// chose it) those that could not be, for server-only de-identification.
 function selectedEntries() {
-  return state.studies.filter((s) => s.selected).flatMap((s) => s.items.map((e) => ({ ...e, study: s })));
+  return state.studies.filter((s) => s.selected)
+    .flatMap((s) => s.items.map((e) => ({ ...e, study: s })))
+    .filter((e) => e.deid && (e.deid.ok || state.serverOnly));
 }
 
 function updateStart() {
-  $("upload-start").disabled = selectedEntries().length === 0;
+  $("upload-start").disabled = state.checking || selectedEntries().length === 0;
 }
 
 async function onCandidates(candidates) {
@@ -99,9 +110,201 @@ async function onCandidates(candidates) {
   state.studies = grouped;
   renderSkipped();
   renderStudies();
+  await checkFiles();
   setStatus(state.open
     ? "Press Send to continue the interrupted upload: files already received are not sent again."
-    : "Check the studies, add your question, then press Send.");
+    : "Check the studies and what is removed, add your question, then press Send.");
+}
+
+// -- de-identification before Send: check every file, preview one per series ------------
+
+// A fresh copy of the file's bytes: the buffer is transferred to a worker, and a ZIP
+// member's read() hands out the same buffer every time.
+async function readCopy(item) {
+  const buffer = await item.read();
+  return buffer.slice(0);
+}
+
+function deidContext(entry, extra = {}) {
+  return { summary: entry.summary, config: state.config, ...extra };
+}
+
+// Run the engine on every file not checked yet; the first file of each series also
+// yields the preview (original values, kept on this computer) and a thumbnail.
+async function checkFiles() {
+  const round = ++state.checkRound;
+  const jobs = [];
+  const previewed = new Set();
+  for (const study of state.studies) {
+    for (const entry of study.items) {
+      if (entry.deid) continue;
+      const series = entry.summary.seriesUid;
+      const preview = !previewed.has(series) &&
+        !study.items.some((e) => e.preview && e.summary.seriesUid === series);
+      if (preview) previewed.add(series);
+      jobs.push({ study, entry, preview });
+    }
+  }
+  if (!jobs.length) return;
+  jobs.sort((a, b) => Number(b.preview) - Number(a.preview)); // previews first
+  state.checking = true;
+  updateStart();
+  let done = 0;
+  let previewsLeft = jobs.filter((j) => j.preview).length;
+  const queue = [...jobs];
+  const lane = async () => {
+    while (queue.length && round === state.checkRound) {
+      const job = queue.shift();
+      await checkOne(job);
+      done += 1;
+      if (job.preview && --previewsLeft === 0) renderPreview(); // shown before the rest is done
+      setStatus(`Removing personal data on this computer… ${done} of ${jobs.length} files checked`);
+    }
+  };
+  try {
+    state.profile = await setupDeid(state.config);
+    await Promise.all(Array.from({ length: PARALLEL + 1 }, lane));
+  } catch (error) {
+    for (const job of queue.splice(0)) job.entry.deid = { ok: false, reason: error.message };
+    for (const job of jobs) if (!job.entry.deid) job.entry.deid = { ok: false, reason: error.message };
+  }
+  if (round !== state.checkRound) return;
+  state.checking = false;
+  listFailures();
+  renderPreview();
+  updateStart();
+}
+
+async function checkOne({ entry, preview }) {
+  try {
+    const prepared = await prepareForUpload(await readCopy(entry.item), deidContext(entry, { preview }));
+    entry.deid = { ok: true };
+    if (preview) entry.preview = prepared.report; // original values: this page only
+    if (state.cacheBytes + prepared.bytes.byteLength <= CACHE_BYTES) {
+      state.cache.set(entry.item, prepared.bytes);
+      state.cacheBytes += prepared.bytes.byteLength;
+    }
+  } catch (error) {
+    entry.deid = { ok: false, reason: error.message };
+  }
+}
+
+// Files that cannot be de-identified here are never sent raw silently: they are listed
+// with the reason, and sent only if the portal allows it and the uploader ticks the box.
+function listFailures() {
+  const failed = state.studies.flatMap((s) => s.items).filter((e) => e.deid && !e.deid.ok);
+  state.skipped = state.skipped.filter((s) => !s.deidFailure);
+  for (const entry of failed) {
+    state.skipped.push({ name: entry.item.name, deidFailure: true,
+      reason: `not de-identified on this computer: ${entry.deid.reason}` });
+  }
+  renderSkipped();
+  const choice = $("deid-server-only-choice");
+  choice.hidden = !(failed.length && state.profile && state.profile.allow_server_only);
+  choice.querySelector(".count").textContent =
+    `${failed.length} file${failed.length === 1 ? "" : "s"}`;
+}
+
+// -- the preview: per study, which attributes are removed or replaced --------------------
+
+const ACTION_WORDS = {
+  removed: "removed",
+  emptied: "emptied",
+  replaced: "replaced by a placeholder",
+  "uid-remapped": "replaced by new identifiers",
+  "date-shifted": "moved by the same number of days (intervals kept)",
+  cleaned: "kept, with your name and IDs cut out",
+};
+const PSEUDONYM_TAGS = new Set(["0010,0010", "0010,0020"]);
+
+// Merge the reports of a study's previewed files into rows: one per attribute and
+// action, UIDs in one row, private attributes in one row.
+function previewRows(study) {
+  const rows = new Map();
+  for (const entry of study.items) {
+    for (const action of entry.preview ? entry.preview.actions : []) {
+      if (!(action.action in ACTION_WORDS)) continue; // "added", kept safe private
+      if (action.action === "cleaned" && !action.changed) continue; // nothing cut out
+      const key = action.private ? "private" : action.action === "uid-remapped" ? "uids"
+        : `${action.tag}|${action.action}`;
+      const row = rows.get(key) || { ...action, values: [], count: 0 };
+      row.count += action.count;
+      for (const v of action.values || []) {
+        if (row.values.length < 3 && !row.values.includes(v)) row.values.push(v);
+      }
+      rows.set(key, row);
+    }
+  }
+  return [...rows.values()].sort((a, b) => rowOrder(a).localeCompare(rowOrder(b)));
+}
+
+function pixelReviews(study) {
+  return study.items.filter((e) => e.preview && e.preview.needsPixelReview).map((e) => ({
+    series: e.summary.seriesDescription || e.summary.modality,
+    reason: e.preview.reason, thumbnail: e.preview.thumbnail,
+  }));
+}
+
+function rowOrder(row) {
+  if (row.private) return "3";
+  if (row.action === "uid-remapped") return "2";
+  return row.tag.startsWith("0010,") ? `0${row.tag}` : `1${row.tag}`;
+}
+
+function previewRow(row) {
+  let what = row.name || row.keyword || row.tag;
+  let found = row.values.join(", ");
+  let action = ACTION_WORDS[row.action];
+  if (row.private) {
+    what = "Manufacturer-specific (private) data";
+    found = `${row.count} attribute${row.count === 1 ? "" : "s"}`;
+    action = "removed";
+  } else if (row.action === "uid-remapped") {
+    what = "Identifiers of the study, series and images (UIDs)";
+    found = "";
+  } else if (PSEUDONYM_TAGS.has(row.tag)) {
+    action = "replaced by a code";
+  }
+  return el("tr", { testid: "deid-preview-row", "data-tag": row.private ? "private" : row.tag,
+                    "data-action": row.action },
+    el("td", { text: what }), el("td", { class: "local-only", text: found }),
+    el("td", { text: action }));
+}
+
+function burnedInWarning(review) {
+  const box = el("div", { class: "notice burned-in", testid: "deid-burned-in" },
+    el("p", {}, el("strong", { text: `Possible text in the images: ${review.series || "a series"}` }),
+      ` — ${review.reason}. Names written into the pictures cannot be removed automatically; ` +
+      "a radiologist will check them. Untick the study to leave it out."));
+  const thumb = review.thumbnail;
+  if (thumb && thumb.rgba) {
+    const canvas = el("canvas", { width: String(thumb.width), height: String(thumb.height),
+                                  testid: "deid-burned-in-thumbnail", "aria-label": "Preview image" });
+    canvas.getContext("2d").putImageData(
+      new ImageData(new Uint8ClampedArray(thumb.rgba), thumb.width, thumb.height), 0, 0);
+    box.append(canvas);
+  } else {
+    box.append(el("p", { class: "helptext", text: (thumb && thumb.unavailable) || "no preview" }));
+  }
+  return box;
+}
+
+function renderPreview() {
+  const blocks = state.studies.map((study) => [study, previewRows(study)])
+    .filter(([, rows]) => rows.length)
+    .map(([study, rows]) => {
+      const modalities = [...study.modalities].join(", ");
+      return el("div", { class: "deid-study" },
+        el("h4", { text: `${modalities} ${study.description || ""} — ${formatDate(study.date)}`.trim() }),
+        el("table", { class: "list deid-table" },
+          el("thead", {}, el("tr", {}, el("th", { text: "What" }),
+            el("th", { text: "Found in your files (shown only here)" }),
+            el("th", { text: "Before sending" }))),
+          el("tbody", {}, ...rows.map(previewRow))),
+        ...pixelReviews(study).map(burnedInWarning));
+    });
+  $("deid-preview").replaceChildren(...blocks);
+  $("deid-preview-section").hidden = blocks.length === 0;
 }
 
 function progress(done, total) {
@@ -126,7 +329,7 @@ async function start() {
       expected_files: entries.length,
       clinical_question: $("upload-question").value,
       urgency: $("upload-urgency").value,
-      client_deidentified: CLIENT_DEIDENTIFIES,
+      client_deidentified: CLIENT_DEIDENTIFIES && entries.every((e) => e.deid.ok),
     });
     if (!created.ok) { setStatus(created.data.error || "The upload could not start."); return; }
     uploadId = created.data.id;
@@ -151,9 +354,12 @@ async function start() {
   const worker = async () => {
     while (queue.length && !signal.aborted) {
       const entry = queue.shift();
-      const buffer = await entry.item.read();
-      const prepared = await prepareForUpload(buffer, { summary: entry.summary, config: state.config });
-      const bytes = prepared.bytes;
+      const bytes = await preparedBytes(entry);
+      if (!bytes) {
+        failures.push({ name: entry.item.name, reason: "not sent: it could not be de-identified" });
+        filesDone += 1;
+        continue;
+      }
       const key = await sha256Hex(bytes);
       let fileSent = 0;
       const scale = entry.item.size / Math.max(bytes.byteLength, 1);
@@ -186,6 +392,25 @@ async function start() {
   $("upload-cancel").hidden = true;
   setStatus("All files sent. Preparing your studies…");
   await follow(uploadId);
+}
+
+// The bytes to send for a file: de-identified here (from the check before Send, or again:
+// the result is the same), or the original for server-only de-identification when the
+// uploader chose it for a file the browser could not rewrite. Null: do not send.
+async function preparedBytes(entry) {
+  const cached = state.cache.get(entry.item);
+  if (cached) {
+    state.cache.delete(entry.item);
+    state.cacheBytes -= cached.byteLength;
+    return cached;
+  }
+  const allowRaw = !entry.deid.ok && state.serverOnly;
+  try {
+    const prepared = await prepareForUpload(await readCopy(entry.item), deidContext(entry, { allowRaw }));
+    return prepared.bytes;
+  } catch {
+    return null;
+  }
 }
 
 async function follow(uploadId) {
@@ -230,6 +455,8 @@ async function cancel() {
 
 async function init() {
   state.config = (await api("GET", "/api/uploads/config/")).data;
+  // Start the de-identification workers now, without holding the page up.
+  setupDeid(state.config).then((profile) => { state.profile = profile; }, () => {});
   const open = (await api("GET", "/api/uploads/open/")).data.upload;
   if (open) {
     state.open = open;
@@ -253,6 +480,10 @@ async function init() {
       event.target.value = "";
     });
   }
+  $("deid-server-only").addEventListener("change", (event) => {
+    state.serverOnly = event.target.checked;
+    updateStart();
+  });
   $("upload-start").addEventListener("click", start);
   $("upload-cancel").addEventListener("click", cancel);
   $("upload-discard").addEventListener("click", async () => { await cancel(); $("upload-resume").hidden = true; });

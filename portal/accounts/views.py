@@ -13,6 +13,7 @@ from django.utils.encoding import force_str
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.views.decorators.http import require_POST
 
+from portal import ratelimit
 from portal.accounts import emails, throttle
 from portal.accounts.decorators import role_required
 from portal.accounts.forms import (
@@ -25,6 +26,9 @@ from portal.accounts.forms import (
 from portal.accounts.models import Role, User
 from portal.accounts.tokens import invite_token, verification_token
 from portal.audit.log import client_ip, record
+
+#: Default for ``settings.SIGNUP_RATE``: sign-up attempts per client IP.
+SIGNUP_RATE = "10/hour"
 
 
 def login_view(request: HttpRequest) -> HttpResponse:
@@ -73,6 +77,11 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
     form = SignupForm(request.POST or None)
+    if request.method == "POST" and not ratelimit.allow(
+        "signup", client_ip(request), "SIGNUP_RATE", SIGNUP_RATE
+    ):
+        form.add_error(None, "Too many sign-ups from your network. Please try again later.")
+        return render(request, "accounts/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             user = User.objects.create_user(

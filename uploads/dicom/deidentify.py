@@ -55,7 +55,7 @@ from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, Implic
 
 from uploads.dicom import profile as prof
 from uploads.dicom.errors import DicomInputError
-from uploads.dicom.sources import describe_non_dicom, sniff_dicom
+from uploads.dicom.sources import check_inflated_size, describe_non_dicom, sniff_dicom
 from uploads.dicom.uids import (
     DEFAULT_UID_ROOT,
     IMPLEMENTATION_CLASS_UID,
@@ -1092,6 +1092,7 @@ def _read(data: bytes) -> Dataset:
     if not sniff_dicom(data[:1024]):
         raise DicomInputError(f"not a DICOM file ({describe_non_dicom(data[:1024])})")
     has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
+    check_inflated_size(io.BytesIO(data))  # a deflated data set is inflated whole by pydicom
     try:
         ds = dcmread(io.BytesIO(data), force=not has_preamble)
     except Exception as exc:

@@ -39,7 +39,6 @@ No Django, no Celery: plain Python + pydicom + numpy + nibabel.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import tempfile
@@ -54,6 +53,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.fileset import FileSet
 
 from uploads.dicom.errors import DicomInputError
+from uploads.dicom.render import Source, read_dataset
 from uploads.dicom.series import slice_normal
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "lps_to_ras",
     "nifti_affine",
     "plan_volume",
+    "slice_pixels",
     "write_nifti",
 ]
 
@@ -115,28 +116,39 @@ def _empty(ds: Dataset, keyword: str) -> bool:
     return keyword not in ds or ds[keyword].VM == 0 or str(ds[keyword].value).strip() == ""
 
 
+def _set(ds: Dataset, keyword: str, value: Any) -> None:
+    """Set an element in `ds` only (the copy shares its elements with the caller's header)."""
+    if keyword in ds:
+        del ds[keyword]
+    setattr(ds, keyword, value)
+
+
 def _record_source(
     header: Dataset, series_number: int, instance_number: int, study_id: str
 ) -> Dataset:
-    """A copy of `header` with the record's Type 1 keys filled and the File Meta completed."""
-    ds = copy.deepcopy(header)
+    """A copy of `header` with the record's Type 1 keys filled and the File Meta completed.
+
+    The copy is shallow (no pixel data, the caller's elements unchanged): values are only
+    ever replaced by new elements, never modified in place.
+    """
+    ds = Dataset(dict(header.items()))  # a new element dict (Dataset(ds) would share it)
     ds.pop("PixelData", None)
     for keyword, value in RECORD_FALLBACKS.items():
         if _empty(ds, keyword):
-            setattr(ds, keyword, value)
+            _set(ds, keyword, value)
     if _empty(ds, "StudyID"):
-        ds.StudyID = study_id[:16]
+        _set(ds, "StudyID", study_id[:16])
     if _empty(ds, "SeriesNumber"):
-        ds.SeriesNumber = series_number
+        _set(ds, "SeriesNumber", series_number)
     if _empty(ds, "InstanceNumber"):
-        ds.InstanceNumber = instance_number
+        _set(ds, "InstanceNumber", instance_number)
     if _empty(ds, "Modality"):
-        ds.Modality = "OT"
-    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
-    if _empty(meta, "MediaStorageSOPClassUID"):
-        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID")
-    if _empty(meta, "MediaStorageSOPInstanceUID"):
-        meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID")
+        _set(ds, "Modality", "OT")
+    meta = FileMetaDataset(dict((getattr(header, "file_meta", None) or FileMetaDataset()).items()))
+    # The records name the instance by these; keep them equal to the dataset's own UIDs.
+    if not _empty(ds, "SOPClassUID"):
+        _set(meta, "MediaStorageSOPClassUID", ds.SOPClassUID)
+    _set(meta, "MediaStorageSOPInstanceUID", ds.SOPInstanceUID)
     if _empty(meta, "TransferSyntaxUID"):
         raise DicomInputError("the file does not say how it is encoded (no transfer syntax)")
     ds.file_meta = meta
@@ -267,10 +279,10 @@ def lps_to_ras(matrix: np.ndarray) -> np.ndarray:
 
 
 def nifti_affine(
-    first_position: Sequence[float],
+    first_position: Sequence[float] | np.ndarray,
     orientation: Sequence[float],
     pixel_spacing: Sequence[float],
-    step: Sequence[float],
+    step: Sequence[float] | np.ndarray,
 ) -> np.ndarray:
     """Return the NIfTI (RAS) voxel-to-world affine of a slice stack.
 
@@ -410,6 +422,32 @@ def plan_volume(
         slope=slope,
         intercept=intercept,
     )
+
+
+def slice_pixels(source: Source) -> tuple[np.ndarray, float, float]:
+    """Return the stored pixel values of a single-frame image with its rescale.
+
+    Parameters
+    ----------
+    source : bytes, path, binary file object or Dataset
+        The DICOM instance.
+
+    Returns
+    -------
+    (numpy.ndarray, float, float)
+        The (rows, columns) stored values, Rescale Slope and Rescale Intercept.
+
+    Raises
+    ------
+    DicomInputError
+        If the file cannot be read or its pixel data cannot be decoded.
+    """
+    ds = read_dataset(source)
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # decoders raise many types; all mean "cannot decode"
+        raise DicomInputError("the pixel data cannot be decoded") from exc
+    return pixels, _number(ds, "RescaleSlope", 1.0), _number(ds, "RescaleIntercept", 0.0)
 
 
 def write_nifti(

@@ -71,6 +71,7 @@ from pydicom.uid import (
 
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.png import encode_png
+from uploads.dicom.sources import check_inflated_size
 
 __all__ = [
     "AUTO",
@@ -353,6 +354,7 @@ def _ensure_transfer_syntax(ds: Dataset) -> UID:
 
 def _dcmread(fp: IO[bytes], **kwargs: Any) -> Dataset:
     """Read a dataset, turning every parse failure into :class:`DicomInputError`."""
+    check_inflated_size(fp)  # a deflated data set is inflated whole by pydicom
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -28,9 +28,11 @@ import os
 import stat
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from uploads.dicom.errors import DicomInputError
 
@@ -45,6 +47,7 @@ __all__ = [
     "Limits",
     "Skipped",
     "SourceItem",
+    "check_inflated_size",
     "describe_non_dicom",
     "is_zip",
     "iter_sources",
@@ -70,6 +73,8 @@ MAX_ZIP_DEPTH = 2
 DICOMDIR_REASON = "CD index (DICOMDIR): used only to find the images"
 
 _HEAD = 1024
+#: What reading a damaged archive raises (zlib.error for a corrupt deflate stream).
+_READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error)
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _DICOMDIR_CLASS = b"1.2.840.10008.1.3.10"
 _VRS = frozenset(
@@ -119,7 +124,7 @@ class SourceItem:
             return self.reader()
         except DicomInputError:
             raise
-        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        except _READ_ERRORS as exc:
             raise DicomInputError(f"could not be read ({type(exc).__name__})") from None
 
 
@@ -204,6 +209,8 @@ def describe_non_dicom(head: bytes) -> str:
     for magic, what in signatures:
         if head.startswith(magic):
             return f"looks like {what}"
+    if head[257:262] == b"ustar":
+        return "looks like a TAR archive; only ZIP archives are unpacked"
     start = head.lstrip()[:15].lower()
     if start.startswith((b"<?xml", b"<!doctype html", b"<html")):
         return "looks like an HTML or XML document"
@@ -214,6 +221,84 @@ def describe_non_dicom(head: bytes) -> str:
     if all(c.isprintable() or c in "\r\n\t" for c in text):
         return "looks like a text file"
     return "no DICOM header found"
+
+
+_DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+
+
+def _deflated_data_start(fp: IO[bytes]) -> int | None:
+    """Offset of the deflated data set when the file at ``fp`` uses Deflated Explicit VR
+    Little Endian (PS3.5 A.5), else None. Reads only the File Meta Information."""
+    head = fp.read(132)
+    if len(head) < 132 or head[128:132] != b"DICM":
+        return None  # the deflated syntax needs the PS3.10 File Meta Information
+    syntax = b""
+    while True:
+        header = fp.read(8)
+        if len(header) < 8:
+            return None
+        group, element, vr, length = struct.unpack("<HH2sH", header)
+        if group != 0x0002:
+            fp.seek(-8, os.SEEK_CUR)
+            break
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack("<I", fp.read(4).ljust(4, b"\0"))
+        if length > 1024:  # no meta element is that long; leave the file to the parser
+            return None
+        value = fp.read(length)
+        if element == 0x0010:
+            syntax = value
+    if syntax.rstrip(b"\0 ").decode("ascii", "replace") != _DEFLATED_SYNTAX:
+        return None
+    return fp.tell()
+
+
+def check_inflated_size(fp: IO[bytes], limits: Limits | None = None) -> None:
+    """Refuse a deflated data set that inflates beyond the archive limits (a bomb).
+
+    pydicom inflates a Deflated Explicit VR Little Endian data set whole, in memory,
+    before reading it; a few MB can inflate to many GB. The data set is inflated here
+    first, in bounded pieces and discarded, against the same size and ratio limits as
+    ZIP entries. Reads from the current position of a seekable ``fp`` and seeks back;
+    other files cost one read of their File Meta Information.
+
+    Raises
+    ------
+    DicomInputError
+        If the data set inflates to more than the limits allow.
+    """
+    if not fp.seekable():
+        return
+    limits = limits or Limits()
+    start = fp.tell()
+    try:
+        data_start = _deflated_data_start(fp)
+        if data_start is None:
+            return
+        compressed = fp.seek(0, os.SEEK_END) - data_start
+        fp.seek(data_start)
+        allowed = min(
+            limits.max_entry_size, max(limits.ratio_min_size, int(limits.max_ratio * compressed))
+        )
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflated = 0
+        while not inflater.eof:
+            chunk = fp.read(64 * 1024)
+            if not chunk:
+                break
+            while chunk and not inflater.eof:
+                inflated += len(inflater.decompress(chunk, 1024**2))
+                if inflated > allowed:
+                    raise DicomInputError(
+                        f"the compressed (deflated) data set would inflate to more than "
+                        f"{allowed} bytes (decompression bomb?)"
+                    )
+                chunk = inflater.unconsumed_tail
+    except (zlib.error, struct.error, OSError):
+        return  # damaged: the parser reports it
+    finally:
+        fp.seek(start)
 
 
 def _is_dicomdir(name: str, head: bytes) -> bool:
@@ -271,13 +356,14 @@ def _walk_archive(
     try:
         with open_archive() as archive:
             infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except _READ_ERRORS:
         yield Skipped(prefix, "damaged ZIP archive")
         return
-    budget.entries += len(infos)
-    if budget.entries > limits.max_entries:
+    if budget.entries + len(infos) > limits.max_entries:
+        # Refused unopened: its entries do not count against the archives that follow.
         yield Skipped(prefix, f"archive lists more than {limits.max_entries} entries (zip bomb?)")
         return
+    budget.entries += len(infos)
     for info in infos:
         if info.is_dir():
             continue
@@ -308,7 +394,7 @@ def _walk_archive(
         try:
             with open_archive() as archive, archive.open(info) as handle:
                 head = handle.read(_HEAD)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        except _READ_ERRORS:
             yield Skipped(name, "damaged or unsupported archive entry")
             continue
         if _is_dicomdir(PurePosixPath(info.filename.replace("\\", "/")).name, head):
@@ -319,7 +405,7 @@ def _walk_archive(
                 continue
             try:
                 inner = _read_member(open_archive, info)
-            except (DicomInputError, zipfile.BadZipFile, OSError, EOFError, ValueError):
+            except (DicomInputError, *_READ_ERRORS):
                 yield Skipped(name, "damaged archive entry")
                 continue
             yield from _walk_archive(_open_bytes(inner), name, depth + 1, budget, limits)
@@ -357,7 +443,7 @@ def iter_zip(data: bytes, name: str, *, limits: Limits | None = None) -> Iterato
     try:
         with zipfile.ZipFile(io.BytesIO(data)):
             pass
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except _READ_ERRORS:
         raise DicomInputError("damaged ZIP archive") from None
     for item in _walk_archive(_open_bytes(data), name, 1, _Budget(), limits):
         if isinstance(item, Skipped):

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('uploads', '0003_sharing'),
+        ("uploads", "0003_sharing"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='uploadfile',
-            name='key',
-            field=models.CharField(db_index=True, help_text='SHA-256 of the bytes, hex', max_length=64),
+            model_name="uploadfile",
+            name="key",
+            field=models.CharField(
+                db_index=True, help_text="SHA-256 of the bytes, hex", max_length=64
+            ),
         ),
     ]

@@ -1,0 +1,83 @@
+"""The de-identification profile for the browser engine (``frontend/src/deid-engine.js``).
+
+``GET /api/deid/profile/`` returns PS3.15 Table E.1-1 exactly as the server engine reads
+it (``uploads/dicom/profile/ps3_15_e1_1.json``, the single source of truth) plus what the
+browser needs to behave like :mod:`uploads.dicom.deidentify`: the enabled options, how
+option names map to table columns and CID 7050 codes, and the pixel-review rules. The
+browser then de-identifies every file before upload with the same table; the server
+de-identifies again on arrival.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from portal.accounts.decorators import role_required
+from portal.accounts.models import Role
+from uploads.dicom import profile as prof
+from uploads.dicom.deidentify import (
+    _BASIC_PROFILE_CODE,
+    _OPTION_INFO,
+    ALWAYS_REVIEW_SOP_CLASSES,
+    REVIEW_UNLESS_NO_MODALITIES,
+    DeidOptions,
+)
+from uploads.dicom.uids import IMPLEMENTATION_CLASS_UID
+
+__all__ = ["profile", "profile_payload"]
+
+
+@functools.cache
+def _table() -> dict[str, Any]:
+    """The profile JSON as stored (validated once by :func:`prof.load_profile`)."""
+    prof.load_profile()
+    return dict(json.loads(prof.PROFILE_PATH.read_text(encoding="utf-8")))
+
+
+def engine_info() -> dict[str, Any]:
+    """Constants of the server engine the browser engine must reproduce."""
+    return {
+        # option name (settings.DEID_OPTIONS) -> table column, CID 7050 code and meaning
+        "option_info": {
+            name: {"column": column, "code": code, "meaning": meaning}
+            for name, (column, code, meaning) in _OPTION_INFO.items()
+        },
+        "option_order": list(DeidOptions.option_names()),
+        "basic_profile_code": {"code": _BASIC_PROFILE_CODE[0], "meaning": _BASIC_PROFILE_CODE[1]},
+        "implementation_class_uid": IMPLEMENTATION_CLASS_UID,
+        "pixel_review": {
+            "always_review_sop_classes": sorted(ALWAYS_REVIEW_SOP_CLASSES),
+            "review_unless_no_modalities": sorted(REVIEW_UNLESS_NO_MODALITIES),
+        },
+    }
+
+
+def profile_payload(option_names: list[str] | None = None) -> dict[str, Any]:
+    """The response body: the table, the enabled options and the engine constants.
+
+    ``options`` are the enabled option names in the server engine's order (the order of
+    De-identification Method values); ``allow_server_only`` says whether files the browser
+    cannot rewrite may be sent for server-only de-identification (``DEID_ALLOW_SERVER_ONLY``).
+    """
+    names = settings.DEID_OPTIONS if option_names is None else option_names
+    return {
+        **_table(),
+        "options": list(DeidOptions.from_names(names).names()),
+        "allow_server_only": bool(getattr(settings, "DEID_ALLOW_SERVER_ONLY", False)),
+        "engine": engine_info(),
+    }
+
+
+@require_GET
+@role_required(Role.PATIENT, Role.ADMIN)
+def profile(request: HttpRequest) -> JsonResponse:
+    """PS3.15 Table E.1-1 and the options the browser engine applies before upload."""
+    response = JsonResponse(profile_payload())
+    response["Cache-Control"] = "private, max-age=300"
+    return response

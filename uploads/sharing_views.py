@@ -1,0 +1,165 @@
+"""Share links: create and revoke (study page), open (``/s/<token>/``), the reviewer's verdict.
+
+The link holder's viewing itself goes through the viewer's views (``uploads/viewer.py``),
+which accept a valid grant for the study (``uploads.sharing``).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portal.accounts.decorators import role_required
+from portal.accounts.models import Role
+from portal.audit.log import record
+from uploads import sharing
+from uploads.models import ShareLink, Study, Verdict
+from uploads.permissions import visible_studies
+
+
+class ShareForm(forms.Form):
+    days = forms.IntegerField(required=False, min_value=1)
+    passcode = forms.CharField(required=False, max_length=128, strip=False)
+    allow_download = forms.BooleanField(required=False)
+    label = forms.CharField(required=False, max_length=100)
+
+    def clean_days(self) -> int:
+        days = self.cleaned_data.get("days") or sharing.default_days()
+        if days > sharing.max_days():
+            limit = sharing.max_days()
+            raise forms.ValidationError(f"A link can be valid for at most {limit} days.")
+        return int(days)
+
+    def clean_passcode(self) -> str:
+        passcode = str(self.cleaned_data.get("passcode") or "")
+        if passcode and len(passcode) < 4:
+            raise forms.ValidationError("A passcode needs at least 4 characters.")
+        return passcode
+
+
+class PasscodeForm(forms.Form):
+    passcode = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput)
+
+
+class VerdictForm(forms.Form):
+    verdict = forms.ChoiceField(choices=Verdict.choices)
+    comment = forms.CharField(required=False, max_length=4000)
+
+
+def managed_study(request: HttpRequest, pk: int) -> Study:
+    """The study if the user may share it (its owner, or an admin), else 404."""
+    study = visible_studies(request.user).filter(pk=pk).first()
+    if study is None or not sharing.can_manage(request.user, study):
+        raise Http404("No such study")
+    return study
+
+
+@never_cache
+@require_POST
+@role_required(Role.PATIENT, Role.ADMIN)
+def share_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Create a link; the page shows its full URL this once (only a hash is kept)."""
+    study = managed_study(request, pk)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request, "uploads/share_created.html", {"study": study, "form": form}, status=400
+        )
+    data = form.cleaned_data
+    link, token = sharing.create_link(
+        request, study, days=data["days"], passcode=data["passcode"],
+        allow_download=data["allow_download"], label=data["label"],
+    )  # fmt: skip
+    context = {"study": study, "link": link, "url": sharing.share_url(token)}
+    return render(request, "uploads/share_created.html", context)
+
+
+@require_POST
+@role_required(Role.PATIENT, Role.ADMIN)
+def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    link = get_object_or_404(ShareLink.objects.select_related("study"), pk=pk)
+    managed_study(request, link.study_id)
+    if sharing.revoke(request, link):
+        messages.success(request, "The share link was revoked: it no longer opens the study.")
+    return redirect("study", link.study_id)
+
+
+def message_page(request: HttpRequest, title: str, text: str, status: int) -> HttpResponse:
+    return render(
+        request, "uploads/share_message.html", {"title": title, "text": text}, status=status
+    )
+
+
+def throttled(request: HttpRequest) -> HttpResponse:
+    return message_page(
+        request, "Too many attempts",
+        "Too many wrong links or passcodes were tried from here. Please try again later.", 429,
+    )  # fmt: skip
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def share_open(request: HttpRequest, token: str) -> HttpResponse:
+    """Open a share link: passcode first if it has one, then the study's viewer."""
+    if sharing.is_throttled(request):
+        return throttled(request)
+    link = sharing.find_link(token)
+    if link is None:
+        sharing.record_failure(request)
+        raise Http404("No such link")
+    if not link.is_active:
+        record(request, "share.refused", link, study=link.study_id, reason=link.state)
+        if link.is_revoked:
+            text = "This link was revoked by the person who shared it. Ask them for a new one."
+        else:
+            text = "This link has expired. Ask the person who shared it for a new one."
+        return message_page(request, f"Link {link.state}", text, 410)
+    if link.has_passcode and not sharing.has_grant(request, link):
+        return passcode_step(request, link)
+    return open_viewer(request, link)
+
+
+def passcode_step(request: HttpRequest, link: ShareLink) -> HttpResponse:
+    if sharing.is_throttled(request, link):
+        return throttled(request)
+    form = PasscodeForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid() and sharing.check_passcode(link, form.cleaned_data["passcode"]):
+            return open_viewer(request, link)
+        sharing.record_failure(request, link)
+        record(request, "share.passcode_failed", link, study=link.study_id)
+        form.add_error(None, "That passcode is not right.")
+        status = 403
+    return render(request, "uploads/share_passcode.html", {"form": form}, status=status)
+
+
+def open_viewer(request: HttpRequest, link: ShareLink) -> HttpResponse:
+    sharing.grant(request, link)
+    sharing.record_open(request, link)
+    return redirect("viewer", link.study_id)
+
+
+@require_POST
+def share_verdict(request: HttpRequest, pk: int) -> HttpResponse:
+    """The link holder's verdict (eligible / not eligible / needs more images + comment)."""
+    link = next((link for link in sharing.granted_links(request) if link.pk == pk), None)
+    if link is None:
+        raise Http404("No such link")
+    form = VerdictForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Choose a verdict.", status=400, content_type="text/plain")
+    ShareLink.objects.filter(pk=link.pk).update(
+        verdict=form.cleaned_data["verdict"],
+        verdict_comment=form.cleaned_data["comment"],
+        verdict_at=timezone.now(),
+    )
+    verdict = form.cleaned_data["verdict"]
+    record(request, "share.verdict", link, study=link.study_id, verdict=verdict)
+    return redirect(reverse("viewer", args=[link.study_id]) + "?verdict=saved")
