@@ -57,7 +57,10 @@ async function run() {
   const worker = new Worker("deidworker.entry.js");
   let pending = null;
   worker.onmessage = (e) => { const p = pending; pending = null; p(e.data); };
-  const call = (msg, transfer) => new Promise((resolve) => { pending = resolve; worker.postMessage(msg, transfer); });
+  const call = (msg, transfer) => new Promise((resolve) => {
+    pending = resolve;
+    worker.postMessage(msg, transfer);
+  });
   const ready = await call({ type: "init", profile, options: profile.options, key: KEY }, []);
   if (ready.type !== "ready") throw new Error(ready.message);
   const bytes = inputs.reduce((n, b) => n + b.byteLength, 0);
@@ -128,7 +131,7 @@ def stage(folder: Path, files: list[Path], rounds: int) -> None:
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -207,8 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"input: {label}, {summary['megabytes']} MB; {summary['rounds']} rounds, medians")
         print(f"browser: {summary['browser']} ({summary['cores']} cores), one Web Worker")
         print(f"{'':24}{'ms/file':>10}{'MB/s':>10}")
-        for mode, title in (("deid", "de-identification"), ("floor-dcmjs", "floor: dcmjs read+write"),
-                            ("floor-engine", "floor: engine read+write")):  # fmt: skip
+        titles = {
+            "deid": "de-identification",
+            "floor-dcmjs": "floor: dcmjs read+write",
+            "floor-engine": "floor: engine read+write",
+        }
+        for mode, title in titles.items():
             print(f"{title:24}{ms[mode]:>10.2f}{mb[mode]:>10.1f}")
         print(f"ratio deid / dcmjs floor: {summary['ratio_deid_to_dcmjs_floor']:.2f}")
         verdict = "meets" if summary["meets_target"] else "MISSES"

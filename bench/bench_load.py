@@ -26,7 +26,6 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pydicom
 
@@ -207,12 +206,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         deadline = time.monotonic() + args.duration
         threads = [
-            threading.Thread(target=uploader, args=(port, sessions[n], batches[n], stats,
-                                                     deadline, done))  # fmt: skip
+            threading.Thread(
+                target=uploader, args=(port, sessions[n], batches[n], stats, deadline, done)
+            )
             for n in range(args.uploaders)
         ] + [
-            threading.Thread(target=viewer, args=(port, info["session"], study, stats,
-                                                   args.viewer_requests, deadline, n))  # fmt: skip
+            threading.Thread(
+                target=viewer,
+                args=(port, info["session"], study, stats, args.viewer_requests, deadline, n),
+            )
             for n in range(args.viewers)
         ]
         for thread in threads:

@@ -260,6 +260,8 @@ DEID_OPTIONS = env_list(
 # The server's own UID root (a fixed 2.25 UUID arc): UIDs it issued are recognised on
 # re-import and kept; the browser step uses the shared 2.25 root and is always remapped.
 DEID_UID_ROOT = env_str("DEID_UID_ROOT", "2.25.171586514918853302742")
+# Files the browser cannot de-identify may be sent for server-only de-identification.
+DEID_ALLOW_SERVER_ONLY = env_bool("DEID_ALLOW_SERVER_ONLY", False)
 UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 20000)
 UPLOAD_CHUNK_SIZE = env_int("UPLOAD_CHUNK_SIZE", 8 * 1024**2)

@@ -127,7 +127,7 @@ def upload_state(upload: Upload) -> dict[str, Any]:
             for study in upload.studies.all()
         ],
         "rejected": [
-            {"name": f.name, "reason": f.message}
+            {"key": f.key, "name": f.name, "reason": f.message}
             for f in files.filter(status=FileStatus.REJECTED)[:500]
         ],
     }

@@ -45,8 +45,6 @@ const CLEAN_TEXT = 1;
 const DUMMY_TEXT = 2;
 const FREE_TEXT_VRS = new Set(["LT", "ST", "UT", "UC", "PN"]);
 const CLEANABLE_VRS = new Set(["AE", "CS", "LO", "SH", "LT", "ST", "UT", "UC", "PN"]);
-const TEXT_VRS = new Set(["AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH",
-  "ST", "TM", "UC", "UI", "UR", "UT"]);
 const DUMMY_TEXT_VALUE = "ANONYMIZED";
 const TEXT_DUMMIES = { DA: "19000101", DT: "19000101000000", TM: "000000", AS: "000D", DS: "0",
   IS: "0", UR: "" };
@@ -590,7 +588,8 @@ function captureDcmjsLog(fn) {
   }
 }
 
-const VR_RE = /^(AE|AS|AT|CS|DA|DS|DT|FD|FL|IS|LO|LT|OB|OD|OF|OL|OV|OW|PN|SH|SL|SQ|SS|ST|SV|TM|UC|UI|UL|UN|UR|US|UT|UV)$/;
+const VR_RE = new RegExp("^(AE|AS|AT|CS|DA|DS|DT|FD|FL|IS|LO|LT|OB|OD|OF|OL|OV|OW|PN|SH|SL|SQ" +
+  "|SS|ST|SV|TM|UC|UI|UL|UN|UR|US|UT|UV)$");
 
 // Encoding of a data set without File Meta Information (no preamble): explicit VR when
 // bytes 4-5 spell a VR, else implicit VR little endian (as pydicom guesses).
@@ -622,7 +621,9 @@ function pixelElementEnd(bytes, start, syntax) {
   const little = syntax !== EXPLICIT_BE;
   const implicit = syntax === IMPLICIT_LE;
   const need = (n) => {
-    if (n > bytes.length) throw new DeidError("not readable: the file is truncated (it ends inside the image data)");
+    if (n > bytes.length) {
+      throw new DeidError("not readable: the file is truncated (it ends inside the image data)");
+    }
   };
   need(start + 8);
   let pos = start + 4;
@@ -646,7 +647,9 @@ function pixelElementEnd(bytes, start, syntax) {
     const itemLength = view.getUint32(pos + 4, true);
     pos += 8;
     if (group === 0xfffe && element === 0xe0dd) return pos;
-    if (group !== 0xfffe || element !== 0xe000) throw new DeidError("not readable: the image data is damaged");
+    if (group !== 0xfffe || element !== 0xe000) {
+      throw new DeidError("not readable: the image data is damaged");
+    }
     need(pos + itemLength);
     pos += itemLength;
   }

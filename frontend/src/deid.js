@@ -78,10 +78,16 @@ function pump() {
     if (slot.busy) continue;
     if (pool.inFlight && pool.inFlight + job.size > BYTES_IN_FLIGHT) return;
     pool.queue.shift();
+    try {
+      slot.worker.postMessage(job.message, [job.message.buffer]);
+    } catch {
+      job.reject(new DeidFailure("could not be read from the disk", null));
+      queueMicrotask(pump); // this slot is still free for the next job
+      return;
+    }
     slot.busy = true;
     slot.pending = job;
     pool.inFlight += job.size;
-    slot.worker.postMessage(job.message, [job.message.buffer]);
   }
 }
 
@@ -94,8 +100,8 @@ export function setupDeid(config) {
     pool = { slots: [], queue: [], inFlight: 0, profile: null, ready: null };
     pool.ready = (async () => {
       const profile = await fetchProfile();
-      const init = { type: "init", profile, options: config.deid_options || profile.options,
-                     key: config.uploader_key };
+      // profile.options: the names of settings.DEID_OPTIONS, normalised by the server.
+      const init = { type: "init", profile, options: profile.options, key: config.uploader_key };
       const count = Math.max(1, Math.min(MAX_WORKERS, (navigator.hardwareConcurrency || 2) - 1));
       const url = workerUrl();
       pool.slots = await Promise.all(Array.from({ length: count }, () => startWorker(url, init)));

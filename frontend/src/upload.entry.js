@@ -17,6 +17,7 @@ const CACHE_BYTES = 256 * 1024 ** 2;
 const state = {
   config: null, profile: null, skipped: [], studies: [], open: null, controller: null,
   checking: false, checkRound: 0, cache: new Map(), cacheBytes: 0, serverOnly: false,
+  names: new Map(),  // SHA-256 key -> local file name, for messages about rejected files
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -361,10 +362,11 @@ async function start() {
         continue;
       }
       const key = await sha256Hex(bytes);
+      state.names.set(key, entry.item.name);  // the file's name stays on this computer
       let fileSent = 0;
       const scale = entry.item.size / Math.max(bytes.byteLength, 1);
       try {
-        await sendFile(uploadId, { key, name: entry.item.name, bytes }, {
+        await sendFile(uploadId, { key, bytes }, {
           chunkSize: state.config.chunk_size, signal,
           onBytes: (delta) => {
             fileSent += delta;
@@ -437,7 +439,11 @@ function renderResult(data) {
     el("li", { testid: "upload-result-study" },
        el("a", { href: `/studies/${s.id}/`, text: `${s.modalities} ${s.description}`.trim() || `Study ${s.id}` }),
        ` — ${s.images} images — ${s.status_display}`)));
-  for (const r of data.rejected) state.skipped.push({ name: r.name || "(a file)", reason: r.reason });
+  for (const r of data.rejected) {
+    state.skipped.push({ name: state.names.get(r.key) || r.name || "(a file)", reason: r.reason });
+  }
+  for (const study of state.studies) if (study.selected && study.bar) study.bar.value = 100;
+  $("upload-resume").hidden = true;
   renderSkipped();
   $("upload-result-section").hidden = false;
 }

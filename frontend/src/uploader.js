@@ -49,7 +49,8 @@ async function withRetry(fn, { signal, onRetry }) {
   }
 }
 
-// Send one prepared file: {key, name, bytes}. Calls onBytes(delta) as chunks land.
+// Send one prepared file: {key, bytes}. Calls onBytes(delta) as chunks land. The file's
+// name is not sent: names of files and folders often carry the patient's name.
 export async function sendFile(uploadId, prepared, { chunkSize, signal, onBytes, onRetry }) {
   const base = `/api/uploads/${uploadId}/files/`;
   const size = prepared.bytes.byteLength;
@@ -59,13 +60,13 @@ export async function sendFile(uploadId, prepared, { chunkSize, signal, onBytes,
     const put = await withRetry(
       () => api("PUT", base + prepared.key, prepared.bytes, { signal, headers: {
         "Upload-Offset": "0", "Upload-Length": String(size),
-        "Upload-Name": encodeURIComponent(prepared.name) } }),
+      } }),
       { signal, onRetry });
     if (put.ok) { onBytes(size); return put.data; }
     if (put.status !== 409) throw new Error(put.data.error || `upload failed (${put.status})`);
   }
   const reg = await withRetry(
-    () => api("POST", base, { files: [{ key: prepared.key, name: prepared.name,
+    () => api("POST", base, { files: [{ key: prepared.key, name: "",
                                         size: prepared.bytes.byteLength }] }, { signal }),
     { signal, onRetry });
   if (!reg.ok) throw new Error(reg.data.error || `registration failed (${reg.status})`);

@@ -4,6 +4,7 @@ per-file messages, and the ``slow`` switch (skipped unless ``--run-slow`` or RUN
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -24,10 +25,8 @@ HERE = Path(__file__).resolve().parent
 def pytest_addoption(parser: pytest.Parser) -> None:
     # Registered when pytest is pointed at this folder (``pytest tests/hardening``); a run
     # from the repository root uses RUN_SLOW=1 instead.
-    try:
+    with contextlib.suppress(ValueError):  # already registered by another conftest
         parser.addoption("--run-slow", action="store_true", help="run tests marked slow")
-    except ValueError:  # already registered by another conftest
-        pass
 
 
 def run_slow(config: pytest.Config) -> bool:

@@ -23,14 +23,26 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    RLELossless,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
 
 #: Explicit VR little endian VRs with a 2-byte reserved field and a 4-byte length.
-LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
 UNDEFINED = 0xFFFFFFFF
 MAX_CUTS = 40
 
@@ -192,7 +204,9 @@ def truncations() -> dict[str, Case]:
         name = f"cut-{offset:05d}{'-boundary' if boundary else ''}.dcm"
         unreadable = not boundary and expect == REJECT
         # Cut after the Pixel Data (inside the trailing padding): still renders.
-        cases[name] = Case(data[:offset], expect, unreadable=unreadable, renders=offset >= pixels_end)
+        cases[name] = Case(
+            data[:offset], expect, unreadable=unreadable, renders=offset >= pixels_end
+        )
     return cases
 
 
@@ -380,7 +394,7 @@ def deflate_bomb(inflated_mb: int = 512) -> bytes:
         parts.append(deflater.compress(zeros))
     parts.append(deflater.compress(header[split:]))
     parts.append(deflater.flush())
-    meta_only = io.BytesIO()
+    meta_only = DicomBytesIO()
     pydicom.filewriter.write_file_meta_info(meta_only, ds.file_meta, enforce_standard=True)
     return b"\0" * 128 + b"DICM" + meta_only.getvalue() + b"".join(parts)
 

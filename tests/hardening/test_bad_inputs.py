@@ -186,7 +186,9 @@ def import_lines(django_capture_on_commit_callbacks: Any) -> Any:
     return run
 
 
-def test_import_dicom_reports_every_bad_file(tmp_path: Path, patient: Any, import_lines: Any) -> None:
+def test_import_dicom_reports_every_bad_file(
+    tmp_path: Path, patient: Any, import_lines: Any
+) -> None:
     cases = {**bad_inputs(), "good.dcm": Case(good_file(), ACCEPT)}
     cases[LONG_NAME] = extra_names()[LONG_NAME]
     cases["Ünïcødé.dcm"] = Case(b"plain words\n", REJECT, "text")
@@ -313,7 +315,7 @@ def test_cli_render_every_input(tmp_path: Path, capsys: Any) -> None:
         else:
             assert code == 2 and not out.exists(), name
             assert err.startswith("error: "), (name, err)
-            assert_clear_message(err[len("error: "):].strip())
+            assert_clear_message(err[len("error: ") :].strip())
 
 
 @pytest.mark.parametrize(
@@ -321,7 +323,9 @@ def test_cli_render_every_input(tmp_path: Path, capsys: Any) -> None:
     [("deflate-bomb.dcm", False), ("rle-bomb.dcm", False), ("huge-declared.dcm", False),
      ("jpeg-lying-dims.dcm", False), ("one-by-one.dcm", True), ("empty.dcm", False)],
 )  # fmt: skip
-def test_cli_render_subprocess_refuses_bombs_quickly(tmp_path: Path, name: str, works: bool) -> None:
+def test_cli_render_subprocess_refuses_bombs_quickly(
+    tmp_path: Path, name: str, works: bool
+) -> None:
     path = tmp_path / name
     path.write_bytes(bad_inputs()[name].data)
     started = time.monotonic()
@@ -334,9 +338,10 @@ def test_cli_render_subprocess_refuses_bombs_quickly(tmp_path: Path, name: str, 
             assert img.size == (1, 1)
     else:
         assert code == 2 and err.startswith("error: ")
-        assert_clear_message(err[len("error: "):].strip())
+        assert_clear_message(err[len("error: ") :].strip())
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on damaged text values
 def test_cli_info_never_crashes(tmp_path: Path) -> None:
     from uploads.dicom.cli_render import run_info
 

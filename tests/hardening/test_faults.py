@@ -145,7 +145,9 @@ def assert_each_stored_once(upload_id: int, sent: list[bytes]) -> None:
     assert ingest.stale_files() == []
 
 
-def send_like_the_browser(client: Client, upload: int, name: str, data: bytes, timeout: float) -> int:
+def send_like_the_browser(
+    client: Client, upload: int, name: str, data: bytes, timeout: float
+) -> int:
     """One-request upload, retried on 5xx and connection errors (as uploader.js does).
     Returns how many attempts failed."""
     failures = 0
@@ -211,8 +213,10 @@ def test_redis_restart_mid_upload_loses_and_duplicates_nothing(
     finally:
         worker.stop()
         redis.kill()
-    print(f"during outage: {during.status_code}; failed sends after: {failures}; "
-          f"re-sent by the safety net: {resent}")
+    print(
+        f"during outage: {during.status_code}; failed sends after: {failures}; "
+        f"re-sent by the safety net: {resent}"
+    )
     assert_each_stored_once(upload, files)
     assert resent > 0, "no task was lost: the restart did not land mid-upload"
     assert "lost" in worker.log.read_text().lower()  # the worker saw the broker go away
@@ -224,9 +228,8 @@ APP_NAME = "hardening_worker"
 
 
 def terminate_worker_connections(dbname: str) -> int:
-    conn = psycopg2.connect(host=django_settings.DATABASES["default"]["HOST"],
-                            port=django_settings.DATABASES["default"]["PORT"],
-                            user=django_settings.DATABASES["default"]["USER"], dbname=dbname)  # fmt: skip
+    db = django_settings.DATABASES["default"]
+    conn = psycopg2.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=dbname)
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:
@@ -242,11 +245,12 @@ def terminate_worker_connections(dbname: str) -> int:
 
 
 def test_database_connections_killed_mid_ingest(
-    celery_worker: Any, tmp_path: Path, login: Any, patient: Any, settings: Any
-) -> None:
+    require_postgres: None, require_redis: str, transactional_db: None, tmp_path: Path,
+    login: Any, patient: Any, settings: Any,
+) -> None:  # fmt: skip
     from portal.celery import app
 
-    celery_worker.stop()
+    app.control.purge()
     worker = start_worker(tmp_path / "worker.log", {
         "DATABASE_URL": f"{worker_database_url()}?application_name={APP_NAME}",
         "INGEST_TEST_DELAY": "0.25",

@@ -62,8 +62,12 @@ CREATE_BODIES: list[tuple[str, bytes, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("label", "body", "content_type"), CREATE_BODIES, ids=[c[0] for c in CREATE_BODIES])
-def test_create_refuses_malformed_bodies(client: Any, label: str, body: bytes, content_type: str) -> None:
+@pytest.mark.parametrize(
+    ("label", "body", "content_type"), CREATE_BODIES, ids=[c[0] for c in CREATE_BODIES]
+)
+def test_create_refuses_malformed_bodies(
+    client: Any, label: str, body: bytes, content_type: str
+) -> None:
     assert_json_4xx(client.generic("POST", "/api/uploads/", body, content_type=content_type), 400)
 
 
@@ -97,8 +101,12 @@ REGISTER_BODIES: list[tuple[str, Any]] = [
 
 
 @pytest.mark.parametrize(("label", "payload"), REGISTER_BODIES, ids=[c[0] for c in REGISTER_BODIES])
-def test_register_refuses_malformed_entries(client: Any, upload: int, label: str, payload: Any) -> None:
-    response = client.post(f"/api/uploads/{upload}/files/", payload, content_type="application/json")
+def test_register_refuses_malformed_entries(
+    client: Any, upload: int, label: str, payload: Any
+) -> None:
+    response = client.post(
+        f"/api/uploads/{upload}/files/", payload, content_type="application/json"
+    )
     assert_json_4xx(response, 400)
 
 
@@ -161,13 +169,20 @@ def test_chunk_headers_and_keys(client: Any, upload: int) -> None:
             assert_json_4xx(response, 400, 404)
     # A registered file: an empty chunk is refused; a NUL in the name does not break it.
     other = good_file()
-    response = put(client, upload, sha(other), other[:100], **{
-        "Upload-Offset": "0", "Upload-Length": str(len(other)), "Upload-Name": "%00%ff%fe.dcm"})
+    response = put(
+        client,
+        upload,
+        sha(other),
+        other[:100],
+        **{"Upload-Offset": "0", "Upload-Length": str(len(other)), "Upload-Name": "%00%ff%fe.dcm"},
+    )
     assert response.status_code == 200, response.content[:300]
     assert_json_4xx(put(client, upload, sha(other), b"", **{"Upload-Offset": "100"}), 400)
 
 
-def test_unknown_and_foreign_ids_are_json_404(client: Any, upload: int, login: Any, other_patient: Any) -> None:
+def test_unknown_and_foreign_ids_are_json_404(
+    client: Any, upload: int, login: Any, other_patient: Any
+) -> None:
     for method, path in [
         ("GET", "/api/uploads/999999/"),
         ("POST", "/api/uploads/999999/files/"),

@@ -14,8 +14,14 @@ from tests.conftest import REPO
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
-def test_small_load_has_no_errors_and_loses_no_files(require_postgres: None, require_redis: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+def test_small_load_has_no_errors_and_loses_no_files(
+    require_postgres: None, require_redis: str
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
     result = subprocess.run(
         [sys.executable, "bench/bench_load.py", "--uploaders", "8", "--viewers", "4",
          "--viewer-requests", "5", "--duration", "90"],

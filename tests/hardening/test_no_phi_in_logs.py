@@ -51,7 +51,7 @@ def needles() -> set[str]:
 
 
 def phi_file(**extra: object) -> bytes:
-    ds = fresh(**{**MARKERS, **extra})
+    ds = fresh("MR_small.dcm", **{**MARKERS, **extra})
     ds.StudyDescription = f"MRI head for {MARKERS['PatientName']}"
     ds.ImageComments = f"patient {MARKERS['PatientID']} born {MARKERS['PatientBirthDate']}"
     return encode(ds)
@@ -64,13 +64,16 @@ def phi_inputs() -> dict[str, bytes]:
         f"{NAME_MARKER}-1.dcm": good,
         f"{NAME_MARKER}-2.dcm": phi_file(),
         # Invalid values: readers warn about them, and a warning may quote the value.
-        f"{NAME_MARKER}-invalid.dcm": phi_file(PatientBirthDate="1923-04-17",
-                                               PatientAge="Qzvorlak"),  # fmt: skip
+        f"{NAME_MARKER}-invalid.dcm": phi_file(
+            PatientBirthDate="1923-04-17", PatientAge="Qzvorlak"
+        ),
         f"{NAME_MARKER}-cut.dcm": good[: len(good) // 2],
-        f"{NAME_MARKER}-notes.dcm": (f"Patient {MARKERS['PatientName']} id {MARKERS['PatientID']}\n"
-                                     * 5).encode(),  # fmt: skip
-        f"{NAME_MARKER}.zip": zip_of({f"{NAME_MARKER}/a.dcm": phi_file(),
-                                      f"../{NAME_MARKER}/b.dcm": phi_file()}),  # fmt: skip
+        f"{NAME_MARKER}-notes.dcm": (
+            f"Patient {MARKERS['PatientName']} id {MARKERS['PatientID']}\n" * 5
+        ).encode(),
+        f"{NAME_MARKER}.zip": zip_of(
+            {f"{NAME_MARKER}/a.dcm": phi_file(), f"../{NAME_MARKER}/b.dcm": phi_file()}
+        ),
     }
 
 

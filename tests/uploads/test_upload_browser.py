@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import ARTIFACTS, browser_login
 from uploads.models import Instance, Study, StudyStatus
@@ -57,18 +58,21 @@ def test_folder_upload_resumes_after_interruption(
     cut = {"after": 25, "seen": 0}
 
     def on_route(route: Any) -> None:
-        if route.request.method != "PUT":
-            route.continue_()
-            return
-        cut["seen"] += 1
-        if cut["seen"] > cut["after"]:
-            route.abort("connectionreset")
-            return
-        response = route.fetch()
-        body = response.json()
-        key = route.request.url.rsplit("/", 1)[1]
-        confirmed[key] = body["received"]
-        route.fulfill(response=response)
+        # Handlers may still run for requests the page dropped at reload: ignore those.
+        try:
+            if route.request.method != "PUT":
+                route.continue_()
+                return
+            cut["seen"] += 1
+            if cut["seen"] > cut["after"]:
+                route.abort("connectionreset")
+                return
+            response = route.fetch()
+            key = route.request.url.rsplit("/", 1)[1]
+            confirmed[key] = response.json()["received"]
+            route.fulfill(response=response)
+        except PlaywrightError:
+            pass
 
     page.route(PUT, on_route)
     page.get_by_test_id("upload-start").click()
