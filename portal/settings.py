@@ -311,6 +311,9 @@ PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
+# Rate limits ("N/second|minute|hour|day"; "0" switches one off): portal/ratelimit.py.
+SIGNUP_RATE = env_str("SIGNUP_RATE", "10/hour")  # per client IP
+UPLOAD_CREATE_RATE = env_str("UPLOAD_CREATE_RATE", "60/hour")  # per uploader
 
 # -- security ---------------------------------------------------------------------------------
 

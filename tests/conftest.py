@@ -53,6 +53,8 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
 def _isolated_files(tmp_path: Path, settings: Any) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Counters live in the shared cache (Redis): off by default, on in the rate-limit tests.
+    settings.SIGNUP_RATE = settings.UPLOAD_CREATE_RATE = "0"
     settings.SITE_URL = "http://testserver"
 
 

@@ -141,7 +141,11 @@ def store_instance(file: UploadFile, data: bytes) -> Outcome:
     index = index_dataset(ds)
     if not index.has_pixels and "Image Storage" in pydicom.uid.UID(index.sop_class_uid).name:
         raise DicomInputError("not usable: an image file without pixel data")
-    check_limits(index, int(ds.get("SamplesPerPixel", 1) or 1))
+    try:
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    except Exception:  # a value pydicom cannot convert (wrong VR or length)
+        raise DicomInputError("not usable: damaged Samples per Pixel value") from None
+    check_limits(index, samples)
     name = f"studies/{index.study_uid}/{index.series_uid}/{index.sop_uid}.dcm"
     store_file(name, clean, index)
     with transaction.atomic():

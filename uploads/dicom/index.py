@@ -83,7 +83,19 @@ def slice_position(ds: Dataset) -> float | None:
 
 
 def index_dataset(ds: Dataset) -> InstanceIndex:
-    """Read the index fields; raise DicomInputError when a required UID is missing."""
+    """Read the index fields; raise DicomInputError when a required UID is missing or a
+    value cannot be read at all (a wrong VR or length: pydicom raises on conversion)."""
+    try:
+        return _index_dataset(ds)
+    except DicomInputError:
+        raise
+    except Exception as exc:
+        raise DicomInputError(
+            f"not usable: damaged attribute values ({type(exc).__name__})"
+        ) from None
+
+
+def _index_dataset(ds: Dataset) -> InstanceIndex:
     missing = [
         kw
         for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
