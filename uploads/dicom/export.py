@@ -55,6 +55,7 @@ from pydicom.fileset import FileSet
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import Source, read_dataset
 from uploads.dicom.series import slice_normal
+from uploads.dicom.values import floats as _floats
 
 __all__ = [
     "MAX_TILT_DEGREES",
@@ -251,18 +252,6 @@ class VolumePlan:
     dtype: np.dtype[Any]
     slope: float | None
     intercept: float | None
-
-
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    if value is None or isinstance(value, str | bytes):
-        return None
-    try:
-        items = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    if len(items) != n or not all(math.isfinite(v) for v in items):
-        return None
-    return items
 
 
 def _number(ds: Dataset, keyword: str, default: float) -> float:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from uploads.dicom.errors import DicomInputError
+from uploads.dicom.series import slice_normal
+from uploads.dicom.values import floats
 
 #: Largest image accepted: rows × columns × frames × samples per pixel.
 MAX_PIXEL_VALUES = 2**31
@@ -70,16 +72,11 @@ def slice_position(ds: Dataset) -> float | None:
     PS3.3 C.7.6.2.1.1: ImageOrientationPatient holds the row and column direction cosines;
     their cross product is the slice normal.
     """
-    try:
-        ipp = [float(v) for v in ds.ImagePositionPatient]
-        iop = [float(v) for v in ds.ImageOrientationPatient]
-    except (AttributeError, TypeError, ValueError):
+    position = floats(ds.get("ImagePositionPatient"), 3)
+    normal = slice_normal(floats(ds.get("ImageOrientationPatient"), 6) or ())
+    if position is None or normal is None:
         return None
-    if len(ipp) != 3 or len(iop) != 6:
-        return None
-    r, c = iop[:3], iop[3:]
-    normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
-    return float(sum(p * n for p, n in zip(ipp, normal, strict=True)))
+    return float(sum(p * n for p, n in zip(position, normal, strict=True)))
 
 
 def index_dataset(ds: Dataset) -> InstanceIndex:

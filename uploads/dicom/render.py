@@ -72,6 +72,7 @@ from pydicom.uid import (
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.png import encode_png
 from uploads.dicom.sources import check_inflated_size
+from uploads.dicom.values import floats as _floats
 
 __all__ = [
     "AUTO",
@@ -300,19 +301,6 @@ def _as_int(value: Any) -> int | None:
     if f is None or f != int(f):
         return None
     return int(f)
-
-
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    """Return exactly `n` finite floats from a multi-valued element, or None."""
-    if value is None or isinstance(value, str | bytes):
-        return None
-    try:
-        items = [float(v) for v in value]
-    except (TypeError, ValueError):
-        return None
-    if len(items) != n or not all(math.isfinite(v) for v in items):
-        return None
-    return tuple(items)
 
 
 def _safe(value: object) -> str:

@@ -23,6 +23,8 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from uploads.dicom.values import floats as _floats
+
 __all__ = [
     "SliceInfo",
     "SpacingStats",
@@ -107,18 +109,6 @@ class SpacingStats:
     tolerance: float
     duplicates: int
     tilt_degrees: float | None
-
-
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    if value is None or isinstance(value, str | bytes):
-        return None
-    try:
-        items = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    if len(items) != n or not all(math.isfinite(v) for v in items):
-        return None
-    return items
 
 
 def _int(value: Any) -> int | None:
