@@ -108,6 +108,18 @@ def editor_context(
     }
 
 
+def editor_error(
+    request: HttpRequest, study: Study, data: dict[str, Any], exc: WorkflowError
+) -> HttpResponse:
+    """The editor again with the error shown (and the posted text, if it was invalid)."""
+    messages.error(request, str(exc))
+    draft = services.editable_draft(study)
+    posted = data if isinstance(exc, Invalid) and draft is not None else None
+    return render(
+        request, "reports/editor.html", editor_context(study, draft, posted), status=exc.status
+    )
+
+
 @require_http_methods(["GET", "POST"])
 @role_required(Role.RADIOLOGIST)
 def editor(request: HttpRequest, pk: int) -> HttpResponse:
@@ -119,15 +131,7 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
             data = form_data(request.POST)
             services.save_draft(study, request.user, data, request=request)
         except WorkflowError as exc:
-            messages.error(request, str(exc))
-            draft = services.editable_draft(study)
-            posted = data if isinstance(exc, Invalid) and draft is not None else None
-            return render(
-                request,
-                "reports/editor.html",
-                editor_context(study, draft, posted),
-                status=exc.status,
-            )
+            return editor_error(request, study, data, exc)
         messages.success(request, "Draft saved.")
         return redirect("report-editor", pk=study.pk)
     draft = services.editable_draft(study)
@@ -183,15 +187,7 @@ def sign(request: HttpRequest, pk: int) -> HttpResponse:
         data = form_data(request.POST)
         version = services.sign(study, request.user, data, request=request)
     except WorkflowError as exc:
-        messages.error(request, str(exc))
-        draft = services.editable_draft(study)
-        posted = data if isinstance(exc, Invalid) and draft is not None else None
-        return render(
-            request,
-            "reports/editor.html",
-            editor_context(study, draft, posted),
-            status=exc.status,
-        )
+        return editor_error(request, study, data, exc)
     messages.success(
         request,
         f"Report signed (version {version.number}). The uploader is being notified.",
