@@ -296,8 +296,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "DICOM Portal <no-reply@local
 # -- accounts ---------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
-# Sessions are read from the cache (Redis) and written through to the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions are read from the cache (Redis) and written through to the database; when the
+# cache is down the database copy is used (portal/sessions.py).
+SESSION_ENGINE = "portal.sessions"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -7,6 +7,7 @@ size, invert, engine version); cached PNGs live in Django's cache (Redis in prod
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from uploads.dicom.render import (
     render_png,
 )
 from uploads.models import Instance
+
+log = logging.getLogger(__name__)
 
 ENGINE_VERSION = "1"
 CACHE_SECONDS = 7 * 24 * 3600
@@ -89,13 +92,30 @@ def read_instance(instance: Instance) -> bytes:
 def slice_png(instance: Instance, params: SliceParams) -> tuple[bytes, str]:
     """PNG bytes and their ETag; from the cache when possible."""
     key = cache_key(instance, params)
-    png = cache.get(key)
+    png = _cached(key)
     if png is None:
         if params.frame >= max(instance.frames, 1):
             raise ValueError(f"frame {params.frame} does not exist")
         png = render_png(read_instance(instance), params.request()).png
-        cache.set(key, png, CACHE_SECONDS)
+        _store(key, png)
     return png, key.split(":", 1)[1][:32]
+
+
+def _cached(key: str) -> bytes | None:
+    """The cached PNG, or None; a cache that is down only costs a render."""
+    try:
+        value = cache.get(key)
+    except Exception as exc:
+        log.warning("slice cache unavailable (%s)", type(exc).__name__)
+        return None
+    return value if isinstance(value, bytes) else None
+
+
+def _store(key: str, png: bytes) -> None:
+    try:
+        cache.set(key, png, CACHE_SECONDS)
+    except Exception as exc:
+        log.warning("slice cache unavailable (%s)", type(exc).__name__)
 
 
 def prerender(instance: Instance) -> int:

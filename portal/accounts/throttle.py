@@ -5,9 +5,12 @@ further attempts are refused until the window has passed. Counters live in the c
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
+
+log = logging.getLogger(__name__)
 
 
 def _keys(email: str, ip: str | None) -> list[str]:
@@ -20,11 +23,22 @@ def _keys(email: str, ip: str | None) -> list[str]:
 
 def is_locked(email: str, ip: str | None) -> bool:
     limits = [settings.LOGIN_MAX_FAILURES, settings.LOGIN_MAX_FAILURES * 4]
-    counts = [cache.get(key, 0) for key in _keys(email, ip)]
+    try:
+        counts = [cache.get(key, 0) for key in _keys(email, ip)]
+    except Exception as exc:  # cache down: log in without throttling rather than not at all
+        log.warning("login throttle unavailable (%s)", type(exc).__name__)
+        return False
     return any(count >= limit for count, limit in zip(counts, limits, strict=False))
 
 
 def record_failure(email: str, ip: str | None) -> None:
+    try:
+        _count(email, ip)
+    except Exception as exc:
+        log.warning("login throttle unavailable (%s)", type(exc).__name__)
+
+
+def _count(email: str, ip: str | None) -> None:
     for key in _keys(email, ip):
         if cache.add(key, 1, settings.LOGIN_LOCKOUT_SECONDS):
             continue
@@ -35,4 +49,7 @@ def record_failure(email: str, ip: str | None) -> None:
 
 
 def reset(email: str) -> None:
-    cache.delete(_keys(email, None)[0])
+    try:
+        cache.delete(_keys(email, None)[0])
+    except Exception as exc:
+        log.warning("login throttle unavailable (%s)", type(exc).__name__)
