@@ -122,6 +122,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.server_timing",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -163,9 +164,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": {"BACKEND": "portal.cache.PortalRedisCache", "LOCATION": REDIS_URL}}
 else:
     # A file cache is shared by every process of an embedded run (runserver + worker).
     CACHES = {
@@ -262,6 +261,8 @@ DEID_OPTIONS = env_list(
 DEID_UID_ROOT = env_str("DEID_UID_ROOT", "2.25.171586514918853302742")
 # Files the browser cannot de-identify may be sent for server-only de-identification.
 DEID_ALLOW_SERVER_ONLY = env_bool("DEID_ALLOW_SERVER_ONLY", False)
+# Lifetime of the per-image tokens the viewer's manifest hands out (uploads/slice_tokens.py).
+SLICE_TOKEN_SECONDS = env_int("SLICE_TOKEN_SECONDS", 600)
 UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 20000)
 UPLOAD_CHUNK_SIZE = env_int("UPLOAD_CHUNK_SIZE", 8 * 1024**2)

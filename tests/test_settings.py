@@ -95,7 +95,7 @@ def test_production_services_selected_by_env(tmp_path: Path) -> None:
         "django.core.mail.backends.smtp.EmailBackend",
         "storages.backends.s3.S3Storage",
         "scans",
-        "django.core.cache.backends.redis.RedisCache",
+        "portal.cache.PortalRedisCache",
     ]
 
 

@@ -79,9 +79,23 @@ class SliceParams:
         )
 
 
-def cache_key(instance: Instance, params: SliceParams) -> str:
-    raw = f"{ENGINE_VERSION}|{instance.pk}|{instance.file}|{params}"
+def cache_key(instance: Instance | int, params: SliceParams) -> str:
+    """Key of a rendered slice: an instance's stored file never changes, so its id and the
+    parameters name the pixels."""
+    instance_id = instance if isinstance(instance, int) else instance.pk
+    raw = f"{ENGINE_VERSION}|{instance_id}|{params}"
     return "png:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def cached_slice(instance_id: int, params: SliceParams) -> tuple[bytes, str] | None:
+    """The cached PNG and its ETag, without touching the database; None on a miss."""
+    key = cache_key(instance_id, params)
+    png = _cached(key)
+    return None if png is None else (png, etag_of(key))
+
+
+def etag_of(key: str) -> str:
+    return key.split(":", 1)[1][:32]
 
 
 def read_instance(instance: Instance) -> bytes:
@@ -91,14 +105,17 @@ def read_instance(instance: Instance) -> bytes:
 
 def slice_png(instance: Instance, params: SliceParams) -> tuple[bytes, str]:
     """PNG bytes and their ETag; from the cache when possible."""
+    return cached_slice(instance.pk, params) or render_slice(instance, params)
+
+
+def render_slice(instance: Instance, params: SliceParams) -> tuple[bytes, str]:
+    """Render (no cache lookup) and cache the PNG; returns it with its ETag."""
+    if params.frame >= max(instance.frames, 1):
+        raise ValueError(f"frame {params.frame} does not exist")
     key = cache_key(instance, params)
-    png = _cached(key)
-    if png is None:
-        if params.frame >= max(instance.frames, 1):
-            raise ValueError(f"frame {params.frame} does not exist")
-        png = render_png(read_instance(instance), params.request()).png
-        _store(key, png)
-    return png, key.split(":", 1)[1][:32]
+    png = render_png(read_instance(instance), params.request()).png
+    _store(key, png)
+    return png, etag_of(key)
 
 
 def _cached(key: str) -> bytes | None:

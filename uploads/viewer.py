@@ -6,17 +6,18 @@ import io
 from typing import Any
 
 import pydicom
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from portal.audit.log import record
-from uploads import sharing
+from uploads import sharing, slice_tokens
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import PRESETS, presets_for
 from uploads.models import Instance, Study
-from uploads.permissions import visible_studies
-from uploads.rendering import SliceParams, read_instance, slice_png
+from uploads.permissions import can_view_study, visible_studies
+from uploads.rendering import SliceParams, cached_slice, read_instance, render_slice
 
 
 def viewable_study(request: HttpRequest, pk: int) -> Study:
@@ -55,7 +56,9 @@ def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "uploads/viewer.html", context)
 
 
-def manifest_for(study: Study) -> dict[str, Any]:
+def manifest_for(study: Study, reader: int | None = None) -> dict[str, Any]:
+    """Series and images of a study; with ``reader`` (a signed-in user's id) each image
+    carries a slice token (``uploads/slice_tokens.py``)."""
     series = []
     for s in study.series.order_by("number", "id"):
         instances = list(s.instances.order_by("slice_position", "instance_number", "id"))
@@ -76,6 +79,7 @@ def manifest_for(study: Study) -> dict[str, Any]:
                         "rows": i.rows,
                         "columns": i.columns,
                         "review": i.needs_pixel_review,
+                        "token": slice_tokens.make(i.pk, reader) if reader else None,
                     }
                     for i in instances
                     if i.has_pixels
@@ -92,23 +96,14 @@ def manifest_for(study: Study) -> dict[str, Any]:
 @require_GET
 @sharing.share_or_login_required
 def manifest(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(manifest_for(viewable_study(request, pk)))
+    study = viewable_study(request, pk)
+    # Tokens only for readers who see the study by their role; link holders are checked
+    # on every request so that a revoked link stops at once.
+    reader = request.user.pk if can_view_study(request.user, study) else None
+    return JsonResponse(manifest_for(study, reader))
 
 
-@require_GET
-@sharing.share_or_login_required
-def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
-    instance = viewable_instance(request, pk)
-    try:
-        params = SliceParams.from_query(request.GET)
-    except ValueError as exc:
-        return HttpResponse(str(exc), status=400, content_type="text/plain")
-    try:
-        png, etag = slice_png(instance, params)
-    except (ValueError, DicomInputError) as exc:
-        return HttpResponse(
-            f"cannot render this image: {exc}", status=422, content_type="text/plain"
-        )
+def png_response(request: HttpRequest, png: bytes, etag: str) -> HttpResponse:
     quoted = f'"{etag}"'
     if request.headers.get("If-None-Match") == quoted:
         response = HttpResponse(status=304)
@@ -117,6 +112,35 @@ def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
     response["ETag"] = quoted
     response["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+@require_GET
+def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
+    """A slice PNG. With a valid slice token and a cached PNG nothing else is looked up
+    (no session, no user, no database); otherwise the full permission check applies."""
+    try:
+        params = SliceParams.from_query(request.GET)
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    if slice_tokens.check(request.GET.get("t", ""), pk):
+        hit = cached_slice(pk, params)
+        if hit is not None:
+            return png_response(request, *hit)
+        instance = get_object_or_404(Instance.objects.only("file", "frames"), pk=pk)
+    else:
+        if not (request.user.is_authenticated or sharing.granted_links(request)):
+            return redirect_to_login(request.get_full_path())
+        instance = viewable_instance(request, pk)
+        hit = cached_slice(pk, params)
+        if hit is not None:
+            return png_response(request, *hit)
+    try:
+        png, etag = render_slice(instance, params)
+    except (ValueError, DicomInputError) as exc:
+        return HttpResponse(
+            f"cannot render this image: {exc}", status=422, content_type="text/plain"
+        )
+    return png_response(request, png, etag)
 
 
 MAX_VALUE = 160

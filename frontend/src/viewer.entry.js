@@ -24,6 +24,7 @@ function sliceUrl(entry, overrides = {}) {
   else if (preset) params.set("preset", preset);
   if (state.invert) params.set("invert", "1");
   if (overrides.size) params.set("size", String(overrides.size));
+  if (entry.img.token) params.set("t", entry.img.token);  // lets a cached slice skip the DB
   return `/api/instances/${entry.img.id}/slice.png?${params}`;
 }
 
@@ -113,7 +114,7 @@ function renderThumbnails() {
     button.dataset.series = String(series.id);
     const img = document.createElement("img");
     img.alt = `Series ${series.number ?? n + 1}`;
-    img.src = `/api/instances/${mid.id}/slice.png?frame=0&size=128`;
+    img.src = `/api/instances/${mid.id}/slice.png?frame=0&size=128${mid.token ? `&t=${mid.token}` : ""}`;
     const label = document.createElement("span");
     const count = series.images.reduce((s, i) => s + Math.max(i.frames, 1), 0);
     label.textContent = `${series.modality} ${series.description || ""} (${count})`;

@@ -181,7 +181,7 @@ def test_redis_restart_mid_upload_loses_and_duplicates_nothing(
         missing("redis-server not installed")
     redis = PrivateRedis(tmp_path)
     redis.start()
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+    settings.CACHES = {"default": {"BACKEND": "portal.cache.PortalRedisCache",
                                    "LOCATION": redis.url}}  # fmt: skip
     settings.INGEST_CLAIM_TIMEOUT = 2  # what the beat job counts as lost
     files = [good_file() for _ in range(12)]

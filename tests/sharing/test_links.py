@@ -100,6 +100,8 @@ def test_link_opens_the_viewer_of_exactly_one_study(
     assert "<a " not in html and "nav-" not in html and "Log in" not in html
     manifest = client.get(f"/api/studies/{imported_study.pk}/manifest/").json()
     images = [image["id"] for series in manifest["series"] for image in series["images"]]
+    # No slice tokens for a link holder: every request is checked, so revocation is at once.
+    assert all(image["token"] is None for s in manifest["series"] for image in s["images"])
     assert len(images) == 20
     assert client.get(f"/api/instances/{images[0]}/slice.png").status_code == 200
     assert client.get(f"/api/instances/{images[0]}/attributes/").status_code == 200

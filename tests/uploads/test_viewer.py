@@ -123,3 +123,48 @@ def test_prerender_fills_the_cache(imported_study: Any) -> None:
         assert cache.get(cache_key(instance, SliceParams(size=128))) is not None
         assert cache.get(cache_key(instance, SliceParams())) is not None
     assert prerender_study(imported_study.pk) == 0  # idempotent: nothing left to do
+
+
+def test_slice_token_serves_cached_slices_without_any_lookup(
+    client: Any,
+    login: Any,
+    patient: Any,
+    other_patient: Any,
+    imported_study: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    from uploads import slice_tokens
+
+    cache.clear()
+    images = login(patient).get(f"/api/studies/{imported_study.pk}/manifest/").json()
+    image = images["series"][0]["images"][0]
+    assert slice_tokens.check(image["token"], image["id"])
+    url = f"/api/instances/{image['id']}/slice.png?wc=40&ww=400&t={image['token']}"
+    first = client.get(url)  # rendered and cached
+    assert first.status_code == 200
+    client.logout()
+    with django_assert_num_queries(0):  # no session, no user, no study lookup
+        again = client.get(url)
+    assert again.status_code == 200 and again.content == first.content
+
+    # A token is bound to its image and its time; anything else takes the full check.
+    other = Instance.objects.filter(series__study=imported_study).exclude(pk=image["id"]).first()
+    assert other is not None
+    expired = slice_tokens.make(image["id"], patient.pk, now=1)
+    forged = [
+        f"/api/instances/{other.pk}/slice.png?t={image['token']}",
+        f"/api/instances/{image['id']}/slice.png?t={image['token']}x",
+        f"/api/instances/{image['id']}/slice.png?t={expired}",
+    ]
+    for forged_url in forged:
+        response = client.get(forged_url)
+        assert response.status_code == 302 and "/login/" in response.url
+        assert login(other_patient).get(forged_url).status_code == 404
+        client.logout()
+
+
+def test_manifest_tokens_only_for_role_readers(
+    client: Any, login: Any, patient: Any, imported_study: Any
+) -> None:
+    own = login(patient).get(f"/api/studies/{imported_study.pk}/manifest/").json()
+    assert all(i["token"] for s in own["series"] for i in s["images"])
