@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 @shared_task(
     bind=True,
+    ignore_result=True,  # the outcome is in the database; no result round trip to Redis
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=8,
@@ -53,7 +54,9 @@ def requeue_stale_files() -> int:
     return len(stale)
 
 
-@shared_task(acks_late=True, max_retries=3, retry_backoff=True, autoretry_for=TRANSIENT)
+@shared_task(
+    acks_late=True, ignore_result=True, max_retries=3, retry_backoff=True, autoretry_for=TRANSIENT
+)
 def prerender_study(study_id: int) -> int:
     """Thumbnails and default-window slices into the cache, so the first look is fast."""
     from uploads.dicom.errors import DicomInputError
