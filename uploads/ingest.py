@@ -23,7 +23,6 @@ from functools import cache, partial
 
 import pydicom
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
 from django.db.models import Count, F, Q
@@ -226,15 +225,7 @@ def store_file(name: str, clean: bytes, index: InstanceIndex) -> None:
         ):
             return
         default_storage.delete(name)  # a leftover of a failed attempt
-    try:
-        saved = default_storage.save(name, ContentFile(clean))
-    except OSError:
-        try:
-            if default_storage.exists(name):
-                default_storage.delete(name)
-        except OSError:
-            pass
-        raise
+    saved = quarantine.save_whole(name, clean)
     if saved != name:  # a concurrent save of the same instance won the name
         default_storage.delete(saved)
 

@@ -17,21 +17,25 @@ def part_name(file: UploadFile, offset: int) -> str:
     return f"{file.quarantine_prefix}{offset:015d}.part"
 
 
-def save_chunk(file: UploadFile, offset: int, data: bytes) -> None:
-    name = part_name(file, offset)
-    if default_storage.exists(name):  # a retried chunk: replace it
-        default_storage.delete(name)
+def save_whole(name: str, data: bytes) -> str:
+    """Save through the storage API; if the write fails (a full disk), remove what was
+    partly written, so a retry starts clean and nothing half-written is left behind."""
     try:
-        default_storage.save(name, ContentFile(data))
+        return default_storage.save(name, ContentFile(data))
     except OSError:
-        # A full disk leaves a partly written part behind: remove it, so a retry starts
-        # clean and nothing half-written stays in quarantine.
         try:
             if default_storage.exists(name):
                 default_storage.delete(name)
         except OSError:
             pass
         raise
+
+
+def save_chunk(file: UploadFile, offset: int, data: bytes) -> None:
+    name = part_name(file, offset)
+    if default_storage.exists(name):  # a retried chunk: replace it
+        default_storage.delete(name)
+    save_whole(name, data)
 
 
 def read_all(file: UploadFile) -> bytes:
