@@ -42,6 +42,8 @@ def main(argv: list[str]) -> int:
         env["REDIS_URL"] = "redis://127.0.0.1:6379/1"
     if env.get("REDIS_URL"):
         lines.append(f"Redis + Celery worker tests: on ({env['REDIS_URL']})")
+        # Nothing cached by an earlier run (rate-limit counters, slices) leaks into this one.
+        env.setdefault("CACHE_KEY_PREFIX", f"test-{os.getpid()}")
     else:
         lines.append(
             "Redis: OFF - Redis and real-worker tests are skipped "

@@ -79,17 +79,27 @@ class SliceParams:
         )
 
 
-def cache_key(instance: Instance | int, params: SliceParams) -> str:
-    """Key of a rendered slice: an instance's stored file never changes, so its id and the
-    parameters name the pixels."""
-    instance_id = instance if isinstance(instance, int) else instance.pk
-    raw = f"{ENGINE_VERSION}|{instance_id}|{params}"
+def file_tag(storage_name: str) -> str:
+    """A short name of a stored file (its name holds the instance's UIDs). Part of the cache
+    key, so a cache that outlives a database (a restore, a test run) never serves another
+    file's pixels under a reused id."""
+    return hashlib.sha256(storage_name.encode()).hexdigest()[:16]
+
+
+def cache_key(instance: Instance | tuple[int, str], params: SliceParams) -> str:
+    """Key of a rendered slice: the instance (id and stored file) and the parameters."""
+    instance_id, tag = (
+        instance if isinstance(instance, tuple) else (instance.pk, file_tag(instance.file))
+    )
+    raw = f"{ENGINE_VERSION}|{instance_id}|{tag}|{params}"
     return "png:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def cached_slice(instance_id: int, params: SliceParams) -> tuple[bytes, str] | None:
-    """The cached PNG and its ETag, without touching the database; None on a miss."""
-    key = cache_key(instance_id, params)
+def cached_slice(
+    instance: Instance | tuple[int, str], params: SliceParams
+) -> tuple[bytes, str] | None:
+    """The cached PNG and its ETag; given ``(id, file tag)`` no database is touched."""
+    key = cache_key(instance, params)
     png = _cached(key)
     return None if png is None else (png, etag_of(key))
 
@@ -105,7 +115,7 @@ def read_instance(instance: Instance) -> bytes:
 
 def slice_png(instance: Instance, params: SliceParams) -> tuple[bytes, str]:
     """PNG bytes and their ETag; from the cache when possible."""
-    return cached_slice(instance.pk, params) or render_slice(instance, params)
+    return cached_slice(instance, params) or render_slice(instance, params)
 
 
 def render_slice(instance: Instance, params: SliceParams) -> tuple[bytes, str]:

@@ -26,25 +26,29 @@ def _key() -> bytes:
     return hashlib.sha256(b"portal.slice-token\x00" + settings.SECRET_KEY.encode()).digest()
 
 
-def _mac(instance_id: int, reader: int, expires: int) -> str:
-    message = f"{instance_id}:{reader}:{expires}".encode()
+def _mac(instance_id: int, reader: int, expires: int, tag: str) -> str:
+    message = f"{instance_id}:{reader}:{expires}:{tag}".encode()
     digest = hmac.new(_key(), message, hashlib.sha256).digest()[:18]
     return base64.urlsafe_b64encode(digest).decode()
 
 
-def make(instance_id: int, reader: int, now: float | None = None) -> str:
-    """A token letting user ``reader`` fetch slices of ``instance_id`` for a while."""
+def make(instance_id: int, reader: int, tag: str, now: float | None = None) -> str:
+    """A token letting user ``reader`` fetch slices of ``instance_id`` for a while.
+
+    ``tag`` names the instance's stored file (``uploads.rendering.file_tag``); it travels in
+    the token so the PNG cache key is known without the database.
+    """
     expires = int((now or time.time()) + settings.SLICE_TOKEN_SECONDS)
-    return f"{reader}.{expires}.{_mac(instance_id, reader, expires)}"
+    return f"{reader}.{expires}.{tag}.{_mac(instance_id, reader, expires, tag)}"
 
 
-def check(token: str, instance_id: int, now: float | None = None) -> bool:
-    """True when ``token`` was issued for ``instance_id`` and has not expired."""
+def check(token: str, instance_id: int, now: float | None = None) -> str | None:
+    """The file tag when ``token`` was issued for ``instance_id`` and has not expired."""
     try:
-        reader_text, expires_text, mac = token.split(".", 2)
+        reader_text, expires_text, tag, mac = token.split(".", 3)
         reader, expires = int(reader_text), int(expires_text)
     except ValueError:
-        return False
+        return None
     if expires < (now or time.time()):
-        return False
-    return hmac.compare_digest(mac, _mac(instance_id, reader, expires))
+        return None
+    return tag if hmac.compare_digest(mac, _mac(instance_id, reader, expires, tag)) else None

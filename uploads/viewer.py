@@ -17,7 +17,13 @@ from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import PRESETS, presets_for
 from uploads.models import Instance, Study
 from uploads.permissions import can_view_study, visible_studies
-from uploads.rendering import SliceParams, cached_slice, read_instance, render_slice
+from uploads.rendering import (
+    SliceParams,
+    cached_slice,
+    file_tag,
+    read_instance,
+    render_slice,
+)
 
 
 def viewable_study(request: HttpRequest, pk: int) -> Study:
@@ -79,7 +85,9 @@ def manifest_for(study: Study, reader: int | None = None) -> dict[str, Any]:
                         "rows": i.rows,
                         "columns": i.columns,
                         "review": i.needs_pixel_review,
-                        "token": slice_tokens.make(i.pk, reader) if reader else None,
+                        "token": (
+                            slice_tokens.make(i.pk, reader, file_tag(i.file)) if reader else None
+                        ),
                     }
                     for i in instances
                     if i.has_pixels
@@ -122,8 +130,9 @@ def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
         params = SliceParams.from_query(request.GET)
     except ValueError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
-    if slice_tokens.check(request.GET.get("t", ""), pk):
-        hit = cached_slice(pk, params)
+    tag = slice_tokens.check(request.GET.get("t", ""), pk)
+    if tag is not None:
+        hit = cached_slice((pk, tag), params)
         if hit is not None:
             return png_response(request, *hit)
         instance = get_object_or_404(Instance.objects.only("file", "frames"), pk=pk)
@@ -131,7 +140,7 @@ def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
         if not (request.user.is_authenticated or sharing.granted_links(request)):
             return redirect_to_login(request.get_full_path())
         instance = viewable_instance(request, pk)
-        hit = cached_slice(pk, params)
+        hit = cached_slice(instance, params)
         if hit is not None:
             return png_response(request, *hit)
     try:
