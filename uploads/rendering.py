@@ -154,10 +154,10 @@ def prerender(instance: Instance) -> int:
     ]
     for params in wanted:
         key = cache_key(instance, params)
-        if cache.get(key) is not None:
+        if _cached(key) is not None:
             continue
         if ds is None:  # read and parse once for every frame
             ds = read_dataset(read_instance(instance))
-        cache.set(key, render_png(ds, params.request()).png, CACHE_SECONDS)
+        _store(key, render_png(ds, params.request()).png)
         rendered += 1
     return rendered

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from portal.accounts.decorators import role_required
 from portal.audit.log import record
 from uploads.api import UPLOADERS
-from uploads.models import FileStatus, Study, UploadFile
+from uploads.models import TERMINAL, FileStatus, Study, UploadFile
 from uploads.permissions import visible_studies
 
 
@@ -39,18 +39,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rejected = UploadFile.objects.filter(
         upload__studies=study, status=FileStatus.REJECTED
     ).order_by("id")[:200]
-    pending = (
-        UploadFile.objects.filter(upload__studies=study)
-        .exclude(
-            status__in=[
-                FileStatus.STORED,
-                FileStatus.DUPLICATE,
-                FileStatus.REJECTED,
-                FileStatus.EXPANDED,
-            ]
-        )
-        .count()
-    )
+    pending = UploadFile.objects.filter(upload__studies=study).exclude(status__in=TERMINAL).count()
     review_flags = study.series.filter(instances__needs_pixel_review=True).distinct().count()
     return render(
         request,
