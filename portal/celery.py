@@ -6,11 +6,25 @@ is delivered again, so every task must be idempotent.
 """
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_connections(task: Any = None, **kwargs: Any) -> None:
+    """Keep a database connection across tasks (``CELERY_DB_REUSE_MAX``) unless it broke
+    or is older than ``CONN_MAX_AGE``: what Django does around each request. Not for a
+    task run eagerly, inside its caller's transaction."""
+    from django.db import close_old_connections
+
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        close_old_connections()

@@ -202,11 +202,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TIME_LIMIT", 360)
 CELERY_TASK_SERIALIZER = "json"
+# Celery's Django fix-up closes the database connection around every task, which costs
+# a new PostgreSQL connection (several ms of CPU) per task. Keep it for this many tasks;
+# in between, portal/celery.py drops broken or aged connections as Django does per request.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 500)
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-upload-files": {
         "task": "uploads.tasks.requeue_stale_files",
         "schedule": 60.0,
+    },
+    "sweep-quarantine": {
+        "task": "uploads.tasks.sweep_quarantine",
+        "schedule": 3600.0,
     },
     "requeue-stale-report-emails": {
         "task": "reports.tasks.requeue_stale_deliveries",
@@ -272,9 +280,21 @@ SLICE_TOKEN_SECONDS = env_int("SLICE_TOKEN_SECONDS", 600)
 UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 20000)
 UPLOAD_CHUNK_SIZE = env_int("UPLOAD_CHUNK_SIZE", 8 * 1024**2)
+# Files up to the chunk size are sent several in one request, up to the chunk size in all.
+UPLOAD_BATCH_FILES = env_int("UPLOAD_BATCH_FILES", 32)
 USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 20 * 1024**3)
 # A received file not processed after this long is sent to a worker again (> time limit).
 INGEST_CLAIM_TIMEOUT = env_int("INGEST_CLAIM_TIMEOUT", CELERY_TASK_TIME_LIMIT + 30)
+# Default-window slices pre-rendered per series when an upload is done (around the middle,
+# where the viewer opens); the others render on demand.
+PRERENDER_SLICES = env_int("PRERENDER_SLICES", 128)
+# A worker takes up to this many received files of an upload in one run (one transaction).
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 16)
+# A file claimed this many times without a run finishing (it kills the worker, e.g. out of
+# memory) is refused. Transient faults (database, storage) do not count.
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 5)
+# How many workers may ingest one upload at once (uploads/tasks.py).
+INGEST_PARALLEL = env_int("INGEST_PARALLEL", 2)
 # Fault-injection tests only: seconds each ingest sleeps, so a worker can be killed mid-batch.
 INGEST_TEST_DELAY = float(env_str("INGEST_TEST_DELAY", "0") or 0)
 

@@ -11,7 +11,6 @@ import logging
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -23,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit.log import record
+from portal.oncommit import after_commit
 from reports import conf
 from reports.errors import Conflict
 from reports.models import Delivery, DeliveryStatus, Notification, ReportVersion
@@ -201,5 +201,5 @@ def resend(delivery: Delivery, user: object, *, request: HttpRequest | None = No
             target = Delivery.objects.create(version=locked.version, recipient=locked.recipient)
         record(request, "delivery.resent", target, user=user, original=locked.pk)
         target_id = target.pk
-        transaction.on_commit(partial(tasks.send_report_email.delay, target_id), robust=True)
+        after_commit(tasks.send_report_email.delay, target_id)
     return target

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from portal.accounts.models import Role
 from portal.audit.log import record
+from portal.oncommit import after_commit
 from reports import report_templates
 from reports.errors import Conflict, Invalid, NotAllowed
 from reports.models import Report, ReportVersion, VersionKind, VersionStatus
@@ -439,9 +439,9 @@ def sign(
         version_id = draft.pk
         # robust: the report is signed either way; a broker hiccup is logged, and
         # ``requeue_stale_deliveries`` sends what was not queued.
-        transaction.on_commit(partial(tasks.generate_report_pdf.delay, version_id), robust=True)
+        after_commit(tasks.generate_report_pdf.delay, version_id)
         for delivery_id in sent:
-            transaction.on_commit(partial(tasks.send_report_email.delay, delivery_id), robust=True)
+            after_commit(tasks.send_report_email.delay, delivery_id)
     return draft
 
 

@@ -98,6 +98,11 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "post",
         {"anonymous": LOGIN, "patient": 400, "radiologist": 403, "admin": 404},
     ),
+    "api-upload-batch": (
+        "upload",
+        "post",
+        {"anonymous": LOGIN, "patient": 400, "radiologist": 403, "admin": 404},
+    ),
     "api-upload-chunk": (
         "upload_file",
         "put",

@@ -82,6 +82,61 @@ def ping_through(env: dict[str, str], log: Path) -> None:
     pytest.fail("the worker did not run the task:\n" + log.read_text()[-4000:])
 
 
+def upload_through(env: dict[str, str], log: Path) -> None:
+    """A patient sends three files in one batch request, as the upload page does; the
+    worker of this layout stores and indexes them and the upload ends "done"."""
+    import hashlib
+    import http.client
+    import io
+    import json
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    code = (
+        "from django.contrib.sessions.backends.db import SessionStore;"
+        "from portal.accounts.models import User;"
+        "u=User.objects.create_user('stack@example.org','stack-pass-123',role='patient',"
+        "email_verified=True);s=SessionStore();s['_auth_user_id']=str(u.pk);"
+        "s['_auth_user_backend']='django.contrib.auth.backends.ModelBackend';"
+        "s['_auth_user_hash']=u.get_session_auth_hash();s.create();print(s.session_key)"
+    )
+    session = manage(env, "shell", "--no-imports", "-c", code).split()[-1]
+    csrf = uuid.uuid4().hex
+    port = int(env["PORTAL_PORT"])
+    headers = {"Cookie": f"sessionid={session}; csrftoken={csrf}", "X-CSRFToken": csrf,
+               "Referer": f"http://127.0.0.1:{port}/"}  # fmt: skip
+
+    def call(method: str, path: str, body: bytes, extra: dict[str, str]) -> Any:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request(method, path, body=body, headers={**headers, **extra})
+        response = conn.getresponse()
+        data = response.read()
+        assert response.status < 300, (response.status, data[:300])
+        return json.loads(data)
+
+    files = []
+    for n in range(3):
+        ds = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{n}"
+        out = io.BytesIO()
+        ds.save_as(out)
+        files.append(out.getvalue())
+    upload = call("POST", "/api/uploads/", json.dumps({"expected_files": 3}).encode(),
+                  {"Content-Type": "application/json"})["id"]  # fmt: skip
+    batch = ",".join(f"{hashlib.sha256(d).hexdigest()}:{len(d)}" for d in files)
+    call("POST", f"/api/uploads/{upload}/batch/", b"".join(files),
+         {"Upload-Batch": batch, "Content-Type": "application/octet-stream"})  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = call("GET", f"/api/uploads/{upload}/?files=0", b"", {})
+        if state["state"] == "done":
+            assert state["counts"]["done"] == 3, state
+            return
+        time.sleep(0.5)
+    pytest.fail("the upload was not ingested:\n" + log.read_text()[-4000:])
+
+
 def base_env(tmp_path: Path) -> dict[str, str]:
     drop = {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_EAGER"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
@@ -99,6 +154,7 @@ def test_embedded_run_serves_and_works_off_the_request_path(tmp_path: Path) -> N
         page = wait_http(f"http://127.0.0.1:{env['PORTAL_PORT']}/login/", log)
         assert b'data-testid="login-email"' in page
         ping_through(env, log)
+        upload_through(env, log)  # SQLite, the file broker and the file cache
     assert "celery@" in log.read_text()
 
 
@@ -112,6 +168,7 @@ def test_stack_gunicorn_worker_beat(
         health = wait_http(f"http://127.0.0.1:{env['PORTAL_PORT']}/healthz", log)
         assert b'"ok": true' in health
         ping_through(env, log)
+        upload_through(env, log)
         deadline = time.monotonic() + 20
         while "beat: Starting" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.3)

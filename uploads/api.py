@@ -7,7 +7,11 @@ Protocol (docs/uploads.md):
   PUT  /api/uploads/<id>/files/<key>      one chunk; header Upload-Offset;
                                           409 + offset if out of order;
                                           with Upload-Length (+ Upload-Name) it also registers
-  GET  /api/uploads/<id>/                 progress and per-file messages
+  POST /api/uploads/<id>/batch/           several small whole files in one request: the body
+                                          is their bytes one after the other, the header
+                                          Upload-Batch lists "key:size,key:size,..."
+  GET  /api/uploads/<id>/                 progress and per-file messages (?files=0: without
+                                          the list of every file, for polling)
   POST /api/uploads/<id>/cancel/          stop; quarantined bytes are deleted
   GET  /api/uploads/open/                 the uploader's unfinished upload, to resume after a reload
 A file's key is the SHA-256 of the bytes sent, so the server recognises files it already has.
@@ -24,7 +28,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -35,7 +39,7 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role, User
 from portal.audit.log import record
 from uploads import quarantine
-from uploads.ingest import close_if_done, uploader_key
+from uploads.ingest import close_if_done, uploader_key, used_bytes
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
 from uploads.tasks import schedule
 
@@ -140,6 +144,7 @@ def config(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "chunk_size": settings.UPLOAD_CHUNK_SIZE,
+            "batch_files": settings.UPLOAD_BATCH_FILES,
             "max_file_size": settings.UPLOAD_MAX_FILE_SIZE,
             "max_files": settings.UPLOAD_MAX_FILES,
             "deid_options": settings.DEID_OPTIONS,
@@ -172,15 +177,6 @@ def create(request: HttpRequest) -> JsonResponse:
     return JsonResponse(upload_state(upload), status=201)
 
 
-def used_bytes(user: Any) -> int:
-    return int(
-        UploadFile.objects.filter(upload__owner=user, parent__isnull=True)
-        .exclude(status__in=[FileStatus.REJECTED, FileStatus.DUPLICATE])
-        .aggregate(total=Sum("size"))["total"]
-        or 0
-    )
-
-
 @require_POST
 @role_required(*UPLOADERS)
 @json_404
@@ -191,7 +187,7 @@ def register(request: HttpRequest, upload_id: int) -> JsonResponse:
     entries = body_json(request).get("files")
     if not isinstance(entries, list) or not entries or len(entries) > 1000:
         return error("files must be a list of 1 to 1000 {key, name, size}")
-    quota_left = settings.USER_QUOTA_BYTES - used_bytes(request.user)
+    quota_left = settings.USER_QUOTA_BYTES - used_bytes(uploader(request).pk)
     states = []
     with transaction.atomic():
         for entry in entries:
@@ -259,6 +255,12 @@ def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
     except ValueError:
         return error("Upload-Offset header required")
     data = request.body
+    try:
+        file = whole_file(request, upload, key, offset, data)
+    except OSError as exc:
+        return storage_error(exc, received=0)
+    if file is not None:
+        return JsonResponse(file_state(file))
     with transaction.atomic():
         file = UploadFile.objects.select_for_update().filter(upload=upload, key=key).first()
         if file is None:
@@ -280,24 +282,142 @@ def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
             return error("chunk is empty or goes past the declared size", 400)
         try:
             quarantine.save_chunk(file, offset, data)
-        except OSError as exc:  # storage full or unreachable: the client retries later
-            log.warning("upload file %s: chunk not stored (%s)", file.pk, type(exc).__name__)
-            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-            response = error(
-                "the server's storage is full; the upload will continue when space is freed"
-                if full
-                else "the server cannot store files right now; retrying",
-                507 if full else 503,
-                received=file.received,
-            )
-            response["Retry-After"] = "30"
-            return response
+        except OSError as exc:
+            return storage_error(exc, received=file.received)
         file.received = offset + len(data)
         if file.received == file.size:
             file.status = FileStatus.RECEIVED
-            schedule([file.pk])
+            schedule(upload.pk, [file.pk])
         file.save(update_fields=["received", "status", "updated_at"])
     return JsonResponse(file_state(file))
+
+
+def storage_error(exc: OSError, received: int) -> JsonResponse:
+    """Storage full or unreachable: the client keeps the bytes and retries later."""
+    log.warning("upload: chunk not stored (%s)", type(exc).__name__)
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    response = error(
+        "the server's storage is full; the upload will continue when space is freed"
+        if full
+        else "the server cannot store files right now; retrying",
+        507 if full else 503,
+        received=received,
+    )
+    response["Retry-After"] = "30"
+    return response
+
+
+def whole_file(
+    request: HttpRequest, upload: Upload, key: str, offset: int, data: bytes
+) -> UploadFile | None:
+    """The common case, a new small file in one request: register it, keep its bytes and
+    queue it in one short transaction (a look-up and an insert), as a batch of one
+    (:func:`receive_whole`), instead of the general path's look-ups.
+
+    Whether the file was stored before, and the quota, are left to the worker, which
+    checks both anyway; the bytes are here already. None when the general path must
+    answer: the file is known to this upload, or it is not a whole new file.
+    """
+    declared = request.headers.get("Upload-Length", "")
+    if (
+        offset != 0
+        or not data
+        or declared != str(len(data))
+        or len(data) > settings.UPLOAD_MAX_FILE_SIZE
+        or upload.state != Upload.State.OPEN
+    ):
+        return None
+    name = text(unquote(request.headers.get("Upload-Name", "")), 255)
+    try:
+        (file,), fresh = receive_whole(upload, [(key, len(data))], data, name)
+    except IntegrityError:
+        return None  # registered concurrently (a retried request): the general path answers
+    return file if fresh else None  # known to this upload: the general path answers
+
+
+BATCH_ENTRY = re.compile(r"^([0-9a-f]{64}):([0-9]{1,12})$")
+
+
+def parse_batch(header: str, body_size: int) -> list[tuple[str, int]] | str:
+    """The files of an ``Upload-Batch`` header, or what is wrong with it."""
+    entries = []
+    for part in header.split(","):
+        match = BATCH_ENTRY.match(part.strip())
+        if match is None:
+            return "Upload-Batch must list key:size for each file"
+        entries.append((match.group(1), int(match.group(2))))
+    if not 0 < len(entries) <= settings.UPLOAD_BATCH_FILES:
+        return f"a batch holds 1 to {settings.UPLOAD_BATCH_FILES} files"
+    if len({key for key, _ in entries}) != len(entries):
+        return "a file appears twice in the batch"
+    if any(size == 0 for _, size in entries) or sum(s for _, s in entries) != body_size:
+        return "the sizes in Upload-Batch do not add up to the body"
+    return entries
+
+
+@require_POST
+@role_required(*UPLOADERS)
+@json_404
+def put_batch(request: HttpRequest, upload_id: int) -> JsonResponse:
+    """Several small files, each whole, in one request (the upload page sends files up to
+    the chunk size this way): one request, one transaction and one insert for all."""
+    upload = own_upload(request, upload_id)
+    if upload.state != Upload.State.OPEN:
+        return error("this upload is finished; start a new one", 409)
+    if len(request.body) > settings.UPLOAD_CHUNK_SIZE:
+        return error(f"a batch holds at most {settings.UPLOAD_CHUNK_SIZE} bytes", 413)
+    entries = parse_batch(request.headers.get("Upload-Batch", ""), len(request.body))
+    if isinstance(entries, str):
+        return error(entries)
+    try:
+        try:
+            files, _ = receive_whole(upload, entries, request.body)
+        except IntegrityError:  # the same file sent concurrently by another request
+            files, _ = receive_whole(upload, entries, request.body)  # now it is known
+    except IntegrityError:
+        return error("the same files are being sent twice at once; try again", 409)
+    except OSError as exc:
+        return storage_error(exc, received=0)
+    return JsonResponse({"files": [file_state(file) for file in files]})
+
+
+def receive_whole(
+    upload: Upload, entries: list[tuple[str, int]], data: bytes, name: str = ""
+) -> tuple[list[UploadFile], bool]:
+    """Register and keep whole files (``data`` is their bytes one after the other) in one
+    transaction, and queue them for ingest. Files the upload has already are answered
+    with their state; their bytes are not written again.
+
+    Returns each entry's file, in order, and whether any was new.
+    """
+    written: list[UploadFile] = []
+    try:
+        with transaction.atomic():
+            known = {
+                f.key: f
+                for f in UploadFile.objects.filter(upload=upload, key__in=[k for k, _ in entries])
+            }
+            new = [
+                UploadFile(upload=upload, key=key, name=name, size=size, received=size,
+                           status=FileStatus.RECEIVED)
+                for key, size in entries
+                if key not in known
+            ]  # fmt: skip
+            UploadFile.objects.bulk_create(new)  # PostgreSQL and SQLite return the ids
+            fresh = {file.key: file for file in new}
+            offset = 0
+            for key, size in entries:
+                if key in fresh:
+                    written.append(fresh[key])
+                    quarantine.save_chunk(fresh[key], 0, data[offset : offset + size])
+                offset += size
+            schedule(upload.pk, [file.pk for file in new])
+            known.update(fresh)
+    except (DatabaseError, OSError):
+        for file in written:
+            quarantine.discard(file)  # the rows rolled back: no orphaned bytes
+        raise
+    return [known[key] for key, _ in entries], bool(new)
 
 
 def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> UploadFile | None:
@@ -309,7 +429,7 @@ def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> Upl
     if upload.state != Upload.State.OPEN or not KEY.match(key) or not 0 <= size < MAX_SIZE:
         return None
     name = text(unquote(request.headers.get("Upload-Name", "")), 255)
-    quota_left = settings.USER_QUOTA_BYTES - used_bytes(request.user)
+    quota_left = settings.USER_QUOTA_BYTES - used_bytes(upload.owner_id)
     return new_file(upload, key, name, size, quota_left)
 
 
@@ -319,7 +439,8 @@ def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> Upl
 def status(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
     state = upload_state(upload)
-    state["files"] = [file_state(f) for f in upload.files.filter(parent__isnull=True)[:20000]]
+    if request.GET.get("files") != "0":  # ?files=0: counts only, for polling
+        state["files"] = [file_state(f) for f in upload.files.filter(parent__isnull=True)[:20000]]
     return JsonResponse(state)
 
 

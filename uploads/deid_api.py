@@ -21,14 +21,7 @@ from django.views.decorators.http import require_GET
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from uploads.dicom import profile as prof
-from uploads.dicom.deidentify import (
-    _BASIC_PROFILE_CODE,
-    _OPTION_INFO,
-    ALWAYS_REVIEW_SOP_CLASSES,
-    REVIEW_UNLESS_NO_MODALITIES,
-    DeidOptions,
-)
-from uploads.dicom.uids import IMPLEMENTATION_CLASS_UID
+from uploads.dicom.deidentify import DeidOptions, engine_constants
 
 __all__ = ["profile", "profile_payload"]
 
@@ -42,20 +35,7 @@ def _table() -> dict[str, Any]:
 
 def engine_info() -> dict[str, Any]:
     """Constants of the server engine the browser engine must reproduce."""
-    return {
-        # option name (settings.DEID_OPTIONS) -> table column, CID 7050 code and meaning
-        "option_info": {
-            name: {"column": column, "code": code, "meaning": meaning}
-            for name, (column, code, meaning) in _OPTION_INFO.items()
-        },
-        "option_order": list(DeidOptions.option_names()),
-        "basic_profile_code": {"code": _BASIC_PROFILE_CODE[0], "meaning": _BASIC_PROFILE_CODE[1]},
-        "implementation_class_uid": IMPLEMENTATION_CLASS_UID,
-        "pixel_review": {
-            "always_review_sop_classes": sorted(ALWAYS_REVIEW_SOP_CLASSES),
-            "review_unless_no_modalities": sorted(REVIEW_UNLESS_NO_MODALITIES),
-        },
-    }
+    return engine_constants()
 
 
 def profile_payload(option_names: list[str] | None = None) -> dict[str, Any]:

@@ -1,35 +1,45 @@
-"""The ingest pipeline for one received file.
+"""The ingest pipeline, run on a batch of received files of one upload.
 
 claim → read from quarantine → check size and hash → (ZIP: unpack into child files) →
 de-identify with the engine → store the de-identified file → index Study/Series/Instance →
 delete the quarantined original → when the whole upload is done, studies become ready.
 
+A run takes the received files of one upload that no one else holds (up to
+``INGEST_BATCH_SIZE``), so the database work is done once per batch instead of once per
+file: one claim, one look-up of known instances, one insert of the new ones, one update of
+the files, one check whether the upload is complete. Under light load a batch is one file;
+when files arrive faster than they are processed, batches grow by themselves.
+(How runs are queued: ``uploads/tasks.py``.)
+
 Every step is idempotent: the stored file's name is derived from its de-identified UIDs,
-the index rows are ``get_or_create``d under unique constraints, and a file is processed in
-one transaction that locks its row, so a re-delivered task finds nothing left to do and a
-dead worker's work is rolled back and done again, once.
+the index rows are unique, and a batch is processed in one transaction that locks its
+files' rows, so a re-delivered task finds nothing left to do and a dead worker's work is
+rolled back and done again, once. Files claimed before by a run that did not finish are
+processed one at a time, so a file that kills its worker cannot take others with it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache, partial
 
-import pydicom
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, transaction
-from django.db.models import Count, F, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
+from portal.oncommit import after_commit
 from uploads import quarantine
-from uploads.dicom.deidentify import DeidOptions, deidentify_bytes
+from uploads.dicom.deidentify import DeidOptions, DeidResult, deidentify_encoded
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.index import InstanceIndex, check_limits, index_dataset
 from uploads.dicom.sources import is_zip, iter_zip
@@ -51,6 +61,9 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
 TRANSIENT = (DatabaseError, OSError, ConnectionError, TimeoutError)
 #: The message for a file that made the pipeline fail unexpectedly (a bug, logged).
 INTERNAL_ERROR = "could not be processed (an error on our side); please contact us"
+OVER_QUOTA = "over your storage quota; contact the administrator"
+GAVE_UP = "could not be processed: it stopped the processing several times; please contact us"
+ALREADY_STORED = "already stored: this image was uploaded before"
 
 
 @dataclass
@@ -62,6 +75,22 @@ class Outcome:
     message: str = ""
     study_id: int | None = None
     follow_up: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """A received file, de-identified and indexed, waiting to be stored and indexed."""
+
+    file: UploadFile
+    clean: bytes
+    index: InstanceIndex
+    result: DeidResult
+    pseudonym: str
+
+    @property
+    def name(self) -> str:
+        index = self.index
+        return f"studies/{index.study_uid}/{index.series_uid}/{index.sop_uid}.dcm"
 
 
 @cache
@@ -84,145 +113,359 @@ def claim_timeout() -> timedelta:
     return timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT)
 
 
-def process_file(file_id: int) -> Outcome | None:
-    """Run the pipeline for one file. None when there was nothing to do (idempotence).
+def counted_files(owner_id: int) -> Q:
+    """The files that count against an uploader's quota: every top-level file not
+    refused, not a copy of one already stored, and not stored in a study since deleted."""
+    return (
+        Q(upload__owner_id=owner_id, parent__isnull=True)
+        & ~Q(status__in=[FileStatus.REJECTED, FileStatus.DUPLICATE])
+        & ~Q(status=FileStatus.STORED, instance__isnull=True)
+    )  # fmt: skip
 
-    The whole run is one transaction holding the file's row lock: a second delivery of
-    the same task skips the locked row, and a worker that dies rolls back, leaving the
-    file "received" for :func:`stale_files` to send again.
+
+def used_bytes(owner_id: int) -> int:
+    total = UploadFile.objects.filter(counted_files(owner_id)).aggregate(total=Sum("size"))
+    return int(total["total"] or 0)
+
+
+# -- the batch ---------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """What one run did: an outcome per file processed (none when there was nothing to
+    do), and whether received files may be left for another run: the batch was full, it
+    left suspects aside (see :func:`claim`), or a ZIP was unpacked into new files."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    more: bool = False
+
+
+def process_file(file_id: int) -> Outcome | None:
+    """Run the pipeline for this one file. None when there was nothing to do."""
+    upload_id = UploadFile.objects.filter(pk=file_id).values_list("upload_id", flat=True).first()
+    if upload_id is None:
+        return None
+    batch = process_batch(upload_id, only=file_id)
+    return next((o for o in batch.outcomes if o.file_id == file_id), None)
+
+
+def process_batch(upload_id: int, limit: int | None = None, only: int | None = None) -> Batch:
+    """Run the pipeline for a batch of the upload's received files (or the one file
+    ``only``).
+
+    A transient fault (database, storage) rolls the whole batch back and is raised for
+    the task to retry.
     """
-    UploadFile.objects.filter(pk=file_id, status=FileStatus.RECEIVED).update(
-        attempts=F("attempts") + 1  # deliveries, kept even when the run rolls back
-    )
+    limit = limit or settings.INGEST_BATCH_SIZE
+    ids, more = claim(upload_id, limit, only)
+    batch = Batch(more=more)
+    if not ids:
+        return batch
+    try:
+        run_batch(ids, batch)
+    except TRANSIENT:
+        give_back(ids)
+        raise
+    for outcome in batch.outcomes:
+        log.info("upload file %s: %s", outcome.file_id, outcome.status)
+    return batch
+
+
+def run_batch(ids: list[int], batch: Batch) -> None:
+    """The claimed files, in one transaction that holds their row locks."""
     with transaction.atomic():
-        file = (
+        files = list(
             UploadFile.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("upload")
-            .filter(pk=file_id, status=FileStatus.RECEIVED)
-            .exclude(upload__state=Upload.State.CANCELLED)
-            .first()
+            .filter(pk__in=ids, status=FileStatus.RECEIVED)
+            .order_by("pk")
         )
-        if file is None:
-            return None
-        data = quarantine.read_all(file)
-        if settings.INGEST_TEST_DELAY:  # fault-injection tests only (kill a worker mid-batch)
-            time.sleep(settings.INGEST_TEST_DELAY)
-        try:
-            if len(data) != file.size:
-                raise DicomInputError(
-                    f"incomplete: {len(data)} of {file.size} bytes arrived; please upload it again"
-                )
-            if hashlib.sha256(data).hexdigest() != file.key:
-                raise DicomInputError("the file arrived damaged; please upload it again")
-            if is_zip(data):
-                return expand_archive(file, data)
-            return store_instance(file, data)
-        except DicomInputError as exc:
-            return finish(file, FileStatus.REJECTED, str(exc))
-        except TRANSIENT:
-            raise  # rolled back; the task retries
-        except Exception as exc:
-            # A bug on one odd file must not fail the same way at every re-delivery
-            # forever: refuse the file. Only the exception's type is logged (no values).
-            log.error("upload file %s: unexpected %s, file refused", file.pk, type(exc).__name__)
-            return finish(file, FileStatus.REJECTED, INTERNAL_ERROR)
+        if not files:
+            return
+        upload = files[0].upload
+        outcomes = batch.outcomes
+        if upload.state == Upload.State.CANCELLED:  # a file that arrived as it was cancelled
+            outcomes += [settle(f, FileStatus.REJECTED, "cancelled by the uploader") for f in files]
+            finish_batch(upload, files)
+            return
+        if len(files) == 1 and files[0].attempts > settings.INGEST_MAX_ATTEMPTS:
+            # Claimed this often without a run finishing: it stops the worker (memory?).
+            outcomes.append(settle(files[0], FileStatus.REJECTED, GAVE_UP))
+            log.error("upload file %s: given up after %s attempts", files[0].pk, files[0].attempts)
+            finish_batch(upload, files)
+            return
+        prepared: list[Prepared] = []
+        over = over_quota(files)
+        for file in files:
+            if file.pk in over:
+                outcomes.append(settle(file, FileStatus.REJECTED, OVER_QUOTA))
+                continue
+            result = prepare(file)
+            if isinstance(result, Prepared):
+                prepared.append(result)
+            else:
+                outcomes.append(result)
+        outcomes.extend(store_prepared(upload, prepared))
+        finish_batch(upload, files)
+    batch.more = batch.more or any(outcome.follow_up for outcome in outcomes)
 
 
-def store_instance(file: UploadFile, data: bytes) -> Outcome:
-    upload = file.upload
-    key = server_key()
-    clean, result = deidentify_bytes(
-        data, key=key, options=deid_options(), uid_root=settings.DEID_UID_ROOT
+def give_back(ids: list[int]) -> None:
+    """A transient fault (database, storage) is not the files' doing: take back the
+    attempts the claim counted, so the files are not treated as suspects. Best effort:
+    with the database still away they stay counted (and are processed one at a time)."""
+    try:
+        if not connection.in_atomic_block:  # a broken connection is replaced
+            connection.close_if_unusable_or_obsolete()
+        UploadFile.objects.filter(pk__in=ids, status=FileStatus.RECEIVED, attempts__gt=0).update(
+            attempts=F("attempts") - 1
+        )
+    except DatabaseError as exc:
+        log.warning("attempts not given back (%s)", type(exc).__name__)
+
+
+def claim(upload_id: int, limit: int, only: int | None = None) -> tuple[list[int], bool]:
+    """Pick the files for a run and count the attempt (kept when the run dies; a transient
+    fault gives it back, :func:`give_back`).
+
+    The oldest received files of the upload that no other worker holds. A claim stamps
+    ``updated_at``; a file claimed less than ``INGEST_CLAIM_TIMEOUT`` ago belongs to that
+    run, which is about to lock it or is processing it, and is not claimed again (two
+    runs claiming one file would count two attempts for one try). Files an earlier run
+    claimed without finishing are suspects (that run may have died on one of them): once
+    their claim is stale, a suspect is processed alone. Also returns whether files may be
+    left over.
+    """
+    now = timezone.now()
+    received = UploadFile.objects.filter(
+        Q(attempts=0) | Q(updated_at__lt=now - claim_timeout()),
+        upload_id=upload_id,
+        status=FileStatus.RECEIVED,
     )
-    ds = pydicom.dcmread(io.BytesIO(clean), defer_size=1024)  # pixels present, not loaded
+    if only is not None:
+        received = received.filter(pk=only)
+    with transaction.atomic():
+        rows = list(
+            received.select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", "attempts")[:limit]
+        )
+        suspects = [pk for pk, attempts in rows if attempts]
+        ids = suspects[:1] if suspects else [pk for pk, _ in rows]
+        if ids:
+            UploadFile.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, updated_at=now)
+    return ids, len(rows) == limit or len(ids) < len(rows)
+
+
+def over_quota(files: list[UploadFile]) -> set[int]:
+    """Top-level files that take their owner past ``USER_QUOTA_BYTES``, counting the files
+    kept before each one (first come, first served).
+
+    Files registered ahead of their bytes were checked at registration already; a small
+    file sent whole in one request is checked here.
+    """
+    owner_id = files[0].upload.owner_id
+    top = [f.pk for f in files if f.parent_id is None]
+    if not top or used_bytes(owner_id) <= settings.USER_QUOTA_BYTES:
+        return set()  # the common case: one sum
+    before = (
+        UploadFile.objects.filter(counted_files(owner_id), pk__lte=OuterRef("pk"))
+        .values("upload__owner_id")
+        .annotate(total=Sum("size"))
+        .values("total")
+    )
+    rows = UploadFile.objects.filter(pk__in=top).annotate(used=Subquery(before))
+    return {
+        pk for pk, used in rows.values_list("pk", "used") if (used or 0) > settings.USER_QUOTA_BYTES
+    }
+
+
+def prepare(file: UploadFile) -> Prepared | Outcome:
+    """Read, verify and de-identify one file. A file that cannot be used is settled here
+    (rejected with its reason); a ZIP is unpacked into child files."""
+    data = quarantine.read_all(file)
+    if settings.INGEST_TEST_DELAY:  # fault-injection tests only (kill a worker mid-batch)
+        time.sleep(settings.INGEST_TEST_DELAY)
+    try:
+        if len(data) != file.size:
+            raise DicomInputError(
+                f"incomplete: {len(data)} of {file.size} bytes arrived; please upload it again"
+            )
+        if hashlib.sha256(data).hexdigest() != file.key:
+            raise DicomInputError("the file arrived damaged; please upload it again")
+        if is_zip(data):
+            return expand_archive(file, data)
+        return deidentify(file, data)
+    except DicomInputError as exc:
+        return settle(file, FileStatus.REJECTED, str(exc))
+    except TRANSIENT:
+        raise  # the batch rolls back; the task retries
+    except Exception as exc:
+        return refuse_for_a_bug(file, exc)
+
+
+def refuse_for_a_bug(file: UploadFile, exc: Exception) -> Outcome:
+    """A bug on one odd file must not fail the same way at every re-delivery forever:
+    refuse the file. Only the exception's type is logged (no values)."""
+    log.error("upload file %s: unexpected %s, file refused", file.pk, type(exc).__name__)
+    file.instance = None
+    return settle(file, FileStatus.REJECTED, INTERNAL_ERROR)
+
+
+def deidentify(file: UploadFile, data: bytes) -> Prepared:
+    clean, result, ds = deidentify_encoded(
+        data, key=server_key(), options=deid_options(), uid_root=settings.DEID_UID_ROOT
+    )
     if str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         raise DicomInputError("CD index (DICOMDIR): used only to find the images")
     index = index_dataset(ds)
-    if not index.has_pixels and "Image Storage" in pydicom.uid.UID(index.sop_class_uid).name:
+    if not index.has_pixels and "Image Storage" in UID(index.sop_class_uid).name:
         raise DicomInputError("not usable: an image file without pixel data")
+    check_limits(index, samples_per_pixel(ds))
+    return Prepared(file, clean, index, result, str(ds.get("PatientID", ""))[:64])
+
+
+def samples_per_pixel(ds: Dataset) -> int:
     try:
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        return int(ds.get("SamplesPerPixel", 1) or 1)
     except Exception:  # a value pydicom cannot convert (wrong VR or length)
         raise DicomInputError("not usable: damaged Samples per Pixel value") from None
-    check_limits(index, samples)
-    name = f"studies/{index.study_uid}/{index.series_uid}/{index.sop_uid}.dcm"
-    store_file(name, clean, index)
-    with transaction.atomic():
-        study, _ = Study.objects.get_or_create(
-            owner=upload.owner,
-            study_instance_uid=index.study_uid,
-            defaults={
-                "status": StudyStatus.PROCESSING,
-                "patient_pseudonym": str(ds.get("PatientID", ""))[:64],
-                "study_date": index.study_date,
-                "description": index.study_description,
-                "body_part": index.body_part,
-                "clinical_question": upload.clinical_question,
-                "history": upload.history,
-                "urgency": upload.urgency,
-            },
-        )
-        # One statement, no read-before-write (the through table's pair is unique).
-        Upload.studies.through.objects.bulk_create(
-            [Upload.studies.through(upload_id=upload.pk, study_id=study.pk)],
-            ignore_conflicts=True,
-        )
-        series, _ = Series.objects.get_or_create(
-            study=study,
-            series_instance_uid=index.series_uid,
-            defaults={
-                "modality": index.modality,
-                "description": index.series_description,
-                "number": index.series_number,
-                "body_part": index.body_part,
-            },
-        )
-        instance, created = Instance.objects.get_or_create(
-            series=series,
-            sop_instance_uid=index.sop_uid,
-            defaults={
-                "sop_class_uid": index.sop_class_uid,
-                "transfer_syntax": index.transfer_syntax,
-                "instance_number": index.instance_number,
-                "slice_position": index.slice_position,
-                "rows": index.rows,
-                "columns": index.columns,
-                "frames": index.frames,
-                "has_pixels": index.has_pixels,
-                "pixel_spacing": list(index.pixel_spacing) if index.pixel_spacing else None,
-                "needs_pixel_review": result.needs_pixel_review,
-                "pixel_review_reason": result.pixel_review_reason[:255],
-                "file": name,
-                "size": len(clean),
-            },
-        )
-        modalities = set(filter(None, study.modalities.split(","))) | {index.modality}
-        modalities.discard("")
-        if ",".join(sorted(modalities)) != study.modalities:
-            study.modalities = ",".join(sorted(modalities))[:64]
-            study.save(update_fields=["modalities", "updated_at"])
-        file.instance = instance
-        status = FileStatus.STORED if created else FileStatus.DUPLICATE
-        message = "" if created else "already stored: this image was uploaded before"
-        return finish(file, status, message, study_id=study.pk)
 
 
-def store_file(name: str, clean: bytes, index: InstanceIndex) -> None:
-    """Store the de-identified file once; never leave a partial copy behind.
+def store_prepared(upload: Upload, items: list[Prepared]) -> list[Outcome]:
+    """:func:`store_batch` in a savepoint. If it fails unexpectedly (a bug), the files are
+    stored one at a time, so only the file at fault is refused and the rest go on."""
+    try:
+        with transaction.atomic():
+            return store_batch(upload, items)
+    except TRANSIENT:
+        raise  # the batch rolls back; the task retries
+    except Exception as exc:
+        if len(items) > 1:
+            return [outcome for item in items for outcome in store_prepared(upload, [item])]
+        return [refuse_for_a_bug(items[0].file, exc)]
 
-    A copy left by an earlier attempt that no instance refers to (a full disk, a killed
-    worker) is replaced unless it is complete; an instance's own file is kept as it is.
+
+def store_batch(upload: Upload, items: list[Prepared]) -> list[Outcome]:
+    """Store and index de-identified files: study and series rows once each, the new
+    instances in one insert; an instance stored before (or twice in the batch) is a
+    duplicate and its file is not written again."""
+    if not items:
+        return []
+    studies: dict[str, Study] = {}
+    series: dict[tuple[str, str], Series] = {}
+    for item in items:
+        index = item.index
+        if index.study_uid not in studies:
+            studies[index.study_uid] = study_row(upload, item)
+        if (index.study_uid, index.series_uid) not in series:
+            series[index.study_uid, index.series_uid] = series_row(studies[index.study_uid], index)
+    Upload.studies.through.objects.bulk_create(
+        [Upload.studies.through(upload_id=upload.pk, study_id=s.pk) for s in studies.values()],
+        ignore_conflicts=True,  # one statement, no read-before-write (the pair is unique)
+    )
+    known = {
+        (instance.series_id, instance.sop_instance_uid): instance
+        for instance in Instance.objects.filter(
+            series__in=list(series.values()),
+            sop_instance_uid__in={item.index.sop_uid for item in items},
+        )
+    }
+    rows = [series[item.index.study_uid, item.index.series_uid] for item in items]
+    slots = [(row.pk, item.index.sop_uid) for row, item in zip(rows, items, strict=True)]
+    new: dict[tuple[int, str], Instance] = {}
+    for row, slot, item in zip(rows, slots, items, strict=True):
+        if slot not in known and slot not in new:
+            store_file(item.name, item.clean)
+            new[slot] = instance_row(row, item)
+    Instance.objects.bulk_create(new.values())  # PostgreSQL and SQLite return the ids
+    for uid, study in studies.items():
+        add_modalities(study, {i.index.modality for i in items if i.index.study_uid == uid})
+    outcomes = []
+    created: set[tuple[int, str]] = set()
+    for row, slot, item in zip(rows, slots, items, strict=True):
+        first = slot in new and slot not in created
+        created.add(slot)
+        item.file.instance = new[slot] if slot in new else known[slot]
+        status, message = (
+            (FileStatus.STORED, "") if first else (FileStatus.DUPLICATE, ALREADY_STORED)
+        )
+        outcomes.append(settle(item.file, status, message, study_id=row.study_id))
+    return outcomes
+
+
+def study_row(upload: Upload, item: Prepared) -> Study:
+    index = item.index
+    study, _ = Study.objects.get_or_create(
+        owner_id=upload.owner_id,
+        study_instance_uid=index.study_uid,
+        defaults={
+            "status": StudyStatus.PROCESSING,
+            "patient_pseudonym": item.pseudonym,
+            "study_date": index.study_date,
+            "description": index.study_description,
+            "body_part": index.body_part,
+            "clinical_question": upload.clinical_question,
+            "history": upload.history,
+            "urgency": upload.urgency,
+        },
+    )
+    return study
+
+
+def series_row(study: Study, index: InstanceIndex) -> Series:
+    series, _ = Series.objects.get_or_create(
+        study=study,
+        series_instance_uid=index.series_uid,
+        defaults={
+            "modality": index.modality,
+            "description": index.series_description,
+            "number": index.series_number,
+            "body_part": index.body_part,
+        },
+    )
+    return series
+
+
+def instance_row(series: Series, item: Prepared) -> Instance:
+    index = item.index
+    return Instance(
+        series=series,
+        sop_instance_uid=index.sop_uid,
+        sop_class_uid=index.sop_class_uid,
+        transfer_syntax=index.transfer_syntax,
+        instance_number=index.instance_number,
+        slice_position=index.slice_position,
+        rows=index.rows,
+        columns=index.columns,
+        frames=index.frames,
+        has_pixels=index.has_pixels,
+        pixel_spacing=list(index.pixel_spacing) if index.pixel_spacing else None,
+        needs_pixel_review=item.result.needs_pixel_review,
+        pixel_review_reason=item.result.pixel_review_reason[:255],
+        file=item.name,
+        size=len(item.clean),
+    )
+
+
+def add_modalities(study: Study, modalities: set[str]) -> None:
+    merged = (set(filter(None, study.modalities.split(","))) | modalities) - {""}
+    if ",".join(sorted(merged)) != study.modalities:
+        study.modalities = ",".join(sorted(merged))[:64]
+        study.save(update_fields=["modalities", "updated_at"])
+
+
+def store_file(name: str, clean: bytes) -> None:
+    """Store the de-identified file of a new instance once; never leave a partial copy.
+
+    A copy left by an earlier attempt (no instance refers to it: that is why the instance
+    is new) is kept when complete, and replaced otherwise (a full disk, a killed worker);
+    de-identification is deterministic, so a complete copy has these very bytes.
     A failed write is removed, so a retry starts clean.
     """
     if default_storage.exists(name):
-        if (
-            default_storage.size(name) == len(clean)
-            or Instance.objects.filter(
-                series__study__study_instance_uid=index.study_uid,
-                series__series_instance_uid=index.series_uid,
-                sop_instance_uid=index.sop_uid,
-            ).exists()
-        ):
+        if default_storage.size(name) == len(clean):
             return
         default_storage.delete(name)  # a leftover of a failed attempt
     saved = quarantine.save_whole(name, clean)
@@ -277,27 +520,76 @@ def _expand(
                 quarantine.save_chunk(child, 0, entry.data)
                 UploadFile.objects.filter(pk=child.pk).update(status=FileStatus.RECEIVED)
                 children.append(child.pk)
-        return finish(file, FileStatus.EXPANDED, f"archive with {len(children)} files")
+        return settle(file, FileStatus.EXPANDED, f"archive with {len(children)} files")
+
+
+# -- settling files and closing the upload ----------------------------------------------------
+
+
+def settle(
+    file: UploadFile, status: str, message: str = "", study_id: int | None = None
+) -> Outcome:
+    """Record a file's fate on the object; :func:`finish_batch` writes it."""
+    file.status = status
+    file.message = message[:500]
+    # The original name may carry personal data: keep it only to explain a rejection.
+    if status != FileStatus.REJECTED:
+        file.name = ""
+    file.updated_at = timezone.now()
+    return Outcome(file.pk, status, message, study_id)
+
+
+def finish_batch(upload: Upload, files: list[UploadFile]) -> None:
+    """Write the files' fates in one statement, drop their quarantined bytes once the
+    transaction commits, and close the upload when every file is done."""
+    write_fates(files)
+    for file in files:
+        transaction.on_commit(partial(quarantine.discard, file))
+    # FOR NO KEY UPDATE: serialises closing with other batches without blocking the
+    # uploads' new file rows (their foreign key takes only a KEY SHARE lock).
+    locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
+    close_if_done(locked)
+
+
+def write_fates(files: list[UploadFile]) -> None:
+    """Save the files' status, message, name and instance in a few statements: one
+    update per distinct outcome, and one for the instances.
+
+    Not ``bulk_update``: it builds a CASE expression per row and field in Python, which
+    cost 21 ms for a batch of 16 files here, more than de-identifying them.
+    """
+    now = timezone.now()
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for file in files:
+        groups[file.status, file.message, file.name].append(file.pk)
+    for (status, message, name), ids in groups.items():
+        UploadFile.objects.filter(pk__in=ids).update(
+            status=status, message=message, name=name, updated_at=now
+        )
+    linked = [(file.pk, file.instance.pk) for file in files if file.instance is not None]
+    if not linked:
+        return
+    table = connection.ops.quote_name(UploadFile._meta.db_table)
+    pk = connection.ops.quote_name("id")
+    column = connection.ops.quote_name("instance_id")
+    cases = " ".join(["WHEN %s THEN %s"] * len(linked))
+    marks = ", ".join(["%s"] * len(linked))
+    # Fixed table and column names, values as parameters: nothing from the request.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = CASE {pk} {cases} END WHERE {pk} IN ({marks})",  # noqa: S608
+            [value for row in linked for value in row] + [file_id for file_id, _ in linked],
+        )
 
 
 def finish(
     file: UploadFile, status: str, message: str = "", study_id: int | None = None
 ) -> Outcome:
-    """Record the file's fate, drop its quarantined bytes, and close the upload when done."""
+    """Record one file's fate outside a batch (e.g. an empty file in ``import_dicom``)."""
     with transaction.atomic():
-        upload = Upload.objects.select_for_update().get(pk=file.upload_id)
-        UploadFile.objects.filter(pk=file.pk).update(
-            status=status,
-            message=message[:500],
-            instance=file.instance,
-            # The original name may carry personal data: keep it only to explain a rejection.
-            name=file.name if status == FileStatus.REJECTED else "",
-            updated_at=timezone.now(),
-        )
-        transaction.on_commit(lambda: quarantine.discard(file))
-        close_if_done(upload)
-    log.info("upload file %s: %s", file.pk, status)
-    return Outcome(file.pk, status, message, study_id)
+        outcome = settle(file, status, message, study_id)
+        finish_batch(file.upload, [file])
+    return outcome
 
 
 def close_if_done(upload: Upload) -> bool:
@@ -320,16 +612,22 @@ def close_if_done(upload: Upload) -> bool:
 
     for study_id in upload.studies.values_list("pk", flat=True):
         # A warm-up only: a broker outage must not fail the request.
-        transaction.on_commit(partial(prerender_study.delay, study_id), robust=True)
+        after_commit(prerender_study.delay, study_id)
     return True
+
+
+def stale_uploads() -> list[int]:
+    """Uploads with files whose run was lost (see :func:`stale_files`)."""
+    return sorted(set(lost_files().values_list("upload_id", flat=True)[:1000]))
 
 
 def stale_files() -> list[int]:
     """Files received long ago and still not processed: their task was lost (a broker
     restart) or their worker died (its transaction rolled back)."""
+    return list(lost_files().values_list("pk", flat=True)[:1000])
+
+
+def lost_files() -> QuerySet[UploadFile]:
+    # Files of cancelled uploads too: a run refuses them and clears their bytes.
     lost = Q(status=FileStatus.RECEIVED, updated_at__lt=timezone.now() - claim_timeout())
-    return list(
-        UploadFile.objects.filter(lost)
-        .exclude(upload__state=Upload.State.CANCELLED)
-        .values_list("pk", flat=True)[:1000]
-    )
+    return UploadFile.objects.filter(lost)

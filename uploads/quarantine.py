@@ -7,10 +7,18 @@ offset after a dropped connection. Works on local disk and S3 alike (no appends)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
-from uploads.models import UploadFile
+from uploads.models import FileStatus, UploadFile
+
+#: Parts of no waiting file are deleted once they are this old: younger ones may belong to
+#: a request whose file row has not committed yet.
+ORPHAN_AGE = timedelta(hours=1)
 
 
 def part_name(file: UploadFile, offset: int) -> str:
@@ -61,19 +69,47 @@ def discard(file: UploadFile) -> None:
         default_storage.delete(file.quarantine_prefix + name)
 
 
+def stored() -> Iterator[tuple[str, str]]:
+    """Every stored name in quarantine as (folder, name); a file's parts are in the folder
+    "<upload>/<file>". Names found higher up (none are written there) come with the
+    folder "" or "<upload>"."""
+    try:
+        uploads, names = default_storage.listdir("quarantine/")
+    except FileNotFoundError:
+        return
+    yield from (("", name) for name in names)
+    for upload_dir in uploads:
+        files, names = default_storage.listdir(f"quarantine/{upload_dir}/")
+        yield from ((upload_dir, name) for name in names)
+        for file_dir in files:
+            folder = f"{upload_dir}/{file_dir}"
+            yield from ((folder, n) for n in default_storage.listdir(f"quarantine/{folder}/")[1])
+
+
 def is_empty() -> bool:
     """True when nothing at all waits in quarantine (used by tests and health checks)."""
-    try:
-        dirs, files = default_storage.listdir("quarantine/")
-    except FileNotFoundError:
-        return True
-    if files:
-        return False
-    for upload_dir in dirs:
-        sub_dirs, sub_files = default_storage.listdir(f"quarantine/{upload_dir}/")
-        if sub_files:
-            return False
-        for file_dir in sub_dirs:
-            if default_storage.listdir(f"quarantine/{upload_dir}/{file_dir}/")[1]:
-                return False
-    return True
+    return next(stored(), None) is None
+
+
+def sweep_orphans(now: datetime | None = None) -> int:
+    """Delete parts that no waiting file owns, older than :data:`ORPHAN_AGE`: left by a
+    worker killed while unpacking an archive (its child rows rolled back) or by a request
+    that died between writing and committing. Returns how many parts were deleted."""
+    cutoff = (now or timezone.now()) - ORPHAN_AGE
+    waiting = {
+        f"{upload_id}/{file_id}"
+        for upload_id, file_id in UploadFile.objects.filter(
+            status__in=[FileStatus.RECEIVING, FileStatus.RECEIVED]
+        ).values_list("upload_id", "pk")
+    }
+    deleted = 0
+    for folder, name in list(stored()):
+        path = f"quarantine/{folder}/{name}"
+        if (
+            "/" in folder
+            and folder not in waiting
+            and default_storage.get_modified_time(path) < cutoff
+        ):
+            default_storage.delete(path)
+            deleted += 1
+    return deleted

@@ -11,9 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 
+from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import (
     AUTO,
     PRESETS,
@@ -22,7 +24,7 @@ from uploads.dicom.render import (
     read_dataset,
     render_png,
 )
-from uploads.models import Instance
+from uploads.models import Instance, Series
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +147,14 @@ def _store(key: str, png: bytes) -> None:
         log.warning("slice cache unavailable (%s)", type(exc).__name__)
 
 
-def prerender(instance: Instance) -> int:
-    """Thumbnail and default-window slices of every frame, into the cache."""
+def prerender(instance: Instance, thumbnail: bool = True, frames: range | None = None) -> int:
+    """Default-window slices of the frames (all by default) and the thumbnail, into the
+    cache; what is cached already is skipped."""
     rendered = 0
     ds = None
-    wanted = [SliceParams(size=THUMBNAIL_SIZE)] + [
-        SliceParams(frame=f) for f in range(max(instance.frames, 1))
-    ]
+    wanted = [SliceParams(size=THUMBNAIL_SIZE)] if thumbnail else []
+    frames = range(max(instance.frames, 1)) if frames is None else frames
+    wanted += [SliceParams(frame=f) for f in frames]
     for params in wanted:
         key = cache_key(instance, params)
         if _cached(key) is not None:
@@ -160,4 +163,37 @@ def prerender(instance: Instance) -> int:
             ds = read_dataset(read_instance(instance))
         _store(key, render_png(ds, params.request()).png)
         rendered += 1
+    return rendered
+
+
+def prerender_study(study_id: int, slices: int | None = None) -> int:
+    """Warm the cache for a study's first look: each series' thumbnail (its middle image,
+    as the viewer shows it) and the default-window slices of up to ``slices``
+    (``PRERENDER_SLICES``) frames around the middle, where the viewer opens. The rest
+    render on demand; this bounds the cache a large study takes."""
+    slices = settings.PRERENDER_SLICES if slices is None else slices
+    rendered = 0
+    for series in Series.objects.filter(study_id=study_id).order_by("number", "id"):
+        images = list(
+            series.instances.filter(has_pixels=True).order_by(
+                "slice_position", "instance_number", "id"
+            )
+        )
+        # Every frame of the series in viewer order, and the window around its middle.
+        frames = [(n, f) for n, image in enumerate(images) for f in range(max(image.frames, 1))]
+        start = max(0, len(frames) // 2 - slices // 2)
+        window = frames[start : start + slices]
+        middle = len(images) // 2
+        for n, instance in enumerate(images):
+            mine = [f for image, f in window if image == n]
+            if not mine and n != middle:
+                continue
+            try:
+                rendered += prerender(
+                    instance,
+                    thumbnail=n == middle,
+                    frames=range(mine[0], mine[-1] + 1) if mine else range(0),
+                )
+            except DicomInputError as exc:
+                log.info("instance %s not pre-rendered: %s", instance.pk, exc)
     return rendered

@@ -1,17 +1,72 @@
-"""Celery tasks of the ingest pipeline: thin wrappers that own the retry policy."""
+"""Celery tasks of the ingest pipeline: thin wrappers that own the retry policy.
+
+How ingest runs are queued. A run (:func:`ingest_upload`) processes a batch of one
+upload's received files. A file that arrives does not queue a run of its own; it makes
+sure one is coming: each upload has ``INGEST_PARALLEL`` slots, and a file "kicks" its
+slot by setting the slot's key in the cache (SET NX, :func:`kick`). Only the file that
+sets the key queues a run; the run deletes the key *before* it claims files. So when a
+file finds the key set, a run that has not yet claimed is on its way and will see the
+file, which was committed before. A run that took a full batch (or unpacked a ZIP)
+queues the next run of its slot itself. Thus one message per batch instead of one per
+file, and up to ``INGEST_PARALLEL`` workers on one upload.
+
+If the cache is down every file queues a run (an extra run finds nothing to do); if a
+run is lost, the key expires after ``KICK_SECONDS`` and ``requeue_stale_files`` re-sends
+the upload's files once their claim is stale.
+"""
 
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from celery import Task, shared_task
-from django.db import transaction
+from django.conf import settings
+from django.core.cache import cache
 
+from portal.oncommit import after_commit
 from uploads import ingest
 from uploads.ingest import TRANSIENT
 
 log = logging.getLogger(__name__)
+
+#: A kick older than this is forgotten (its run was lost): the next file queues a run.
+KICK_SECONDS = 30
+
+
+def kick_key(upload_id: int, slot: int) -> str:
+    return f"ingest:kick:{upload_id}:{slot}"
+
+
+def schedule(upload_id: int, file_ids: list[int]) -> None:
+    """Have the files ingested once the current transaction has committed."""
+    # robust: with the broker down the request still succeeds; the files stay "received"
+    # and requeue_stale_files sends them once the broker is back.
+    for slot in sorted({file_id % settings.INGEST_PARALLEL for file_id in file_ids}):
+        after_commit(kick, upload_id, slot)
+
+
+def kick(upload_id: int, slot: int) -> None:
+    """Queue a run for the upload's slot unless one is queued and has not claimed yet."""
+    key = kick_key(upload_id, slot)
+    try:
+        if not cache.add(key, 1, KICK_SECONDS):
+            return  # a run is on its way and will see this file
+    except Exception as exc:  # the cache is down: queue a run anyway
+        log.warning("ingest kick without cache (%s)", type(exc).__name__)
+        ingest_upload.delay(upload_id)
+        return
+    try:
+        ingest_upload.delay(upload_id, slot)
+    except Exception:
+        forget(key)  # no run is coming: the next file must try again
+        raise
+
+
+def forget(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception as exc:
+        log.warning("ingest kick not cleared (%s)", type(exc).__name__)
 
 
 @shared_task(
@@ -23,35 +78,37 @@ log = logging.getLogger(__name__)
     retry_backoff=True,
     retry_backoff_max=300,
 )
-def ingest_file(self: Task, file_id: int) -> str:
+def ingest_upload(self: Task, upload_id: int, slot: int | None = None) -> str:
+    """Ingest a batch of the upload's received files; queue the next run if more wait."""
+    if slot is not None:
+        forget(kick_key(upload_id, slot))  # before the claim: files that come later kick again
     try:
-        outcome = ingest.process_file(file_id)
+        batch = ingest.process_batch(upload_id)
     except TRANSIENT as exc:
-        # The run's transaction rolled back: the file is "received" again.
-        log.warning("upload file %s: transient %s, retrying", file_id, type(exc).__name__)
+        # The run's transaction rolled back: the files are "received" again.
+        log.warning("upload %s: transient %s, retrying", upload_id, type(exc).__name__)
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
-    if outcome is None:
-        return "nothing to do"
-    schedule(outcome.follow_up)
-    return outcome.status
-
-
-def schedule(file_ids: list[int]) -> None:
-    """Queue files for ingest once the current transaction has committed."""
-    # robust: with the broker down the request still succeeds; the file stays "received"
-    # and requeue_stale_files sends it once the broker is back.
-    for file_id in file_ids:
-        transaction.on_commit(partial(ingest_file.delay, file_id), robust=True)
+    if batch.more:
+        ingest_upload.delay(upload_id, slot)
+    return f"{len(batch.outcomes)} files"
 
 
 @shared_task
 def requeue_stale_files() -> int:
-    """Periodic safety net: re-send files whose task was lost or whose worker died.
-    The claim in ``ingest.process_file`` makes a duplicate delivery harmless."""
-    stale = ingest.stale_files()
-    for file_id in stale:
-        ingest_file.delay(file_id)
+    """Periodic safety net: re-send uploads with files whose run was lost or whose worker
+    died. The claim in ``ingest.process_batch`` makes a duplicate delivery harmless."""
+    stale = ingest.stale_uploads()
+    for upload_id in stale:
+        ingest_upload.delay(upload_id)
     return len(stale)
+
+
+@shared_task(ignore_result=True)
+def sweep_quarantine() -> int:
+    """Periodic: delete quarantined parts that no waiting file owns (see the function)."""
+    from uploads import quarantine
+
+    return quarantine.sweep_orphans()
 
 
 @shared_task(
@@ -59,17 +116,9 @@ def requeue_stale_files() -> int:
 )
 def prerender_study(study_id: int) -> int:
     """Thumbnails and default-window slices into the cache, so the first look is fast."""
-    from uploads.dicom.errors import DicomInputError
-    from uploads.models import Instance
-    from uploads.rendering import prerender
+    from uploads import rendering
 
-    rendered = 0
-    for instance in Instance.objects.filter(series__study_id=study_id, has_pixels=True):
-        try:
-            rendered += prerender(instance)
-        except DicomInputError as exc:
-            log.info("instance %s not pre-rendered: %s", instance.pk, exc)
-    return rendered
+    return rendering.prerender_study(study_id)
 
 
 from uploads.tasks_export import build_export, purge_expired_exports  # noqa: E402,F401

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from functools import partial
 from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 
+from portal.oncommit import after_commit
 from uploads import exports
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def schedule(export_id: int) -> None:
     Robust: with the broker down the request still succeeds and the export stays
     "waiting"; asking for the same export again sends it again.
     """
-    transaction.on_commit(partial(build_export.delay, export_id), robust=True)
+    after_commit(build_export.delay, export_id)
 
 
 @shared_task(acks_late=True, max_retries=3, retry_backoff=True, autoretry_for=TRANSIENT)

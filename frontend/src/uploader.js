@@ -49,6 +49,27 @@ async function withRetry(fn, { signal, onRetry }) {
   }
 }
 
+// Send several small prepared files [{key, bytes}] in one request (POST .../batch/): the
+// body is their bytes one after the other, the Upload-Batch header lists key:size. The
+// server answers with each file's state, in order; a batch is stored whole or not at all,
+// so after a dropped connection it is simply sent again.
+export async function sendBatch(uploadId, files, { signal, onRetry }) {
+  const body = new Uint8Array(files.reduce((sum, f) => sum + f.bytes.byteLength, 0));
+  let offset = 0;
+  for (const f of files) {
+    body.set(new Uint8Array(f.bytes), offset);
+    offset += f.bytes.byteLength;
+  }
+  const header = files.map((f) => `${f.key}:${f.bytes.byteLength}`).join(",");
+  const sent = await withRetry(
+    () => api("POST", `/api/uploads/${uploadId}/batch/`, body, { signal, headers: {
+      "Upload-Batch": header,
+    } }),
+    { signal, onRetry });
+  if (!sent.ok) throw new Error(sent.data.error || `upload failed (${sent.status})`);
+  return sent.data.files;
+}
+
 // Send one prepared file: {key, bytes}. Calls onBytes(delta) as chunks land. The file's
 // name is not sent: names of files and folders often carry the patient's name.
 export async function sendFile(uploadId, prepared, { chunkSize, signal, onBytes, onRetry }) {

@@ -195,14 +195,16 @@ def test_redis_restart_mid_upload_loses_and_duplicates_nothing(
             upload = UploadClient(client).create(len(files))
             for i, data in enumerate(files[:5]):
                 send_like_the_browser(client, upload, f"{i}.dcm", data, 10)
-            # Tasks of the last files wait in Redis (slow worker): a restart loses them.
+            # Work for the last files waits in Redis (slow worker): a restart loses it.
+            waiting = UploadFile.objects.filter(upload_id=upload, status=FileStatus.RECEIVED)
+            waiting_at_kill = waiting.count()
             redis.kill()
             during = client.generic(
                 "PUT", f"/api/uploads/{upload}/files/{sha(files[5])}", files[5],
                 content_type="application/octet-stream",
                 headers={"Upload-Offset": "0", "Upload-Length": str(len(files[5]))},
             )  # fmt: skip
-            assert during.status_code in {200, 500, 503}  # the session cache is down too
+            assert during.status_code in {200, 503}  # never a 500: the broker outage is logged
             time.sleep(1)
             redis.start()
             failures = 0
@@ -215,10 +217,12 @@ def test_redis_restart_mid_upload_loses_and_duplicates_nothing(
         redis.kill()
     print(
         f"during outage: {during.status_code}; failed sends after: {failures}; "
-        f"re-sent by the safety net: {resent}"
+        f"waiting at the restart: {waiting_at_kill}; re-sent by the safety net: {resent}"
     )
     assert_each_stored_once(upload, files)
-    assert resent > 0, "no task was lost: the restart did not land mid-upload"
+    assert waiting_at_kill > 0, "the restart did not land mid-upload"
+    # Files sent after the restart queue runs that also take the files whose queued run
+    # was lost; the safety net (requeue_stale_files) covers an upload that sends no more.
     assert "lost" in worker.log.read_text().lower()  # the worker saw the broker go away
 
 

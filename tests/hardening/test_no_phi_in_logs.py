@@ -185,5 +185,5 @@ def test_no_phi_in_the_worker_log(
     finally:
         worker.stop()
     log = worker.log.read_text()
-    assert "uploads.tasks.ingest_file" in log  # the worker did the work and logged it
+    assert "uploads.tasks.ingest_upload" in log  # the worker did the work and logged it
     assert leaks(log) == []

@@ -120,15 +120,23 @@ def test_dicom_export_is_a_file_set_read_by_pydicom_and_dcmdump(
     assert {e.action for e in events} == {"export.requested", "export.downloaded"}
 
 
+def export_and_import(
+    client: Any, study: Any, owner: Any, tmp_path: Path, capture: Any
+) -> list[dict[str, Any]]:
+    """Export the study as a DICOM ZIP, download it, and import it for ``owner``."""
+    export = request_export(client, study, "dicom", capture)
+    path = tmp_path / "export.zip"
+    path.write_bytes(download(client, export))
+    return import_files([path], owner)
+
+
 def test_exported_zip_imports_into_the_portal(
     login: Any, patient: Any, other_patient: Any, imported_study: Any, tmp_path: Path,
     django_capture_on_commit_callbacks: Any,
 ) -> None:  # fmt: skip
-    client = login(patient)
-    export = request_export(client, imported_study, "dicom", django_capture_on_commit_callbacks)
-    path = tmp_path / "export.zip"
-    path.write_bytes(download(client, export))
-    lines = import_files([path], other_patient)
+    lines = export_and_import(
+        login(patient), imported_study, other_patient, tmp_path, django_capture_on_commit_callbacks
+    )
     studies = [line for line in lines if line["study"] is not None]
     assert len(studies) == 1 and studies[0]["instances_stored"] == 20, lines
     rejected = [r for line in lines for r in line["rejected"]]
@@ -141,11 +149,10 @@ def test_exported_zip_reimports_as_the_same_study(
     login: Any, patient: Any, other_patient: Any, imported_study: Any, tmp_path: Path,
     django_capture_on_commit_callbacks: Any,
 ) -> None:  # fmt: skip
-    client = login(patient)
-    export = request_export(client, imported_study, "dicom", django_capture_on_commit_callbacks)
-    path = tmp_path / "export.zip"
-    path.write_bytes(download(client, export))
-    (line,) = [x for x in import_files([path], other_patient) if x["study"] is not None]
+    lines = export_and_import(
+        login(patient), imported_study, other_patient, tmp_path, django_capture_on_commit_callbacks
+    )
+    (line,) = [x for x in lines if x["study"] is not None]
     copy = Study.objects.get(pk=line["study"])
     assert copy.study_instance_uid == imported_study.study_instance_uid
     assert set(copy.series.values_list("series_instance_uid", flat=True)) == set(

@@ -174,8 +174,8 @@ def test_no_planted_value_leaves_the_browser(
     page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
 
     assert bodies, "the page sent requests"
-    file_bodies = [b for b in bodies if b.startswith(b"\0" * 128 + b"DICM") or b"DICM" in b[:200]]
-    assert len(file_bodies) >= 20, "every file went in one request (chunks larger than files)"
+    # Small files travel several to a request (batches): every file's bytes were seen.
+    assert sum(b.count(b"\0" * 128 + b"DICM") for b in bodies) >= 20, "not every file was seen"
     assert leaks(bodies, needles) == []
 
     study = Study.objects.get(owner=patient)

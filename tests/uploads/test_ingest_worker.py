@@ -38,7 +38,7 @@ def test_series_through_real_worker(
     wait_until(lambda: Upload.objects.get(pk=upload).state == Upload.State.DONE, 60, "the upload")
     assert Instance.objects.count() == 20
     assert quarantine.is_empty()
-    assert "uploads.tasks.ingest_file" in celery_worker.log.read_text()
+    assert "uploads.tasks.ingest_upload" in celery_worker.log.read_text()
 
 
 def test_worker_killed_mid_ingest_loses_and_duplicates_nothing(

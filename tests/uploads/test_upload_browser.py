@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import ARTIFACTS, browser_login
-from uploads.models import Instance, Study, StudyStatus
+from uploads.models import Instance, Study, StudyStatus, UploadFile
 
 # Parallel uploads against the live server need a real database: the in-memory SQLite
 # test database is locked by concurrent writers (a file SQLite, as `make run` uses, waits).
@@ -105,6 +105,8 @@ def test_folder_upload_resumes_after_interruption(
     study = Study.objects.get(owner=patient)
     assert study.status == StudyStatus.READY
     assert Instance.objects.filter(series__study=study).count() == 20
+    # Each file taken by one run: concurrent runs do not count attempts for each other.
+    assert set(UploadFile.objects.values_list("attempts", flat=True)) == {1}
     assert study.clinical_question == "Is the lesion growing?"
     page.get_by_test_id("upload-result-study").first.wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -113,3 +115,74 @@ def test_folder_upload_resumes_after_interruption(
     row = page.get_by_test_id("study-row")
     assert row.count() == 1
     assert row.get_by_test_id("study-status").get_attribute("data-status") == "ready"
+
+
+BATCH = re.compile(r"/api/uploads/\d+/batch/$")
+
+
+def batch_keys(request: Any) -> list[str]:
+    header = request.headers.get("upload-batch", "")
+    return [part.split(":")[0] for part in header.split(",") if part]
+
+
+def test_small_files_go_in_batches_and_resume_without_resending(
+    page: Any, patient: Any, mr_series: list[Path], tmp_path: Path, settings: Any
+) -> None:
+    """Files below the chunk size travel several to a request; after a cut and a reload,
+    files the server confirmed are not sent again (the page asks which it holds)."""
+    settings.UPLOAD_BATCH_FILES = 3
+    cd = make_cd(tmp_path, mr_series)
+    browser_login(page, patient.email)
+    page.get_by_test_id("nav-upload").click()
+    page.wait_for_selector("body[data-ready=true]")
+    page.get_by_test_id("upload-folder-input").set_input_files(cd)
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+
+    confirmed: set[str] = set()
+    cut = {"after": 2, "seen": 0}
+
+    def on_route(route: Any) -> None:
+        try:
+            cut["seen"] += 1
+            if cut["seen"] > cut["after"]:
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+        except PlaywrightError:
+            pass
+
+    def on_response(response: Any) -> None:
+        if BATCH.search(response.url) and response.ok:
+            states = response.json()["files"]
+            assert [s["key"] for s in states] == batch_keys(response.request)
+            confirmed.update(s["key"] for s in states if s["status"] == "received")
+
+    page.route(BATCH, on_route)
+    page.on("response", on_response)
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="retrying").wait_for()
+    page.wait_for_timeout(500)  # the confirmed batches' responses are read
+    page.remove_listener("response", on_response)
+    assert 2 <= len(confirmed) <= 6  # two batches of up to three files
+    page.unroute(BATCH)
+    assert page.get_by_test_id("upload-progress").get_attribute("aria-valuenow") != "100"
+
+    resent: list[str] = []
+    page.on("request", lambda r: resent.extend(batch_keys(r)) if BATCH.search(r.url) else None)
+    single: list[str] = []
+    page.on("request", lambda r: single.append(r.url) if PUT.search(r.url) else None)
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    page.get_by_test_id("upload-folder-input").set_input_files(cd)
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
+
+    assert resent and not confirmed & set(resent), "a confirmed file was sent again"
+    assert len(resent) == 20 - len(confirmed)
+    assert single == []  # no file went on its own
+    study = Study.objects.get(owner=patient)
+    assert study.status == StudyStatus.READY
+    assert Instance.objects.filter(series__study=study).count() == 20
+    # Each file taken by one run: concurrent runs do not count attempts for each other.
+    assert set(UploadFile.objects.values_list("attempts", flat=True)) == {1}

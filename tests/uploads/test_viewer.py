@@ -112,16 +112,27 @@ def test_viewer_permissions(
         assert response.status_code == 302 and "/login/" in response.url
 
 
+def imported_study_manifest(study: Any) -> dict[str, Any]:
+    from uploads.viewer import manifest_for
+
+    return manifest_for(study)
+
+
 def test_prerender_fills_the_cache(imported_study: Any) -> None:
     from uploads.tasks import prerender_study
 
     cache.clear()
     instances = list(Instance.objects.filter(series__study=imported_study))
     rendered = prerender_study(imported_study.pk)
-    assert rendered == 2 * len(instances)  # a thumbnail and the default slice each
+    series = {i.series_id for i in instances}
+    # The default slice of each image, and one thumbnail per series: its middle image.
+    assert rendered == len(instances) + len(series)
     for instance in instances:
-        assert cache.get(cache_key(instance, SliceParams(size=128))) is not None
         assert cache.get(cache_key(instance, SliceParams())) is not None
+    manifest = imported_study_manifest(imported_study)
+    for entry in manifest["series"]:
+        middle = Instance.objects.get(pk=entry["images"][len(entry["images"]) // 2]["id"])
+        assert cache.get(cache_key(middle, SliceParams(size=128))) is not None
     assert prerender_study(imported_study.pk) == 0  # idempotent: nothing left to do
 
 
@@ -168,3 +179,16 @@ def test_manifest_tokens_only_for_role_readers(
 ) -> None:
     own = login(patient).get(f"/api/studies/{imported_study.pk}/manifest/").json()
     assert all(i["token"] for s in own["series"] for i in s["images"])
+
+
+def test_prerender_is_bounded_to_slices_around_the_middle(imported_study: Any) -> None:
+    """A large series warms only PRERENDER_SLICES frames, where the viewer opens."""
+    from uploads.rendering import prerender_study
+
+    cache.clear()
+    (entry,) = imported_study_manifest(imported_study)["series"]
+    ids = [image["id"] for image in entry["images"]]  # viewer order
+    assert prerender_study(imported_study.pk, slices=4) == 4 + 1  # and one thumbnail
+    warm = [i for i in ids if cache.get(cache_key(Instance.objects.get(pk=i), SliceParams()))]
+    middle = len(ids) // 2
+    assert warm == ids[middle - 2 : middle + 2]

@@ -290,6 +290,28 @@ REVIEW_UNLESS_NO_MODALITIES = frozenset(
 )
 
 
+def engine_constants() -> dict[str, Any]:
+    """What another implementation of this engine must reproduce to give the same result
+    (the browser's, ``frontend/src/deid-engine.js``, served by ``/api/deid/profile/``):
+    how option names map to Table E.1-1 columns and CID 7050 codes (PS3.16), the option
+    order of De-identification Method values, the Basic Profile code, the Implementation
+    Class UID written to the file meta (PS3.10 7.1), and the burned-in text review rules.
+    """
+    return {
+        "option_info": {
+            name: {"column": column, "code": code, "meaning": meaning}
+            for name, (column, code, meaning) in _OPTION_INFO.items()
+        },
+        "option_order": list(DeidOptions.option_names()),
+        "basic_profile_code": {"code": _BASIC_PROFILE_CODE[0], "meaning": _BASIC_PROFILE_CODE[1]},
+        "implementation_class_uid": IMPLEMENTATION_CLASS_UID,
+        "pixel_review": {
+            "always_review_sop_classes": sorted(ALWAYS_REVIEW_SOP_CLASSES),
+            "review_unless_no_modalities": sorted(REVIEW_UNLESS_NO_MODALITIES),
+        },
+    }
+
+
 def pixel_review(ds: Dataset) -> str:
     """Why the pixels of ``ds`` need a human look before release, or ``""``.
 
@@ -1140,6 +1162,19 @@ def deidentify_bytes(
         For anything wrong with ``data`` (not DICOM, truncated, damaged, DICOMDIR, no
         SOP Instance UID). No other exception escapes for bad input.
     """
+    encoded, result, _ = deidentify_encoded(data, key=key, options=options, uid_root=uid_root)
+    return encoded, result
+
+
+def deidentify_encoded(
+    data: bytes,
+    *,
+    key: bytes,
+    options: DeidOptions | None = None,
+    uid_root: str = DEFAULT_UID_ROOT,
+) -> tuple[bytes, DeidResult, Dataset]:
+    """As :func:`deidentify_bytes`, and also return the de-identified data set as it was
+    written, so a caller that indexes the result need not parse the new bytes again."""
     with _quiet():
         ds = _read(data)
         result = deidentify(ds, key=key, options=options, uid_root=uid_root)
@@ -1149,7 +1184,7 @@ def deidentify_bytes(
             raise DicomInputError(
                 f"not readable: the file is truncated or damaged ({type(exc).__name__})"
             ) from None
-    return encoded, result
+    return encoded, result, ds
 
 
 def _write(ds: Dataset) -> bytes:

@@ -80,10 +80,9 @@ class Command(BaseCommand):
             quarantine.save_chunk(file, 0, data)
             UploadFile.objects.filter(pk=file.pk).update(status=FileStatus.RECEIVED)
             pending.append(file.pk)
-        while pending:
-            outcome = ingest.process_file(pending.pop(0))
-            if outcome is not None:
-                pending.extend(outcome.follow_up)
+        more = bool(pending)
+        while more:  # batch after batch; files unpacked from ZIPs join the upload
+            more = ingest.process_batch(upload.pk).more
         self.report(upload, repeats)
 
     def report(self, upload: Upload, repeats: dict[int, int]) -> None:
