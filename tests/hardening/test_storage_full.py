@@ -12,12 +12,14 @@ import errno
 import io
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import pydicom
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.utils import timezone
 
 from tests.hardening.conftest import Runner
 from tests.hardening.corpus import good_file, zip_of
@@ -139,7 +141,11 @@ def test_partial_file_left_by_a_crash_is_replaced(
     with default_storage.open(instance.file, "rb") as handle:
         whole = handle.read()
     # Replay: the rows are gone (rolled back) and only half the file made it to disk.
-    UploadFile.objects.filter(pk=file_id).update(status=FileStatus.RECEIVED, instance=None)
+    # The file is taken again once the dead run's claim is stale.
+    died = timezone.now() - ingest.claim_timeout() - timedelta(seconds=1)
+    UploadFile.objects.filter(pk=file_id).update(
+        status=FileStatus.RECEIVED, instance=None, updated_at=died
+    )
     Study.objects.all().delete()
     default_storage.delete(instance.file)
     default_storage.save(instance.file, ContentFile(whole[: len(whole) // 2]))
