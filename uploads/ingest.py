@@ -604,6 +604,7 @@ def close_if_done(upload: Upload) -> bool:
         return False  # files still to come or still in the pipeline
     upload.state = Upload.State.DONE
     upload.save(update_fields=["state"])
+    after_commit(quarantine.discard_upload, upload.pk)  # what a killed worker left
     now = timezone.now()
     upload.studies.filter(status__in=[StudyStatus.UPLOADING, StudyStatus.PROCESSING]).update(
         status=StudyStatus.READY, requested_at=now, updated_at=now

@@ -69,6 +69,25 @@ def discard(file: UploadFile) -> None:
         default_storage.delete(file.quarantine_prefix + name)
 
 
+def discard_upload(upload_id: int) -> int:
+    """Delete whatever is left under the upload's folder once every file of it is final.
+
+    A file's parts go when its batch commits (:func:`discard`); a worker killed between
+    that commit and the deletion leaves them behind. Closing the upload clears them, so
+    they do not wait for :func:`sweep_orphans`. Returns how many parts were deleted."""
+    prefix = f"quarantine/{upload_id}/"
+    try:
+        folders, names = default_storage.listdir(prefix)
+    except FileNotFoundError:
+        return 0
+    paths = [prefix + name for name in names]
+    for folder in folders:
+        paths += [f"{prefix}{folder}/{n}" for n in default_storage.listdir(f"{prefix}{folder}/")[1]]
+    for path in paths:
+        default_storage.delete(path)
+    return len(paths)
+
+
 def stored() -> Iterator[tuple[str, str]]:
     """Every stored name in quarantine as (folder, name); a file's parts are in the folder
     "<upload>/<file>". Names found higher up (none are written there) come with the

@@ -378,6 +378,31 @@ def test_a_file_whose_runs_keep_dying_is_refused_in_the_end(
     assert quarantine.is_empty()
 
 
+def test_closing_an_upload_clears_what_a_killed_worker_left_in_quarantine(
+    login: Any, patient: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A worker killed between a batch's commit and the deletion of its parts leaves
+    parts of stored files behind; the upload's closing deletes them."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    client = login(patient)
+    upload = UploadClient(client).create(2)
+    post_batch(client, upload, [variant(1), variant(2)])
+    first = UploadFile.objects.order_by("pk").first()
+    assert first is not None
+    ingest.process_batch(upload, limit=1)  # committed; its parts not deleted (killed)
+    assert UploadFile.objects.get(pk=first.pk).status == FileStatus.STORED
+    assert not quarantine.is_empty()
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_all(upload)
+    assert Upload.objects.get(pk=upload).state == Upload.State.DONE
+    assert quarantine.is_empty()
+    default_storage.save(f"quarantine/{upload}/{first.pk}/x.part", ContentFile(b"late"))
+    assert quarantine.discard_upload(upload) == 1  # idempotent, and counts what it removed
+    assert quarantine.discard_upload(upload) == 0
+
+
 def test_orphaned_quarantine_parts_are_swept_once_old(login: Any, patient: Any) -> None:
     """Parts no waiting file owns (a worker killed while unpacking an archive) go, once
     they are old enough not to belong to a request still committing its file row."""
