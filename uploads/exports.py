@@ -367,12 +367,14 @@ def write_nifti_zip(
     study: Study, out: IO[bytes], params: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> list[str]:  # fmt: skip
-    """One NIfTI-1 volume (.nii.gz) per series whose geometry allows it."""
+    """One NIfTI-1 volume (.nii.gz) per series whose geometry allows it; a tilted or
+    unevenly spaced series is resampled (listed in RESAMPLED.txt)."""
     series_list = list(study.series.order_by("number", "id"))
     instances = {s.pk: list(instances_of(study).filter(series=s)) for s in series_list}
     total = max(1, 2 * sum(len(v) for v in instances.values()))
     done = 0
     notes: list[str] = []
+    resampled: list[str] = []
     written = 0
     with (
         zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive,
@@ -390,6 +392,8 @@ def write_nifti_zip(
                 archive.write(path, f"{name}.nii.gz")
                 path.unlink()
                 written += 1
+                if plan.description:
+                    resampled.append(f"{name}: {plan.description}")
             except VolumeError as exc:
                 notes.append(f"{name}: not exported as a volume: {exc}")
             except DicomInputError as exc:
@@ -399,6 +403,8 @@ def write_nifti_zip(
                 progress(done, total)
         if notes:
             archive.writestr("SKIPPED.txt", "\n".join(notes) + "\n")
+        if resampled:  # not the acquired slices: interpolated onto a regular grid
+            archive.writestr("RESAMPLED.txt", "\n".join(resampled) + "\n")
     if not written:
         raise DicomInputError(
             "no series can be written as a NIfTI volume: " + "; ".join(notes or ["no images"])

@@ -19,10 +19,15 @@ series is a regular stack — one orientation, one image size and pixel spacing,
 frame and one sample per image, at least two slices, slice positions (Image Position
 (Patient) projected on the slice normal) equally spaced within
 :data:`SPACING_TOLERANCE`, and stacked along the normal (no gantry tilt above
-:data:`MAX_TILT_DEGREES`) — and computes the voxel-to-world affine. Resampling
-(tilted or unevenly spaced stacks) is out of scope: such series are refused with the
-reason. :func:`write_nifti` writes the volume slice by slice through a memory-mapped
-temporary file.
+:data:`MAX_TILT_DEGREES`) — and computes the voxel-to-world affine. Such a stack is
+written as it is, voxel for voxel. Other stacks are resampled onto a regular grid, as
+dcm2niix does ("Tilt" and "Eq" outputs): a gantry-tilted stack (head CT, up to
+:data:`MAX_RESAMPLE_TILT_DEGREES`) has each slice moved in its plane so the slices line up
+along the normal (the grid grows to hold every moved slice, nothing is cut off), and an
+unevenly spaced stack gets evenly spaced slices, each interpolated linearly between the
+two nearest acquired slices. Resampled volumes say so in the header's ``descrip``
+field (:attr:`VolumePlan.description`). :func:`write_nifti` writes the volume slice by
+slice through a memory-mapped temporary file.
 
 Affine (PS3.3 C.7.6.2.1.1): the centre of voxel (i, j, k) — column i, row j, slice k — is,
 in DICOM patient coordinates (LPS, mm),
@@ -32,7 +37,9 @@ in DICOM patient coordinates (LPS, mm),
 with S_0 the Image Position (Patient) of the first slice, r and c the row and column
 direction cosines of Image Orientation (Patient), Δr, Δc = Pixel Spacing (row spacing
 first), and s = (S_{n-1} - S_0) / (n - 1) the mean step between slices. NIfTI's world
-space is RAS, so the first two rows of that LPS affine are negated.
+space is RAS, so the first two rows of that LPS affine are negated. For a resampled
+stack, s is the output slice spacing times the unit normal, and S_0 the first slice's
+position moved in its plane to the corner of the grown grid.
 
 No Django, no Celery: plain Python + pydicom + numpy + nibabel.
 """
@@ -42,7 +49,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -58,10 +65,12 @@ from uploads.dicom.series import slice_normal
 from uploads.dicom.values import floats as _floats
 
 __all__ = [
+    "MAX_RESAMPLE_TILT_DEGREES",
     "MAX_TILT_DEGREES",
     "RECORD_FALLBACKS",
     "SPACING_TOLERANCE",
     "DicomdirPlan",
+    "Resampling",
     "VolumeError",
     "VolumePlan",
     "dicomdir_plan",
@@ -83,8 +92,17 @@ RECORD_FALLBACKS: dict[str, str] = {
 #: fraction of the median gap (with a floor of :data:`SPACING_FLOOR_MM`).
 SPACING_TOLERANCE = 0.02
 SPACING_FLOOR_MM = 0.01
-#: Largest angle between the slice normal and the direction the slices step in.
+#: Largest angle between the slice normal and the direction the slices step in for a
+#: stack written as it is (no resampling).
 MAX_TILT_DEGREES = 0.5
+#: Largest gantry tilt that is corrected by resampling; a steeper stack is refused (CT
+#: gantries tilt by at most about 30°).
+MAX_RESAMPLE_TILT_DEGREES = 45.0
+#: Shifts closer than this to a whole number of pixels are taken as whole.
+PIXEL_EPSILON = 1e-3
+#: An unevenly spaced stack is resampled at its smallest gap, but to at most this many
+#: times its number of slices.
+MAX_RESAMPLE_FACTOR = 4
 #: Direction cosines / pixel spacings of the slices of one volume must agree this well.
 ORIENTATION_TOLERANCE = 1e-3
 PIXEL_SPACING_TOLERANCE = 1e-3
@@ -243,6 +261,10 @@ class VolumePlan:
     slope, intercept : float or None
         Rescale Slope / Intercept common to every slice (None: differs between slices,
         the volume is written as float32 rescaled values).
+    resampling : Resampling or None
+        None when the acquired slices are the volume's slices (a regular stack).
+    description : str
+        What resampling did, in words (written to the NIfTI ``descrip`` field).
     """
 
     order: list[int]
@@ -252,6 +274,29 @@ class VolumePlan:
     dtype: np.dtype[Any]
     slope: float | None
     intercept: float | None
+    resampling: Resampling | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """How a tilted or unevenly spaced stack is put onto the plan's regular grid.
+
+    Attributes
+    ----------
+    source_shape : tuple of 2 ints
+        (rows, columns) of the acquired slices.
+    shifts : list of (float, float)
+        For each acquired slice, in plan order: how far it moves in its plane, in
+        (rows, columns) of pixels (both >= 0, in the grown grid).
+    sources : list of (int, float)
+        For each output slice: (k, w), the output is (1 - w) × acquired slice k + w ×
+        acquired slice k + 1 (w = 0: slice k alone).
+    """
+
+    source_shape: tuple[int, int]
+    shifts: list[tuple[float, float]]
+    sources: list[tuple[int, float]]
 
 
 def _number(ds: Dataset, keyword: str, default: float) -> float:
@@ -381,36 +426,96 @@ def plan_volume(
     median = float(np.median(gaps))
     if min(gaps) <= SPACING_FLOOR_MM:
         raise VolumeError("several slices at the same position (repeated acquisitions)")
-    allowed = max(SPACING_FLOOR_MM, tolerance * median)
-    if max(abs(g - median) for g in gaps) > allowed:
-        raise VolumeError(
-            f"uneven slice spacing ({min(gaps):.2f} to {max(gaps):.2f} mm); "
-            "resampling is not supported"
-        )
+    even = max(abs(g - median) for g in gaps) <= max(SPACING_FLOOR_MM, tolerance * median)
     first = np.asarray(geometry[order[0]][0])
     last = np.asarray(geometry[order[-1]][0])
     step = (last - first) / (len(order) - 1)
     cosine = min(1.0, abs(float(np.dot(step, normal))) / float(np.linalg.norm(step)))
     tilt = math.degrees(math.acos(cosine))
-    if tilt > max_tilt:
+    if tilt > MAX_RESAMPLE_TILT_DEGREES:
         raise VolumeError(
-            f"the slices are not stacked along their normal (gantry tilt {tilt:.1f}°); "
-            "resampling is not supported"
+            f"the slices are not stacked along their normal (tilted by {tilt:.1f}°, more "
+            f"than the {MAX_RESAMPLE_TILT_DEGREES:.0f}° a gantry tilts)"
         )
     slopes = {
         (_number(h, "RescaleSlope", 1.0), _number(h, "RescaleIntercept", 0.0)) for h in headers
     }
     slope, intercept = next(iter(slopes)) if len(slopes) == 1 else (None, None)
     rows, columns = int(_number(headers[0], "Rows", 0)), int(_number(headers[0], "Columns", 0))
+    dtype = _stored_dtype(headers[order[0]])
+    if even and tilt <= max_tilt:
+        return VolumePlan(
+            order=order,
+            shape=(columns, rows, len(order)),
+            affine=nifti_affine(first, orientation, spacing, step),
+            spacing=(spacing[1], spacing[0], float(np.linalg.norm(step))),
+            dtype=dtype,
+            slope=slope,
+            intercept=intercept,
+        )
+    # Resample: move each slice in its plane onto the first slice's normal line, and
+    # (uneven stacks) interpolate evenly spaced slices along the normal.
+    row_cosine, column_cosine = np.asarray(orientation[:3]), np.asarray(orientation[3:])
+    offsets = [np.asarray(geometry[i][0]) - first for i in order]
+    across = [float(np.dot(o, column_cosine)) / spacing[0] for o in offsets]  # rows
+    along = [float(np.dot(o, row_cosine)) / spacing[1] for o in offsets]  # columns
+    shifts = [(a - min(across), b - min(along)) for a, b in zip(across, along, strict=True)]
+    grown = (  # direction cosines in files are rounded: ignore a thousandth of a pixel
+        rows + math.ceil(max(across) - min(across) - PIXEL_EPSILON),
+        columns + math.ceil(max(along) - min(along) - PIXEL_EPSILON),
+    )
+    depths = [distances[i] - distances[order[0]] for i in order]
+    if even:
+        gap = depths[-1] / (len(order) - 1)
+        sources = [(k, 0.0) for k in range(len(order))]
+    else:
+        gap = max(min(gaps), depths[-1] / (MAX_RESAMPLE_FACTOR * (len(order) - 1)))
+        sources = interpolation_sources(depths, gap)
+    corner = first + min(along) * spacing[1] * row_cosine + min(across) * spacing[0] * column_cosine
+    done = [f"gantry tilt {tilt:.1f} deg corrected"] if tilt > max_tilt else []
+    if not even:
+        done.append(f"gaps {min(gaps):.2f}-{max(gaps):.2f} mm made {gap:.2f} mm")
     return VolumePlan(
         order=order,
-        shape=(columns, rows, len(order)),
-        affine=nifti_affine(first, orientation, spacing, step),
-        spacing=(spacing[1], spacing[0], float(np.linalg.norm(step))),
-        dtype=_stored_dtype(headers[order[0]]),
+        shape=(grown[1], grown[0], len(sources)),
+        affine=nifti_affine(corner, orientation, spacing, gap * np.asarray(normal)),
+        spacing=(spacing[1], spacing[0], gap),
+        dtype=dtype,
         slope=slope,
         intercept=intercept,
+        resampling=Resampling(source_shape=(rows, columns), shifts=shifts, sources=sources),
+        description="resampled: " + "; ".join(done),
     )
+
+
+def interpolation_sources(depths: Sequence[float], gap: float) -> list[tuple[int, float]]:
+    """Evenly spaced output slices between the first and last acquired one.
+
+    Parameters
+    ----------
+    depths : sequence of float
+        Distance of each acquired slice from the first along the normal (ascending, mm).
+    gap : float
+        Output slice spacing (mm).
+
+    Returns
+    -------
+    list of (int, float)
+        For each output slice at depth m × gap: (k, w) with the output being
+        (1 - w) × slice k + w × slice k + 1 (linear interpolation; w = 0 on a slice).
+    """
+    count = math.floor(depths[-1] / gap + 1e-6) + 1
+    sources = []
+    k = 0
+    for m in range(count):
+        depth = m * gap
+        while k < len(depths) - 2 and depths[k + 1] <= depth + 1e-6:
+            k += 1
+        weight = (depth - depths[k]) / (depths[k + 1] - depths[k])
+        if weight >= 1 - 1e-6:
+            k, weight = k + 1, 0.0
+        sources.append((k, max(0.0, weight) if weight > 1e-6 else 0.0))
+    return sources
 
 
 def slice_pixels(source: Source) -> tuple[np.ndarray, float, float]:
@@ -460,22 +565,22 @@ def write_nifti(
 
     float_output = plan.slope is None
     dtype = np.dtype(np.float32) if float_output else plan.dtype
-    columns, rows, count = plan.shape
     with tempfile.TemporaryDirectory(prefix="nifti-") as tmp:
         volume = np.memmap(
             Path(tmp) / "volume.raw", dtype=dtype, mode="w+", shape=plan.shape, order="F"
         )
-        written = 0
-        for k, (pixels, slope, intercept) in enumerate(slices):
-            if k >= count or pixels.shape != (rows, columns):
-                raise VolumeError("a slice does not match the planned volume")
-            values = pixels.astype(np.float32) * slope + intercept if float_output else pixels
-            volume[:, :, k] = np.asarray(values).T
-            written += 1
-        if written != count:
-            raise VolumeError("fewer slices than planned")
+        values = (
+            (p.astype(np.float32) * slope + intercept if float_output else p)
+            for p, slope, intercept in slices
+        )
+        if plan.resampling is None:
+            _fill_as_acquired(volume, values)
+        else:
+            _fill_resampled(volume, plan.resampling, values)
         volume.flush()
         image = nib.Nifti1Image(volume, plan.affine)
+        if plan.description:
+            image.header["descrip"] = plan.description.encode("ascii")[:79]
         image.set_qform(plan.affine, code=1)  # scanner-based anatomical coordinates
         image.set_sform(plan.affine, code=1)
         image.header.set_xyzt_units("mm")
@@ -486,3 +591,108 @@ def write_nifti(
             image.header.set_slope_inter(1.0, 0.0)
         nib.save(image, os.fspath(path))
         del volume, image
+
+
+def _fill_as_acquired(volume: np.ndarray, slices: Iterator[np.ndarray]) -> None:
+    columns, rows, count = volume.shape
+    written = 0
+    for k, pixels in enumerate(slices):
+        if k >= count or pixels.shape != (rows, columns):
+            raise VolumeError("a slice does not match the planned volume")
+        volume[:, :, k] = np.asarray(pixels).T
+        written += 1
+    if written != count:
+        raise VolumeError("fewer slices than planned")
+
+
+def _fill_resampled(volume: np.ndarray, plan: Resampling, slices: Iterator[np.ndarray]) -> None:
+    """Each output slice from at most two moved acquired slices, which are read once and
+    in order (at most two are held)."""
+    columns, rows, _ = volume.shape
+    held: dict[int, np.ndarray] = {}
+    taken = 0
+
+    def acquired(k: int) -> np.ndarray:
+        nonlocal taken
+        while taken <= k:
+            pixels = next(slices, None)
+            if pixels is None:
+                raise VolumeError("fewer slices than planned")
+            if pixels.shape != plan.source_shape:
+                raise VolumeError("a slice does not match the planned volume")
+            fill = float(pixels.min())  # outside the acquired field: the darkest value
+            held[taken] = shift_image(pixels, *plan.shifts[taken], (rows, columns), fill)
+            taken += 1
+        return held[k]
+
+    for m, (k, weight) in enumerate(plan.sources):
+        value = acquired(k)
+        if weight:
+            value = (1 - weight) * value + weight * acquired(k + 1)
+        for old in [key for key in held if key < k]:
+            del held[old]
+        volume[:, :, m] = _as_dtype(value, volume.dtype).T
+    # The last acquired slice is not read when the even grid ends short of it.
+    if taken + sum(1 for _ in slices) != len(plan.shifts):
+        raise VolumeError("a slice does not match the planned volume")
+
+
+def _as_dtype(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    if dtype.kind == "f":
+        return values.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+
+
+def shift_image(
+    image: np.ndarray, rows_by: float, columns_by: float, shape: tuple[int, int], fill: float
+) -> np.ndarray:
+    """Move an image by a fraction of a pixel onto a (larger) canvas.
+
+    ``out[j, i] = image[j - rows_by, i - columns_by]``, bilinear between the four nearest
+    pixels; where that falls outside the image, ``fill``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (rows, columns) values.
+    rows_by, columns_by : float
+        The shift, in pixels (any sign).
+    shape : tuple of 2 ints
+        (rows, columns) of the output.
+    fill : float
+        Value outside the image.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of `shape`.
+    """
+    # Within a thousandth of a pixel of a whole shift: the whole shift (no blur).
+    rows_by, columns_by = (
+        round(v) if abs(v - round(v)) < PIXEL_EPSILON else v for v in (rows_by, columns_by)
+    )
+    whole_rows, whole_columns = math.floor(rows_by), math.floor(columns_by)
+    part_rows, part_columns = rows_by - whole_rows, columns_by - whole_columns
+    out = np.zeros(shape, dtype=np.float32)
+    for down, row_weight in ((0, 1 - part_rows), (1, part_rows)):
+        for right, column_weight in ((0, 1 - part_columns), (1, part_columns)):
+            weight = row_weight * column_weight
+            if weight > 1e-9:
+                out += weight * _placed(
+                    image, whole_rows + down, whole_columns + right, shape, fill
+                )
+    return out
+
+
+def _placed(
+    image: np.ndarray, down: int, right: int, shape: tuple[int, int], fill: float
+) -> np.ndarray:
+    """``out[j, i] = image[j - down, i - right]`` (whole pixels), ``fill`` elsewhere."""
+    out = np.full(shape, fill, dtype=np.float32)
+    top, left = max(down, 0), max(right, 0)
+    bottom = min(shape[0], image.shape[0] + down)
+    end = min(shape[1], image.shape[1] + right)
+    if top < bottom and left < end:
+        out[top:bottom, left:end] = image[top - down : bottom - down, left - right : end - right]
+    return out
