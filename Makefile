@@ -34,6 +34,7 @@ run: migrate
 	$(PY) scripts/procs.py Procfile.dev
 
 test: install lint
+	$(PY) scripts/fetch_testdata.py
 	$(PY) scripts/testenv.py -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -57,6 +57,7 @@ urlpatterns = [
     path("api/studies/<int:pk>/manifest/", viewer.manifest, name="api-study-manifest"),
     path("api/instances/<int:pk>/slice.png", viewer.slice_image, name="api-instance-slice"),
     path("api/instances/<int:pk>/attributes/", viewer.attributes, name="api-instance-attributes"),
+    path("api/instances/<int:pk>/rt/", viewer.rt_overlay_json, name="api-instance-rt"),
     path("api/uploads/config/", api.config, name="api-upload-config"),
     path("api/deid/profile/", deid_api.profile, name="api-deid-profile"),
     path("api/uploads/open/", api.open_upload, name="api-upload-open"),

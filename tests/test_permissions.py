@@ -128,6 +128,11 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
     ),
+    "api-instance-rt": (
+        "pool_instance",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
     # reporting (reports/urls.py); kinds made by tests/reports/factories.route_kwargs
     "study-request": (
         "study",

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from portal.audit.log import record
-from uploads import sharing, slice_tokens
+from uploads import rt_overlay, sharing, slice_tokens
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import PRESETS, presets_for
 from uploads.models import Instance, Study
@@ -49,7 +49,9 @@ def viewable_instance(request: HttpRequest, pk: int) -> Instance:
     if link is None:
         raise Http404("No such image")
     match = request.resolver_match
-    what = "attributes" if match and match.url_name == "api-instance-attributes" else "slice"
+    what = {"api-instance-attributes": "attributes", "api-instance-rt": "rt overlay"}.get(
+        (match.url_name or "") if match else "", "slice"
+    )
     sharing.note_view(request, link, instance, what)
     return instance
 
@@ -97,6 +99,10 @@ def manifest_for(study: Study, reader: int | None = None) -> dict[str, Any]:
     return {
         "study": {"id": study.pk, "modalities": study.modalities, "description": study.description},
         "series": [s for s in series if s["images"]],
+        "rt": [
+            {"id": i.pk, "modality": i.series.modality, "series": i.series.description}
+            for i in rt_overlay.rt_instances(study)
+        ],
         "presets": {name: {"center": w.center, "width": w.width} for name, w in PRESETS.items()},
     }
 
@@ -180,3 +186,18 @@ def attributes(request: HttpRequest, pk: int) -> JsonResponse:
     instance = viewable_instance(request, pk)
     ds = pydicom.dcmread(io.BytesIO(read_instance(instance)), stop_before_pixels=True)
     return JsonResponse({"instance": instance.pk, "attributes": attribute_rows(ds)})
+
+
+@require_GET
+@sharing.share_or_login_required
+def rt_overlay_json(request: HttpRequest, pk: int) -> JsonResponse:
+    """Structure contours and isodose lines of the image's study in the image's plane."""
+    instance = viewable_instance(request, pk)
+    try:
+        frame = int(request.GET.get("frame", "0"))
+    except ValueError:
+        return JsonResponse({"error": "frame must be a number"}, status=400)
+    try:
+        return JsonResponse(rt_overlay.overlay(instance, frame))
+    except DicomInputError as exc:
+        return JsonResponse({"error": f"cannot read this image: {exc}"}, status=422)

@@ -1,5 +1,6 @@
 // The slice viewer: server-rendered PNGs, scrolled by wheel, keys, slider and touch;
-// presets, drag-to-window, zoom/pan, cine, invert, prefetch, attributes, measurement.
+// presets, drag-to-window, zoom/pan, cine, invert, prefetch, attributes, measurement,
+// and the radiotherapy overlay (structure contours, isodose lines) drawn as vectors.
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const root = document.querySelector("[data-study]");
 const studyId = root.dataset.study;
@@ -7,7 +8,7 @@ const studyId = root.dataset.study;
 const state = {
   manifest: null, series: null, index: 0, frames: [], window: null, preset: "",
   invert: false, zoom: 1, panX: 0, panY: 0, fit: true, cine: null, measuring: false,
-  measure: null, cache: new Map(),
+  measure: null, cache: new Map(), rt: false, rtData: new Map(),
 };
 
 // A flat list of (instance, frame) for the current series.
@@ -62,6 +63,96 @@ function show() {
   $("viewer-review").hidden = !entry.img.review;
   prefetch();
   if (!$("viewer-tags").hidden) loadTags();
+  if (state.rt) loadRt(entry);
+}
+
+// Radiotherapy overlay: contours and isodose lines of this image's plane, in the image's
+// pixel coordinates (uploads/rt_overlay.py).
+function rtKey(entry) { return `${entry.img.id}:${entry.frame}`; }
+
+async function loadRt(entry) {
+  const key = rtKey(entry);
+  if (!state.rtData.has(key)) {
+    state.rtData.set(key, null);
+    const response = await fetch(`/api/instances/${entry.img.id}/rt/?frame=${entry.frame}`, { credentials: "same-origin" });
+    const data = response.ok ? await response.json() : { structures: [], isodose: [], note: "the overlay could not be loaded" };
+    state.rtData.set(key, data);
+  }
+  const current = state.frames[state.index];
+  if (current && rtKey(current) === key) { renderRtLegend(state.rtData.get(key)); drawMeasure(); }
+}
+
+function renderRtLegend(data) {
+  const legend = $("viewer-rt-legend");
+  legend.hidden = !state.rt;
+  if (!data) return;
+  const unit = data.reference && data.reference.units === "GY" ? "Gy" : "(relative)";
+  const items = [
+    ...data.structures.map((s) => ({ color: s.color, text: s.name, id: "structure" })),
+    ...data.isodose.map((d) => ({ color: d.color, text: `${d.percent}% (${d.dose.toFixed(2)} ${unit})`, id: "isodose" })),
+  ];
+  const rows = items.map((item) => {
+    const li = document.createElement("li");
+    li.dataset.testid = `viewer-rt-${item.id}`;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = item.color;
+    li.append(swatch, document.createTextNode(item.text));
+    return li;
+  });
+  if (data.reference) {
+    const li = document.createElement("li");
+    li.textContent = `100% = ${data.reference.dose.toFixed(2)} ${unit} (${data.reference.source})`;
+    rows.push(li);
+  }
+  if (!items.length) {
+    const li = document.createElement("li");
+    li.textContent = data.note || "nothing to draw on this image";
+    rows.push(li);
+  }
+  legend.querySelector("ul").replaceChildren(...rows);
+}
+
+function drawRt(ctx, toStage) {
+  const entry = state.frames[state.index];
+  const data = state.rt && entry ? state.rtData.get(rtKey(entry)) : null;
+  if (!data) return;
+  // Pixel (column i, row j) has its centre at whole (i, j): a fraction (i + 0.5) / columns
+  // of the shown image (which may be resampled for non-square pixels).
+  const fx = (x) => (x + 0.5) / data.columns;
+  const fy = (y) => (y + 0.5) / data.rows;
+  ctx.lineWidth = 1.5;
+  for (const structure of data.structures) {
+    ctx.strokeStyle = structure.color;
+    for (const path of structure.paths) {
+      ctx.beginPath();
+      for (let i = 0; i < path.length; i += 2) {
+        const p = toStage(fx(path[i]), fy(path[i + 1]));
+        if (i === 0) ctx.moveTo(p.x, p.y); else ctx.lineTo(p.x, p.y);
+      }
+      ctx.closePath();
+      ctx.stroke();
+    }
+  }
+  for (const line of data.isodose) {
+    ctx.strokeStyle = line.color;
+    ctx.beginPath();
+    const s = line.segments;
+    for (let i = 0; i < s.length; i += 4) {
+      const a = toStage(fx(s[i]), fy(s[i + 1]));
+      const b = toStage(fx(s[i + 2]), fy(s[i + 3]));
+      ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y);
+    }
+    ctx.stroke();
+  }
+  document.body.dataset.rtDrawn = rtKey(entry);
+}
+
+function toggleRt() {
+  state.rt = !state.rt;
+  $("viewer-rt-toggle").classList.toggle("active", state.rt);
+  $("viewer-rt-legend").hidden = !state.rt;
+  if (state.rt) loadRt(state.frames[state.index]); else drawMeasure();
 }
 
 function applyTransform() {
@@ -168,9 +259,10 @@ function drawMeasure() {
   canvas.height = stage.height;
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const rect = image.getBoundingClientRect();
+  drawRt(ctx, (fx, fy) => ({ x: rect.left - stage.left + fx * rect.width, y: rect.top - stage.top + fy * rect.height }));
   const m = state.measure;
   if (!m || !m.b) return;
-  const rect = image.getBoundingClientRect();
   const px = (p) => ({ x: rect.left - stage.left + (p.x / image.naturalWidth) * rect.width,
                        y: rect.top - stage.top + (p.y / image.naturalHeight) * rect.height });
   const a = px(m.a);
@@ -270,6 +362,7 @@ function bindKeys() {
     else if (event.key === "f") fit();
     else if (event.key === "p") toggleCine();
     else if (event.key === "m") toggleMeasure();
+    else if (event.key === "r" && !$("viewer-rt-toggle").hidden) toggleRt();
     else if (event.key === "?") $("viewer-help").hidden = !$("viewer-help").hidden;
   });
 }
@@ -296,6 +389,9 @@ async function init() {
   $("viewer-invert").addEventListener("click", () => { state.invert = !state.invert; show(); });
   $("viewer-cine").addEventListener("click", toggleCine);
   $("viewer-measure").addEventListener("click", toggleMeasure);
+  const drawable = state.manifest.rt.filter((o) => o.modality === "RTSTRUCT" || o.modality === "RTDOSE");
+  $("viewer-rt-toggle").hidden = drawable.length === 0;
+  $("viewer-rt-toggle").addEventListener("click", toggleRt);
   $("viewer-tags-toggle").addEventListener("click", () => { $("viewer-tags").hidden = !$("viewer-tags").hidden; if (!$("viewer-tags").hidden) loadTags(); });
   $("viewer-help-toggle").addEventListener("click", () => { $("viewer-help").hidden = !$("viewer-help").hidden; });
   $("viewer-image").addEventListener("load", () => { document.body.dataset.loaded = $("viewer-image").src; drawMeasure(); });
