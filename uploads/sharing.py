@@ -220,7 +220,8 @@ def record_open(request: HttpRequest, link: ShareLink) -> None:
 
 
 def note_view(request: HttpRequest, link: ShareLink, instance: Instance, what: str) -> None:
-    """Audit that a link holder viewed an image (`what`: "slice" or "attributes").
+    """Audit that a link holder viewed an image (`what`: "slice", "attributes" or "rt",
+    the radiotherapy overlay).
 
     Logged at most once per instance, kind and grant (browser session), so scrolling
     through a series does not flood the audit log.

@@ -49,7 +49,7 @@ def viewable_instance(request: HttpRequest, pk: int) -> Instance:
     if link is None:
         raise Http404("No such image")
     match = request.resolver_match
-    what = {"api-instance-attributes": "attributes", "api-instance-rt": "rt overlay"}.get(
+    what = {"api-instance-attributes": "attributes", "api-instance-rt": "rt"}.get(
         (match.url_name or "") if match else "", "slice"
     )
     sharing.note_view(request, link, instance, what)

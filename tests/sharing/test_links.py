@@ -105,6 +105,7 @@ def test_link_opens_the_viewer_of_exactly_one_study(
     assert len(images) == 20
     assert client.get(f"/api/instances/{images[0]}/slice.png").status_code == 200
     assert client.get(f"/api/instances/{images[0]}/attributes/").status_code == 200
+    assert client.get(f"/api/instances/{images[0]}/rt/").status_code == 200
     # Everything else is refused: other studies, their images, pages, reports, exports.
     others = list(Instance.objects.filter(series__study=other_study).values_list("pk", flat=True))
     guesses = [
@@ -112,6 +113,7 @@ def test_link_opens_the_viewer_of_exactly_one_study(
         f"/api/studies/{other_study.pk}/manifest/",
         *[f"/api/instances/{pk}/slice.png" for pk in others],
         *[f"/api/instances/{pk}/attributes/" for pk in others],
+        *[f"/api/instances/{pk}/rt/" for pk in others],
         f"/api/instances/{max(images + others) + 1}/slice.png",
         f"/studies/{imported_study.pk}/",
         f"/studies/{other_study.pk}/",
@@ -223,11 +225,13 @@ def test_each_use_is_audited_and_the_creator_sees_it(
         for query in ["", "?wc=100&ww=200", "?size=128"]:  # the same image thrice: logged once
             assert holder.get(f"/api/instances/{instance.pk}/slice.png{query}").status_code == 200
     holder.get(f"/api/instances/{instances[0].pk}/attributes/")
+    holder.get(f"/api/instances/{instances[0].pk}/rt/")
     events = AuditEvent.objects.filter(object_type="uploads.sharelink", object_id=str(link.pk))
     assert events.filter(action="share.opened").count() == 2
     viewed = events.filter(action="share.slice_viewed")
     assert sorted(e.detail["instance"] for e in viewed) == sorted(i.pk for i in instances)
     assert events.filter(action="share.attributes_viewed").count() == 1
+    assert events.filter(action="share.rt_viewed").count() == 1
     assert {e.ip for e in events} == {"10.0.0.2"} and {e.user for e in events} == {None}
     # A second browser (another grant) is logged again.
     again = Client(REMOTE_ADDR="10.0.0.3")
