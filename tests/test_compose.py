@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_compose_has_every_production_service_with_healthchecks() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
-    for name in ["web", "worker", "beat", "postgres", "redis", "minio", "mailpit"]:
+    for name in ["web", "worker", "beat", "dicom", "postgres", "redis", "minio", "mailpit"]:
         assert name in services, name
     for name in ["web", "worker", "postgres", "redis", "minio", "mailpit"]:
         assert "healthcheck" in services[name], name
@@ -24,5 +24,6 @@ def test_compose_has_every_production_service_with_healthchecks() -> None:
 def test_procfile_runs_the_same_processes() -> None:
     procfile = (REPO / "Procfile").read_text()
     for prefix in ["web: gunicorn portal.wsgi", "worker: python -m celery -A portal worker",
-                   "beat: python -m celery -A portal beat"]:  # fmt: skip
+                   "beat: python -m celery -A portal beat",
+                   "dicom: python manage.py dicom_receiver"]:  # fmt: skip
         assert prefix in procfile

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -137,6 +138,38 @@ def upload_through(env: dict[str, str], log: Path) -> None:
     pytest.fail("the upload was not ingested:\n" + log.read_text()[-4000:])
 
 
+def push_through(env: dict[str, str], log: Path) -> None:
+    """A PACS push (dcmtk's storescu) to the DICOM receiver ends as a stored instance."""
+    storescu = shutil.which("storescu")
+    if storescu is None:
+        return  # dcmtk missing (.ci/run installs it): the receiver's own tests skip too
+    from pydicom.data import get_testdata_file
+
+    from uploads.models import Instance
+
+    port = int(env["DICOM_PORT"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    before = Instance.objects.filter(series__study__owner__email="admin@example.org").count()
+    sent = subprocess.run(
+        [storescu, "-aet", "PACS", "-aec", "PORTAL", "127.0.0.1", str(port),
+         str(get_testdata_file("CT_small.dcm"))],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr + log.read_text()[-3000:]
+    while time.monotonic() < deadline + 30:
+        stored = Instance.objects.filter(series__study__owner__email="admin@example.org")
+        if stored.count() > before:
+            return
+        time.sleep(0.3)
+    pytest.fail(f"the pushed instance was not stored:\n{log.read_text()[-4000:]}")
+
+
 def base_env(tmp_path: Path) -> dict[str, str]:
     drop = {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_EAGER"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
@@ -163,12 +196,15 @@ def test_stack_gunicorn_worker_beat(
 ) -> None:
     env = base_env(tmp_path)
     env.update(DATABASE_URL=worker_database_url(), REDIS_URL=require_redis, WEB_WORKERS="2")
+    env.update(DICOM_PORT=str(free_port()), DICOM_BIND="127.0.0.1")
+    manage(env, "seed_demo")  # as `make stack` does: the DICOM receiver's owner
     log = tmp_path / "stack.log"
     with procfile("Procfile", env, log):
         health = wait_http(f"http://127.0.0.1:{env['PORTAL_PORT']}/healthz", log)
         assert b'"ok": true' in health
         ping_through(env, log)
         upload_through(env, log)
+        push_through(env, log)
         deadline = time.monotonic() + 20
         while "beat: Starting" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.3)

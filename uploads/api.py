@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -41,6 +41,7 @@ from portal.audit.log import record
 from uploads import quarantine
 from uploads.ingest import close_if_done, uploader_key, used_bytes
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
+from uploads.receive import receive_whole
 from uploads.tasks import schedule
 
 log = logging.getLogger(__name__)
@@ -379,45 +380,6 @@ def put_batch(request: HttpRequest, upload_id: int) -> JsonResponse:
     except OSError as exc:
         return storage_error(exc, received=0)
     return JsonResponse({"files": [file_state(file) for file in files]})
-
-
-def receive_whole(
-    upload: Upload, entries: list[tuple[str, int]], data: bytes, name: str = ""
-) -> tuple[list[UploadFile], bool]:
-    """Register and keep whole files (``data`` is their bytes one after the other) in one
-    transaction, and queue them for ingest. Files the upload has already are answered
-    with their state; their bytes are not written again.
-
-    Returns each entry's file, in order, and whether any was new.
-    """
-    written: list[UploadFile] = []
-    try:
-        with transaction.atomic():
-            known = {
-                f.key: f
-                for f in UploadFile.objects.filter(upload=upload, key__in=[k for k, _ in entries])
-            }
-            new = [
-                UploadFile(upload=upload, key=key, name=name, size=size, received=size,
-                           status=FileStatus.RECEIVED)
-                for key, size in entries
-                if key not in known
-            ]  # fmt: skip
-            UploadFile.objects.bulk_create(new)  # PostgreSQL and SQLite return the ids
-            fresh = {file.key: file for file in new}
-            offset = 0
-            for key, size in entries:
-                if key in fresh:
-                    written.append(fresh[key])
-                    quarantine.save_chunk(fresh[key], 0, data[offset : offset + size])
-                offset += size
-            schedule(upload.pk, [file.pk for file in new])
-            known.update(fresh)
-    except (DatabaseError, OSError):
-        for file in written:
-            quarantine.discard(file)  # the rows rolled back: no orphaned bytes
-        raise
-    return [known[key] for key, _ in entries], bool(new)
 
 
 def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> UploadFile | None:
