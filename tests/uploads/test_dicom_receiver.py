@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError
 from pydicom.data import get_testdata_file
 from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage, MRImageStorage  # type: ignore[attr-defined]
+from pynetdicom.sop_class import CTImageStorage, MRImageStorage
 
 from uploads import dicom_node, quarantine
 from uploads.models import FileStatus, Instance, Study, Upload
@@ -131,7 +131,7 @@ def test_out_of_resources_when_an_instance_cannot_be_kept(
     scp: int, monkeypatch: Any, settings: Any
 ) -> None:
     """Database or storage down: 0xA700, so the sender retries; nothing half-kept."""
-    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ct = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
 
     def down(*args: Any, **kwargs: Any) -> None:
         raise DatabaseError("connection lost")
@@ -144,7 +144,7 @@ def test_out_of_resources_when_an_instance_cannot_be_kept(
         time.sleep(0.1)
     assert not Upload.objects.exists()
     settings.UPLOAD_MAX_FILES = 1  # one instance per association at most
-    mr = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    mr = pydicom.dcmread(str(get_testdata_file("MR_small.dcm")))
     assert send(scp, ct, mr) == [dicom_node.SUCCESS, dicom_node.OUT_OF_RESOURCES]
     upload = wait_done()[-1]
     assert upload.expected_files == 1 and Instance.objects.count() == 1
