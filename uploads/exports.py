@@ -451,9 +451,9 @@ def metadata_row(study: Study) -> dict[str, Any]:
     }
 
 
-def csv_text(rows: list[dict[str, Any]]) -> str:
+def csv_text(rows: list[dict[str, Any]], extra: list[str] | None = None) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS + (extra or []))
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

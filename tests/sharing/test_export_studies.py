@@ -74,3 +74,46 @@ def test_batch_export_arguments(patient: Any, tmp_path: Path) -> None:
         run("--since", "2024-01-01", "--owner", "nobody@example.org", "--out", str(tmp_path))
     assert run("--since", "2024-01-01", "--out", str(tmp_path / "empty")) == []
     assert (tmp_path / "empty" / "metadata.csv").read_text().startswith("study,pseudonym,age")
+
+
+def test_cohort_export_finds_listed_patients_and_writes_no_original_id(
+    patient: Any, other_patient: Any, mr_series: list[Path], tmp_path: Path
+) -> None:
+    """A research list (original Patient IDs with ICD-10 codes) matched to pseudonymised
+    studies: imported on the server (server key), or de-identified in the browser first
+    (the uploader's key, then the server key; the Python engine stands in for the
+    browser's here, which tests/uploads/test_deid_crosscheck.py shows gives the same)."""
+    from pydicom.data import get_testdata_file
+
+    from tests.sharing.conftest import import_files
+    from tests.uploads.conftest import sample_bytes
+    from uploads.dicom.deidentify import deidentify_bytes
+    from uploads.ingest import uploader_key
+
+    import_files(mr_series, patient)  # server path, patient 123565
+    import_files([str(get_testdata_file("MR_small.dcm"))], patient)  # not listed: 4MR1
+    browser = tmp_path / "browser"
+    browser.mkdir()
+    clean, _ = deidentify_bytes(sample_bytes("CT_small.dcm"), key=uploader_key(other_patient.pk))
+    (browser / "ct.dcm").write_bytes(clean)  # patient 1CT1, as the upload page sends it
+    import_files([browser / "ct.dcm"], other_patient)
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text("patient_id,icd10\n123565,C71.9\n1CT1,J18.9\nNOT-HERE,I10\n")
+
+    since = (timezone.now() - timedelta(days=1)).date().isoformat()
+    out = tmp_path / "out"
+    lines = run("--since", since, "--out", str(out), "--cohort", str(cohort))
+    assert lines[-1] == {"cohort": {"patients": 3, "found": 2, "studies": 2}}
+    series = next(s for s in Study.objects.filter(owner=patient) if s.series.count() == 1
+                  and s.series.get().instances.count() == 20)  # fmt: skip
+    rows = list(csv.DictReader((out / "metadata.csv").open()))
+    codes = {row["modality"]: (row["pseudonym"], row["icd10"]) for row in rows}
+    assert len(rows) == 2 and codes["CT"][1] == "J18.9"
+    assert codes["MR"] == (series.patient_pseudonym, "C71.9")  # the listed MR, not 4MR1
+    written = (out / "metadata.csv").read_text() + json.dumps(lines)
+    for original in ("123565", "1CT1", "NOT-HERE", "4MR1"):
+        assert original not in written
+    with pytest.raises(CommandError, match="patient_id column"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("id,icd10\n1,C00\n")
+        run("--since", since, "--out", str(out), "--cohort", str(bad))

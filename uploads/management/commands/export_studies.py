@@ -5,6 +5,12 @@ processing, writes ``study-<id>-dicom.zip`` — the same ZIP as the study page's
 export: the de-identified files unchanged, with a DICOMDIR — and one ``metadata.csv`` of
 pseudonymised metadata: pseudonym, age, sex (read from the stored, de-identified files),
 modality, study date (as shifted) and description. One JSON line per study on stdout.
+
+``--cohort FILE.csv`` (a ``patient_id`` column with the original Patient IDs, and any
+others, e.g. ``icd10``): only the studies of the listed patients, and their columns in
+``metadata.csv`` next to the pseudonym (``uploads/cohort.py``). The original IDs are read
+in memory only: they are not written anywhere, printed or logged. A last JSON line gives
+how many listed patients were found.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from django.utils import timezone
 
 from portal.accounts.models import User
 from uploads import exports
+from uploads.cohort import Cohort, CohortError, match, read_cohort
 from uploads.dicom.errors import DicomInputError
 from uploads.models import Study, StudyStatus
 
@@ -41,8 +48,12 @@ class Command(BaseCommand):
         parser.add_argument("--since", required=True, help="Uploaded on or after (YYYY-MM-DD)")
         parser.add_argument("--owner", help="Only the studies of this account (email)")
         parser.add_argument("--out", required=True, help="Output folder (created if needed)")
+        parser.add_argument("--cohort", help="CSV of patient_id (original) and other columns")
 
-    def handle(self, *args: Any, since: str, owner: str | None, out: str, **opts: Any) -> None:
+    def handle(
+        self, *args: Any, since: str, owner: str | None, out: str, cohort: str | None = None,
+        **opts: Any,
+    ) -> None:  # fmt: skip
         start = timezone.make_aware(dt.datetime.combine(parse_date(since), dt.time.min))
         studies = Study.objects.filter(created_at__gte=start).exclude(status__in=INCOMPLETE)
         if owner:
@@ -50,15 +61,28 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"no account with email {owner}")
             studies = studies.filter(owner=user)
+        selected = list(studies.order_by("id"))
+        listed: Cohort | None = None
+        matched: dict[int, str] = {}
+        if cohort:
+            listed = read_cohort_file(cohort)
+            matched = match(listed, selected)
+            selected = [study for study in selected if study.pk in matched]
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         rows = []
-        for study in studies.order_by("id"):
+        for study in selected:
             line = self.export_one(study, folder)
             if line["file"]:
-                rows.append(exports.metadata_row(study))
+                columns = listed.rows[matched[study.pk]] if listed else {}
+                rows.append({**exports.metadata_row(study), **columns})
             self.stdout.write(json.dumps(line))
-        (folder / "metadata.csv").write_text(exports.csv_text(rows), encoding="utf-8")
+        extra = listed.columns if listed else []
+        (folder / "metadata.csv").write_text(exports.csv_text(rows, extra), encoding="utf-8")
+        if listed is not None:
+            found = len(set(matched.values()))
+            summary = {"patients": len(listed.rows), "found": found, "studies": len(selected)}
+            self.stdout.write(json.dumps({"cohort": summary}))
 
     def export_one(self, study: Study, folder: Path) -> dict[str, Any]:
         """Write one study's ZIP (atomically: a partial file never has the final name)."""
@@ -72,3 +96,12 @@ class Command(BaseCommand):
             return {"study": study.pk, "file": None, "error": str(exc)}
         os.replace(partial, folder / name)
         return {"study": study.pk, "file": name, "notes": notes}
+
+
+def read_cohort_file(path: str) -> Cohort:
+    try:
+        return read_cohort(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read the cohort file ({type(exc).__name__})") from exc
+    except CohortError as exc:
+        raise CommandError(f"cohort file: {exc}") from exc
