@@ -29,13 +29,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
                    "--no-binary", ":all:", "--dest", tmp, PACKAGE]  # fmt: skip
-        if subprocess.run(command, check=False).returncode != 0:
+        try:
+            fetched = subprocess.run(command, check=False, capture_output=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            fetched = None
+        if fetched is None or fetched.returncode != 0:
             print("test data not fetched (no network?): the RT tests will skip")
             return 0
-        (archive,) = Path(tmp).glob("*.tar.gz")
+        archives = list(Path(tmp).glob("*.tar.gz"))
+        if len(archives) != 1:
+            print("test data not fetched (no source archive): the RT tests will skip")
+            return 0
+        archive = archives[0]
         if hashlib.sha256(archive.read_bytes()).hexdigest() != SHA256:
+            # Never test on data other than the reviewed archive; the tests skip.
             print(f"{archive.name}: unexpected SHA-256, not used", file=sys.stderr)
-            return 1
+            return 0
         TARGET.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
             for member in tar.getmembers():
