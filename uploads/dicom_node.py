@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
+#: Received files are named "C-STORE from <calling AE> #<n>" (no patient data).
+NAME_PREFIX = "C-STORE from "
 
 
 @dataclass
@@ -80,7 +82,7 @@ class Receiver:
                     owner_id=self.owner_id, expected_files=settings.UPLOAD_MAX_FILES
                 ).pk  # open-ended until the association ends
             upload = Upload.objects.get(pk=state.upload_id)
-            name = f"C-STORE from {calling(event)} #{len(state.files) + 1}"
+            name = f"{NAME_PREFIX}{calling(event)} #{len(state.files) + 1}"
             receive_whole(upload, [(key, len(data))], bytes(data), name)
         except (DatabaseError, OSError) as exc:
             log.warning("C-STORE not kept (%s): the sender may retry", type(exc).__name__)
@@ -120,6 +122,23 @@ def finish_association(upload_id: int, files: int) -> None:
         close_if_done(upload)
 
 
+def recover(owner_id: int) -> int:
+    """Close the uploads a previous receiver left open-ended (killed during an
+    association): they keep the files that arrived. Run at start; one receiver per owner.
+    Returns how many uploads were closed."""
+    left = Upload.objects.filter(
+        owner_id=owner_id,
+        state=Upload.State.OPEN,
+        expected_files=settings.UPLOAD_MAX_FILES,
+        files__name__startswith=NAME_PREFIX,
+    ).distinct()
+    closed = 0
+    for upload in left:
+        finish_association(upload.pk, upload.files.filter(parent__isnull=True).count())
+        closed += 1
+    return closed
+
+
 def application_entity() -> AE:
     """A Storage SCP for every storage SOP class and transfer syntax pynetdicom knows
     (compressed data is kept as sent), and a Verification SCP."""
@@ -138,6 +157,9 @@ def application_entity() -> AE:
 def serve(owner_id: int, port: int, block: bool = True) -> Any:
     """Start the SCP on ``port`` (all interfaces, or ``DICOM_BIND``). With ``block=False``
     returns the running server (``server.shutdown()`` stops it)."""
+    recovered = recover(owner_id)
+    if recovered:
+        log.warning("closed %s upload(s) left open by a previous receiver", recovered)
     receiver = Receiver(owner_id)
     handlers: list[Any] = [
         (evt.EVT_C_STORE, receiver.on_store),

@@ -148,3 +148,18 @@ def test_out_of_resources_when_an_instance_cannot_be_kept(
     assert send(scp, ct, mr) == [dicom_node.SUCCESS, dicom_node.OUT_OF_RESOURCES]
     upload = wait_done()[-1]
     assert upload.expected_files == 1 and Instance.objects.count() == 1
+
+
+def test_uploads_left_open_by_a_killed_receiver_are_closed_at_start(
+    require_postgres: None, patient: Any, settings: Any
+) -> None:
+    from uploads.models import UploadFile
+
+    left = Upload.objects.create(owner=patient, expected_files=settings.UPLOAD_MAX_FILES)
+    UploadFile.objects.create(upload=left, key="a" * 64, size=1, status=FileStatus.REJECTED,
+                              name=f"{dicom_node.NAME_PREFIX}PACS #1")  # fmt: skip
+    browser = Upload.objects.create(owner=patient, expected_files=settings.UPLOAD_MAX_FILES)
+    assert dicom_node.recover(patient.pk) == 1
+    left.refresh_from_db()
+    assert (left.state, left.expected_files) == (Upload.State.DONE, 1)
+    assert Upload.objects.get(pk=browser.pk).state == Upload.State.OPEN  # not the receiver's
