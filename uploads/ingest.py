@@ -609,11 +609,11 @@ def close_if_done(upload: Upload) -> bool:
     upload.studies.filter(status__in=[StudyStatus.UPLOADING, StudyStatus.PROCESSING]).update(
         status=StudyStatus.READY, requested_at=now, updated_at=now
     )
-    from uploads.tasks import prerender_study
+    from uploads.tasks import queue_prerender
 
     for study_id in upload.studies.values_list("pk", flat=True):
-        # A warm-up only: a broker outage must not fail the request.
-        after_commit(prerender_study.delay, study_id)
+        # A warm-up only (low priority): a broker outage must not fail the request.
+        after_commit(queue_prerender, study_id)
     return True
 
 

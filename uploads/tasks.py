@@ -111,6 +111,16 @@ def sweep_quarantine() -> int:
     return quarantine.sweep_orphans()
 
 
+#: Pre-rendering is a warm-up: on Redis it waits behind ingest and every other task.
+#: kombu's Redis transport keeps a list per priority step (0, 3, 6, 9) and a worker
+#: takes from the lowest step first; messages without a priority count as 0.
+PRERENDER_PRIORITY = 9
+
+
+def queue_prerender(study_id: int) -> None:
+    prerender_study.apply_async((study_id,), priority=PRERENDER_PRIORITY)
+
+
 @shared_task(
     acks_late=True, ignore_result=True, max_retries=3, retry_backoff=True, autoretry_for=TRANSIENT
 )

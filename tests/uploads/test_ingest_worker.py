@@ -83,3 +83,33 @@ def test_worker_killed_mid_ingest_loses_and_duplicates_nothing(
     assert UploadFile.objects.filter(status=FileStatus.STORED).count() == 20
     assert list(quarantine.stored()) == []
     assert ingest.stale_files() == []
+
+
+def test_ingest_goes_before_waiting_prerender_work(
+    require_postgres: None, require_redis: str, transactional_db: None, login: Any,
+    patient: Any, mr_series: list[Path], tmp_path: Path,
+) -> None:  # fmt: skip
+    """Pre-rendering is queued at a low priority: a worker takes an upload's ingest run
+    before a backlog of pre-render tasks queued earlier."""
+    from portal.celery import app
+    from uploads.tasks import queue_prerender
+
+    app.control.purge()
+    for study_id in range(900001, 900011):  # a backlog (studies that do not exist: no work)
+        queue_prerender(study_id)
+    client = UploadClient(login(patient))
+    upload = client.create(1)
+    client.send(upload, mr_series[0].name, mr_series[0].read_bytes())  # queues a run
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        wait_until(lambda: Upload.objects.get(pk=upload).state == Upload.State.DONE, 60, "ingest")
+        wait_until(lambda: worker.log.read_text().count("prerender_study") >= 20, 30, "backlog")
+    finally:
+        worker.stop()
+    received = [
+        line.split("Task ", 1)[1].split("[", 1)[0]
+        for line in worker.log.read_text().splitlines()
+        if "] received" in line
+    ]
+    assert received[0] == "uploads.tasks.ingest_upload", received[:3]
+    assert received.count("uploads.tasks.prerender_study") >= 10
