@@ -50,7 +50,7 @@ NAME_PREFIX = "C-STORE from "
 class Association:
     """What one association has received so far."""
 
-    upload_id: int | None = None
+    upload: Upload | None = None
     files: set[str] = field(default_factory=set)
 
 
@@ -77,13 +77,12 @@ class Receiver:
             return OUT_OF_RESOURCES
         try:
             close_old_connections()
-            if state.upload_id is None:
-                state.upload_id = Upload.objects.create(
+            if state.upload is None:  # open-ended until the association ends
+                state.upload = Upload.objects.create(
                     owner_id=self.owner_id, expected_files=settings.UPLOAD_MAX_FILES
-                ).pk  # open-ended until the association ends
-            upload = Upload.objects.get(pk=state.upload_id)
+                )
             name = f"{NAME_PREFIX}{calling(event)} #{len(state.files) + 1}"
-            receive_whole(upload, [(key, len(data))], bytes(data), name)
+            receive_whole(state.upload, [(key, len(data))], bytes(data), name)
         except (DatabaseError, OSError) as exc:
             log.warning("C-STORE not kept (%s): the sender may retry", type(exc).__name__)
             return OUT_OF_RESOURCES
@@ -98,8 +97,8 @@ class Receiver:
         with self.lock:
             state = self.associations.pop(id(event.assoc), None)
         try:
-            if state is not None and state.upload_id is not None:
-                finish_association(state.upload_id, len(state.files))
+            if state is not None and state.upload is not None:
+                finish_association(state.upload.pk, len(state.files))
                 log.info("association from %s: %s instances", calling(event), len(state.files))
         except DatabaseError as exc:  # the upload stays open; an admin can cancel it
             log.error("association end not recorded (%s)", type(exc).__name__)

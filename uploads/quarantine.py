@@ -75,14 +75,7 @@ def discard_upload(upload_id: int) -> int:
     A file's parts go when its batch commits (:func:`discard`); a worker killed between
     that commit and the deletion leaves them behind. Closing the upload clears them, so
     they do not wait for :func:`sweep_orphans`. Returns how many parts were deleted."""
-    prefix = f"quarantine/{upload_id}/"
-    try:
-        folders, names = default_storage.listdir(prefix)
-    except FileNotFoundError:
-        return 0
-    paths = [prefix + name for name in names]
-    for folder in folders:
-        paths += [f"{prefix}{folder}/{n}" for n in default_storage.listdir(f"{prefix}{folder}/")[1]]
+    paths = [f"quarantine/{folder}/{name}" for folder, name in _in_upload(str(upload_id))]
     for path in paths:
         default_storage.delete(path)
     return len(paths)
@@ -98,11 +91,19 @@ def stored() -> Iterator[tuple[str, str]]:
         return
     yield from (("", name) for name in names)
     for upload_dir in uploads:
+        yield from _in_upload(upload_dir)
+
+
+def _in_upload(upload_dir: str) -> Iterator[tuple[str, str]]:
+    """(folder, name) of everything stored under ``quarantine/<upload_dir>/``."""
+    try:
         files, names = default_storage.listdir(f"quarantine/{upload_dir}/")
-        yield from ((upload_dir, name) for name in names)
-        for file_dir in files:
-            folder = f"{upload_dir}/{file_dir}"
-            yield from ((folder, n) for n in default_storage.listdir(f"quarantine/{folder}/")[1])
+    except FileNotFoundError:
+        return
+    yield from ((upload_dir, name) for name in names)
+    for file_dir in files:
+        folder = f"{upload_dir}/{file_dir}"
+        yield from ((folder, n) for n in default_storage.listdir(f"quarantine/{folder}/")[1])
 
 
 def is_empty() -> bool:

@@ -79,7 +79,7 @@ async function loadRt(entry) {
     state.rtData.set(key, data);
   }
   const current = state.frames[state.index];
-  if (current && rtKey(current) === key) { renderRtLegend(state.rtData.get(key)); drawMeasure(); }
+  if (current && rtKey(current) === key) { renderRtLegend(state.rtData.get(key)); drawOverlay(); }
 }
 
 function renderRtLegend(data) {
@@ -152,7 +152,7 @@ function toggleRt() {
   state.rt = !state.rt;
   $("viewer-rt-toggle").classList.toggle("active", state.rt);
   $("viewer-rt-legend").hidden = !state.rt;
-  if (state.rt) loadRt(state.frames[state.index]); else drawMeasure();
+  if (state.rt) loadRt(state.frames[state.index]); else drawOverlay();
 }
 
 function applyTransform() {
@@ -160,7 +160,7 @@ function applyTransform() {
   image.style.transform = `translate(${state.panX}px, ${state.panY}px) scale(${state.zoom})`;
   image.classList.toggle("natural", !state.fit);
   $("viewer-zoom").textContent = `${Math.round(state.zoom * 100)}%`;
-  drawMeasure();
+  drawOverlay();
 }
 
 function go(delta) {
@@ -251,7 +251,7 @@ function toImage(event) {
            y: ((event.clientY - rect.top) / rect.height) * image.naturalHeight };
 }
 
-function drawMeasure() {
+function drawOverlay() {
   const canvas = $("viewer-overlay");
   const image = $("viewer-image");
   const stage = $("viewer-stage").getBoundingClientRect();
@@ -298,7 +298,7 @@ function bindPointer() {
   });
   stage.addEventListener("pointermove", (event) => {
     if (!drag) return;
-    if (drag.kind === "measure") { state.measure.b = toImage(event); drawMeasure(); return; }
+    if (drag.kind === "measure") { state.measure.b = toImage(event); drawOverlay(); return; }
     const dx = event.clientX - drag.x;
     const dy = event.clientY - drag.y;
     if (drag.kind === "pan") {
@@ -371,7 +371,7 @@ function fit() { state.fit = true; state.zoom = 1; state.panX = state.panY = 0; 
 function toggleMeasure() {
   state.measuring = !state.measuring;
   $("viewer-measure").classList.toggle("active", state.measuring);
-  if (!state.measuring) { state.measure = null; drawMeasure(); $("viewer-measure-result").textContent = ""; }
+  if (!state.measuring) { state.measure = null; drawOverlay(); $("viewer-measure-result").textContent = ""; }
 }
 
 async function init() {
@@ -394,7 +394,7 @@ async function init() {
   $("viewer-rt-toggle").addEventListener("click", toggleRt);
   $("viewer-tags-toggle").addEventListener("click", () => { $("viewer-tags").hidden = !$("viewer-tags").hidden; if (!$("viewer-tags").hidden) loadTags(); });
   $("viewer-help-toggle").addEventListener("click", () => { $("viewer-help").hidden = !$("viewer-help").hidden; });
-  $("viewer-image").addEventListener("load", () => { document.body.dataset.loaded = $("viewer-image").src; drawMeasure(); });
+  $("viewer-image").addEventListener("load", () => { document.body.dataset.loaded = $("viewer-image").src; drawOverlay(); });
   selectSeries(state.manifest.series[0]);
   document.body.dataset.ready = "true";
 }

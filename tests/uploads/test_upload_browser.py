@@ -38,16 +38,25 @@ def make_cd(root: Path, series: list[Path]) -> Path:
     return cd
 
 
+def open_upload_page(page: Any, email: str) -> None:
+    browser_login(page, email)
+    page.get_by_test_id("nav-upload").click()
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def pick_cd(page: Any, cd: Path) -> None:
+    """Choose the CD folder and wait for the page to have grouped it."""
+    page.get_by_test_id("upload-folder-input").set_input_files(cd)
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+
+
 def test_folder_upload_resumes_after_interruption(
     page: Any, patient: Any, mr_series: list[Path], tmp_path: Path, settings: Any
 ) -> None:
     settings.UPLOAD_CHUNK_SIZE = 16 * 1024  # several chunks a file: resume mid-file
     cd = make_cd(tmp_path, mr_series)
-    browser_login(page, patient.email)
-    page.get_by_test_id("nav-upload").click()
-    page.wait_for_selector("body[data-ready=true]")
-    page.get_by_test_id("upload-folder-input").set_input_files(cd)
-    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    open_upload_page(page, patient.email)
+    pick_cd(page, cd)
     assert "20 images" in page.get_by_test_id("upload-study").inner_text()
     skipped = page.get_by_test_id("upload-skipped").inner_text()
     for junk in ["autorun.inf", "viewer.exe", "report.pdf", "notes.dcm"]:
@@ -92,8 +101,7 @@ def test_folder_upload_resumes_after_interruption(
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     assert page.get_by_test_id("upload-resume").is_visible()
-    page.get_by_test_id("upload-folder-input").set_input_files(cd)
-    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    pick_cd(page, cd)
     page.get_by_test_id("upload-start").click()
     page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
     assert page.get_by_test_id("upload-progress").get_attribute("aria-valuenow") == "100"
@@ -132,11 +140,8 @@ def test_small_files_go_in_batches_and_resume_without_resending(
     files the server confirmed are not sent again (the page asks which it holds)."""
     settings.UPLOAD_BATCH_FILES = 3
     cd = make_cd(tmp_path, mr_series)
-    browser_login(page, patient.email)
-    page.get_by_test_id("nav-upload").click()
-    page.wait_for_selector("body[data-ready=true]")
-    page.get_by_test_id("upload-folder-input").set_input_files(cd)
-    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    open_upload_page(page, patient.email)
+    pick_cd(page, cd)
 
     confirmed: set[str] = set()
     cut = {"after": 2, "seen": 0}
@@ -173,8 +178,7 @@ def test_small_files_go_in_batches_and_resume_without_resending(
     page.on("request", lambda r: single.append(r.url) if PUT.search(r.url) else None)
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
-    page.get_by_test_id("upload-folder-input").set_input_files(cd)
-    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    pick_cd(page, cd)
     page.get_by_test_id("upload-start").click()
     page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
 

@@ -514,7 +514,7 @@ def interpolation_sources(depths: Sequence[float], gap: float) -> list[tuple[int
         weight = (depth - depths[k]) / (depths[k + 1] - depths[k])
         if weight >= 1 - 1e-6:
             k, weight = k + 1, 0.0
-        sources.append((k, max(0.0, weight) if weight > 1e-6 else 0.0))
+        sources.append((k, weight if weight > 1e-6 else 0.0))
     return sources
 
 
