@@ -296,13 +296,16 @@ INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 5)
 # How many workers may ingest one upload at once (uploads/tasks.py).
 INGEST_PARALLEL = env_int("INGEST_PARALLEL", 2)
 # The DICOM receiver (`manage.py dicom_receiver`, uploads/dicom_node.py): a PACS pushes
-# studies to it with C-STORE; they are ingested like uploads, for DICOM_RECEIVER_OWNER.
+# studies to it with C-STORE; they are ingested like uploads.
 DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "PORTAL")
-DICOM_BIND = env_str("DICOM_BIND", "0.0.0.0")  # noqa: S104 - a DICOM port is meant to be reached
+# Loopback unless configured: DICOM has no authentication.
+DICOM_BIND = env_str("DICOM_BIND", "127.0.0.1")
 DICOM_PORT = env_int("DICOM_PORT", 11112)
+# Who may push, and for which account: "AE_TITLE@host=email" entries, comma-separated
+# (host: an IP address or a name resolved at start). Required when DICOM_BIND is not a
+# loopback address; without it only senders on this machine, for DICOM_RECEIVER_OWNER.
+DICOM_PEERS = env_list("DICOM_PEERS")
 DICOM_RECEIVER_OWNER = env_str("DICOM_RECEIVER_OWNER")
-# Calling AE titles allowed to send (empty: any; DICOM has no authentication).
-DICOM_ALLOWED_CALLING_AES = env_list("DICOM_ALLOWED_CALLING_AES")
 # Fault-injection tests only: seconds each ingest sleeps, so a worker can be killed mid-batch.
 INGEST_TEST_DELAY = float(env_str("INGEST_TEST_DELAY", "0") or 0)
 

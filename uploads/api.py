@@ -38,8 +38,8 @@ from portal import ratelimit
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role, User
 from portal.audit.log import record
-from uploads import quarantine
-from uploads.ingest import close_if_done, uploader_key, used_bytes
+from uploads import quarantine, quota
+from uploads.ingest import close_if_done, uploader_key
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
 from uploads.receive import receive_whole
 from uploads.tasks import schedule
@@ -188,9 +188,9 @@ def register(request: HttpRequest, upload_id: int) -> JsonResponse:
     entries = body_json(request).get("files")
     if not isinstance(entries, list) or not entries or len(entries) > 1000:
         return error("files must be a list of 1 to 1000 {key, name, size}")
-    quota_left = settings.USER_QUOTA_BYTES - used_bytes(uploader(request).pk)
     states = []
     with transaction.atomic():
+        admission = quota.Admission(upload.owner_id)
         for entry in entries:
             key = str(entry.get("key", "")) if isinstance(entry, dict) else ""
             size = entry.get("size") if isinstance(entry, dict) else None
@@ -199,17 +199,18 @@ def register(request: HttpRequest, upload_id: int) -> JsonResponse:
                 return error("each file needs a SHA-256 hex key and a size")
             file = UploadFile.objects.filter(upload=upload, key=key).first()
             if file is None:
-                file = new_file(upload, key, name, size, quota_left)
-                if file.status == FileStatus.RECEIVING:
-                    quota_left -= size
+                file = new_file(upload, key, name, size, admission)
             states.append(file_state(file))
         # Files known already or refused at once may complete the upload right here.
         close_if_done(Upload.objects.select_for_update().get(pk=upload.pk))
     return JsonResponse({"files": states})
 
 
-def new_file(upload: Upload, key: str, name: str, size: int, quota_left: int) -> UploadFile:
-    """Register one file; files this uploader already stored are not sent again."""
+def new_file(
+    upload: Upload, key: str, name: str, size: int, admission: quota.Admission
+) -> UploadFile:
+    """Register one file; files this uploader already stored are not sent again, and a
+    file that does not fit in the quota is refused before its bytes are sent."""
     known = (
         UploadFile.objects.filter(
             upload__owner_id=upload.owner_id,
@@ -233,8 +234,8 @@ def new_file(upload: Upload, key: str, name: str, size: int, quota_left: int) ->
     elif size > settings.UPLOAD_MAX_FILE_SIZE:
         limit = settings.UPLOAD_MAX_FILE_SIZE // 1024**2
         reason = f"too large: {size // 1024**2} MB (limit {limit} MB a file)"
-    elif size > quota_left:
-        reason = "over your storage quota; contact the administrator"
+    elif not admission.fits(size):
+        reason = quota.OVER_QUOTA
     else:
         return UploadFile.objects.create(upload=upload, key=key, name=name, size=size)
     return UploadFile.objects.create(
@@ -315,8 +316,8 @@ def whole_file(
     queue it in one short transaction (a look-up and an insert), as a batch of one
     (:func:`receive_whole`), instead of the general path's look-ups.
 
-    Whether the file was stored before, and the quota, are left to the worker, which
-    checks both anyway; the bytes are here already. None when the general path must
+    Whether the file was stored before is left to the worker, which checks it anyway;
+    the quota is checked on arrival (:func:`receive_whole`). None when the general path must
     answer: the file is known to this upload, or it is not a whole new file.
     """
     declared = request.headers.get("Upload-Length", "")
@@ -391,8 +392,7 @@ def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> Upl
     if upload.state != Upload.State.OPEN or not KEY.match(key) or not 0 <= size < MAX_SIZE:
         return None
     name = text(unquote(request.headers.get("Upload-Name", "")), 255)
-    quota_left = settings.USER_QUOTA_BYTES - used_bytes(upload.owner_id)
-    return new_file(upload, key, name, size, quota_left)
+    return new_file(upload, key, name, size, quota.Admission(upload.owner_id))
 
 
 @require_GET

@@ -1,14 +1,14 @@
 """The portal as a DICOM node: a Storage SCP (C-STORE, PS3.4 Annex B) and Verification
 SCP (C-ECHO) that a PACS or modality pushes studies to, for research imports.
 
-Each association becomes one :class:`~uploads.models.Upload` of the configured owner
-(created at its first C-STORE). Every received instance is kept as the sender encoded it
-(PS3.10 file with the negotiated transfer syntax, no decoding) through the same path as
-a browser upload (:func:`uploads.receive.receive_whole`): quarantine, then the Celery
-ingest pipeline (server de-identification, index, store). The original never leaves
-quarantine. When the association ends (released, aborted or dropped) the upload knows
-how many files it has and closes once they are processed (an association that kept
-nothing leaves no upload).
+Each association becomes one :class:`~uploads.models.Upload` of the account its sender
+is registered for (created at its first C-STORE). Every received instance is kept as the
+sender encoded it (PS3.10 file with the negotiated transfer syntax, no decoding) through
+the same path as a browser upload (:func:`uploads.receive.receive_whole`): quarantine,
+then the Celery ingest pipeline (server de-identification, index, store). The original
+never leaves quarantine. When the association ends (released, aborted or dropped) the
+upload knows how many files it has and closes once they are processed (an association
+that kept nothing leaves no upload).
 
 C-STORE statuses (PS3.4 B.2.3): 0x0000 when the instance is safely in quarantine and
 queued; 0xA700 (Out of Resources) when it could not be kept (database or storage down,
@@ -16,19 +16,27 @@ or more than ``UPLOAD_MAX_FILES`` instances in one association), so the sender r
 Whether the instance is usable (DICOM with the UIDs we need, within the image limits)
 is decided by the pipeline and shown per file on the owner's study page, as for uploads.
 
-Who may send: ``DICOM_ALLOWED_CALLING_AES`` (empty: any calling AE title). The DICOM
-upper layer has no authentication: expose the port only to the PACS network.
+Who may send (the DICOM upper layer has no authentication, so the receiver checks what
+it can): the called AE title must be ours (``DICOM_AE_TITLE``), and the calling AE title
+*and* the address it connects from must be a registered peer, ``DICOM_PEERS``
+(``AE@host=account``, each peer's studies go to its own account). Without peers the
+receiver listens only on a loopback address (``DICOM_BIND``, 127.0.0.1 by default) for
+the one account given; it refuses to start on another address without peers. For a
+PACS on another network, put TLS in front (docs/deployment.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, AllStoragePresentationContexts, evt
@@ -42,23 +50,88 @@ log = logging.getLogger(__name__)
 
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
+NOT_AUTHORIZED = 0x0124  # Refused: Not Authorized (PS3.7 C.5)
 #: Received files are named "C-STORE from <calling AE> #<n>" (no patient data).
 NAME_PREFIX = "C-STORE from "
 
 
+@dataclass(frozen=True)
+class Peer:
+    """A sender allowed to push: its AE title, the addresses it connects from, and the
+    account its studies belong to."""
+
+    ae_title: str
+    addresses: frozenset[str]
+    owner_id: int
+
+
 @dataclass
 class Association:
-    """What one association has received so far."""
+    """Who is sending on one association, and what it has received so far."""
 
+    owner_id: int | None = None
     upload: Upload | None = None
     files: set[str] = field(default_factory=set)
 
 
-class Receiver:
-    """Event handlers of the Storage SCP for one owner (each association runs in its own
-    thread; state is per association)."""
+def parse_peers(entries: list[str]) -> list[tuple[str, str, str]]:
+    """``DICOM_PEERS`` entries ``AE@host=email`` as (AE title, host, email).
 
-    def __init__(self, owner_id: int) -> None:
+    Raises ImproperlyConfigured for an entry that is not of that form.
+    """
+    peers = []
+    for entry in entries:
+        ae_host, _, email = entry.partition("=")
+        ae_title, _, host = ae_host.partition("@")
+        ae_title, host, email = ae_title.strip(), host.strip(), email.strip()
+        if not (0 < len(ae_title) <= 16 and host and "@" in email):
+            raise ImproperlyConfigured(
+                f"DICOM_PEERS entry {entry!r} must look like AE_TITLE@host=account@example.org"
+            )
+        peers.append((ae_title, host, email))
+    return peers
+
+
+def addresses(host: str) -> frozenset[str]:
+    """The IP addresses of ``host`` (an address, or a name resolved now)."""
+    try:
+        return frozenset({str(ipaddress.ip_address(host))})
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"DICOM_PEERS host {host!r} cannot be resolved") from exc
+    return frozenset(str(ipaddress.ip_address(info[4][0])) for info in infos)
+
+
+def load_peers() -> list[Peer]:
+    """The registered senders (``DICOM_PEERS``) with their accounts."""
+    from portal.accounts.models import User
+
+    peers = []
+    for ae_title, host, email in parse_peers(settings.DICOM_PEERS):
+        owner = User.objects.filter(email__iexact=email, is_active=True).first()
+        if owner is None:
+            raise ImproperlyConfigured(f"DICOM_PEERS: no active account {email}")
+        peers.append(Peer(ae_title, addresses(host), owner.pk))
+    return peers
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class Receiver:
+    """Event handlers of the Storage SCP (each association runs in its own thread; state
+    is per association). ``peers`` decide who may send and for whom; without peers
+    (a loopback-only receiver) every sender's studies go to ``owner_id``."""
+
+    def __init__(self, peers: list[Peer], owner_id: int | None = None) -> None:
+        self.peers = peers
         self.owner_id = owner_id
         self.lock = threading.Lock()
         self.associations: dict[int, Association] = {}
@@ -67,9 +140,35 @@ class Receiver:
         with self.lock:
             return self.associations.setdefault(id(event.assoc), Association())
 
+    def sender_owner(self, event: Any) -> int | None:
+        """The account a sender pushes for, or None when it is not registered."""
+        if not self.peers:
+            return self.owner_id
+        address = str(event.assoc.requestor.address)
+        title = calling(event)
+        for peer in self.peers:
+            if peer.ae_title == title and address in peer.addresses:
+                return peer.owner_id
+        return None
+
+    def on_established(self, event: Any) -> None:
+        """An association from a calling AE title that is registered, but not from this
+        address (a faked title), is aborted before anything is sent."""
+        owner_id = self.sender_owner(event)
+        if owner_id is None:
+            log.warning("association from %s refused: not a registered peer", calling(event))
+            event.assoc.abort()
+            return
+        self.state(event).owner_id = owner_id
+
+    def on_echo(self, event: Any) -> int:
+        return SUCCESS if self.state(event).owner_id is not None else NOT_AUTHORIZED
+
     def on_store(self, event: Any) -> int:
         """Keep one received instance (C-STORE request)."""
         state = self.state(event)
+        if state.owner_id is None:
+            return NOT_AUTHORIZED
         data = event.encoded_dataset(include_meta=True)
         key = hashlib.sha256(data).hexdigest()
         if key not in state.files and len(state.files) >= settings.UPLOAD_MAX_FILES:
@@ -79,7 +178,7 @@ class Receiver:
             close_old_connections()
             if state.upload is None:  # open-ended until the association ends
                 state.upload = Upload.objects.create(
-                    owner_id=self.owner_id, expected_files=settings.UPLOAD_MAX_FILES
+                    owner_id=state.owner_id, expected_files=settings.UPLOAD_MAX_FILES
                 )
             name = f"{NAME_PREFIX}{calling(event)} #{len(state.files) + 1}"
             receive_whole(state.upload, [(key, len(data))], bytes(data), name)
@@ -121,12 +220,12 @@ def finish_association(upload_id: int, files: int) -> None:
         close_if_done(upload)
 
 
-def recover(owner_id: int) -> int:
+def recover(owner_ids: list[int]) -> int:
     """Close the uploads a previous receiver left open-ended (killed during an
-    association): they keep the files that arrived. Run at start; one receiver per owner.
-    Returns how many uploads were closed."""
+    association): they keep the files that arrived. Run at start; one receiver for these
+    accounts. Returns how many uploads were closed."""
     left = Upload.objects.filter(
-        owner_id=owner_id,
+        owner_id__in=owner_ids,
         state=Upload.State.OPEN,
         expected_files=settings.UPLOAD_MAX_FILES,
         files__name__startswith=NAME_PREFIX,
@@ -146,24 +245,40 @@ def application_entity() -> AE:
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(str(context.abstract_syntax), every_syntax)
     ae.add_supported_context(Verification)
-    allowed = [title for title in settings.DICOM_ALLOWED_CALLING_AES if title]
-    if allowed:
-        ae.require_calling_aet = allowed
+    ae.require_called_aet = True  # an association for another AE title is rejected
     ae.maximum_pdu_size = 0  # no limit on what the sender may send per PDU
     return ae
 
 
-def serve(owner_id: int, port: int, block: bool = True) -> Any:
-    """Start the SCP on ``port`` (all interfaces, or ``DICOM_BIND``). With ``block=False``
-    returns the running server (``server.shutdown()`` stops it)."""
-    recovered = recover(owner_id)
+def serve(port: int, owner_id: int | None = None, block: bool = True) -> Any:
+    """Start the SCP on ``DICOM_BIND``:``port`` for the senders in ``DICOM_PEERS``, or,
+    without peers, on a loopback address for ``owner_id``. With ``block=False`` returns
+    the running server (``server.shutdown()`` stops it).
+
+    Raises ImproperlyConfigured when the receiver would accept anyone from the network
+    (no peers and a non-loopback address), or without peers and without an owner.
+    """
+    peers = load_peers()
+    if not peers and not is_loopback(settings.DICOM_BIND):
+        raise ImproperlyConfigured(
+            f"the DICOM receiver listens on {settings.DICOM_BIND}: list the senders in "
+            "DICOM_PEERS (AE_TITLE@host=account), or bind it to 127.0.0.1"
+        )
+    if not peers and owner_id is None:
+        raise ImproperlyConfigured("give the receiver's account, or list DICOM_PEERS")
+    ae = application_entity()
+    if peers:
+        ae.require_calling_aet = sorted({peer.ae_title for peer in peers})
+    owners = sorted({peer.owner_id for peer in peers} | ({owner_id} if owner_id else set()))
+    recovered = recover(owners)
     if recovered:
         log.warning("closed %s upload(s) left open by a previous receiver", recovered)
-    receiver = Receiver(owner_id)
+    receiver = Receiver(peers, owner_id)
     handlers: list[Any] = [
+        (evt.EVT_ESTABLISHED, receiver.on_established),
+        (evt.EVT_C_ECHO, receiver.on_echo),
         (evt.EVT_C_STORE, receiver.on_store),
         (evt.EVT_RELEASED, receiver.on_end),
         (evt.EVT_ABORTED, receiver.on_end),
     ]
-    ae = application_entity()
     return ae.start_server((settings.DICOM_BIND, port), block=block, evt_handlers=handlers)

@@ -11,11 +11,13 @@ the files, one check whether the upload is complete. Under light load a batch is
 when files arrive faster than they are processed, batches grow by themselves.
 (How runs are queued: ``uploads/tasks.py``.)
 
-Every step is idempotent: the stored file's name is derived from its de-identified UIDs,
-the index rows are unique, and a batch is processed in one transaction that locks its
-files' rows, so a re-delivered task finds nothing left to do and a dead worker's work is
-rolled back and done again, once. Files claimed before by a run that did not finish are
-processed one at a time, so a file that kills its worker cannot take others with it.
+Every step is idempotent: the stored file's name is made by the server from the received
+file's id (``uploads/storage.py``: never from anything the client sent, and never
+replacing an existing object), the index rows are unique, and a batch is processed in
+one transaction that locks its files' rows, so a re-delivered task finds nothing left to
+do and a dead worker's work is rolled back and done again, once. Files claimed before by
+a run that did not finish are processed one at a time, so a file that kills its worker
+cannot take others with it.
 """
 
 from __future__ import annotations
@@ -30,15 +32,14 @@ from datetime import timedelta
 from functools import cache, partial
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from portal.oncommit import after_commit
-from uploads import quarantine
+from uploads import quarantine, quota, storage
 from uploads.dicom.deidentify import DeidOptions, DeidResult, deidentify_encoded
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.index import InstanceIndex, check_limits, index_dataset
@@ -61,7 +62,6 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
 TRANSIENT = (DatabaseError, OSError, ConnectionError, TimeoutError)
 #: The message for a file that made the pipeline fail unexpectedly (a bug, logged).
 INTERNAL_ERROR = "could not be processed (an error on our side); please contact us"
-OVER_QUOTA = "over your storage quota; contact the administrator"
 GAVE_UP = "could not be processed: it stopped the processing several times; please contact us"
 ALREADY_STORED = "already stored: this image was uploaded before"
 
@@ -87,11 +87,6 @@ class Prepared:
     result: DeidResult
     pseudonym: str
 
-    @property
-    def name(self) -> str:
-        index = self.index
-        return f"studies/{index.study_uid}/{index.series_uid}/{index.sop_uid}.dcm"
-
 
 @cache
 def deid_options() -> DeidOptions:
@@ -108,24 +103,15 @@ def uploader_key(user_id: int) -> bytes:
     return hmac.new(server_key(), f"uploader:{user_id}".encode(), hashlib.sha256).digest()
 
 
+def uid_scope(owner_id: int) -> str:
+    """Whom the server's UIDs are issued for: a UID is kept on re-import only when it was
+    issued for the same account (``uploads/dicom/uids.py``, ``is_issued_uid``)."""
+    return f"owner:{owner_id}"
+
+
 def claim_timeout() -> timedelta:
     """A received file untouched this long has lost its task (tasks cannot run longer)."""
     return timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT)
-
-
-def counted_files(owner_id: int) -> Q:
-    """The files that count against an uploader's quota: every top-level file not
-    refused, not a copy of one already stored, and not stored in a study since deleted."""
-    return (
-        Q(upload__owner_id=owner_id, parent__isnull=True)
-        & ~Q(status__in=[FileStatus.REJECTED, FileStatus.DUPLICATE])
-        & ~Q(status=FileStatus.STORED, instance__isnull=True)
-    )  # fmt: skip
-
-
-def used_bytes(owner_id: int) -> int:
-    total = UploadFile.objects.filter(counted_files(owner_id)).aggregate(total=Sum("size"))
-    return int(total["total"] or 0)
 
 
 # -- the batch ---------------------------------------------------------------------------
@@ -162,18 +148,23 @@ def process_batch(upload_id: int, limit: int | None = None, only: int | None = N
     batch = Batch(more=more)
     if not ids:
         return batch
+    written: list[str] = []
     try:
-        run_batch(ids, batch)
-    except TRANSIENT:
-        give_back(ids)
+        run_batch(ids, batch, written)
+    except BaseException as exc:
+        for name in written:  # stored for rows that rolled back: no instance uses them
+            storage.delete_quietly(name)
+        if isinstance(exc, TRANSIENT):
+            give_back(ids)
         raise
     for outcome in batch.outcomes:
         log.info("upload file %s: %s", outcome.file_id, outcome.status)
     return batch
 
 
-def run_batch(ids: list[int], batch: Batch) -> None:
-    """The claimed files, in one transaction that holds their row locks."""
+def run_batch(ids: list[int], batch: Batch, written: list[str]) -> None:
+    """The claimed files, in one transaction that holds their row locks. ``written``
+    collects the names of the files stored, for the caller to remove if it rolls back."""
     with transaction.atomic():
         files = list(
             UploadFile.objects.select_for_update(skip_locked=True, of=("self",))
@@ -196,17 +187,13 @@ def run_batch(ids: list[int], batch: Batch) -> None:
             finish_batch(upload, files)
             return
         prepared: list[Prepared] = []
-        over = over_quota(files)
         for file in files:
-            if file.pk in over:
-                outcomes.append(settle(file, FileStatus.REJECTED, OVER_QUOTA))
-                continue
             result = prepare(file)
             if isinstance(result, Prepared):
                 prepared.append(result)
             else:
                 outcomes.append(result)
-        outcomes.extend(store_prepared(upload, prepared))
+        outcomes.extend(store_prepared(upload, prepared, written))
         finish_batch(upload, files)
     batch.more = batch.more or any(outcome.follow_up for outcome in outcomes)
 
@@ -258,29 +245,6 @@ def claim(upload_id: int, limit: int, only: int | None = None) -> tuple[list[int
     return ids, len(rows) == limit or len(ids) < len(rows)
 
 
-def over_quota(files: list[UploadFile]) -> set[int]:
-    """Top-level files that take their owner past ``USER_QUOTA_BYTES``, counting the files
-    kept before each one (first come, first served).
-
-    Files registered ahead of their bytes were checked at registration already; a small
-    file sent whole in one request is checked here.
-    """
-    owner_id = files[0].upload.owner_id
-    top = [f.pk for f in files if f.parent_id is None]
-    if not top or used_bytes(owner_id) <= settings.USER_QUOTA_BYTES:
-        return set()  # the common case: one sum
-    before = (
-        UploadFile.objects.filter(counted_files(owner_id), pk__lte=OuterRef("pk"))
-        .values("upload__owner_id")
-        .annotate(total=Sum("size"))
-        .values("total")
-    )
-    rows = UploadFile.objects.filter(pk__in=top).annotate(used=Subquery(before))
-    return {
-        pk for pk, used in rows.values_list("pk", "used") if (used or 0) > settings.USER_QUOTA_BYTES
-    }
-
-
 def prepare(file: UploadFile) -> Prepared | Outcome:
     """Read, verify and de-identify one file. A file that cannot be used is settled here
     (rejected with its reason); a ZIP is unpacked into child files."""
@@ -315,7 +279,11 @@ def refuse_for_a_bug(file: UploadFile, exc: Exception) -> Outcome:
 
 def deidentify(file: UploadFile, data: bytes) -> Prepared:
     clean, result, ds = deidentify_encoded(
-        data, key=server_key(), options=deid_options(), uid_root=settings.DEID_UID_ROOT
+        data,
+        key=server_key(),
+        options=deid_options(),
+        uid_root=settings.DEID_UID_ROOT,
+        uid_scope=uid_scope(file.upload.owner_id),
     )
     if str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         raise DicomInputError("CD index (DICOMDIR): used only to find the images")
@@ -333,24 +301,32 @@ def samples_per_pixel(ds: Dataset) -> int:
         raise DicomInputError("not usable: damaged Samples per Pixel value") from None
 
 
-def store_prepared(upload: Upload, items: list[Prepared]) -> list[Outcome]:
+def store_prepared(upload: Upload, items: list[Prepared], written: list[str]) -> list[Outcome]:
     """:func:`store_batch` in a savepoint. If it fails unexpectedly (a bug), the files are
     stored one at a time, so only the file at fault is refused and the rest go on."""
+    mark = len(written)
     try:
         with transaction.atomic():
-            return store_batch(upload, items)
+            return store_batch(upload, items, written)
     except TRANSIENT:
         raise  # the batch rolls back; the task retries
     except Exception as exc:
+        for name in written[mark:]:  # the savepoint rolled back: no instance uses them
+            storage.delete_quietly(name)
+        del written[mark:]
         if len(items) > 1:
-            return [outcome for item in items for outcome in store_prepared(upload, [item])]
+            return [o for item in items for o in store_prepared(upload, [item], written)]
         return [refuse_for_a_bug(items[0].file, exc)]
 
 
-def store_batch(upload: Upload, items: list[Prepared]) -> list[Outcome]:
+def store_batch(upload: Upload, items: list[Prepared], written: list[str]) -> list[Outcome]:
     """Store and index de-identified files: study and series rows once each, the new
     instances in one insert; an instance stored before (or twice in the batch) is a
-    duplicate and its file is not written again."""
+    duplicate and its file is not written again.
+
+    Instances are per owner: the same UIDs under another account are another study,
+    another instance and another stored file (its name is made from the received file's
+    id, :func:`uploads.storage.instance_name`)."""
     if not items:
         return []
     studies: dict[str, Study] = {}
@@ -377,9 +353,13 @@ def store_batch(upload: Upload, items: list[Prepared]) -> list[Outcome]:
     new: dict[tuple[int, str], Instance] = {}
     for row, slot, item in zip(rows, slots, items, strict=True):
         if slot not in known and slot not in new:
-            store_file(item.name, item.clean)
-            new[slot] = instance_row(row, item)
+            name = storage.store_new(
+                storage.instance_name(upload.owner_id, item.file.pk), item.clean
+            )
+            written.append(name)
+            new[slot] = instance_row(row, item, name)
     Instance.objects.bulk_create(new.values())  # PostgreSQL and SQLite return the ids
+    quota.add_stored(upload.owner_id, sum(instance.size for instance in new.values()))
     for uid, study in studies.items():
         add_modalities(study, {i.index.modality for i in items if i.index.study_uid == uid})
     outcomes = []
@@ -389,10 +369,21 @@ def store_batch(upload: Upload, items: list[Prepared]) -> list[Outcome]:
         created.add(slot)
         item.file.instance = new[slot] if slot in new else known[slot]
         status, message = (
-            (FileStatus.STORED, "") if first else (FileStatus.DUPLICATE, ALREADY_STORED)
+            (FileStatus.STORED, stored_note(item.result))
+            if first
+            else (FileStatus.DUPLICATE, ALREADY_STORED)
         )
         outcomes.append(settle(item.file, status, message, study_id=row.study_id))
     return outcomes
+
+
+def stored_note(result: DeidResult) -> str:
+    """What the uploader may want to know about a file stored as it should be."""
+    count = result.invalid_uids
+    if not count:
+        return ""
+    what = "identifier (UID) was" if count == 1 else "identifiers (UIDs) were"
+    return f"stored; {count} {what} not valid DICOM and replaced by new ones"
 
 
 def study_row(upload: Upload, item: Prepared) -> Study:
@@ -428,7 +419,7 @@ def series_row(study: Study, index: InstanceIndex) -> Series:
     return series
 
 
-def instance_row(series: Series, item: Prepared) -> Instance:
+def instance_row(series: Series, item: Prepared, name: str) -> Instance:
     index = item.index
     return Instance(
         series=series,
@@ -444,7 +435,7 @@ def instance_row(series: Series, item: Prepared) -> Instance:
         pixel_spacing=list(index.pixel_spacing) if index.pixel_spacing else None,
         needs_pixel_review=item.result.needs_pixel_review,
         pixel_review_reason=item.result.pixel_review_reason[:255],
-        file=item.name,
+        file=name,
         size=len(item.clean),
     )
 
@@ -454,23 +445,6 @@ def add_modalities(study: Study, modalities: set[str]) -> None:
     if ",".join(sorted(merged)) != study.modalities:
         study.modalities = ",".join(sorted(merged))[:64]
         study.save(update_fields=["modalities", "updated_at"])
-
-
-def store_file(name: str, clean: bytes) -> None:
-    """Store the de-identified file of a new instance once; never leave a partial copy.
-
-    A copy left by an earlier attempt (no instance refers to it: that is why the instance
-    is new) is kept when complete, and replaced otherwise (a full disk, a killed worker);
-    de-identification is deterministic, so a complete copy has these very bytes.
-    A failed write is removed, so a retry starts clean.
-    """
-    if default_storage.exists(name):
-        if default_storage.size(name) == len(clean):
-            return
-        default_storage.delete(name)  # a leftover of a failed attempt
-    saved = quarantine.save_whole(name, clean)
-    if saved != name:  # a concurrent save of the same instance won the name
-        default_storage.delete(saved)
 
 
 def expand_archive(file: UploadFile, data: bytes) -> Outcome:
@@ -497,6 +471,8 @@ def _expand(
     file: UploadFile, data: bytes, children: list[int], written: list[UploadFile]
 ) -> Outcome:
     with transaction.atomic():
+        # The members count against the quota, not the archive they replace.
+        admission = quota.Admission(file.upload.owner_id, exclude=[file.pk])
         for entry in iter_zip(data, file.name or "archive.zip"):
             if entry.data is None:
                 child = UploadFile.objects.create(
@@ -515,11 +491,17 @@ def _expand(
                     "received": len(entry.data), "status": FileStatus.RECEIVING,
                 },
             )  # fmt: skip
-            if created:
-                written.append(child)
-                quarantine.save_chunk(child, 0, entry.data)
-                UploadFile.objects.filter(pk=child.pk).update(status=FileStatus.RECEIVED)
-                children.append(child.pk)
+            if not created:
+                continue  # the same bytes twice in the archive (or in the upload)
+            children.append(child.pk)
+            if not admission.fits(child.size):
+                UploadFile.objects.filter(pk=child.pk).update(
+                    status=FileStatus.REJECTED, message=quota.OVER_QUOTA
+                )
+                continue
+            written.append(child)
+            quarantine.save_chunk(child, 0, entry.data)
+            UploadFile.objects.filter(pk=child.pk).update(status=FileStatus.RECEIVED)
         return settle(file, FileStatus.EXPANDED, f"archive with {len(children)} files")
 
 

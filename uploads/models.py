@@ -203,4 +203,21 @@ class UploadFile(models.Model):
         return f"quarantine/{self.upload_id}/{self.pk}/"
 
 
+class Usage(models.Model):
+    """Bytes of de-identified files an uploader has stored, as a running total: changed in
+    the same transaction as every instance created or deleted (``uploads/quota.py``), so
+    checking the quota does not grow with the uploader's history."""
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="storage_usage",
+    )
+    stored_bytes = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.stored_bytes} bytes stored by {self.owner_id}"
+
+
 from uploads.sharing_models import *  # noqa: E402,F403

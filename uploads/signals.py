@@ -1,33 +1,30 @@
-"""Stored files follow their rows: when an instance or an export is deleted (a study or an
-account deleted by an admin cascades to them), its file is removed from storage once the
-deletion has committed, so no de-identified copy outlives its record.
+"""Stored files and the quota follow their rows: when an instance or an export is deleted
+(a study or an account deleted by an admin cascades to them), its file is removed from
+storage once the deletion has committed, so no de-identified copy outlives its record,
+and the owner's stored bytes (``uploads/quota.py``) go down in the same transaction.
 
-An instance's file can be shared: two owners who send the same original for server-only
-de-identification get the same UIDs and therefore the same stored name. The file is only
-removed when no instance refers to it any more.
+Every instance has a stored file of its own (``uploads/storage.py``); a file is still
+only removed when no instance refers to it, as a guard.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models.signals import post_delete
+from django.db.models import F
+from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 
-from uploads.models import Export, Instance
+from uploads.models import Export, Instance, Study, Usage
+from uploads.storage import delete_quietly
 
-log = logging.getLogger(__name__)
 
-
-def delete_quietly(name: str) -> None:
-    """Remove a stored file; a storage error is logged (the row is gone either way)."""
-    try:
-        default_storage.delete(name)
-    except Exception as exc:
-        log.warning("stored file not removed (%s)", type(exc).__name__)
+@receiver(pre_delete, sender=Instance)
+def instance_deleting(sender: Any, instance: Instance, **kwargs: Any) -> None:
+    """Before the rows go (a cascade deletes the study after its instances)."""
+    owner = Study.objects.filter(series=instance.series_id).values("owner_id")
+    Usage.objects.filter(owner_id__in=owner).update(stored_bytes=F("stored_bytes") - instance.size)
 
 
 @receiver(post_delete, sender=Instance)

@@ -10,7 +10,7 @@ import pydicom
 from pydicom.data import get_testdata_file
 
 from uploads.dicom.deidentify import DeidOptions, deidentify_bytes
-from uploads.dicom.uids import DEFAULT_UID_ROOT
+from uploads.dicom.uids import DEFAULT_UID_ROOT, is_valid_uid
 
 ROOT = "2.25.171586514918853302742"
 KEY = b"server-secret"
@@ -35,9 +35,34 @@ def test_own_output_is_a_fixed_point() -> None:
     assert a.PatientID == b.PatientID == first.patient_pseudonym == second.patient_pseudonym
     assert a.StudyDate == b.StudyDate and a.LongitudinalTemporalInformationModified == "MODIFIED"
     assert a.file_meta.MediaStorageSOPInstanceUID == b.SOPInstanceUID
-    # Even with another key: the UIDs are ours already, so they stay.
+    # Another key, or the same key for another scope (another account), did not issue
+    # these UIDs: they are replaced, whatever their prefix.
     other, _ = deidentify_bytes(once, key=b"other", options=DeidOptions(), uid_root=ROOT)
-    assert uids(read(other)) == uids(a)
+    assert not set(uids(read(other))) & set(uids(a))
+    scoped, _ = deidentify_bytes(once, key=KEY, uid_root=ROOT, uid_scope="owner:2")
+    assert not set(uids(read(scoped))) & set(uids(a))
+
+
+def test_uids_are_kept_only_for_the_scope_they_were_issued_for() -> None:
+    """A UID under the owned root is kept only when its check digits verify for this key
+    and scope (issue 13: one account re-sending another's UIDs)."""
+    original = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
+    alice, _ = deidentify_bytes(original, key=KEY, uid_root=ROOT, uid_scope="owner:1")
+    again, result = deidentify_bytes(alice, key=KEY, uid_root=ROOT, uid_scope="owner:1")
+    assert uids(read(again)) == uids(read(alice)) and result.invalid_uids == 0
+    bob, _ = deidentify_bytes(alice, key=KEY, uid_root=ROOT, uid_scope="owner:2")
+    assert not set(uids(read(bob))) & set(uids(read(alice)))
+    # A made-up UID under the root, and an invalid one, are replaced (and counted).
+    ds = read(alice)
+    ds.SOPInstanceUID = f"{ROOT}.1234567890123456789012345678901234"[:64]
+    ds.SeriesInstanceUID = f"{ROOT}.79/../../probe"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    clean, result = deidentify_bytes(out.getvalue(), key=KEY, uid_root=ROOT, uid_scope="owner:1")
+    assert read(clean).SOPInstanceUID != ds.SOPInstanceUID
+    assert read(clean).SeriesInstanceUID != ds.SeriesInstanceUID
+    assert is_valid_uid(read(clean).SeriesInstanceUID)
+    assert result.invalid_uids == 1
 
 
 def test_shared_root_output_is_remapped_by_the_server() -> None:

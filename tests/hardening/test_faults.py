@@ -133,7 +133,7 @@ def assert_each_stored_once(upload_id: int, sent: list[bytes]) -> None:
         (f.status, f.message) for f in files
     ]
     assert Instance.objects.count() == len(sent)
-    root = Path(default_storage.path("studies"))
+    root = Path(default_storage.path("instances"))
     stored = sorted(root.rglob("*.dcm"))
     assert len(stored) == len(sent), "a file was stored twice (or not at all)"
     for instance in Instance.objects.all():
@@ -351,7 +351,7 @@ def test_disk_full_under_the_worker_then_space_comes_back(
         )
         assert set(UploadFile.objects.values_list("status", flat=True)) == {FileStatus.RECEIVED}
         assert not Instance.objects.exists()
-        studies = Path(settings.MEDIA_ROOT) / "studies"
+        studies = Path(settings.MEDIA_ROOT) / "instances"
         assert not studies.exists() or not any(p.is_file() for p in studies.rglob("*")), (
             "a half-written file is visible"
         )

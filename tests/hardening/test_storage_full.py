@@ -106,7 +106,7 @@ def test_ingest_on_a_full_disk_rolls_back_and_completes_later(
     assert set(UploadFile.objects.values_list("status", flat=True)) == {FileStatus.RECEIVED}
     assert not Study.objects.exists() and not Series.objects.exists()
     assert not Instance.objects.exists()
-    assert stored_files("studies") == [], "a half-written file is visible"
+    assert stored_files("instances") == [], "a half-written file is visible"
     assert all(quarantine.read_all(f) for f in UploadFile.objects.all()), "originals kept"
 
     full_disk.free = None

@@ -150,22 +150,29 @@ def test_exported_zip_reimports_as_the_same_study(
     login: Any, patient: Any, other_patient: Any, imported_study: Any, tmp_path: Path,
     django_capture_on_commit_callbacks: Any,
 ) -> None:  # fmt: skip
+    """The owner's own export sent back lands in the same study (the server issued its
+    UIDs for this account); another account's copy gets UIDs of its own (issue 13)."""
+    lines = export_and_import(
+        login(patient), imported_study, patient, tmp_path, django_capture_on_commit_callbacks
+    )
+    (line,) = [x for x in lines if x["study"] is not None]
+    assert line["study"] == imported_study.pk
+    assert (line["instances_stored"], line["duplicates"]) == (0, 20)
     lines = export_and_import(
         login(patient), imported_study, other_patient, tmp_path, django_capture_on_commit_callbacks
     )
     (line,) = [x for x in lines if x["study"] is not None]
     copy = Study.objects.get(pk=line["study"])
-    assert copy.study_instance_uid == imported_study.study_instance_uid
-    assert set(copy.series.values_list("series_instance_uid", flat=True)) == set(
-        imported_study.series.values_list("series_instance_uid", flat=True)
-    )
-    assert set(
-        Instance.objects.filter(series__study=copy).values_list("sop_instance_uid", flat=True)
-    ) == set(
+    assert copy.owner == other_patient
+    assert copy.study_instance_uid != imported_study.study_instance_uid
+    theirs = set(Instance.objects.filter(series__study=copy).values_list("sop_instance_uid",
+                                                                           flat=True))  # fmt: skip
+    ours = set(
         Instance.objects.filter(series__study=imported_study).values_list(
             "sop_instance_uid", flat=True
         )
     )
+    assert len(theirs) == 20 and not theirs & ours
 
 
 def test_png_export_with_the_chosen_window(

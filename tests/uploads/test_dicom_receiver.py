@@ -37,9 +37,9 @@ def free_port() -> int:
 def scp(require_postgres: None, patient: Any, settings: Any) -> Iterator[int]:
     """The receiver on a free local port, for ``patient``; yields the port."""
     settings.DICOM_BIND = "127.0.0.1"
-    settings.DICOM_ALLOWED_CALLING_AES = ["PACS"]
+    settings.DICOM_PEERS = [f"PACS@127.0.0.1={patient.email}"]
     port = free_port()
-    server = dicom_node.serve(patient.pk, port, block=False)
+    server = dicom_node.serve(port, block=False)
     try:
         yield port
     finally:
@@ -159,7 +159,95 @@ def test_uploads_left_open_by_a_killed_receiver_are_closed_at_start(
     UploadFile.objects.create(upload=left, key="a" * 64, size=1, status=FileStatus.REJECTED,
                               name=f"{dicom_node.NAME_PREFIX}PACS #1")  # fmt: skip
     browser = Upload.objects.create(owner=patient, expected_files=settings.UPLOAD_MAX_FILES)
-    assert dicom_node.recover(patient.pk) == 1
+    assert dicom_node.recover([patient.pk]) == 1
     left.refresh_from_db()
     assert (left.state, left.expected_files) == (Upload.State.DONE, 1)
     assert Upload.objects.get(pk=browser.pk).state == Upload.State.OPEN  # not the receiver's
+
+
+# -- who may send, and for whom (issue 13, point 11) ----------------------------------------
+
+
+def storescu(port: int, calling: str, called: str = "PORTAL") -> subprocess.CompletedProcess:
+    ct = str(get_testdata_file("CT_small.dcm"))
+    return subprocess.run(
+        [dcmtk("storescu"), "-aet", calling, "-aec", called, "127.0.0.1", str(port), ct],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def receiver(require_postgres: None, settings: Any) -> Iterator[Any]:
+    """Starts the receiver with the given peers; yields a function that returns its port."""
+    servers = []
+    settings.DICOM_BIND = "127.0.0.1"
+
+    def start(peers: list[str], owner_id: int | None = None) -> int:
+        settings.DICOM_PEERS = peers
+        port = free_port()
+        servers.append(dicom_node.serve(port, owner_id, block=False))
+        return port
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_the_called_ae_title_must_be_ours(scp: int) -> None:
+    refused = storescu(scp, "PACS", called="SOMEONE")
+    assert refused.returncode != 0 and "Association Rejected" in refused.stderr
+    time.sleep(0.5)
+    assert not Upload.objects.exists()
+
+
+def test_a_registered_title_from_another_address_is_refused(receiver: Any, patient: Any) -> None:
+    """Calling AE titles are free text: the address must match the registered peer."""
+    port = receiver([f"PACS@10.9.9.9={patient.email}"])
+    assert storescu(port, "PACS").returncode != 0
+    time.sleep(0.5)
+    assert not Upload.objects.exists()
+
+
+def test_each_peer_pushes_into_its_own_account(
+    receiver: Any, patient: Any, admin_user: Any, mr_series: list[Path]
+) -> None:
+    port = receiver([f"WARD@127.0.0.1={patient.email}", f"LAB@localhost={admin_user.email}"])
+    assert storescu(port, "WARD").returncode == 0
+    sent = subprocess.run(
+        [dcmtk("storescu"), "-aet", "LAB", "-aec", "PORTAL", "127.0.0.1", str(port),
+         *map(str, mr_series)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    wait_done(2)
+    assert set(Study.objects.filter(owner=patient).values_list("modalities", flat=True)) == {"CT"}
+    assert set(Study.objects.filter(owner=admin_user).values_list("modalities", flat=True)) == {
+        "MR"
+    }
+
+
+def test_loopback_by_default_and_never_open_to_the_network(
+    receiver: Any, patient: Any, settings: Any
+) -> None:
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_")}
+    shown = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.DICOM_BIND)"],
+        env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"}, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    assert shown.stdout.strip() == "127.0.0.1"
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.DICOM_BIND = "0.0.0.0"
+    settings.DICOM_PEERS = []
+    with pytest.raises(ImproperlyConfigured, match="DICOM_PEERS"):
+        dicom_node.serve(free_port(), patient.pk, block=False)
+    # Without peers on loopback: anyone on this machine, for the one account given.
+    settings.DICOM_BIND = "127.0.0.1"
+    port = receiver([], patient.pk)
+    assert storescu(port, "ANYONE").returncode == 0
+    (upload,) = wait_done()
+    assert upload.owner == patient

@@ -165,7 +165,7 @@ def test_a_file_claimed_by_a_run_is_not_claimed_again_before_it_is_stale(
     assert len(ids) == 3
     assert ingest.process_batch(upload).outcomes == []  # another run, meanwhile
     batch = ingest.Batch()
-    ingest.run_batch(ids, batch)  # the first run goes on
+    ingest.run_batch(ids, batch, [])  # the first run goes on
     assert [o.status for o in batch.outcomes] == ["stored"] * 3
     assert list(UploadFile.objects.values_list("attempts", flat=True)) == [1, 1, 1]
 
@@ -194,20 +194,23 @@ def test_the_same_instance_twice_in_a_batch_is_stored_once(login: Any, patient: 
     assert {f.instance_id for f in UploadFile.objects.all()} == {Instance.objects.get().pk}
 
 
-def test_quota_of_files_sent_whole_is_checked_by_the_worker(
+def test_quota_of_files_sent_whole_is_checked_on_arrival(
     login: Any, patient: Any, settings: Any
 ) -> None:
-    """A whole file in one request is not summed against the quota on arrival; the worker
-    refuses what does not fit, first come first served."""
+    """Files sent whole in one request are admitted against the quota as they arrive,
+    first come first served; one that does not fit is refused at once, its bytes not
+    kept (issue 13: the quota counts what is stored and what is on its way)."""
     client = login(patient)
     files = [variant(n) for n in range(3)]
     settings.USER_QUOTA_BYTES = len(files[0]) + len(files[1]) + 10
     upload = UploadClient(client).create(3)
-    assert post_batch(client, upload, files).status_code == 200
-    outcomes = {o.file_id: o for o in ingest_all(upload)}
-    by_key = {f.key: outcomes[f.pk] for f in UploadFile.objects.all()}
-    assert [by_key[sha(d)].status for d in files] == ["stored", "stored", "rejected"]
-    assert "quota" in by_key[sha(files[2])].message
+    response = post_batch(client, upload, files)
+    assert response.status_code == 200
+    states = [f["status"] for f in response.json()["files"]]
+    assert states == ["received", "received", "rejected"]
+    assert "quota" in response.json()["files"][2]["message"]
+    outcomes = ingest_all(upload)
+    assert [o.status for o in outcomes] == ["stored", "stored"]
     assert Instance.objects.count() == 2
 
 
@@ -321,10 +324,10 @@ def test_an_unexpected_error_refuses_only_the_file_at_fault(
     original = ingest.instance_row
     bad = ingest.deidentify(UploadFile.objects.order_by("pk")[1], variant(1)).index.sop_uid
 
-    def instance_row(series: Any, item: Any) -> Any:
+    def instance_row(series: Any, item: Any, name: str) -> Any:
         if item.index.sop_uid == bad:
             raise ValueError("a bug that only this file triggers")
-        return original(series, item)
+        return original(series, item, name)
 
     monkeypatch.setattr(ingest, "instance_row", instance_row)
     with caplog.at_level(logging.ERROR):
@@ -348,7 +351,7 @@ def test_a_transient_fault_gives_the_attempts_back(
     def full(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ingest.quarantine, "save_whole", full)
+    monkeypatch.setattr(ingest.storage, "store_new", full)
     with pytest.raises(OSError):
         ingest.process_batch(upload)
     assert list(UploadFile.objects.values_list("attempts", flat=True)) == [0, 0, 0]

@@ -61,6 +61,8 @@ from uploads.dicom.uids import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
     date_shift_days,
+    is_issued_uid,
+    is_valid_uid,
     patient_pseudonym,
     remap_uid,
     validate_uid_root,
@@ -240,6 +242,9 @@ class DeidResult:
         Edition of PS3.15 Table E.1-1 applied.
     dates_shifted : bool
         True when dates were shifted (LongitudinalTemporalInformationModified MODIFIED).
+    invalid_uids : int
+        UID values that were not valid UIDs (PS3.5 9.1: digits and dots, no leading
+        zeros, at most 64 characters); they were replaced like every other UID.
     """
 
     sop_instance_uid: str
@@ -252,6 +257,7 @@ class DeidResult:
     options: DeidOptions
     profile_edition: str
     dates_shifted: bool
+    invalid_uids: int = 0
     counts: Mapping[tuple[int, str], int] = field(default_factory=dict, repr=False)
     _actions: list[DeidAction] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -400,12 +406,14 @@ class _Run:
     __slots__ = (
         "compiled",
         "counts",
+        "invalid_uids",
         "key",
         "pseudonym",
         "scrub_re",
         "shift",
         "uid_cache",
         "uid_root",
+        "uid_scope",
     )
 
     def __init__(
@@ -413,6 +421,7 @@ class _Run:
         compiled: prof.CompiledProfile,
         key: bytes,
         uid_root: str,
+        uid_scope: str,
         pseudonym: str,
         shift: int | None,
         scrub_re: re.Pattern[str] | None,
@@ -420,6 +429,8 @@ class _Run:
         self.compiled = compiled
         self.key = key
         self.uid_root = uid_root
+        self.uid_scope = uid_scope
+        self.invalid_uids = 0
         self.pseudonym = pseudonym
         self.shift = shift
         self.scrub_re = scrub_re
@@ -429,13 +440,15 @@ class _Run:
     def uid(self, value: str) -> str:
         new = self.uid_cache.get(value)
         if new is None:
-            # Under an owned root (not the shared 2.25), a UID this engine already issued
-            # is kept: it cannot be a hospital's original, and re-imports keep their UIDs.
-            owned = self.uid_root != DEFAULT_UID_ROOT
-            if owned and value.strip("\x00 ").startswith(self.uid_root + "."):
-                new = value.strip("\x00 ")
+            # A UID this engine issued under its owned root for this scope is kept (a
+            # re-import of our own output): its check digits prove it, not its prefix.
+            stripped = value.strip("\x00 ")
+            if stripped and not is_valid_uid(stripped):
+                self.invalid_uids += 1
+            if is_issued_uid(stripped, key=self.key, root=self.uid_root, scope=self.uid_scope):
+                new = stripped
             else:
-                new = remap_uid(value, key=self.key, root=self.uid_root)
+                new = remap_uid(value, key=self.key, root=self.uid_root, scope=self.uid_scope)
             self.uid_cache[value] = new
         return new
 
@@ -961,6 +974,7 @@ def deidentify(
     key: bytes,
     options: DeidOptions | None = None,
     uid_root: str = DEFAULT_UID_ROOT,
+    uid_scope: str = "",
 ) -> DeidResult:
     """De-identify ``ds`` **in place** (PS3.15 E.1.1 Basic Profile plus ``options``).
 
@@ -978,6 +992,10 @@ def deidentify(
         Defaults to ``DeidOptions()``.
     uid_root : str
         Root of the new UIDs, :data:`DEFAULT_UID_ROOT` by default.
+    uid_scope : str
+        Under an owned root: whom the UIDs are issued for (e.g. an account). A UID in
+        the input is kept only when it was issued under this root for this scope with
+        this key (:func:`uploads.dicom.uids.is_issued_uid`); every other UID is replaced.
 
     Returns
     -------
@@ -999,7 +1017,7 @@ def deidentify(
     edition = prof.load_profile().edition
     with _quiet():
         try:
-            return _deidentify(ds, key, options, uid_root, compiled, edition)
+            return _deidentify(ds, key, options, uid_root, uid_scope, compiled, edition)
         except DicomInputError:
             raise
         except Exception as exc:
@@ -1011,17 +1029,17 @@ def deidentify(
 _PSEUDONYM_RE = re.compile(r"^PSN-[A-Z2-7]{10}$")
 
 
-def _issued_here(ds: Dataset, uid_root: str) -> bool:
-    """True for a data set this engine already de-identified under the same owned root.
+def _issued_here(ds: Dataset, key: bytes, uid_root: str, uid_scope: str) -> bool:
+    """True for a data set this engine already de-identified under the same owned root,
+    key and scope.
 
-    All three must hold: the SOP Instance UID is under the (owned, not 2.25) root, Patient
-    ID and Patient's Name are the same pseudonym, and Patient Identity Removed is YES.
+    All three must hold: the SOP Instance UID was issued here (its check digits verify,
+    :func:`uploads.dicom.uids.is_issued_uid`), Patient ID and Patient's Name are the
+    same pseudonym, and Patient Identity Removed is YES.
     """
-    if uid_root == DEFAULT_UID_ROOT:
-        return False
     patient_id = _text(ds, _PATIENT_ID)
     return (
-        _text(ds, _SOP_INSTANCE_UID).startswith(uid_root + ".")
+        is_issued_uid(_text(ds, _SOP_INSTANCE_UID), key=key, root=uid_root, scope=uid_scope)
         and bool(_PSEUDONYM_RE.match(patient_id))
         and _text(ds, _PATIENT_NAME) == patient_id
         and _text(ds, 0x00120062).upper() == "YES"
@@ -1033,6 +1051,7 @@ def _deidentify(
     key: bytes,
     options: DeidOptions,
     uid_root: str,
+    uid_scope: str,
     compiled: prof.CompiledProfile,
     edition: str,
 ) -> DeidResult:
@@ -1043,7 +1062,7 @@ def _deidentify(
         raise DicomInputError("not a usable DICOM object: it has no SOP Class or SOP Instance UID")
     review = pixel_review(ds)
     identity = patient_identity(ds)
-    if _issued_here(ds, uid_root):
+    if _issued_here(ds, key, uid_root, uid_scope):
         # Our own output again (e.g. an exported study re-imported): keep the pseudonym
         # and do not move the dates a second time.
         pseudonym = _text(ds, _PATIENT_ID)
@@ -1056,7 +1075,7 @@ def _deidentify(
             else None
         )
     scrub = _scrub_pattern(_identifier_tokens(ds)) if options.clean_descriptors else None
-    run = _Run(compiled, key, uid_root, pseudonym, shift, scrub)
+    run = _Run(compiled, key, uid_root, uid_scope, pseudonym, shift, scrub)
     syntax = _transfer_syntax(ds)
 
     _walk(ds, run, _NORMAL)
@@ -1094,6 +1113,7 @@ def _deidentify(
         options=options,
         profile_edition=edition,
         dates_shifted=shift is not None,
+        invalid_uids=run.invalid_uids,
     )
 
 
@@ -1150,6 +1170,7 @@ def deidentify_bytes(
     key: bytes,
     options: DeidOptions | None = None,
     uid_root: str = DEFAULT_UID_ROOT,
+    uid_scope: str = "",
 ) -> tuple[bytes, DeidResult]:
     """De-identify an encoded DICOM file and return the new file's bytes.
 
@@ -1162,7 +1183,9 @@ def deidentify_bytes(
         For anything wrong with ``data`` (not DICOM, truncated, damaged, DICOMDIR, no
         SOP Instance UID). No other exception escapes for bad input.
     """
-    encoded, result, _ = deidentify_encoded(data, key=key, options=options, uid_root=uid_root)
+    encoded, result, _ = deidentify_encoded(
+        data, key=key, options=options, uid_root=uid_root, uid_scope=uid_scope
+    )
     return encoded, result
 
 
@@ -1172,12 +1195,13 @@ def deidentify_encoded(
     key: bytes,
     options: DeidOptions | None = None,
     uid_root: str = DEFAULT_UID_ROOT,
+    uid_scope: str = "",
 ) -> tuple[bytes, DeidResult, Dataset]:
     """As :func:`deidentify_bytes`, and also return the de-identified data set as it was
     written, so a caller that indexes the result need not parse the new bytes again."""
     with _quiet():
         ds = _read(data)
-        result = deidentify(ds, key=key, options=options, uid_root=uid_root)
+        result = deidentify(ds, key=key, options=options, uid_root=uid_root, uid_scope=uid_scope)
         try:
             encoded = _write(ds)
         except Exception as exc:

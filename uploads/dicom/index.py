@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.series import slice_normal
+from uploads.dicom.uids import is_valid_uid
 from uploads.dicom.values import floats
 
 #: Largest image accepted: rows × columns × frames × samples per pixel.
@@ -102,6 +103,20 @@ def _index_dataset(ds: Dataset) -> InstanceIndex:
         raise DicomInputError(f"not usable: the file has no {', '.join(missing)}")
     meta = getattr(ds, "file_meta", None)
     transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    # Identifiers go into the index as they are: each must be a UID (PS3.5 9.1). After
+    # de-identification the instance UIDs always are; the SOP Class and transfer syntax
+    # are the sender's.
+    invalid = [
+        kw
+        for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+        if not is_valid_uid(_text(ds, kw))
+    ]
+    if transfer_syntax and not is_valid_uid(transfer_syntax):
+        invalid.append("TransferSyntaxUID")
+    if invalid:
+        raise DicomInputError(
+            f"not usable: its identifiers are not valid DICOM UIDs ({', '.join(invalid)})"
+        )
     spacing = None
     try:
         if "PixelSpacing" in ds and len(ds.PixelSpacing) == 2:

@@ -14,9 +14,15 @@ UIDs (PS3.5 Chapter 9)
 ----------------------
 With the default root :data:`DEFAULT_UID_ROOT` (``2.25``, PS3.5 B.2) the new UID is
 ``2.25.<decimal>`` where ``<decimal>`` is the 128-bit integer of an RFC 9562 version 8
-(custom) UUID whose 122 free bits come from the HMAC; at most 44 characters. With
-another root the HMAC's decimal digits are appended, truncated so that the UID is at
-most 64 characters; the root must leave at least 30 digits (about 100 bits).
+(custom) UUID whose 122 free bits come from the HMAC; at most 44 characters.
+
+Under another root (an *owned* root, e.g. the server's ``DEID_UID_ROOT``) the UID is
+``<root>.<body><check>``: ``<body>`` is the HMAC's decimal digits, truncated so that the
+UID is 64 characters, and ``<check>`` is :data:`CHECK_DIGITS` digits of a second HMAC of
+``(scope, root, body)``. The check lets the issuer recognise its own UIDs later
+(:func:`is_issued_uid`) without a table: a UID is "ours for this scope" only when its
+check verifies under the key, never because of its prefix alone (anyone can write a UID
+under a published root). The root must leave at least 30 digits (about 66 bits of body).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "date_shift_days",
+    "is_issued_uid",
     "is_valid_uid",
     "patient_pseudonym",
     "remap_uid",
@@ -46,6 +53,9 @@ IMPLEMENTATION_VERSION_NAME = "DICOMPORTAL_DEID"
 
 _UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _MIN_DIGITS = 30
+#: Digits of the keyed check at the end of a UID issued under an owned root (1 in 10^10
+#: that a UID issued for another scope, or made up, passes).
+CHECK_DIGITS = 10
 #: Days a patient's dates move back at most (the shift is -1 .. -MAX_SHIFT_DAYS).
 MAX_SHIFT_DAYS = 3650
 
@@ -75,7 +85,7 @@ def validate_uid_root(root: str) -> str:
     return root
 
 
-def remap_uid(uid: str, *, key: bytes, root: str = DEFAULT_UID_ROOT) -> str:
+def remap_uid(uid: str, *, key: bytes, root: str = DEFAULT_UID_ROOT, scope: str = "") -> str:
     """Replace ``uid`` by a keyed, deterministic UID under ``root`` (action U).
 
     Parameters
@@ -87,6 +97,9 @@ def remap_uid(uid: str, *, key: bytes, root: str = DEFAULT_UID_ROOT) -> str:
         The secret; the same key always gives the same result.
     root : str
         The UID root, :data:`DEFAULT_UID_ROOT` by default.
+    scope : str
+        Under an owned root: whom the UID is issued for (e.g. an account); it goes into
+        the check digits only, see :func:`is_issued_uid`.
 
     Returns
     -------
@@ -102,8 +115,38 @@ def remap_uid(uid: str, *, key: bytes, root: str = DEFAULT_UID_ROOT) -> str:
         value = (value & ~(0xF << 76)) | (0x8 << 76)  # UUID version 8
         value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
         return f"{root}.{value}"
-    room = 64 - len(root) - 1
-    return f"{root}.{str(int.from_bytes(digest, 'big'))[:room]}"
+    room = 64 - len(root) - 1 - CHECK_DIGITS
+    body = str(int.from_bytes(digest, "big"))[:room]
+    return f"{root}.{body}{_check(key, scope, root, body)}"
+
+
+def _check(key: bytes, scope: str, root: str, body: str) -> str:
+    value = int.from_bytes(_digest(key, b"uid-issued", f"{scope}\x00{root}.{body}")[:8], "big")
+    return f"{value % 10**CHECK_DIGITS:0{CHECK_DIGITS}d}"
+
+
+def is_issued_uid(uid: str, *, key: bytes, root: str, scope: str = "") -> bool:
+    """True when ``uid`` is one :func:`remap_uid` issued under the owned ``root`` for
+    ``scope`` with ``key``: valid syntax (PS3.5 9.1) and a check that verifies.
+
+    Never true under the shared :data:`DEFAULT_UID_ROOT`, whose UIDs anyone makes.
+
+    Examples
+    --------
+    >>> uid = remap_uid("1.2.3", key=b"k", root="1.2.826.0.1.3680043.9.7433", scope="a")
+    >>> is_issued_uid(uid, key=b"k", root="1.2.826.0.1.3680043.9.7433", scope="a")
+    True
+    >>> is_issued_uid(uid, key=b"k", root="1.2.826.0.1.3680043.9.7433", scope="b")
+    False
+    """
+    uid = uid.strip("\x00 ")
+    if root == DEFAULT_UID_ROOT or not is_valid_uid(uid) or not uid.startswith(root + "."):
+        return False
+    tail = uid[len(root) + 1 :]
+    if not tail.isdigit() or len(tail) <= CHECK_DIGITS:
+        return False
+    body, check = tail[:-CHECK_DIGITS], tail[-CHECK_DIGITS:]
+    return hmac.compare_digest(check, _check(key, scope, root, body))
 
 
 def patient_pseudonym(identity: str, *, key: bytes) -> str:
