@@ -8,8 +8,6 @@ from portal.accounts.forms import VerifyingSetPasswordForm
 from uploads import api, deid_api, viewer
 from uploads import views as uploads
 
-admin.site.site_header = "DICOM Portal administration"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
