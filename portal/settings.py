@@ -310,7 +310,10 @@ INGEST_TEST_DELAY = float(env_str("INGEST_TEST_DELAY", "0") or 0)
 
 SHARE_LINK_DEFAULT_DAYS = env_int("SHARE_LINK_DEFAULT_DAYS", 14)
 SHARE_LINK_MAX_DAYS = env_int("SHARE_LINK_MAX_DAYS", 90)
+# Failed attempts per client IP (unknown tokens, wrong passcodes on any link), and wrong
+# passcodes per (link, client IP): never per link alone (uploads/sharing.py).
 SHARE_LINK_MAX_FAILURES = env_int("SHARE_LINK_MAX_FAILURES", 10)
+SHARE_PASSCODE_MAX_FAILURES = env_int("SHARE_PASSCODE_MAX_FAILURES", 5)
 SHARE_LINK_LOCKOUT_SECONDS = env_int("SHARE_LINK_LOCKOUT_SECONDS", 900)
 EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24)
 EXPORT_TIME_LIMIT = env_int("EXPORT_TIME_LIMIT", 3600)
