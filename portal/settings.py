@@ -382,13 +382,42 @@ USE_TZ = True
 
 # -- logging: never PHI; messages name ids and keywords, not values -------------------------
 
+# Nor tokens: share links, slice tokens and emailed links are masked (portal/redact.py) on
+# Django's loggers that name URLs (at the source, whatever handler records them) and on
+# every handler configured here; gunicorn's logs: portal/gunicorn_conf.py.
+_REDACT = ["redact_tokens"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_tokens": {"()": "portal.redact.RedactTokens"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": _REDACT},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": _REDACT,
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": _REDACT},
+        "django.security.csrf": {"filters": _REDACT},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": _REDACT,
+        },
+    },
 }
 
 # WhiteNoise serves static files in every mode; with finders it needs no collectstatic.
