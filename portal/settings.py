@@ -352,6 +352,10 @@ LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
 # Rate limits ("N/second|minute|hour|day"; "0" switches one off): portal/ratelimit.py.
 SIGNUP_RATE = env_str("SIGNUP_RATE", "10/hour")  # per client IP
+# Emails about an account (password reset, "you already have an account") per address,
+# and password-reset requests per client IP.
+ACCOUNT_EMAIL_RATE = env_str("ACCOUNT_EMAIL_RATE", "3/hour")
+PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "20/hour")
 UPLOAD_CREATE_RATE = env_str("UPLOAD_CREATE_RATE", "60/hour")  # per uploader
 
 # -- security ---------------------------------------------------------------------------------
