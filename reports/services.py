@@ -13,7 +13,6 @@ States of a study in review::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from portal.accounts.models import Role
 from portal.audit.log import record
+from portal.numbers import finite_float
 from portal.oncommit import after_commit
 from reports import report_templates
 from reports.errors import Conflict, Invalid, NotAllowed
@@ -257,12 +257,10 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
 
 
 def _number(value: Any) -> float | None:
+    """None for an empty value, else a finite float (ValueError otherwise)."""
     if value is None or value == "":
         return None
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("not finite")
-    return number
+    return finite_float(value)
 
 
 def _apply(version: ReportVersion, study: Study, data: Mapping[str, Any]) -> list[str]:
