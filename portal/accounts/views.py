@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.encoding import force_str
-from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.http import require_POST
 
 from portal import ratelimit
@@ -40,6 +40,7 @@ from portal.accounts.forms import (
 from portal.accounts.models import Role, User
 from portal.accounts.tokens import invite_token, verification_token
 from portal.audit.log import client_ip, record
+from portal.redirects import next_url
 
 #: Default for ``settings.SIGNUP_RATE``: sign-up attempts per client IP.
 SIGNUP_RATE = "10/hour"
@@ -91,10 +92,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             throttle.reset(email)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             record(request, "login")
-            target = request.GET.get("next", "")
-            if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-                target = ""
-            return redirect(target or "home")
+            return redirect(next_url(request, "home"))
     return render(request, "accounts/login.html", {"form": form, "error": error}, status=status)
 
 
