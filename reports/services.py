@@ -230,7 +230,7 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
             raise Invalid("Each key image must be an object.")
         try:
             ids.add(int(entry.get("instance_id")))  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # int() of JSON's 1e999: inf
             raise Invalid("Each key image needs an instance.") from exc
     frames = dict(
         Instance.objects.filter(series__study=study, pk__in=ids).values_list("pk", "frames")
@@ -244,7 +244,7 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
             frame = int(entry.get("frame") or 0)
             center = _number(entry.get("center"))
             width = _number(entry.get("width"))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise Invalid("Frame, window center and width must be numbers.") from exc
         if not 0 <= frame < max(frames[instance_id], 1):
             raise Invalid("A key image's frame is out of range.")

@@ -68,3 +68,29 @@ def test_finite_windows_still_work(owner_client: Client, patient: Any) -> None:
     )
     assert response.status_code == 302
     assert Export.objects.get().params == {"center": -600.5, "width": 1500.0}
+
+
+KEY_IMAGE_BODIES = [
+    '{"key_images": [{"instance_id": 1e999}]}',
+    '{"key_images": [{"instance_id": %(id)s, "frame": 1e999}]}',
+    '{"key_images": [{"instance_id": %(id)s, "frame": NaN}]}',
+    '{"key_images": [{"instance_id": %(id)s, "center": 1e999, "width": 400}]}',
+    '{"key_images": [{"instance_id": %(id)s, "center": 40, "width": Infinity}]}',
+]
+
+
+@pytest.mark.parametrize("body", KEY_IMAGE_BODIES)
+def test_report_key_images_refuse_non_finite_numbers(
+    patient: Any, radiologist: Any, body: str
+) -> None:
+    """JSON bodies: ``1e999`` parses to infinity and ``NaN`` is accepted by Python's json."""
+    study = make_study(patient, assigned_to=radiologist, instances=1)
+    instance = study.series.get().instances.get()
+    client = Client(raise_request_exception=False)
+    client.force_login(radiologist)
+    for url in (f"/studies/{study.pk}/report/autosave/", f"/studies/{study.pk}/report/key-images/"):
+        data = body % {"id": instance.pk}
+        if url.endswith("key-images/"):
+            data = data.removeprefix('{"key_images": [').removesuffix("]}")
+        response = client.post(url, data, content_type="application/json")
+        assert response.status_code == 400, (url, data, response.status_code)
