@@ -19,4 +19,4 @@ COPY --from=frontend /app/static/dist ./static/dist
 RUN useradd --system --uid 1000 portal && mkdir -p /data && chown portal /data
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]
+CMD ["gunicorn", "portal.wsgi", "-c", "python:portal.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]

@@ -108,7 +108,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{env_int('PORTAL_PORT', 8000)}").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.admin_config.PortalAdminConfig",  # django.contrib.admin, logging in at /login/
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -313,7 +313,10 @@ INGEST_TEST_DELAY = float(env_str("INGEST_TEST_DELAY", "0") or 0)
 
 SHARE_LINK_DEFAULT_DAYS = env_int("SHARE_LINK_DEFAULT_DAYS", 14)
 SHARE_LINK_MAX_DAYS = env_int("SHARE_LINK_MAX_DAYS", 90)
+# Failed attempts per client IP (unknown tokens, wrong passcodes on any link), and wrong
+# passcodes per (link, client IP): never per link alone (uploads/sharing.py).
 SHARE_LINK_MAX_FAILURES = env_int("SHARE_LINK_MAX_FAILURES", 10)
+SHARE_PASSCODE_MAX_FAILURES = env_int("SHARE_PASSCODE_MAX_FAILURES", 5)
 SHARE_LINK_LOCKOUT_SECONDS = env_int("SHARE_LINK_LOCKOUT_SECONDS", 900)
 EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24)
 EXPORT_TIME_LIMIT = env_int("EXPORT_TIME_LIMIT", 3600)
@@ -352,6 +355,10 @@ LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
 # Rate limits ("N/second|minute|hour|day"; "0" switches one off): portal/ratelimit.py.
 SIGNUP_RATE = env_str("SIGNUP_RATE", "10/hour")  # per client IP
+# Emails about an account (password reset, "you already have an account") per address,
+# and password-reset requests per client IP.
+ACCOUNT_EMAIL_RATE = env_str("ACCOUNT_EMAIL_RATE", "3/hour")
+PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "20/hour")
 UPLOAD_CREATE_RATE = env_str("UPLOAD_CREATE_RATE", "60/hour")  # per uploader
 
 # -- security ---------------------------------------------------------------------------------
@@ -382,13 +389,42 @@ USE_TZ = True
 
 # -- logging: never PHI; messages name ids and keywords, not values -------------------------
 
+# Nor tokens: share links, slice tokens and emailed links are masked (portal/redact.py) on
+# Django's loggers that name URLs (at the source, whatever handler records them) and on
+# every handler configured here; gunicorn's logs: portal/gunicorn_conf.py.
+_REDACT = ["redact_tokens"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_tokens": {"()": "portal.redact.RedactTokens"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": _REDACT},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": _REDACT,
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": _REDACT},
+        "django.security.csrf": {"filters": _REDACT},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": _REDACT,
+        },
+    },
 }
 
 # WhiteNoise serves static files in every mode; with finders it needs no collectstatic.

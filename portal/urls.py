@@ -8,8 +8,6 @@ from portal.accounts.forms import VerifyingSetPasswordForm
 from uploads import api, deid_api, viewer
 from uploads import views as uploads
 
-admin.site.site_header = "DICOM Portal administration"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -21,7 +19,7 @@ urlpatterns = [
     path("invite/<uidb64>/<token>/", accounts.accept_invite, name="accept-invite"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
+        accounts.PasswordResetView.as_view(
             template_name="accounts/password_reset.html",
             email_template_name="emails/password_reset.txt",
             html_email_template_name="emails/password_reset.html",

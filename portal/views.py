@@ -18,6 +18,7 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role, User
 from portal.audit.log import record
 from portal.audit.models import AuditEvent
+from portal.redirects import next_url
 from reports.conf import turnaround
 from reports.models import Delivery, DeliveryStatus
 from reports.queries import WORKLIST_ORDER, overdue, radiologist_load, with_flags
@@ -114,7 +115,7 @@ def assign_study(request: HttpRequest, pk: int) -> HttpResponse:
         study.save(update_fields=fields)
         record(request, "study.assigned", study, radiologist=radiologist_id)
     messages.success(request, f"Study {study.pk} assignment saved.")
-    return redirect(request.POST.get("next") or "manage")
+    return redirect(next_url(request, "manage"))
 
 
 @role_required(Role.ADMIN)

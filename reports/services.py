@@ -13,7 +13,6 @@ States of a study in review::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from portal.accounts.models import Role
 from portal.audit.log import record
+from portal.numbers import finite_float
 from portal.oncommit import after_commit
 from reports import report_templates
 from reports.errors import Conflict, Invalid, NotAllowed
@@ -230,7 +230,7 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
             raise Invalid("Each key image must be an object.")
         try:
             ids.add(int(entry.get("instance_id")))  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # int() of JSON's 1e999: inf
             raise Invalid("Each key image needs an instance.") from exc
     frames = dict(
         Instance.objects.filter(series__study=study, pk__in=ids).values_list("pk", "frames")
@@ -244,7 +244,7 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
             frame = int(entry.get("frame") or 0)
             center = _number(entry.get("center"))
             width = _number(entry.get("width"))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise Invalid("Frame, window center and width must be numbers.") from exc
         if not 0 <= frame < max(frames[instance_id], 1):
             raise Invalid("A key image's frame is out of range.")
@@ -257,12 +257,10 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
 
 
 def _number(value: Any) -> float | None:
+    """None for an empty value, else a finite float (ValueError otherwise)."""
     if value is None or value == "":
         return None
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("not finite")
-    return number
+    return finite_float(value)
 
 
 def _apply(version: ReportVersion, study: Study, data: Mapping[str, Any]) -> list[str]:

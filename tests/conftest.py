@@ -55,6 +55,7 @@ def _isolated_files(tmp_path: Path, settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Counters live in the shared cache (Redis): off by default, on in the rate-limit tests.
     settings.SIGNUP_RATE = settings.UPLOAD_CREATE_RATE = "0"
+    settings.ACCOUNT_EMAIL_RATE = settings.PASSWORD_RESET_IP_RATE = "0"
     settings.SITE_URL = "http://testserver"
 
 

@@ -10,11 +10,11 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.audit.log import record
+from portal.redirects import next_url
 from uploads import exports, tasks_export
 from uploads.models import Export, ExportKind, ExportStatus
 from uploads.sharing import share_or_login_required
@@ -23,13 +23,6 @@ from uploads.sharing_views import message_page
 
 def wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
-
-
-def back_to(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        return target
-    return default
 
 
 @require_POST
@@ -50,7 +43,7 @@ def export_create(request: HttpRequest, pk: int) -> HttpResponse:
     if wants_json(request):
         return JsonResponse(exports.as_json(export), status=202 if created else 200)
     default = reverse("viewer" if link is not None else "study", args=[study.pk])
-    return redirect(back_to(request, default))
+    return redirect(next_url(request, default))
 
 
 @never_cache

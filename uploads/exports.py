@@ -18,8 +18,6 @@ downloaded; ``EXPORT_TIME_LIMIT`` (3600 s) — the task's time limit.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 import shutil
@@ -38,6 +36,7 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 from pydicom.dataset import Dataset
 
+from portal import spreadsheet
 from portal.audit.log import record
 from uploads import sharing
 from uploads.dicom.errors import DicomInputError
@@ -452,8 +451,6 @@ def metadata_row(study: Study) -> dict[str, Any]:
 
 
 def csv_text(rows: list[dict[str, Any]], extra: list[str] | None = None) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS + (extra or []))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    """``metadata.csv``: the standard columns and ``extra`` (a cohort's), through the
+    project's CSV writer (``portal/spreadsheet.py``: no cell starts a formula)."""
+    return spreadsheet.csv_text(CSV_FIELDS + (extra or []), rows)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 
+from portal.numbers import finite_float
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import (
     AUTO,
@@ -54,8 +55,8 @@ class SliceParams:
             raise ValueError(f"unknown preset {preset!r}")
         params = cls(
             frame=frame,
-            center=float(center) if center not in (None, "") else None,
-            width=float(width) if width not in (None, "") else None,
+            center=finite_float(center, "wc") if center not in (None, "") else None,
+            width=finite_float(width, "ww") if width not in (None, "") else None,
             preset=preset,
             size=int(size) if size not in (None, "") else None,
             invert=str(query.get("invert", "")).lower() in {"1", "true"},

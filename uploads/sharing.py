@@ -7,9 +7,15 @@ database (:func:`granted_links`), so revoking a link or its expiry ends access a
 A grant lets its holder use the viewer of exactly that study (page, manifest, slices,
 attributes), read-only, and download exports when the link allows it.
 
-Settings (optional, read with defaults): ``SHARE_LINK_DEFAULT_DAYS`` (14),
-``SHARE_LINK_MAX_DAYS`` (90), ``SHARE_LINK_MAX_FAILURES`` (10 failed attempts per IP
-address; 4x that per link) and ``SHARE_LINK_LOCKOUT_SECONDS`` (900).
+Settings: ``SHARE_LINK_DEFAULT_DAYS`` (14), ``SHARE_LINK_MAX_DAYS`` (90),
+``SHARE_LINK_MAX_FAILURES`` (10 failed attempts — unknown tokens, wrong passcodes — per
+client IP address), ``SHARE_PASSCODE_MAX_FAILURES`` (5 wrong passcodes per link and client
+address) and ``SHARE_LINK_LOCKOUT_SECONDS`` (900).
+
+Failures are counted per client, never per link alone: whoever else holds the token and
+guesses cannot lock the real reviewer out, and a session that already opened the link
+(holds its grant) opens it again without a check. Passcodes have at least
+:data:`PASSCODE_MIN_LENGTH` characters, so the few guesses a client gets do not find one.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from uploads.models import Instance, ShareLink, Study
 from uploads.permissions import can_view_study
 
 SESSION_KEY = "share_grants"
+#: Shortest passcode a link may have.
+PASSCODE_MIN_LENGTH = 8
 View = Callable[..., HttpResponseBase]
 
 
@@ -44,19 +52,25 @@ View = Callable[..., HttpResponseBase]
 
 
 def default_days() -> int:
-    return int(getattr(settings, "SHARE_LINK_DEFAULT_DAYS", 14))
+    return int(settings.SHARE_LINK_DEFAULT_DAYS)
 
 
 def max_days() -> int:
-    return int(getattr(settings, "SHARE_LINK_MAX_DAYS", 90))
+    return int(settings.SHARE_LINK_MAX_DAYS)
 
 
 def max_failures() -> int:
-    return int(getattr(settings, "SHARE_LINK_MAX_FAILURES", 10))
+    """Failed attempts (any link, unknown tokens) allowed per client IP in a window."""
+    return int(settings.SHARE_LINK_MAX_FAILURES)
+
+
+def passcode_max_failures() -> int:
+    """Wrong passcodes allowed per (link, client IP) in a window."""
+    return int(settings.SHARE_PASSCODE_MAX_FAILURES)
 
 
 def lockout_seconds() -> int:
-    return int(getattr(settings, "SHARE_LINK_LOCKOUT_SECONDS", 15 * 60))
+    return int(settings.SHARE_LINK_LOCKOUT_SECONDS)
 
 
 # -- tokens and links ------------------------------------------------------------------------
@@ -241,9 +255,9 @@ def _ip_key(ip: str | None) -> str:
     return f"share-fail:ip:{ip or 'unknown'}"
 
 
-def _link_key(link: ShareLink) -> str:
+def _link_key(link: ShareLink, ip: str | None) -> str:
     # By the token's hash, not the id: ids come again after a database is recreated.
-    return f"share-fail:link:{link.token_hash[:40]}"
+    return f"share-fail:link:{link.token_hash[:40]}:{ip or 'unknown'}"
 
 
 def _bump(key: str) -> None:
@@ -256,17 +270,21 @@ def _bump(key: str) -> None:
 
 
 def is_throttled(request: HttpRequest, link: ShareLink | None = None) -> bool:
-    """Too many failed attempts (unknown tokens, wrong passcodes) from this IP, or on this
-    link from anywhere."""
-    if int(cache.get(_ip_key(client_ip(request)), 0)) >= max_failures():
+    """Too many failed attempts from this client: from its IP address on any link (unknown
+    tokens, wrong passcodes), or wrong passcodes on ``link`` from it. Other clients'
+    failures never count."""
+    ip = client_ip(request)
+    if int(cache.get(_ip_key(ip), 0)) >= max_failures():
         return True
-    return link is not None and int(cache.get(_link_key(link), 0)) >= 4 * max_failures()
+    return link is not None and int(cache.get(_link_key(link, ip), 0)) >= passcode_max_failures()
 
 
 def record_failure(request: HttpRequest, link: ShareLink | None = None) -> None:
-    _bump(_ip_key(client_ip(request)))
+    """Count a failure of this client (on ``link``, for a wrong passcode)."""
+    ip = client_ip(request)
+    _bump(_ip_key(ip))
     if link is not None:
-        _bump(_link_key(link))
+        _bump(_link_key(link, ip))
 
 
 def reset_throttle(ip: str | None) -> None:

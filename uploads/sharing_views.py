@@ -37,9 +37,14 @@ class ShareForm(forms.Form):
         return int(days)
 
     def clean_passcode(self) -> str:
+        """Empty (no passcode), or at least ``PASSCODE_MIN_LENGTH`` characters that are not
+        all spaces."""
         passcode = str(self.cleaned_data.get("passcode") or "")
-        if passcode and len(passcode) < 4:
-            raise forms.ValidationError("A passcode needs at least 4 characters.")
+        if passcode and len(passcode.strip()) < sharing.PASSCODE_MIN_LENGTH:
+            raise forms.ValidationError(
+                f"A passcode needs at least {sharing.PASSCODE_MIN_LENGTH} characters "
+                "(or leave it empty for a link without one)."
+            )
         return passcode
 
 
@@ -106,10 +111,16 @@ def throttled(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def share_open(request: HttpRequest, token: str) -> HttpResponse:
-    """Open a share link: passcode first if it has one, then the study's viewer."""
+    """Open a share link: passcode first if it has one, then the study's viewer.
+
+    A session that already opened the link (it holds a valid grant) goes straight to the
+    viewer: failures of other clients on its address never lock it out.
+    """
+    link = sharing.find_link(token)
+    if link is not None and sharing.has_grant(request, link):
+        return open_viewer(request, link)
     if sharing.is_throttled(request):
         return throttled(request)
-    link = sharing.find_link(token)
     if link is None:
         sharing.record_failure(request)
         raise Http404("No such link")
@@ -120,7 +131,7 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
         else:
             text = "This link has expired. Ask the person who shared it for a new one."
         return message_page(request, f"Link {link.state}", text, 410)
-    if link.has_passcode and not sharing.has_grant(request, link):
+    if link.has_passcode:
         return passcode_step(request, link)
     return open_viewer(request, link)
 

@@ -1,4 +1,5 @@
-"""Account emails: verification, invitation. Plain text + HTML, no patient data."""
+"""Account emails: verification, invitation, "you already have an account". Plain text +
+HTML, no patient data."""
 
 from __future__ import annotations
 
@@ -25,6 +26,18 @@ def send_templated(template: str, to: str, context: dict[str, object]) -> None:
 def send_verification(user: User) -> None:
     path = reverse("verify-email", args=[uid_for(user), verification_token.make_token(user)])
     send_templated("verify_email", user.email, {"link": settings.SITE_URL + path})
+
+
+def send_account_exists(user: User) -> None:
+    """Tell an account holder that someone signed up with their address (nothing changed)."""
+    send_templated(
+        "account_exists",
+        user.email,
+        {
+            "login_link": settings.SITE_URL + reverse("login"),
+            "reset_link": settings.SITE_URL + reverse("password_reset"),
+        },
+    )
 
 
 def send_invitation(user: User, invited_by: User) -> None:

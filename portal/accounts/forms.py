@@ -38,10 +38,9 @@ class SignupForm(forms.Form):
             _testid(self.fields[name], testid)
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
+        """The address, lower-cased. Whether it has an account is not checked here: the
+        answer must not tell (``portal.accounts.views.signup``)."""
+        return str(self.cleaned_data["email"]).lower()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -1,16 +1,30 @@
-"""Sign-up, email verification, login with throttling, invitations, user management."""
+"""Sign-up, email verification, login with throttling, password reset, invitations, user
+management.
+
+None of the answers to an anonymous visitor says whether an address has an account: login
+costs the same password hashing with or without one, sign-up shows the same page (the
+account holder gets a notice instead), and password reset always says "sent". Emails
+about an account are limited per address (``ACCOUNT_EMAIL_RATE``), password-reset
+requests per client IP (``PASSWORD_RESET_IP_RATE``).
+"""
 
 from __future__ import annotations
+
+import hashlib
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.encoding import force_str
-from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.http import require_POST
 
 from portal import ratelimit
@@ -26,9 +40,31 @@ from portal.accounts.forms import (
 from portal.accounts.models import Role, User
 from portal.accounts.tokens import invite_token, verification_token
 from portal.audit.log import client_ip, record
+from portal.redirects import next_url
 
 #: Default for ``settings.SIGNUP_RATE``: sign-up attempts per client IP.
 SIGNUP_RATE = "10/hour"
+#: Default for ``settings.ACCOUNT_EMAIL_RATE``: emails about an account per address.
+ACCOUNT_EMAIL_RATE = "3/hour"
+#: Default for ``settings.PASSWORD_RESET_IP_RATE``: password-reset requests per client IP.
+PASSWORD_RESET_IP_RATE = "20/hour"
+
+
+def allow_account_email(email: str) -> bool:
+    """Count one email about an account (password reset, sign-up notice) to ``email``;
+    False once ``ACCOUNT_EMAIL_RATE`` is used up. Counted whether or not the address has
+    an account, so the limit tells nothing either."""
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return ratelimit.allow("account-email", digest, "ACCOUNT_EMAIL_RATE", ACCOUNT_EMAIL_RATE)
+
+
+def password_matches(user: User | None, password: str) -> TypeGuard[User]:
+    """Check ``password``; without an account (or a usable password) hash it anyway, so
+    the time taken does not tell whether the address has an account."""
+    if user is None or not user.has_usable_password():
+        make_password(password)
+        return False
+    return user.check_password(password)
 
 
 def login_view(request: HttpRequest) -> HttpResponse:
@@ -44,7 +80,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if throttle.is_locked(email, ip):
             error = "Too many failed attempts. Please wait a few minutes and try again."
             status = 429
-        elif user is None or not user.check_password(form.cleaned_data["password"]):
+        elif not password_matches(user, form.cleaned_data["password"]):
             throttle.record_failure(email, ip)
             record(request, "login.failed", user=user)
             error = "Email or password is not right."
@@ -56,10 +92,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             throttle.reset(email)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             record(request, "login")
-            target = request.GET.get("next", "")
-            if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-                target = ""
-            return redirect(target or "home")
+            return redirect(next_url(request, "home"))
     return render(request, "accounts/login.html", {"form": form, "error": error}, status=status)
 
 
@@ -83,14 +116,61 @@ def signup(request: HttpRequest) -> HttpResponse:
         form.add_error(None, "Too many sign-ups from your network. Please try again later.")
         return render(request, "accounts/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = User.objects.create_user(
-                form.cleaned_data["email"], form.cleaned_data["password"], role=Role.PATIENT
-            )
-            record(request, "account.signup", user, user=user)
-        emails.send_verification(user)
-        return render(request, "accounts/signup_done.html", {"email": user.email})
+        email, password = form.cleaned_data["email"], form.cleaned_data["password"]
+        user = create_patient(request, email, password)
+        if user is not None:
+            emails.send_verification(user)
+        else:
+            notify_existing(request, email, password)
+        return render(request, "accounts/signup_done.html", {"email": email})
     return render(request, "accounts/signup.html", {"form": form})
+
+
+def create_patient(request: HttpRequest, email: str, password: str) -> User | None:
+    """A new patient account, or None when the address has one already."""
+    if User.objects.filter(email__iexact=email).exists():
+        return None
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email, password, role=Role.PATIENT)
+            record(request, "account.signup", user, user=user)
+    except IntegrityError:  # signed up at the same moment by another request
+        return None
+    return user
+
+
+def notify_existing(request: HttpRequest, email: str, password: str) -> None:
+    """Sign-up with an address that has an account: the same work and the same page as a
+    new sign-up; the holder (if active) gets a notice, within ``ACCOUNT_EMAIL_RATE``."""
+    make_password(password)  # as creating the account would
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None or not user.is_active:
+        return
+    record(request, "account.signup_existing", user, user=user)
+    if allow_account_email(email):
+        emails.send_account_exists(user)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, limited per client IP (429, ``PASSWORD_RESET_IP_RATE``) and
+    per address (``ACCOUNT_EMAIL_RATE``: no email, the same "sent" page)."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        ip = client_ip(request)
+        if not ratelimit.allow(
+            "password-reset", ip, "PASSWORD_RESET_IP_RATE", PASSWORD_RESET_IP_RATE
+        ):
+            form = self.get_form()
+            form.add_error(
+                None, "Too many password-reset requests from your network. Please try later."
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        if not allow_account_email(form.cleaned_data["email"]):
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 def _user_from_uid(uidb64: str) -> User | None:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
+from portal.redirects import next_url
 from reports import delivery as delivery_service
 from reports.errors import WorkflowError
 from reports.models import Delivery, DeliveryStatus
@@ -51,4 +52,4 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Email for study #{row.version.report.study_id} queued again.")
-    return redirect(request.POST.get("next") or "deliveries")
+    return redirect(next_url(request, "deliveries"))

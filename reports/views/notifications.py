@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from portal.audit.log import record
+from portal.redirects import is_local
 from reports.models import Notification
 
 
@@ -28,6 +28,4 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
         item.save(update_fields=["read"])
         record(request, "notification.read", item)
     target = item.link if "open" in request.POST else ""
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        target = ""
-    return redirect(target or "notifications")
+    return redirect(target if target and is_local(request, target) else "notifications")
