@@ -157,7 +157,15 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'portal.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # The embedded default serves a small practice with a web process and worker processes
+    # writing at once: WAL lets readers go on beside the writer; IMMEDIATE transactions
+    # take the write lock at BEGIN, so a transaction never fails half-way upgrading a read
+    # lock ("database is locked" without waiting); the busy timeout makes writers queue.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env_int("SQLITE_BUSY_SECONDS", 60),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # -- cache, broker ----------------------------------------------------------------------------
@@ -207,10 +215,12 @@ CELERY_TASK_SERIALIZER = "json"
 # in between, portal/celery.py drops broken or aged connections as Django does per request.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 500)
 CELERY_RESULT_EXPIRES = 3600
+# Re-queue uploads whose files lost their run, flag those that will not end on their own.
+UPLOAD_WATCHDOG_SECONDS = env_int("UPLOAD_WATCHDOG_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-upload-files": {
         "task": "uploads.tasks.requeue_stale_files",
-        "schedule": 60.0,
+        "schedule": float(UPLOAD_WATCHDOG_SECONDS),
     },
     "sweep-quarantine": {
         "task": "uploads.tasks.sweep_quarantine",
@@ -288,6 +298,11 @@ INGEST_CLAIM_TIMEOUT = env_int("INGEST_CLAIM_TIMEOUT", CELERY_TASK_TIME_LIMIT + 
 # Default-window slices pre-rendered per series when an upload is done (around the middle,
 # where the viewer opens); the others render on demand.
 PRERENDER_SLICES = env_int("PRERENDER_SLICES", 128)
+# An open upload with nothing to process and no activity this long: the sender went away
+# before sending everything; it needs attention (the uploader can resume or send it as is).
+UPLOAD_IDLE_SECONDS = env_int("UPLOAD_IDLE_SECONDS", 24 * 3600)
+# Re-queues of an upload whose files keep losing their run before it needs attention.
+UPLOAD_MAX_REQUEUES = env_int("UPLOAD_MAX_REQUEUES", 5)
 # A worker takes up to this many received files of an upload in one run (one transaction).
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 16)
 # A file claimed this many times without a run finishing (it kills the worker, e.g. out of

@@ -64,6 +64,7 @@ urlpatterns = [
     path("api/uploads/<int:upload_id>/files/", api.register, name="api-upload-register"),
     path("api/uploads/<int:upload_id>/files/<str:key>", api.put_chunk, name="api-upload-chunk"),
     path("api/uploads/<int:upload_id>/batch/", api.put_batch, name="api-upload-batch"),
+    path("api/uploads/<int:upload_id>/finish/", api.finish, name="api-upload-finish"),
     path("api/uploads/<int:upload_id>/cancel/", api.cancel, name="api-upload-cancel"),
     path("worklist/", views.worklist, name="worklist"),
     path("manage/", views.manage, name="manage"),

@@ -108,6 +108,11 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "put",
         {"anonymous": LOGIN, "patient": 400, "radiologist": 403, "admin": 404},
     ),
+    "api-upload-finish": (
+        "upload",
+        "post",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 404},
+    ),
     "api-upload-cancel": (
         "upload",
         "post",

@@ -188,7 +188,11 @@ def test_embedded_run_serves_and_works_off_the_request_path(tmp_path: Path) -> N
         assert b'data-testid="login-email"' in page
         ping_through(env, log)
         upload_through(env, log)  # SQLite, the file broker and the file cache
+        deadline = time.monotonic() + 20  # the watchdog's schedule runs here too (issue 14)
+        while "beat: Starting" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
     assert "celery@" in log.read_text()
+    assert "beat: Starting" in log.read_text()
 
 
 def test_stack_gunicorn_worker_beat(

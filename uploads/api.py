@@ -10,10 +10,14 @@ Protocol (docs/uploads.md):
   POST /api/uploads/<id>/batch/           several small whole files in one request: the body
                                           is their bytes one after the other, the header
                                           Upload-Batch lists "key:size,key:size,..."
+  POST /api/uploads/<id>/finish/          everything is sent {skipped: [{reason}]} (files the
+                                          browser did not send, with why): the upload closes
+                                          once what arrived is processed
   GET  /api/uploads/<id>/                 progress and per-file messages (?files=0: without
                                           the list of every file, for polling)
   POST /api/uploads/<id>/cancel/          stop; quarantined bytes are deleted
-  GET  /api/uploads/open/                 the uploader's unfinished upload, to resume after a reload
+  GET  /api/uploads/open/                 the uploader's unfinished upload, to resume after a
+                                          reload (what waits is queued again)
 A file's key is the SHA-256 of the bytes sent, so the server recognises files it already has.
 """
 
@@ -28,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -39,7 +43,7 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role, User
 from portal.audit.log import record
 from uploads import quarantine, quota
-from uploads.ingest import close_if_done, uploader_key
+from uploads.ingest import LIVE, close_if_done, revive, uploader_key
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
 from uploads.receive import receive_whole
 from uploads.tasks import schedule
@@ -63,8 +67,10 @@ def text(value: Any, limit: int) -> str:
     return str(value).replace("\x00", "")[:limit]
 
 
-def json_404(view: Any) -> Any:
-    """Unknown or foreign ids answer with a JSON 404 like every other API error."""
+def json_errors(view: Any) -> Any:
+    """Unknown or foreign ids answer with a JSON 404 like every other API error; a
+    database that is briefly unavailable (or busy: SQLite's lock) with a 503 the upload
+    page retries, never a 500."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
@@ -72,6 +78,11 @@ def json_404(view: Any) -> Any:
             return view(request, *args, **kwargs)
         except Http404 as exc:
             return error(str(exc) or "not found", 404)
+        except DatabaseError as exc:
+            log.warning("upload API: database unavailable (%s)", type(exc).__name__)
+            response = error("the server is busy; retrying", 503)
+            response["Retry-After"] = "5"
+            return response
 
     return wrapped
 
@@ -118,6 +129,8 @@ def upload_state(upload: Upload) -> dict[str, Any]:
     return {
         "id": upload.pk,
         "state": upload.state,
+        "attention": upload.attention,
+        "sealed": upload.sealed,
         "expected_files": upload.expected_files,
         "counts": counts,
         "studies": [
@@ -156,6 +169,7 @@ def config(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 @role_required(*UPLOADERS)
+@json_errors
 def create(request: HttpRequest) -> JsonResponse:
     if not ratelimit.allow("upload-create", request.user.pk, "UPLOAD_CREATE_RATE", CREATE_RATE):
         return error("too many uploads started; please wait a while and try again", 429)
@@ -180,16 +194,19 @@ def create(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 @role_required(*UPLOADERS)
-@json_404
+@json_errors
 def register(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
-    if upload.state != Upload.State.OPEN:
+    if upload.state not in LIVE:
         return error("this upload is finished; start a new one", 409)
     entries = body_json(request).get("files")
     if not isinstance(entries, list) or not entries or len(entries) > 1000:
         return error("files must be a list of 1 to 1000 {key, name, size}")
     states = []
+    waiting = []
     with transaction.atomic():
+        locked = Upload.objects.select_for_update().get(pk=upload.pk)
+        revive(locked)  # the sender is back
         admission = quota.Admission(upload.owner_id)
         for entry in entries:
             key = str(entry.get("key", "")) if isinstance(entry, dict) else ""
@@ -200,9 +217,12 @@ def register(request: HttpRequest, upload_id: int) -> JsonResponse:
             file = UploadFile.objects.filter(upload=upload, key=key).first()
             if file is None:
                 file = new_file(upload, key, name, size, admission)
+            elif file.status == FileStatus.RECEIVED:
+                waiting.append(file.pk)  # sent before a reload: make sure a run comes
             states.append(file_state(file))
+        schedule(upload.pk, waiting)
         # Files known already or refused at once may complete the upload right here.
-        close_if_done(Upload.objects.select_for_update().get(pk=upload.pk))
+        close_if_done(locked)
     return JsonResponse({"files": states})
 
 
@@ -245,13 +265,14 @@ def new_file(
 
 @require_http_methods(["PUT"])
 @role_required(*UPLOADERS)
-@json_404
+@json_errors
 def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
     upload = own_upload(request, upload_id)
     if not KEY.match(key):  # only SHA-256 hex keys are ever registered
         return error("unknown file: register it first", 404)
     if upload.state == Upload.State.CANCELLED:
         return error("this upload was cancelled", 409)
+    resume(upload)
     try:
         offset = int(request.headers.get("Upload-Offset", ""))
     except ValueError:
@@ -326,7 +347,7 @@ def whole_file(
         or not data
         or declared != str(len(data))
         or len(data) > settings.UPLOAD_MAX_FILE_SIZE
-        or upload.state != Upload.State.OPEN
+        or upload.state not in LIVE
     ):
         return None
     name = text(unquote(request.headers.get("Upload-Name", "")), 255)
@@ -359,13 +380,14 @@ def parse_batch(header: str, body_size: int) -> list[tuple[str, int]] | str:
 
 @require_POST
 @role_required(*UPLOADERS)
-@json_404
+@json_errors
 def put_batch(request: HttpRequest, upload_id: int) -> JsonResponse:
     """Several small files, each whole, in one request (the upload page sends files up to
     the chunk size this way): one request, one transaction and one insert for all."""
     upload = own_upload(request, upload_id)
-    if upload.state != Upload.State.OPEN:
+    if upload.state not in LIVE:
         return error("this upload is finished; start a new one", 409)
+    resume(upload)
     if len(request.body) > settings.UPLOAD_CHUNK_SIZE:
         return error(f"a batch holds at most {settings.UPLOAD_CHUNK_SIZE} bytes", 413)
     entries = parse_batch(request.headers.get("Upload-Batch", ""), len(request.body))
@@ -389,7 +411,7 @@ def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> Upl
         size = int(request.headers.get("Upload-Length", ""))
     except ValueError:
         return None
-    if upload.state != Upload.State.OPEN or not KEY.match(key) or not 0 <= size < MAX_SIZE:
+    if upload.state not in LIVE or not KEY.match(key) or not 0 <= size < MAX_SIZE:
         return None
     name = text(unquote(request.headers.get("Upload-Name", "")), 255)
     return new_file(upload, key, name, size, quota.Admission(upload.owner_id))
@@ -397,7 +419,7 @@ def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> Upl
 
 @require_GET
 @role_required(*UPLOADERS)
-@json_404
+@json_errors
 def status(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
     state = upload_state(upload)
@@ -408,19 +430,76 @@ def status(request: HttpRequest, upload_id: int) -> JsonResponse:
 
 @require_GET
 @role_required(*UPLOADERS)
+@json_errors
 def open_upload(request: HttpRequest) -> JsonResponse:
-    upload = Upload.objects.filter(owner=uploader(request), state=Upload.State.OPEN).first()
+    """The uploader's unfinished upload (open, or needing attention), to resume it. What
+    waits to be processed is queued again: a reload never leaves files waiting."""
+    upload = Upload.objects.filter(owner=uploader(request), state__in=LIVE).first()
     if upload is None:
         return JsonResponse({"upload": None})
+    waiting = upload.files.filter(status=FileStatus.RECEIVED).values_list("pk", flat=True)
+    with transaction.atomic():
+        schedule(upload.pk, list(waiting[:10000]))
     return JsonResponse({"upload": upload_state(upload)})
+
+
+def resume(upload: Upload) -> None:
+    """Files arrive for an upload that needed attention: it is open again."""
+    if upload.state == Upload.State.NEEDS_ATTENTION:
+        with transaction.atomic():
+            revive(Upload.objects.select_for_update().get(pk=upload.pk))
+        upload.refresh_from_db()
+
+
+#: Reasons the browser gives for files it did not send are shown as they are: plain text.
+SKIPPED_REASON = 300
 
 
 @require_POST
 @role_required(*UPLOADERS)
-@json_404
+@json_errors
+def finish(request: HttpRequest, upload_id: int) -> JsonResponse:
+    """The sender has sent everything; ``skipped`` lists the files it did not send (not
+    DICOM, could not be de-identified, failed to send), each with its reason and no name
+    (names stay on the uploader's computer). The upload closes once what arrived is
+    processed. Idempotent: a retried request records the skipped files once."""
+    upload = own_upload(request, upload_id)
+    if upload.state not in LIVE:
+        return JsonResponse(upload_state(upload))
+    skipped = body_json(request).get("skipped", [])
+    if not isinstance(skipped, list) or len(skipped) > settings.UPLOAD_MAX_FILES:
+        return error(f"skipped must be a list of at most {settings.UPLOAD_MAX_FILES} files")
+    reasons = [
+        text(entry.get("reason", ""), SKIPPED_REASON) if isinstance(entry, dict) else ""
+        for entry in skipped
+    ]
+    with transaction.atomic():
+        locked = Upload.objects.select_for_update().get(pk=upload.pk)
+        UploadFile.objects.bulk_create(
+            [
+                UploadFile(upload=locked, key=f"skipped-{n:05d}", size=0,
+                           status=FileStatus.REJECTED,
+                           message=reason or "not sent by your browser")
+                for n, reason in enumerate(reasons)
+            ],
+            ignore_conflicts=True,  # a retried request
+        )  # fmt: skip
+        locked.sealed = True
+        locked.save(update_fields=["sealed"])
+        revive(locked)
+        waiting = locked.files.filter(status=FileStatus.RECEIVED).values_list("pk", flat=True)
+        schedule(locked.pk, list(waiting[:10000]))
+        close_if_done(locked)
+        record(request, "upload.finished", locked, skipped=len(reasons))
+    return JsonResponse(upload_state(locked))
+
+
+@require_POST
+@role_required(*UPLOADERS)
+@json_errors
 def cancel(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
-    if upload.state == Upload.State.OPEN:
+    if upload.state in LIVE:
         with transaction.atomic():
             upload.state = Upload.State.CANCELLED
             upload.save(update_fields=["state"])

@@ -216,7 +216,8 @@ def finish_association(upload_id: int, files: int) -> None:
             upload.delete()
             return
         upload.expected_files = files
-        upload.save(update_fields=["expected_files"])
+        upload.sealed = True  # the association ended: nothing more will come
+        upload.save(update_fields=["expected_files", "sealed"])
         close_if_done(upload)
 
 

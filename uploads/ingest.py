@@ -164,10 +164,15 @@ def process_batch(upload_id: int, limit: int | None = None, only: int | None = N
 
 def run_batch(ids: list[int], batch: Batch, written: list[str]) -> None:
     """The claimed files, in one transaction that holds their row locks. ``written``
-    collects the names of the files stored, for the caller to remove if it rolls back."""
+    collects the names of the files stored, for the caller to remove if it rolls back.
+
+    The lock waits (no SKIP LOCKED): these files are this run's, and another run's claim
+    may hold a row briefly (PostgreSQL keeps the lock of a row that ``SKIP LOCKED``
+    locked and then dropped on re-checking its condition, until that claim commits).
+    Skipping them would leave claimed files unprocessed until their claim went stale."""
     with transaction.atomic():
         files = list(
-            UploadFile.objects.select_for_update(skip_locked=True, of=("self",))
+            UploadFile.objects.select_for_update(of=("self",))
             .select_related("upload")
             .filter(pk__in=ids, status=FileStatus.RECEIVED)
             .order_by("pk")
@@ -233,16 +238,25 @@ def claim(upload_id: int, limit: int, only: int | None = None) -> tuple[list[int
     if only is not None:
         received = received.filter(pk=only)
     with transaction.atomic():
-        rows = list(
-            received.select_for_update(skip_locked=True)
+        # Only the rows taken are locked: a suspect alone, or up to ``limit`` fresh files.
+        ids = list(
+            received.filter(attempts__gt=0)
+            .select_for_update(skip_locked=True)
             .order_by("pk")
-            .values_list("pk", "attempts")[:limit]
+            .values_list("pk", flat=True)[:1]
         )
-        suspects = [pk for pk, attempts in rows if attempts]
-        ids = suspects[:1] if suspects else [pk for pk, _ in rows]
+        more = bool(ids)  # others may wait behind a suspect
+        if not ids:
+            ids = list(
+                received.filter(attempts=0)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:limit]
+            )
+            more = len(ids) == limit
         if ids:
             UploadFile.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, updated_at=now)
-    return ids, len(rows) == limit or len(ids) < len(rows)
+    return ids, more
 
 
 def prepare(file: UploadFile) -> Prepared | Outcome:
@@ -530,7 +544,24 @@ def finish_batch(upload: Upload, files: list[UploadFile]) -> None:
     # FOR NO KEY UPDATE: serialises closing with other batches without blocking the
     # uploads' new file rows (their foreign key takes only a KEY SHARE lock).
     locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
+    revive(locked)  # files were processed: progress
     close_if_done(locked)
+
+
+def revive(upload: Upload) -> None:
+    """Progress on an upload (files processed or arriving): it is no longer stalled, and
+    one that needed attention is open again (call with the upload's row locked)."""
+    if upload.state == Upload.State.NEEDS_ATTENTION:
+        upload.state = Upload.State.OPEN
+        upload.attention = ""
+        upload.studies.filter(status=StudyStatus.NEEDS_ATTENTION).update(
+            status=StudyStatus.PROCESSING, updated_at=timezone.now()
+        )
+    elif upload.state != Upload.State.OPEN or not upload.requeues:
+        return
+    upload.requeues = 0
+    upload.requeued_at = None
+    upload.save(update_fields=["state", "attention", "requeues", "requeued_at"])
 
 
 def write_fates(files: list[UploadFile]) -> None:
@@ -574,21 +605,30 @@ def finish(
     return outcome
 
 
+#: States of an upload that may still end done.
+LIVE = (Upload.State.OPEN, Upload.State.NEEDS_ATTENTION)
+
+
 def close_if_done(upload: Upload) -> bool:
-    """When every file of the upload is final, its studies are ready for review."""
-    if upload.state != Upload.State.OPEN:
+    """The upload is done when no file of it is on its way and the sender has sent
+    everything: it said so (``sealed``: files whose bytes coincide are registered once,
+    so a count cannot tell), or as many different files as it announced have arrived.
+    Its studies are then ready for review. Call with the upload's row locked."""
+    if upload.state not in LIVE:
         return False
     counts = upload.files.aggregate(
         registered=Count("id", filter=Q(parent__isnull=True)),
         open=Count("id", filter=~Q(status__in=TERMINAL)),
     )
-    if counts["registered"] < upload.expected_files or counts["open"]:
+    if counts["open"] or not (upload.sealed or counts["registered"] >= upload.expected_files):
         return False  # files still to come or still in the pipeline
     upload.state = Upload.State.DONE
-    upload.save(update_fields=["state"])
+    upload.attention = ""
+    upload.save(update_fields=["state", "attention"])
     after_commit(quarantine.discard_upload, upload.pk)  # what a killed worker left
     now = timezone.now()
-    upload.studies.filter(status__in=[StudyStatus.UPLOADING, StudyStatus.PROCESSING]).update(
+    waiting = [StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION]
+    upload.studies.filter(status__in=waiting).update(
         status=StudyStatus.READY, requested_at=now, updated_at=now
     )
     from uploads.tasks import queue_prerender

@@ -125,25 +125,40 @@ class Instance(models.Model):
 
 
 class Upload(models.Model):
-    """One drop of files by one uploader; it may hold several studies."""
+    """One drop of files by one uploader; it may hold several studies.
+
+    It ends ``done`` when no file is on its way any more and the sender has said it sent
+    everything (``sealed``), or as many different files as it announced have arrived;
+    or ``needs_attention`` with a reason (``uploads/watchdog.py``), from which it can
+    still end done.
+    """
 
     class State(models.TextChoices):
         OPEN = "open", "Receiving files"
         DONE = "done", "Processed"
+        NEEDS_ATTENTION = "needs_attention", "Needs attention"
         CANCELLED = "cancelled", "Cancelled"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.OPEN)
     clinical_question = models.TextField(blank=True)
     history = models.TextField(blank=True)
     urgency = models.CharField(max_length=10, choices=Urgency.choices, default=Urgency.ROUTINE)
     # Client-side de-identification was applied (browser engine) before sending.
     client_deidentified = models.BooleanField(default=False)
-    # How many files the client said it will send; the upload closes when all are in.
+    # How many files the client said it will send (for progress; files with the same
+    # bytes are registered once, so this is not what closes the upload, ``sealed`` is).
     expected_files = models.PositiveIntegerField(default=0)
+    # The sender said it has sent every file (or listed those it skipped).
+    sealed = models.BooleanField(default=False)
+    # Why the upload needs attention, in words the uploader understands.
+    attention = models.CharField(max_length=500, blank=True)
+    # Re-queued by the watchdog without progress since; when it last was.
+    requeues = models.PositiveIntegerField(default=0)
+    requeued_at = models.DateTimeField(null=True, blank=True)
     studies = models.ManyToManyField(Study, blank=True, related_name="uploads")
 
     class Meta:

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from portal.oncommit import after_commit
-from uploads import ingest
+from uploads import ingest, watchdog
 from uploads.ingest import TRANSIENT
 
 log = logging.getLogger(__name__)
@@ -93,14 +93,13 @@ def ingest_upload(self: Task, upload_id: int, slot: int | None = None) -> str:
     return f"{len(batch.outcomes)} files"
 
 
-@shared_task
+@shared_task(name="uploads.tasks.requeue_stale_files", ignore_result=True)
 def requeue_stale_files() -> int:
-    """Periodic safety net: re-send uploads with files whose run was lost or whose worker
-    died. The claim in ``ingest.process_batch`` makes a duplicate delivery harmless."""
-    stale = ingest.stale_uploads()
-    for upload_id in stale:
-        ingest_upload.delay(upload_id)
-    return len(stale)
+    """The watchdog (``uploads/watchdog.py``), every ``UPLOAD_WATCHDOG_SECONDS``: re-send
+    uploads whose files lost their run, and flag uploads that will not end on their own.
+    The claim in ``ingest.process_batch`` makes a duplicate delivery harmless. Returns
+    how many uploads were re-sent."""
+    return watchdog.check(send=ingest_upload.delay)["requeued"]
 
 
 @shared_task(ignore_result=True)

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from portal.accounts.decorators import role_required
 from portal.audit.log import record
 from uploads.api import UPLOADERS
-from uploads.models import TERMINAL, FileStatus, Study, UploadFile
+from uploads.models import TERMINAL, FileStatus, Study, Upload, UploadFile
 from uploads.permissions import visible_studies
 
 
@@ -39,7 +39,14 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rejected = UploadFile.objects.filter(
         upload__studies=study, status=FileStatus.REJECTED
     ).order_by("id")[:200]
-    pending = UploadFile.objects.filter(upload__studies=study).exclude(status__in=TERMINAL).count()
+    files = UploadFile.objects.filter(upload__studies=study)
+    pending = files.exclude(status__in=TERMINAL).count()
+    total = files.exclude(status=FileStatus.EXPANDED).count() if pending else 0
+    attention = (
+        Upload.objects.filter(studies=study, state=Upload.State.NEEDS_ATTENTION)
+        .values_list("attention", flat=True)
+        .first()
+    )
     review_flags = study.series.filter(instances__needs_pixel_review=True).distinct().count()
     return render(
         request,
@@ -49,6 +56,9 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "series": series,
             "rejected": rejected if request.user == study.owner else [],
             "pending": pending,
+            "files_total": total,
+            "prepared": total - pending,
+            "attention": attention,
             "review_flags": review_flags,
             "is_owner": request.user == study.owner,
         },

@@ -18,6 +18,7 @@ const state = {
   config: null, profile: null, skipped: [], studies: [], open: null, controller: null,
   checking: false, checkRound: 0, cache: new Map(), cacheBytes: 0, serverOnly: false,
   names: new Map(),  // SHA-256 key -> local file name, for messages about rejected files
+  unfinished: null,  // a "finish" request that failed, sent again while following
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -447,7 +448,18 @@ async function start() {
   progress(total, total);
   $("upload-cancel").hidden = true;
   setStatus("All files sent. Preparing your studies…");
+  // Tell the server everything is sent, and which files were not (reasons only: names
+  // stay here). Files with the same bytes are one file to the server, so it cannot count.
+  await finish(uploadId, failures.map((f) => ({ reason: f.reason })), signal);
   await follow(uploadId);
+}
+
+async function finish(uploadId, skipped, signal) {
+  const done = await api("POST", `/api/uploads/${uploadId}/finish/`, { skipped }, { signal })
+    .catch(() => ({ ok: false }));
+  if (!done.ok) {  // retried by the page on the next status poll (see follow)
+    state.unfinished = { uploadId, skipped };
+  }
 }
 
 // The bytes to send for a file: de-identified here (from the check before Send, or again:
@@ -469,20 +481,38 @@ async function preparedBytes(entry) {
   }
 }
 
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+// Where the upload stands, in words: receiving, processing N of M, done, or needs
+// attention with what to do. Polls until it is done (or needs attention).
 async function follow(uploadId) {
   for (;;) {
+    if (state.unfinished?.uploadId === uploadId) {
+      const { skipped } = state.unfinished;
+      state.unfinished = null;
+      await finish(uploadId, skipped);
+    }
     const { ok, data } = await api("GET", `/api/uploads/${uploadId}/?files=0`);
-    if (!ok) { setStatus("Could not read the upload's status."); return; }
+    if (!ok) {
+      setStatus("Could not read the upload's status; trying again…");
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      continue;
+    }
     const c = data.counts;
     const processed = c.done + c.rejected;
     const all = processed + c.pending;
+    if (data.state === "needs_attention") {
+      setStatus(`Your upload needs attention. ${data.attention}`);
+      return;
+    }
     if (data.state !== "open") {
       localStorage.removeItem(STORE);
       renderResult(data);
-      setStatus(`Done: ${c.done} images stored` + (c.rejected ? `, ${c.rejected} not used (see below)` : "") + ".");
+      setStatus(`Done: ${plural(c.done, "image", "images")} stored` +
+        (c.rejected ? `, ${plural(c.rejected, "file", "files")} not used (see below)` : "") + ".");
       return;
     }
-    setStatus(`Preparing your studies: ${processed} of ${all} files processed…`);
+    setStatus(`Preparing your studies: ${processed} of ${plural(all, "file", "files")} processed…`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
@@ -522,8 +552,8 @@ async function init() {
     state.open = open;
     const banner = $("upload-resume");
     banner.hidden = false;
-    banner.querySelector(".detail").textContent =
-      `${open.counts.total} of ${open.expected_files} files were registered before it stopped.`;
+    banner.querySelector(".detail").textContent = open.attention ||
+      `${open.counts.total} of ${plural(open.expected_files, "file", "files")} arrived before it stopped.`;
     $("upload-question").value = "";
   }
   const drop = $("upload-dropzone");
@@ -547,6 +577,14 @@ async function init() {
   $("upload-start").addEventListener("click", start);
   $("upload-cancel").addEventListener("click", cancel);
   $("upload-discard").addEventListener("click", async () => { await cancel(); $("upload-resume").hidden = true; });
+  $("upload-send-as-is").addEventListener("click", async () => {
+    const id = state.open.id;
+    $("upload-resume").hidden = true;
+    state.open = null;
+    localStorage.setItem(STORE, String(id));
+    await finish(id, []);
+    await follow(id);
+  });
   document.body.dataset.ready = "true";
 }
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from portal.accounts.models import User
 from uploads import ingest, quarantine
@@ -71,8 +72,6 @@ class Command(BaseCommand):
             )
             if not created:  # the same bytes twice in the input: stored once
                 repeats[file.pk] += 1
-                upload.expected_files -= 1
-                upload.save(update_fields=["expected_files"])
                 continue
             if not data:
                 ingest.finish(file, FileStatus.REJECTED, "empty file")
@@ -80,6 +79,10 @@ class Command(BaseCommand):
             quarantine.save_chunk(file, 0, data)
             UploadFile.objects.filter(pk=file.pk).update(status=FileStatus.RECEIVED)
             pending.append(file.pk)
+        # Every file is registered: the upload closes once they are processed.
+        Upload.objects.filter(pk=upload.pk).update(sealed=True)
+        with transaction.atomic():
+            ingest.close_if_done(Upload.objects.select_for_update().get(pk=upload.pk))
         more = bool(pending)
         while more:  # batch after batch; files unpacked from ZIPs join the upload
             more = ingest.process_batch(upload.pk).more
