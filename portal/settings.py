@@ -198,6 +198,7 @@ if not REDIS_URL:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(DATA_DIR / "celery-processed"),
+        "control_folder": str(DATA_DIR / "celery-control"),
         "store_processed": False,
     }
 else:

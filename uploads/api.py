@@ -205,7 +205,7 @@ def register(request: HttpRequest, upload_id: int) -> JsonResponse:
     states = []
     waiting = []
     with transaction.atomic():
-        locked = Upload.objects.select_for_update().get(pk=upload.pk)
+        locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
         revive(locked)  # the sender is back
         admission = quota.Admission(upload.owner_id)
         for entry in entries:
@@ -297,7 +297,7 @@ def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
                 raise Http404("unknown file: register it first")
         if file.status != FileStatus.RECEIVING:
             if file.status in TERMINAL:
-                close_if_done(Upload.objects.select_for_update().get(pk=upload.pk))
+                close_if_done(Upload.objects.select_for_update(no_key=True).get(pk=upload.pk))
             return JsonResponse(file_state(file))
         if offset != file.received:
             return error("offset mismatch", 409, received=file.received)
@@ -414,6 +414,9 @@ def implicit_registration(request: HttpRequest, upload: Upload, key: str) -> Upl
     if upload.state not in LIVE or not KEY.match(key) or not 0 <= size < MAX_SIZE:
         return None
     name = text(unquote(request.headers.get("Upload-Name", "")), 255)
+    Upload.objects.select_for_update(no_key=True).get(
+        pk=upload.pk
+    )  # upload, then usage: lock order
     return new_file(upload, key, name, size, quota.Admission(upload.owner_id))
 
 
@@ -447,7 +450,7 @@ def resume(upload: Upload) -> None:
     """Files arrive for an upload that needed attention: it is open again."""
     if upload.state == Upload.State.NEEDS_ATTENTION:
         with transaction.atomic():
-            revive(Upload.objects.select_for_update().get(pk=upload.pk))
+            revive(Upload.objects.select_for_update(no_key=True).get(pk=upload.pk))
         upload.refresh_from_db()
 
 
@@ -474,7 +477,7 @@ def finish(request: HttpRequest, upload_id: int) -> JsonResponse:
         for entry in skipped
     ]
     with transaction.atomic():
-        locked = Upload.objects.select_for_update().get(pk=upload.pk)
+        locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
         UploadFile.objects.bulk_create(
             [
                 UploadFile(upload=locked, key=f"skipped-{n:05d}", size=0,
@@ -501,13 +504,14 @@ def cancel(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
     if upload.state in LIVE:
         with transaction.atomic():
+            # The files first, then the upload (the lock order of an ingest batch): a file a
+            # worker holds right now finishes normally (this waits, then sees it stored).
+            pending = list(upload.files.exclude(status__in=TERMINAL).select_for_update())
             upload.state = Upload.State.CANCELLED
             upload.save(update_fields=["state"])
-            # A file a worker holds right now finishes normally (its row is locked; this
-            # update waits and then sees it stored).
-            waiting = upload.files.exclude(status__in=TERMINAL)
-            pending = list(waiting)
-            waiting.update(status=FileStatus.REJECTED, message="cancelled by the uploader")
+            UploadFile.objects.filter(pk__in=[f.pk for f in pending]).update(
+                status=FileStatus.REJECTED, message="cancelled by the uploader"
+            )
             record(request, "upload.cancelled", upload)
         for file in pending:
             quarantine.discard(file)

@@ -373,7 +373,6 @@ def store_batch(upload: Upload, items: list[Prepared], written: list[str]) -> li
             written.append(name)
             new[slot] = instance_row(row, item, name)
     Instance.objects.bulk_create(new.values())  # PostgreSQL and SQLite return the ids
-    quota.add_stored(upload.owner_id, sum(instance.size for instance in new.values()))
     for uid, study in studies.items():
         add_modalities(study, {i.index.modality for i in items if i.index.study_uid == uid})
     outcomes = []
@@ -485,7 +484,9 @@ def _expand(
     file: UploadFile, data: bytes, children: list[int], written: list[UploadFile]
 ) -> Outcome:
     with transaction.atomic():
-        # The members count against the quota, not the archive they replace.
+        # The members count against the quota, not the archive they replace (the upload
+        # row first: the lock order of finish_batch).
+        Upload.objects.select_for_update(no_key=True).get(pk=file.upload_id)
         admission = quota.Admission(file.upload.owner_id, exclude=[file.pk])
         for entry in iter_zip(data, file.name or "archive.zip"):
             if entry.data is None:
@@ -537,13 +538,21 @@ def settle(
 
 def finish_batch(upload: Upload, files: list[UploadFile]) -> None:
     """Write the files' fates in one statement, drop their quarantined bytes once the
-    transaction commits, and close the upload when every file is done."""
+    transaction commits, count the new instances' bytes against the quota, and close the
+    upload when every file is done.
+
+    Row locks are always taken in one order — the files, then the upload, then the
+    uploader's usage row — by every transaction that takes more than one of them (the
+    upload API, cancelling, unpacking a ZIP), so two of them never wait for each other.
+    """
     write_fates(files)
     for file in files:
         transaction.on_commit(partial(quarantine.discard, file))
     # FOR NO KEY UPDATE: serialises closing with other batches without blocking the
     # uploads' new file rows (their foreign key takes only a KEY SHARE lock).
     locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
+    stored = [f.instance.size for f in files if f.status == FileStatus.STORED and f.instance]
+    quota.add_stored(upload.owner_id, sum(stored))  # a stored file is a new instance
     revive(locked)  # files were processed: progress
     close_if_done(locked)
 

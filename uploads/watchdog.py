@@ -64,7 +64,7 @@ def check(send: Callable[[int], Any], now: datetime | None = None) -> dict[str, 
         attention += outcome == "attention"
     for upload_id, received in idle_uploads(now):
         with transaction.atomic():
-            locked = Upload.objects.select_for_update().get(pk=upload_id)
+            locked = Upload.objects.select_for_update(no_key=True).get(pk=upload_id)
             if locked.state == Upload.State.OPEN:
                 flag(locked, interrupted(received, locked.expected_files))
                 attention += 1
@@ -75,7 +75,7 @@ def requeue(upload_id: int, now: datetime, send: Callable[[int], Any]) -> str:
     """Send a stalled upload to a worker again: "requeued", "attention" (and requeued,
     past the budget), or "skipped" (re-queued less than a claim timeout ago)."""
     with transaction.atomic():
-        upload = Upload.objects.select_for_update().get(pk=upload_id)
+        upload = Upload.objects.select_for_update(no_key=True).get(pk=upload_id)
         if upload.requeued_at and upload.requeued_at > now - ingest.claim_timeout():
             return "skipped"  # the last re-queue's run may still come
         upload.requeues += 1

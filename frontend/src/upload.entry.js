@@ -351,7 +351,8 @@ async function start() {
       `${humanBytes(sent)} of ${humanBytes(total)}, ${humanBytes(speed)}/s` +
       (sent < total ? `, about ${humanTime(left)} left` : ""));
   };
-  // An interrupted upload resumed: files the server holds already are not sent again.
+  // An interrupted upload resumed: files the server holds already are not sent again;
+  // each key is sent once (held gets every key as it is queued).
   const held = new Set();
   if (state.open?.id === uploadId) {
     const status = await api("GET", `/api/uploads/${uploadId}/`);
@@ -422,11 +423,14 @@ async function start() {
       const key = await sha256Hex(bytes);
       state.names.set(key, entry.item.name);  // the file's name stays on this computer
       const item = { ...entry, key, bytes };
+      // Held by the server already, or the same bytes as a file sent in this upload (two
+      // files that differ only in what de-identification removed): nothing to send.
       if (held.has(key)) {
         credit(item, bytes.byteLength);
         filesDone += 1;
         continue;
       }
+      held.add(key);
       if (bytes.byteLength > chunkSize) {
         if (!(await sendAlone(item))) return;
         filesDone += 1;

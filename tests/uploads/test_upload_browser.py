@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import ARTIFACTS, browser_login
-from uploads.models import Instance, Study, StudyStatus, UploadFile
+from uploads.models import Instance, Study, StudyStatus, Upload, UploadFile
 
 # Parallel uploads against the live server need a real database: the in-memory SQLite
 # test database is locked by concurrent writers (a file SQLite, as `make run` uses, waits).
@@ -190,3 +190,44 @@ def test_small_files_go_in_batches_and_resume_without_resending(
     assert Instance.objects.filter(series__study=study).count() == 20
     # Each file taken by one run: concurrent runs do not count attempts for each other.
     assert set(UploadFile.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_files_identical_once_de_identified_reach_the_worklist(
+    page: Any, patient: Any, radiologist: Any, mr_series: list[Path], tmp_path: Path
+) -> None:
+    """Issue 14: two of the chosen files differ only in what de-identification removes
+    (the operator's name), so the browser sends the same bytes for both and the server
+    registers one file fewer than the page announced. The upload must still end and the
+    study reach the radiologist's worklist."""
+    import pydicom
+
+    from tests.conftest import PASSWORD
+
+    cd = make_cd(tmp_path, mr_series)
+    twin = pydicom.dcmread(mr_series[0])
+    for tag in [elem.tag for elem in twin if elem.tag.group == 0]:  # a stray command set
+        del twin[tag]
+    for name, operator in ((mr_series[0].name, "SMITH^ANNA"), ("twin.dcm", "JONES^BOB")):
+        twin.OperatorsName = operator  # removed by de-identification (PS3.15 E.1-1: X)
+        twin.save_as(cd / "DICOM" / "S1" / name)
+    open_upload_page(page, patient.email)
+    page.get_by_test_id("upload-folder-input").set_input_files(cd)
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    assert "21 images" in page.get_by_test_id("upload-study").inner_text()
+    page.get_by_test_id("upload-question").fill("Second opinion, please")
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
+
+    upload = Upload.objects.get(owner=patient)
+    assert upload.expected_files == 21 and upload.files.count() == 20  # one key for the twins
+    assert upload.state == Upload.State.DONE
+    study = Study.objects.get(owner=patient)
+    assert study.status == StudyStatus.READY
+    assert Instance.objects.filter(series__study=study).count() == 20
+
+    page.get_by_test_id("nav-logout").click()
+    browser_login(page, radiologist.email, PASSWORD)
+    page.get_by_test_id("nav-worklist").click()
+    row = page.locator(f'[data-testid="worklist-row"][data-study-id="{study.pk}"]')
+    row.wait_for()
+    assert row.count() == 1

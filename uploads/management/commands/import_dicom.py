@@ -82,7 +82,7 @@ class Command(BaseCommand):
         # Every file is registered: the upload closes once they are processed.
         Upload.objects.filter(pk=upload.pk).update(sealed=True)
         with transaction.atomic():
-            ingest.close_if_done(Upload.objects.select_for_update().get(pk=upload.pk))
+            ingest.close_if_done(Upload.objects.select_for_update(no_key=True).get(pk=upload.pk))
         more = bool(pending)
         while more:  # batch after batch; files unpacked from ZIPs join the upload
             more = ingest.process_batch(upload.pk).more
