@@ -52,6 +52,10 @@ def test_uids_are_kept_only_for_the_scope_they_were_issued_for() -> None:
     assert uids(read(again)) == uids(read(alice)) and result.invalid_uids == 0
     bob, _ = deidentify_bytes(alice, key=KEY, uid_root=ROOT, uid_scope="owner:2")
     assert not set(uids(read(bob))) & set(uids(read(alice)))
+    # The same original in two accounts: unrelated UIDs (not just other check digits).
+    other, _ = deidentify_bytes(original, key=KEY, uid_root=ROOT, uid_scope="owner:2")
+    for mine, theirs in zip(uids(read(alice)), uids(read(other)), strict=True):
+        assert mine[: len(ROOT) + 12] != theirs[: len(ROOT) + 12]
     # A made-up UID under the root, and an invalid one, are replaced (and counted).
     ds = read(alice)
     ds.SOPInstanceUID = f"{ROOT}.1234567890123456789012345678901234"[:64]

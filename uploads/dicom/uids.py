@@ -23,6 +23,10 @@ UID is 64 characters, and ``<check>`` is :data:`CHECK_DIGITS` digits of a second
 (:func:`is_issued_uid`) without a table: a UID is "ours for this scope" only when its
 check verifies under the key, never because of its prefix alone (anyone can write a UID
 under a published root). The root must leave at least 30 digits (about 66 bits of body).
+
+A *scope* (the server uses the account) goes into the HMAC of the UID itself too: the same
+original sent by two accounts gets unrelated UIDs, so nobody who sees both can tell they
+are one study.
 """
 
 from __future__ import annotations
@@ -98,8 +102,9 @@ def remap_uid(uid: str, *, key: bytes, root: str = DEFAULT_UID_ROOT, scope: str 
     root : str
         The UID root, :data:`DEFAULT_UID_ROOT` by default.
     scope : str
-        Under an owned root: whom the UID is issued for (e.g. an account); it goes into
-        the check digits only, see :func:`is_issued_uid`.
+        Whom the UID is issued for (e.g. an account): the same original gets unrelated
+        UIDs in two scopes, and under an owned root the check digits name the scope
+        (:func:`is_issued_uid`). ``""``: no scope (the browser engine, the CLI).
 
     Returns
     -------
@@ -109,7 +114,7 @@ def remap_uid(uid: str, *, key: bytes, root: str = DEFAULT_UID_ROOT, scope: str 
     uid = uid.strip("\x00 ")
     if not uid:
         return ""
-    digest = _digest(key, b"uid", uid)
+    digest = _digest(key, b"uid", f"{scope}\x00{uid}" if scope else uid)
     if root == DEFAULT_UID_ROOT:
         value = int.from_bytes(digest[:16], "big")
         value = (value & ~(0xF << 76)) | (0x8 << 76)  # UUID version 8
