@@ -42,7 +42,7 @@ from portal import ratelimit
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role, User
 from portal.audit.log import record
-from uploads import quarantine, quota
+from uploads import lifecycle, quarantine, quota
 from uploads.ingest import LIVE, close_if_done, revive, uploader_key
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
 from uploads.receive import receive_whole
@@ -476,24 +476,11 @@ def finish(request: HttpRequest, upload_id: int) -> JsonResponse:
         text(entry.get("reason", ""), SKIPPED_REASON) if isinstance(entry, dict) else ""
         for entry in skipped
     ]
-    with transaction.atomic():
-        locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
-        UploadFile.objects.bulk_create(
-            [
-                UploadFile(upload=locked, key=f"skipped-{n:05d}", size=0,
-                           status=FileStatus.REJECTED,
-                           message=reason or "not sent by your browser")
-                for n, reason in enumerate(reasons)
-            ],
-            ignore_conflicts=True,  # a retried request
-        )  # fmt: skip
-        locked.sealed = True
-        locked.save(update_fields=["sealed"])
-        revive(locked)
-        waiting = locked.files.filter(status=FileStatus.RECEIVED).values_list("pk", flat=True)
-        schedule(locked.pk, list(waiting[:10000]))
-        close_if_done(locked)
-        record(request, "upload.finished", locked, skipped=len(reasons))
+    locked = lifecycle.seal(
+        upload.pk,
+        reasons,
+        on_change=lambda sealed: record(request, "upload.finished", sealed, skipped=len(reasons)),
+    )
     return JsonResponse(upload_state(locked))
 
 
@@ -502,17 +489,9 @@ def finish(request: HttpRequest, upload_id: int) -> JsonResponse:
 @json_errors
 def cancel(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
-    if upload.state in LIVE:
-        with transaction.atomic():
-            # The files first, then the upload (the lock order of an ingest batch): a file a
-            # worker holds right now finishes normally (this waits, then sees it stored).
-            pending = list(upload.files.exclude(status__in=TERMINAL).select_for_update())
-            upload.state = Upload.State.CANCELLED
-            upload.save(update_fields=["state"])
-            UploadFile.objects.filter(pk__in=[f.pk for f in pending]).update(
-                status=FileStatus.REJECTED, message="cancelled by the uploader"
-            )
-            record(request, "upload.cancelled", upload)
-        for file in pending:
-            quarantine.discard(file)
+    upload = lifecycle.cancel(
+        upload.pk,
+        lifecycle.BY_UPLOADER,
+        on_change=lambda cancelled: record(request, "upload.cancelled", cancelled),
+    )
     return JsonResponse(upload_state(upload))

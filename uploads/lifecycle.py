@@ -1,0 +1,126 @@
+"""Operations on an upload as a whole: cancel it, seal it ("send it as it is"), retry it.
+
+One place for what the uploader's API (``uploads/api.py``) and the admin Uploads page
+(``uploads/admin_views.py``) do to an upload. Each function runs in a transaction of its
+own with the upload's row locked (``FOR NO KEY UPDATE``, after any file rows it locks:
+the lock order of ``uploads.ingest.finish_batch``), and is idempotent: on an upload that
+has already ended (done or cancelled) it changes nothing.
+
+``on_change``, when given, is called with the locked upload inside that transaction when
+the operation did change something, so an audit event commits (or rolls back) with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import transaction
+
+from uploads import quarantine
+from uploads.ingest import LIVE, close_if_done, revive
+from uploads.models import TERMINAL, FileStatus, Upload, UploadFile
+from uploads.tasks import schedule
+
+#: The reason given to files that were still on their way when the upload was cancelled.
+BY_UPLOADER = "cancelled by the uploader"
+BY_ADMIN = "cancelled by an administrator"
+#: The reason of a file the sender lists as not sent without saying why.
+NOT_SENT = "not sent by your browser"
+#: At most this many waiting files are queued by one call (the rest: the watchdog).
+QUEUE_LIMIT = 10000
+
+OnChange = Callable[[Upload], Any] | None
+
+
+def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = None) -> Upload:
+    """Stop a live upload: it is cancelled, and every file still on its way is refused
+    with ``message``. Their quarantined bytes are deleted once the transaction has
+    committed (right after it, when called inside an outer transaction).
+
+    The files are locked first, then the upload (the lock order of an ingest batch,
+    ``uploads.ingest.finish_batch``): a file a worker holds right now finishes normally
+    (this waits, then sees it stored)."""
+    with transaction.atomic():
+        pending = list(
+            UploadFile.objects.filter(upload_id=upload_id)
+            .exclude(status__in=TERMINAL)
+            .select_for_update()
+        )
+        upload = Upload.objects.select_for_update(no_key=True).get(pk=upload_id)
+        if upload.state not in LIVE:
+            return upload
+        upload.state = Upload.State.CANCELLED
+        upload.save(update_fields=["state"])
+        UploadFile.objects.filter(pk__in=[file.pk for file in pending]).update(
+            status=FileStatus.REJECTED, message=message[:500]
+        )
+        if on_change is not None:
+            on_change(upload)
+    for file in pending:
+        quarantine.discard(file)
+    return upload
+
+
+def seal(upload_id: int, skipped_reasons: Iterable[str] = (), on_change: OnChange = None) -> Upload:
+    """The sender has sent everything it will send: the upload ends done as soon as the
+    files that arrived are processed (at once when none waits), and its studies go to
+    the radiologists.
+
+    ``skipped_reasons`` are the files the sender did not send, one reason each (no
+    names); they are recorded once, even when the call is repeated. An upload that
+    needed attention is open again, and what waits is queued. For an admin, sealing
+    with no skipped files is "send it as it is"."""
+    reasons = list(skipped_reasons)
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update(no_key=True).get(pk=upload_id)
+        if upload.state not in LIVE:
+            return upload
+        UploadFile.objects.bulk_create(
+            [
+                UploadFile(upload=upload, key=f"skipped-{n:05d}", size=0,
+                           status=FileStatus.REJECTED, message=reason or NOT_SENT)
+                for n, reason in enumerate(reasons)
+            ],
+            ignore_conflicts=True,  # a retried request
+        )  # fmt: skip
+        upload.sealed = True
+        upload.save(update_fields=["sealed"])
+        revive(upload)
+        queue_waiting(upload)
+        close_if_done(upload)
+        if on_change is not None:
+            on_change(upload)
+    return upload
+
+
+def retry(upload_id: int, on_change: OnChange = None) -> int:
+    """Try a live upload again now: forget the watchdog's re-queues (its budget starts
+    over), make an upload that needed attention open again (its studies are being
+    prepared again), and queue every file waiting to be processed. Files keep their
+    attempts: a file that keeps stopping the worker is still refused in the end.
+
+    Returns how many files were queued (0 for an upload that has ended, or when no file
+    waits: an upload whose sender went away needs its sender, or to be sent as it is)."""
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update(no_key=True).get(pk=upload_id)
+        if upload.state not in LIVE:
+            return 0
+        revive(upload)  # needs attention -> open; clears the re-queues of an open upload
+        if upload.requeues or upload.requeued_at is not None:
+            upload.requeues = 0
+            upload.requeued_at = None
+            upload.save(update_fields=["requeues", "requeued_at"])
+        queued = queue_waiting(upload)
+        close_if_done(upload)
+        if on_change is not None:
+            on_change(upload)
+    return queued
+
+
+def queue_waiting(upload: Upload) -> int:
+    """Queue a run for the upload's received files once the transaction commits."""
+    waiting = upload.files.filter(status=FileStatus.RECEIVED).values_list("pk", flat=True)
+    ids = list(waiting[:QUEUE_LIMIT])
+    schedule(upload.pk, ids)
+    return len(ids)
