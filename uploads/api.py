@@ -479,7 +479,7 @@ def finish(request: HttpRequest, upload_id: int) -> JsonResponse:
     locked = lifecycle.seal(
         upload.pk,
         reasons,
-        on_change=lambda sealed: record(request, "upload.finished", sealed, skipped=len(reasons)),
+        on_change=lambda sealed, **facts: record(request, "upload.finished", sealed, **facts),
     )
     return JsonResponse(upload_state(locked))
 
@@ -492,6 +492,8 @@ def cancel(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = lifecycle.cancel(
         upload.pk,
         lifecycle.BY_UPLOADER,
-        on_change=lambda cancelled: record(request, "upload.cancelled", cancelled),
+        on_change=lambda cancelled, **facts: record(
+            request, "upload.cancelled", cancelled, **facts
+        ),
     )
     return JsonResponse(upload_state(upload))

@@ -6,8 +6,10 @@ own with the upload's row locked (``FOR NO KEY UPDATE``, after any file rows it 
 the lock order of ``uploads.ingest.finish_batch``), and is idempotent: on an upload that
 has already ended (done or cancelled) it changes nothing.
 
-``on_change``, when given, is called with the locked upload inside that transaction when
-the operation did change something, so an audit event commits (or rolls back) with it.
+``on_change``, when given, is called inside that transaction when the operation did change
+something, with the locked upload and what was done as keyword counts (``refused``,
+``skipped``, ``queued``: numbers only, never names), so an audit event commits (or rolls
+back) with the change.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ BY_UPLOADER = "cancelled by the uploader"
 BY_ADMIN = "cancelled by an administrator"
 #: The reason of a file the sender lists as not sent without saying why.
 NOT_SENT = "not sent by your browser"
+#: The reason of a file only partly received when an admin sent the upload as it is.
+INCOMPLETE = "not used: only part of it had arrived when the upload was sent as it is"
 #: At most this many waiting files are queued by one call (the rest: the watchdog).
 QUEUE_LIMIT = 10000
 
-OnChange = Callable[[Upload], Any] | None
+OnChange = Callable[..., Any] | None
 
 
 def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = None) -> Upload:
@@ -56,22 +60,32 @@ def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = Non
             status=FileStatus.REJECTED, message=message[:500]
         )
         if on_change is not None:
-            on_change(upload)
+            on_change(upload, refused=len(pending))
     for file in pending:
         quarantine.discard(file)
     return upload
 
 
-def seal(upload_id: int, skipped_reasons: Iterable[str] = (), on_change: OnChange = None) -> Upload:
+def seal(
+    upload_id: int,
+    skipped_reasons: Iterable[str] = (),
+    on_change: OnChange = None,
+    drop_incomplete: bool = False,
+) -> Upload:
     """The sender has sent everything it will send: the upload ends done as soon as the
     files that arrived are processed (at once when none waits), and its studies go to
     the radiologists.
 
     ``skipped_reasons`` are the files the sender did not send, one reason each (no
     names); they are recorded once, even when the call is repeated. An upload that
-    needed attention is open again, and what waits is queued. For an admin, sealing
-    with no skipped files is "send it as it is"."""
+    needed attention is open again, and what waits is queued.
+
+    A file registered but not completely received is waited for (the sender's own
+    "finish" comes after its last byte). With ``drop_incomplete`` such files are refused
+    instead and their bytes deleted after the commit: an admin's "send it as it is"
+    (no skipped files) ends an upload whose sender went away in the middle of a file."""
     reasons = list(skipped_reasons)
+    incomplete: list[UploadFile] = []
     with transaction.atomic():
         upload = Upload.objects.select_for_update(no_key=True).get(pk=upload_id)
         if upload.state not in LIVE:
@@ -84,13 +98,22 @@ def seal(upload_id: int, skipped_reasons: Iterable[str] = (), on_change: OnChang
             ],
             ignore_conflicts=True,  # a retried request
         )  # fmt: skip
+        if drop_incomplete:
+            receiving = upload.files.filter(status=FileStatus.RECEIVING)
+            incomplete = list(receiving)
+            receiving.update(status=FileStatus.REJECTED, message=INCOMPLETE)
         upload.sealed = True
         upload.save(update_fields=["sealed"])
         revive(upload)
-        queue_waiting(upload)
+        queued = queue_waiting(upload)
         close_if_done(upload)
         if on_change is not None:
-            on_change(upload)
+            facts = {"skipped": len(reasons), "queued": queued}
+            if drop_incomplete:
+                facts["refused"] = len(incomplete)
+            on_change(upload, **facts)
+    for file in incomplete:
+        quarantine.discard(file)
     return upload
 
 
@@ -114,7 +137,7 @@ def retry(upload_id: int, on_change: OnChange = None) -> int:
         queued = queue_waiting(upload)
         close_if_done(upload)
         if on_change is not None:
-            on_change(upload)
+            on_change(upload, queued=queued)
     return queued
 
 
