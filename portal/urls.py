@@ -5,7 +5,7 @@ from django.urls import include, path
 from portal import views
 from portal.accounts import views as accounts
 from portal.accounts.forms import VerifyingSetPasswordForm
-from uploads import api, deid_api, viewer
+from uploads import admin_views, api, deid_api, viewer
 from uploads import views as uploads
 
 urlpatterns = [
@@ -72,6 +72,11 @@ urlpatterns = [
     path("manage/users/<int:pk>/", accounts.user_update, name="user-update"),
     path("manage/studies/<int:pk>/assign/", views.assign_study, name="assign-study"),
     path("manage/audit/", views.audit_log, name="audit-log"),
+    path("manage/uploads/", admin_views.upload_list, name="admin-uploads"),
+    path("manage/uploads/<int:pk>/", admin_views.upload_detail, name="admin-upload"),
+    path("manage/uploads/<int:pk>/retry/", admin_views.upload_retry, name="admin-upload-retry"),
+    path("manage/uploads/<int:pk>/cancel/", admin_views.upload_cancel, name="admin-upload-cancel"),
+    path("manage/uploads/<int:pk>/close/", admin_views.upload_close, name="admin-upload-close"),
     path("", include("reports.urls")),
     path("", include("uploads.sharing_urls")),
     path("admin/", admin.site.urls),

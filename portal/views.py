@@ -22,7 +22,7 @@ from portal.redirects import next_url
 from reports.conf import turnaround
 from reports.models import Delivery, DeliveryStatus
 from reports.queries import WORKLIST_ORDER, overdue, radiologist_load, with_flags
-from uploads.models import Study, StudyStatus
+from uploads.models import Study, StudyStatus, Upload
 from uploads.permissions import visible_studies
 
 
@@ -60,7 +60,8 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.ADMIN)
 def manage(request: HttpRequest) -> HttpResponse:
-    """Admin overview: unassigned, in review, overdue, per-radiologist load."""
+    """Admin overview: unassigned, in review, overdue, per-radiologist load, failed emails,
+    uploads needing attention."""
     radiologists = radiologist_load()
     unassigned = with_flags(
         Study.objects.filter(status=StudyStatus.READY, assigned_to__isnull=True)
@@ -82,6 +83,9 @@ def manage(request: HttpRequest) -> HttpResponse:
                 "unassigned": unassigned.count(),
                 "overdue": late.count(),
                 "failed_emails": Delivery.objects.filter(status=DeliveryStatus.FAILED).count(),
+                "uploads_attention": Upload.objects.filter(
+                    state=Upload.State.NEEDS_ATTENTION
+                ).count(),
             },
             "unassigned": unassigned[:50],
             "assigned": assigned[:100],

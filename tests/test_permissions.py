@@ -56,6 +56,32 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
     ),
+    # the admin Uploads page (uploads/admin_views.py)
+    "admin-uploads": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "admin-upload": (
+        "admin_upload",
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "admin-upload-retry": (
+        "admin_upload",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
+    "admin-upload-cancel": (
+        "admin_upload",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
+    "admin-upload-close": (
+        "admin_upload",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
     # studies, upload API, viewer (uploads/)
     "study": (
         "study",
@@ -268,6 +294,12 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         return {"pk": users["target"].pk}
     if kind == "study":
         return {"pk": users["study"].pk}
+    if kind == "admin_upload":  # the patient's upload, with a file waiting
+        from uploads.models import FileStatus, Upload, UploadFile
+
+        upload = Upload.objects.create(owner=users["patient"], expected_files=2)
+        UploadFile.objects.create(upload=upload, key="b" * 64, size=10, status=FileStatus.RECEIVED)
+        return {"pk": upload.pk}
     if kind in {"upload", "upload_file"}:
         from uploads.models import Upload, UploadFile
 
