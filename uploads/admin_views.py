@@ -86,7 +86,8 @@ class FileCounts:
 
     stored: int = 0
     rejected: int = 0
-    waiting: int = 0
+    waiting: int = 0  # arriving, or waiting to be processed
+    to_process: int = 0  # arrived, waiting to be processed (what a retry queues)
     last: datetime | None = None
 
     @property
@@ -116,12 +117,15 @@ def file_counts(upload_ids: Iterable[int]) -> dict[int, FileCounts]:
             stored=Count("id", filter=Q(status__in=USED)),
             rejected=Count("id", filter=Q(status=FileStatus.REJECTED)),
             waiting=Count("id", filter=~Q(status__in=TERMINAL)),
+            to_process=Count("id", filter=Q(status=FileStatus.RECEIVED)),
             last=Max("updated_at"),
         )
         .order_by()
     )
     return {
-        row["upload_id"]: FileCounts(row["stored"], row["rejected"], row["waiting"], row["last"])
+        row["upload_id"]: FileCounts(
+            row["stored"], row["rejected"], row["waiting"], row["to_process"], row["last"]
+        )
         for row in rows
     }
 
@@ -190,6 +194,9 @@ def row(upload: Upload, counts: FileCounts) -> dict[str, Any]:
         "state": STATE_WORDS.get(upload.state, upload.state),
         "last": max(filter(None, [counts.last, upload.created_at])),
         "live": upload.state in LIVE,
+        # Retrying helps when files wait, or to take an upload out of "needs attention".
+        "can_retry": upload.state == Upload.State.NEEDS_ATTENTION
+        or (upload.state == Upload.State.OPEN and counts.to_process > 0),
     }
 
 
