@@ -59,6 +59,8 @@ FILTERS = [
     ("problems", f"Finished with problems (last {PROBLEM_DAYS} days)"),
     ("cancelled", "Cancelled"),
 ]
+#: How the counts read ("2 needing attention").
+COUNT_WORDS = {"needs_attention": "needing attention"}
 STATE_WORDS: dict[str, str] = {
     Upload.State.OPEN: "In progress",
     Upload.State.NEEDS_ATTENTION: "Needs attention",
@@ -181,7 +183,10 @@ def upload_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": [row(upload, counts.get(upload.pk, FileCounts())) for upload in page],
             "show": show,
-            "filters": [(key, label, summary[key]) for key, label in FILTERS],
+            "filters": [
+                (key, label, summary[key], COUNT_WORDS.get(key, label.lower()))
+                for key, label in FILTERS
+            ],
             "total": summary["all"],
         },
     )
@@ -194,9 +199,9 @@ def row(upload: Upload, counts: FileCounts) -> dict[str, Any]:
         "state": STATE_WORDS.get(upload.state, upload.state),
         "last": max(filter(None, [counts.last, upload.created_at])),
         "live": upload.state in LIVE,
-        # Retrying helps when files wait, or to take an upload out of "needs attention".
-        "can_retry": upload.state == Upload.State.NEEDS_ATTENTION
-        or (upload.state == Upload.State.OPEN and counts.to_process > 0),
+        # Retrying helps only when files wait to be processed: an upload whose sender
+        # went away would need attention again at the watchdog's next round.
+        "can_retry": upload.state in LIVE and counts.to_process > 0,
     }
 
 
@@ -309,8 +314,8 @@ def upload_retry(request: HttpRequest, pk: int) -> HttpResponse:
         if queued:
             return f"Upload {upload.pk}: {plural(queued, 'file', 'files')} queued again."
         return (
-            f"Upload {upload.pk} is open again. No file was waiting to be processed: if its "
-            "sender went away, wait for them to finish it, or send it as it is."
+            f"Upload {upload.pk}: no file was waiting to be processed, so nothing was queued. "
+            "If its sender went away, wait for them to finish it, or send it as it is."
         )
 
     return act(request, pk, retry)
@@ -328,10 +333,12 @@ def upload_close(request: HttpRequest, pk: int) -> HttpResponse:
             return ended(upload)
         if sealed.state == Upload.State.DONE:
             studies = sealed.studies.count()
-            return f"Upload {upload.pk} was sent as it is: it is finished" + (
-                f", and its {plural(studies, 'study is', 'studies are')} waiting for a radiologist."
-                if studies
-                else "; no study came out of it."
+            if not studies:
+                return f"Upload {upload.pk} was sent as it is: it is finished; no study came of it."
+            what = "its study is" if studies == 1 else f"its {studies} studies are"
+            return (
+                f"Upload {upload.pk} was sent as it is: it is finished, and {what} waiting for "
+                "a radiologist."
             )
         waiting = audit.facts.get("queued", 0)
         return (

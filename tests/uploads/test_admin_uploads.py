@@ -126,7 +126,7 @@ def test_list_rows_say_where_each_upload_stands(
     assert "1 file: 1 stored" in row
     assert f'href="/studies/{study.pk}/"' in row
     assert "Needs attention" in row and "1 of 3 files were received" in row
-    assert 'data-testid="admin-upload-retry"' in row
+    assert 'data-testid="admin-upload-retry"' not in row  # nothing waits to be processed
     assert PHI_NAME not in html
 
 
@@ -217,6 +217,16 @@ def test_retry_requeues_received_files_and_revives_a_stuck_upload(
     row = Upload.objects.get(pk=upload)
     assert row.state == Upload.State.NEEDS_ATTENTION and row.requeues == 1
     kicked.clear()
+    html = admin.get("/manage/uploads/").content.decode()
+    row_html = html[html.index(f'data-upload-id="{upload}"') :].split("</tr>")[0]
+    assert (
+        'data-testid="admin-upload-retry"' in row_html
+        and "2 files: 0 stored, 2 waiting" in row_html
+    )
+    assert (
+        "Sends the 2 files waiting to be processed"
+        in admin.get(f"/manage/uploads/{upload}/").content.decode()
+    )
 
     with capture():
         response = admin.post(f"/manage/uploads/{upload}/retry/", follow=True)
@@ -237,10 +247,15 @@ def test_retry_requeues_received_files_and_revives_a_stuck_upload(
 def test_retry_of_an_interrupted_upload_opens_it_again(
     admin: Client, uploader: Client, capture: Any, patient: Any
 ) -> None:
+    """Nothing waits to be processed: the page offers no retry and says why; a retry
+    (lifecycle) still opens the upload again and queues nothing."""
     upload = interrupted_upload(uploader, capture)
     assert Study.objects.get(owner=patient).status == StudyStatus.NEEDS_ATTENTION
+    page = admin.get(f"/manage/uploads/{upload}/").content.decode()
+    assert 'data-testid="admin-upload-retry"' not in page
+    assert "nothing to retry. The sender stopped before sending every file" in page
     response = admin.post(f"/manage/uploads/{upload}/retry/", follow=True)
-    assert "is open again. No file was waiting" in response.content.decode()
+    assert "no file was waiting to be processed, so nothing was queued" in response.content.decode()
     assert Upload.objects.get(pk=upload).state == Upload.State.OPEN
     assert Study.objects.get(owner=patient).status == StudyStatus.PROCESSING
     assert AuditEvent.objects.get(action="upload.retried").detail == {"queued": 0}
@@ -268,7 +283,7 @@ def test_send_as_it_is_ends_the_upload_and_its_studies_are_ready(
         )
     assert response.redirect_chain[-1][0] == f"/manage/uploads/{upload}/"
     html = response.content.decode()
-    assert "sent as it is: it is finished, and its 1 study is waiting for a radiologist" in html
+    assert "sent as it is: it is finished, and its study is waiting for a radiologist" in html
     row = Upload.objects.get(pk=upload)
     assert row.state == Upload.State.DONE and row.sealed and row.attention == ""
     study = Study.objects.get(owner=patient)

@@ -1,18 +1,24 @@
-"""Headless Chromium: an admin finds an upload that needs attention on the Uploads page,
-opens it, retries it and sends it as it is, with the keyboard; the pages fit a phone."""
+"""Headless Chromium: an admin finds the uploads that need attention on the Uploads page
+(made through the upload API and the watchdog), retries the one whose files are stuck
+(with the keyboard) and sends the interrupted one as it is; the pages fit a phone."""
 
 from __future__ import annotations
 
 import re
 from contextlib import nullcontext
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from tests.conftest import ARTIFACTS, browser_login
+from tests.uploads.conftest import UploadClient
 from tests.uploads.test_admin_uploads import PHI_NAME, interrupted_upload
-from uploads.models import Study, StudyStatus, Upload
+from tests.uploads.test_ingest_batches import post_batch, variant
+from uploads import tasks, watchdog
+from uploads.models import Study, StudyStatus, Upload, UploadFile
 
 pytestmark = [
     pytest.mark.browser,
@@ -44,7 +50,23 @@ def press_tab_until(page: Any, testid: str, limit: int = 60) -> None:
     pytest.fail(f"{testid} cannot be reached with the keyboard")
 
 
-def test_admin_retries_and_sends_a_stuck_upload(page: Any, patient: Any, admin_user: Any) -> None:
+def stalled_upload(client: Any, settings: Any, monkeypatch: Any) -> int:
+    """Through the API: a file arrives but no worker ever takes it (its runs are lost);
+    the watchdog re-queues it past its budget and the upload needs attention."""
+    monkeypatch.setattr(tasks, "kick", lambda *args: None)  # runs lost
+    upload = UploadClient(client).create(1)
+    assert post_batch(client, upload, [variant(5)]).status_code == 200
+    stale = timezone.now() - timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT + 1)
+    UploadFile.objects.filter(upload_id=upload).update(updated_at=stale)
+    settings.UPLOAD_MAX_REQUEUES = 0
+    assert watchdog.check(send=lambda upload_id: None) == {"requeued": 1, "attention": 1}
+    monkeypatch.undo()  # workers are back
+    return upload
+
+
+def test_admin_retries_and_sends_stuck_uploads(
+    page: Any, patient: Any, other_patient: Any, admin_user: Any, settings: Any, monkeypatch: Any
+) -> None:
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on(
@@ -57,7 +79,9 @@ def test_admin_retries_and_sends_a_stuck_upload(page: Any, patient: Any, admin_u
     )
     uploader = Client()
     uploader.force_login(patient)
-    upload = interrupted_upload(uploader, nullcontext)
+    interrupted = interrupted_upload(uploader, nullcontext)
+    uploader.force_login(other_patient)
+    stalled = stalled_upload(uploader, settings, monkeypatch)
     ARTIFACTS.mkdir(exist_ok=True)
 
     # On a phone: the tables scroll inside their card, the page does not.
@@ -66,51 +90,60 @@ def test_admin_retries_and_sends_a_stuck_upload(page: Any, patient: Any, admin_u
     page.goto("/manage/uploads/")
     no_sideways_scroll(page)
     page.screenshot(path=str(ARTIFACTS / "admin-uploads-phone.png"), full_page=True)
-    page.goto(f"/manage/uploads/{upload}/")
+    page.goto(f"/manage/uploads/{interrupted}/")
     no_sideways_scroll(page)
     page.screenshot(path=str(ARTIFACTS / "admin-upload-phone.png"), full_page=True)
 
+    # The overview counts them; the nav leads to the list, where they come first.
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto("/manage/")
     stat = page.get_by_test_id("stat-uploads-attention")
-    assert "1 upload needing attention" in stat.inner_text()
+    assert "2 uploads needing attention" in stat.inner_text()
     page.get_by_test_id("nav-uploads").click()
     page.wait_for_url(re.compile(r"/manage/uploads/$"))
-    row = page.locator(f'[data-testid="admin-uploads-row"][data-upload-id="{upload}"]')
+    rows = page.get_by_test_id("admin-uploads-row")
+    assert [rows.nth(n).get_attribute("data-upload-id") for n in range(2)] == [
+        str(stalled),
+        str(interrupted),
+    ]
+    row = page.locator(f'[data-testid="admin-uploads-row"][data-upload-id="{stalled}"]')
     assert row.get_attribute("data-state") == "needs_attention"
     text = row.inner_text()
-    assert "Needs attention" in text and "1 of 3 files were received" in text
-    assert patient.email in text and "1 file: 1 stored" in text
+    assert "Needs attention" in text and "on our side" in text
+    assert other_patient.email in text and "1 file: 0 stored, 1 waiting" in text
     page.screenshot(path=str(ARTIFACTS / "admin-uploads.png"), full_page=True)
 
+    # The stalled upload: retried with the keyboard, its file is processed, it ends.
     row.get_by_test_id("admin-upload-link").click()
-    page.wait_for_url(re.compile(rf"/manage/uploads/{upload}/$"))
-    facts = page.get_by_test_id("admin-upload")
-    assert facts.get_attribute("data-state") == "needs_attention"
+    page.wait_for_url(re.compile(rf"/manage/uploads/{stalled}/$"))
+    assert page.get_by_test_id("admin-upload").get_attribute("data-state") == "needs_attention"
+    page.screenshot(path=str(ARTIFACTS / "admin-upload.png"), full_page=True)
+    press_tab_until(page, "admin-upload-retry")
+    page.keyboard.press("Enter")
+    page.get_by_test_id("message").filter(has_text="1 file queued again").wait_for()
+    assert page.get_by_test_id("admin-upload").get_attribute("data-state") == "done"
+    assert page.get_by_test_id("admin-upload-state").inner_text() == "Finished"
+    assert "1 file: 1 stored" in page.get_by_test_id("admin-upload-files").inner_text()
+    assert Study.objects.get(owner=other_patient).status == StudyStatus.READY
+
+    # The interrupted upload: nothing to retry; sent as it is, its study is ready.
+    page.get_by_test_id("nav-uploads").click()
+    row = page.locator(f'[data-testid="admin-uploads-row"][data-upload-id="{interrupted}"]')
+    assert "1 of 3 files were received" in row.inner_text()
+    assert row.get_by_test_id("admin-upload-retry").count() == 0
+    row.get_by_test_id("admin-upload-link").click()
+    page.wait_for_url(re.compile(rf"/manage/uploads/{interrupted}/$"))
     assert page.get_by_test_id("admin-upload-file").count() == 1
     assert "file 1" in page.get_by_test_id("admin-upload-files-table").inner_text()
     assert PHI_NAME not in page.content()
-    page.screenshot(path=str(ARTIFACTS / "admin-upload.png"), full_page=True)
-
-    # Retry, with the keyboard: nothing was waiting, so the upload is simply open again.
-    press_tab_until(page, "admin-upload-retry")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
-    page.get_by_test_id("message").filter(has_text="is open again").wait_for()
-    assert page.get_by_test_id("admin-upload").get_attribute("data-state") == "open"
-    assert page.get_by_test_id("admin-upload-state").inner_text() == "In progress"
-    assert Study.objects.get(owner=patient).status == StudyStatus.PROCESSING
-
-    # Send it as it is: it ends, and its study goes to the radiologists.
     page.get_by_test_id("admin-upload-close").click()
-    page.wait_for_load_state()
     page.get_by_test_id("message").filter(has_text="sent as it is").wait_for()
     assert page.get_by_test_id("admin-upload").get_attribute("data-state") == "done"
-    assert page.get_by_test_id("admin-upload-state").inner_text() == "Finished"
     assert page.get_by_test_id("admin-upload-retry").count() == 0
-    assert Upload.objects.get(pk=upload).state == Upload.State.DONE
+    assert Upload.objects.get(pk=interrupted).state == Upload.State.DONE
     assert Study.objects.get(owner=patient).status == StudyStatus.READY
     page.screenshot(path=str(ARTIFACTS / "admin-upload-sent.png"), full_page=True)
-    page.goto("/manage/uploads/")
-    assert row.get_attribute("data-state") == "done"
+    page.get_by_test_id("nav-uploads").click()
+    page.wait_for_url(re.compile(r"/manage/uploads/$"))
+    assert page.locator('[data-testid="admin-uploads-row"][data-state="done"]').count() == 2
     assert problems == []
