@@ -99,9 +99,12 @@ def seal(
             ignore_conflicts=True,  # a retried request
         )  # fmt: skip
         if drop_incomplete:
-            receiving = upload.files.filter(status=FileStatus.RECEIVING)
-            incomplete = list(receiving)
-            receiving.update(status=FileStatus.REJECTED, message=INCOMPLETE)
+            # Locked: a chunk completing one of them now is waited for, and the file is
+            # then processed like any other (and its bytes kept).
+            incomplete = list(upload.files.filter(status=FileStatus.RECEIVING).select_for_update())
+            UploadFile.objects.filter(pk__in=[file.pk for file in incomplete]).update(
+                status=FileStatus.REJECTED, message=INCOMPLETE
+            )
         upload.sealed = True
         upload.save(update_fields=["sealed"])
         revive(upload)
