@@ -115,6 +115,19 @@ def test_list_filters_counts_and_order(admin: Client, patient: Any) -> None:
     assert len(rows(admin.get("/manage/uploads/?show=nonsense&page=x").content.decode())) == 7
 
 
+def test_list_pages_keep_the_filter(admin: Client, patient: Any, monkeypatch: Any) -> None:
+    from uploads import admin_views
+
+    monkeypatch.setattr(admin_views, "PER_PAGE", 2)
+    made = [make_upload(patient, Upload.State.OPEN, days_ago=n + 1) for n in range(3)]
+    make_upload(patient, Upload.State.DONE)
+    first = admin.get("/manage/uploads/?show=open").content.decode()
+    assert [pk for pk, _ in rows(first)] == [made[0].pk, made[1].pk]
+    assert 'href="?show=open&amp;page=2">Next page</a>' in first and "Page 1 of 2" in first
+    second = admin.get("/manage/uploads/?show=open&page=2").content.decode()
+    assert [pk for pk, _ in rows(second)] == [made[2].pk]
+
+
 def test_list_rows_say_where_each_upload_stands(
     admin: Client, uploader: Client, capture: Any, patient: Any
 ) -> None:
