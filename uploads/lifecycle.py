@@ -87,6 +87,14 @@ def seal(
     reasons = list(skipped_reasons)
     incomplete: list[UploadFile] = []
     with transaction.atomic():
+        if drop_incomplete:
+            # Locked (files before the upload): a chunk completing one of them now is
+            # waited for, and the file is then processed like any other, its bytes kept.
+            incomplete = list(
+                UploadFile.objects.filter(
+                    upload_id=upload_id, status=FileStatus.RECEIVING
+                ).select_for_update()
+            )
         upload = Upload.objects.select_for_update(no_key=True).get(pk=upload_id)
         if upload.state not in LIVE:
             return upload
@@ -98,13 +106,9 @@ def seal(
             ],
             ignore_conflicts=True,  # a retried request
         )  # fmt: skip
-        if drop_incomplete:
-            # Locked: a chunk completing one of them now is waited for, and the file is
-            # then processed like any other (and its bytes kept).
-            incomplete = list(upload.files.filter(status=FileStatus.RECEIVING).select_for_update())
-            UploadFile.objects.filter(pk__in=[file.pk for file in incomplete]).update(
-                status=FileStatus.REJECTED, message=INCOMPLETE
-            )
+        UploadFile.objects.filter(pk__in=[file.pk for file in incomplete]).update(
+            status=FileStatus.REJECTED, message=INCOMPLETE
+        )
         upload.sealed = True
         upload.save(update_fields=["sealed"])
         revive(upload)
