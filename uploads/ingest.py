@@ -32,6 +32,7 @@ from datetime import timedelta
 from functools import cache, partial
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
@@ -548,6 +549,9 @@ def finish_batch(upload: Upload, files: list[UploadFile]) -> None:
     write_fates(files)
     for file in files:
         transaction.on_commit(partial(quarantine.discard, file))
+    retried = [f.pk for f in files if f.attempts > 1 and not kept_own_copy(upload, f)]
+    if retried:
+        transaction.on_commit(partial(drop_leftovers, upload.owner_id, retried))
     # FOR NO KEY UPDATE: serialises closing with other batches without blocking the
     # uploads' new file rows (their foreign key takes only a KEY SHARE lock).
     locked = Upload.objects.select_for_update(no_key=True).get(pk=upload.pk)
@@ -555,6 +559,27 @@ def finish_batch(upload: Upload, files: list[UploadFile]) -> None:
     quota.add_stored(upload.owner_id, sum(stored))  # a stored file is a new instance
     revive(locked)  # files were processed: progress
     close_if_done(locked)
+
+
+def kept_own_copy(upload: Upload, file: UploadFile) -> bool:
+    """The file was stored under its own name (:func:`uploads.storage.instance_name`)."""
+    own = storage.instance_name(upload.owner_id, file.pk)
+    return file.status == FileStatus.STORED and bool(file.instance and file.instance.file == own)
+
+
+def drop_leftovers(owner_id: int, file_ids: list[int]) -> None:
+    """A run killed after storing a file and before committing leaves that copy behind.
+    When the file is taken again and ends otherwise — a duplicate of an instance another
+    run stored meanwhile, refused, or stored under another name because the copy was cut
+    short — the copy under the file's own name belongs to no instance: delete it. The
+    name is made from this file's id, so nothing else can be stored there."""
+    for file_id in file_ids:
+        name = storage.instance_name(owner_id, file_id)
+        try:
+            if default_storage.exists(name) and not Instance.objects.filter(file=name).exists():
+                storage.delete_quietly(name)
+        except (OSError, DatabaseError) as exc:
+            log.warning("leftover of file %s not checked (%s)", file_id, type(exc).__name__)
 
 
 def revive(upload: Upload) -> None:

@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from uploads import quarantine
 from uploads.ingest import LIVE, close_if_done, revive
-from uploads.models import TERMINAL, FileStatus, Upload, UploadFile
+from uploads.models import TERMINAL, FileStatus, StudyStatus, Upload, UploadFile
 from uploads.tasks import schedule
 
 #: The reason given to files that were still on their way when the upload was cancelled.
@@ -40,7 +42,9 @@ OnChange = Callable[..., Any] | None
 def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = None) -> Upload:
     """Stop a live upload: it is cancelled, and every file still on its way is refused
     with ``message``. Their quarantined bytes are deleted once the transaction has
-    committed (right after it, when called inside an outer transaction).
+    committed (right after it, when called inside an outer transaction). Its studies that
+    were still waiting for it (and for no other live upload) are cancelled too: nobody
+    asked for them to be read, and they must not stay "being prepared" for ever.
 
     The files are locked first, then the upload (the lock order of an ingest batch,
     ``uploads.ingest.finish_batch``): a file a worker holds right now finishes normally
@@ -58,6 +62,13 @@ def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = Non
         upload.save(update_fields=["state"])
         UploadFile.objects.filter(pk__in=[file.pk for file in pending]).update(
             status=FileStatus.REJECTED, message=message[:500]
+        )
+        others = Upload.objects.filter(studies=OuterRef("pk"), state__in=LIVE).exclude(
+            pk=upload_id
+        )
+        waiting = [StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION]
+        upload.studies.filter(status__in=waiting).exclude(Exists(others)).update(
+            status=StudyStatus.CANCELLED, updated_at=timezone.now()
         )
         if on_change is not None:
             on_change(upload, refused=len(pending))

@@ -427,3 +427,34 @@ def test_orphaned_quarantine_parts_are_swept_once_old(login: Any, patient: Any) 
     assert not default_storage.exists(orphan)
     assert quarantine.read_all(waiting) == variant(1)  # a waiting file's parts are kept
     assert tasks.sweep_quarantine() == 0
+
+
+def test_a_copy_left_by_a_killed_run_does_not_stay_behind(
+    login: Any, patient: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A run stored a file and was killed before committing (a cut-short copy under the
+    file's own name). The file is taken again and ends under another name, and the other
+    file with the same UIDs as a duplicate: no copy without an instance stays in storage."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from uploads import storage
+
+    client = login(patient)
+    upload = UploadClient(client).create(2)
+    first = variant(1)
+    uid = pydicom.dcmread(io.BytesIO(first)).SOPInstanceUID
+    post_batch(client, upload, [first, variant(2, sop_uid=uid)])
+    files = list(UploadFile.objects.order_by("pk"))
+    own = storage.instance_name(patient.pk, files[0].pk)
+    default_storage.save(own, ContentFile(b"cut short"))
+    died = timezone.now() - ingest.claim_timeout() - timedelta(seconds=1)
+    UploadFile.objects.filter(pk=files[0].pk).update(attempts=1, updated_at=died)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = ingest_all(upload)
+    assert sorted(o.status for o in outcomes) == ["duplicate", "stored"]
+    (instance,) = Instance.objects.all()
+    assert instance.file != own and default_storage.exists(instance.file)
+    assert not default_storage.exists(own)
+    _, names = default_storage.listdir(f"instances/{patient.pk}/")
+    assert names == [instance.file.rsplit("/", 1)[1]]

@@ -375,7 +375,10 @@ def soak(layout: Layout, port: int) -> None:
 
 def layout_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = base_env(tmp_path)
-    env.update(CLOCKS, WORKER_CONCURRENCY="1", **extra)
+    # Its own cache keys (rate-limit counters of earlier runs on the same Redis), and no
+    # limit on starting uploads: 50 uploads from 4 accounts is not what is tested here.
+    env.update(CLOCKS, WORKER_CONCURRENCY="1", UPLOAD_CREATE_RATE="0", **extra)
+    env["CACHE_KEY_PREFIX"] = f"soak-{os.getpid()}-{time.monotonic_ns()}"
     return env
 
 

@@ -197,3 +197,18 @@ def test_reopening_the_upload_page_requeues_what_waits(
     assert response.json()["upload"]["id"] == upload
     assert sent, "nothing re-queued for the received file"
     assert sha(variant(0)) in {f.key for f in UploadFile.objects.filter(upload_id=upload)}
+
+
+@pytest.mark.django_db
+def test_a_cancelled_upload_leaves_no_study_waiting(
+    api: Any, login: Any, patient: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A file was stored (its study exists, "being prepared"), then the uploader cancels:
+    the study is cancelled too, not left being prepared for ever."""
+    upload = api.create(3)
+    api.send(upload, "a.dcm", variant(0))
+    assert Study.objects.get(owner=patient).status == StudyStatus.PROCESSING
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(patient).post(f"/api/uploads/{upload}/cancel/")
+    assert response.json()["state"] == "cancelled"
+    assert Study.objects.get(owner=patient).status == StudyStatus.CANCELLED
