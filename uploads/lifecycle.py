@@ -63,9 +63,7 @@ def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = Non
         UploadFile.objects.filter(pk__in=[file.pk for file in pending]).update(
             status=FileStatus.REJECTED, message=message[:500]
         )
-        others = Upload.objects.filter(studies=OuterRef("pk"), state__in=LIVE).exclude(
-            pk=upload_id
-        )
+        others = Upload.objects.filter(studies=OuterRef("pk"), state__in=LIVE).exclude(pk=upload_id)
         waiting = [StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION]
         upload.studies.filter(status__in=waiting).exclude(Exists(others)).update(
             status=StudyStatus.CANCELLED, updated_at=timezone.now()
