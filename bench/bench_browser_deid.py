@@ -109,7 +109,7 @@ def profile_json() -> dict[str, Any]:
     import django
 
     django.setup()
-    from uploads.deid_api import profile_payload
+    from uploads.intake.deid_api import profile_payload
 
     return profile_payload()
 

@@ -1,4 +1,4 @@
-"""The Celery app. Tasks live in each app's ``tasks.py`` and are autodiscovered.
+"""The Celery app. Tasks live in each app's or part's ``tasks.py`` and are autodiscovered.
 
 Tasks are thin: they take ids, call a service function and own the retry policy.
 ``acks_late`` + ``reject_on_worker_lost`` (settings) mean a task whose worker dies
@@ -15,7 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks()  # each installed app's tasks.py
+# the parts of the uploads app have their own
+app.autodiscover_tasks(["uploads.intake", "uploads.viewer", "uploads.sharing"])
 
 
 @task_prerun.connect

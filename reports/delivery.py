@@ -8,7 +8,6 @@ Celery task ``reports.tasks.send_report_email`` calls :func:`deliver` and retrie
 from __future__ import annotations
 
 import logging
-import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,15 +21,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit.log import record
+from portal.errors import MAIL_TRANSIENT
 from portal.oncommit import after_commit
 from reports import conf
 from reports.errors import Conflict
 from reports.models import Delivery, DeliveryStatus, Notification, ReportVersion
 
 log = logging.getLogger(__name__)
-
-# Failures worth retrying: the mail server refused, timed out or was unreachable.
-SEND_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
 
 
 @dataclass(frozen=True)
@@ -147,7 +144,7 @@ def deliver(delivery_id: int, *, final: bool = False) -> Outcome:
         delivery.attempts += 1
         try:
             build_message(delivery).send(fail_silently=False)
-        except SEND_ERRORS as exc:
+        except MAIL_TRANSIENT as exc:
             delivery.last_error = describe(exc)
             delivery.status = DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED
             delivery.save(update_fields=["attempts", "last_error", "status", "updated_at"])

@@ -10,8 +10,8 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import DatabaseError
 
+from portal.errors import TRANSIENT
 from reports import conf, delivery, pdf
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(DatabaseError, OSError),
+    autoretry_for=TRANSIENT,
     max_retries=5,
     retry_backoff=True,
     retry_backoff_max=600,

@@ -28,7 +28,7 @@ from tests.conftest import REPO
 from tests.hardening.conftest import Runner, assert_clear_message, peak_memory
 from tests.hardening.corpus import ACCEPT, REJECT, Case, archives, bad_inputs, good_file
 from tests.uploads.conftest import sha
-from uploads import quarantine
+from uploads.intake import quarantine
 from uploads.models import FileStatus, Instance, Upload, UploadFile
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from tests.conftest import REPO
 from tests.reports.factories import make_study
-from uploads import exports
+from uploads.sharing import exports
 
 pytestmark = pytest.mark.django_db
 

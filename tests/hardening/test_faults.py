@@ -36,9 +36,9 @@ from tests.conftest import missing, start_worker, worker_database_url
 from tests.hardening.conftest import free_port, wait_until
 from tests.hardening.corpus import good_file
 from tests.uploads.conftest import UploadClient, sha
-from uploads import ingest, quarantine
+from uploads.intake import ingest, quarantine
+from uploads.intake.tasks import requeue_stale_files
 from uploads.models import FileStatus, Instance, Upload, UploadFile
-from uploads.tasks import requeue_stale_files
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

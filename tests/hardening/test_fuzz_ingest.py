@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from tests.hardening.conftest import assert_clear_message
 from tests.hardening.corpus import element_offsets, sample, zip_of
-from uploads import ingest, quarantine
+from uploads.intake import ingest, quarantine
 from uploads.models import FileStatus, Upload, UploadFile
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from portal import ratelimit
 from portal.accounts.models import User
 from portal.accounts.views import SIGNUP_RATE
 from tests.conftest import PASSWORD
-from uploads.api import CREATE_RATE
+from uploads.intake.api import CREATE_RATE
 from uploads.models import Upload
 
 pytestmark = pytest.mark.django_db

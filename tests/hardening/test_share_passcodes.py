@@ -16,8 +16,8 @@ from django.test import Client
 
 from tests.reports.factories import make_study
 from tests.sharing.factories import make_link
-from uploads import sharing
 from uploads.models import ShareLink
+from uploads.sharing import links as sharing
 
 pytestmark = pytest.mark.django_db
 

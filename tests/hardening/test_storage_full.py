@@ -24,7 +24,7 @@ from django.utils import timezone
 from tests.hardening.conftest import Runner
 from tests.hardening.corpus import good_file, zip_of
 from tests.uploads.conftest import sha
-from uploads import ingest, quarantine
+from uploads.intake import ingest, quarantine
 from uploads.models import FileStatus, Instance, Series, Study, UploadFile
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.uploads.conftest import ct_series, imported_study, mr_series  # noqa: F401
-from uploads.sharing import reset_throttle
+from uploads.sharing.links import reset_throttle
 
 #: The client addresses the tests use.
 ADDRESSES = ["127.0.0.1", *(f"10.0.0.{n}" for n in range(10)), *(f"10.1.0.{n}" for n in range(10))]

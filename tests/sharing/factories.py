@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from uploads.models import Export, ExportKind, ExportStatus, ShareLink, Study
-from uploads.sharing import hash_token
+from uploads.sharing.links import hash_token
 
 
 def make_link(

@@ -24,8 +24,8 @@ from pydicom.fileset import FileSet
 from portal.audit.models import AuditEvent
 from tests.sharing.conftest import import_files, open_link
 from tests.sharing.factories import make_link
-from uploads import exports
 from uploads.models import Export, ExportStatus, Instance, Study
+from uploads.sharing import exports
 
 pytestmark = pytest.mark.django_db
 

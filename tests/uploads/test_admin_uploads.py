@@ -20,7 +20,7 @@ from django.utils import timezone
 from portal.audit.models import AuditEvent
 from tests.uploads.conftest import UploadClient, sha, zip_bytes
 from tests.uploads.test_ingest_batches import ingest_all, post_batch, variant
-from uploads import lifecycle, quarantine, tasks, watchdog
+from uploads.intake import lifecycle, quarantine, tasks, watchdog
 from uploads.models import FileStatus, Study, StudyStatus, Upload, UploadFile
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +116,7 @@ def test_list_filters_counts_and_order(admin: Client, patient: Any) -> None:
 
 
 def test_list_pages_keep_the_filter(admin: Client, patient: Any, monkeypatch: Any) -> None:
-    from uploads import admin_views
+    from uploads.intake import admin_views
 
     monkeypatch.setattr(admin_views, "PER_PAGE", 2)
     made = [make_upload(patient, Upload.State.OPEN, days_ago=n + 1) for n in range(3)]
@@ -201,7 +201,7 @@ def test_detail_lists_files_and_archive_members_without_names(
 
 
 def test_detail_pages_its_files(admin: Client, patient: Any, monkeypatch: Any) -> None:
-    from uploads import admin_views
+    from uploads.intake import admin_views
 
     monkeypatch.setattr(admin_views, "FILES_PER_PAGE", 2)
     upload = make_upload(patient, Upload.State.OPEN)

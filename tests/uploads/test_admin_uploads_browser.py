@@ -17,7 +17,7 @@ from tests.conftest import ARTIFACTS, browser_login
 from tests.uploads.conftest import UploadClient
 from tests.uploads.test_admin_uploads import PHI_NAME, interrupted_upload
 from tests.uploads.test_ingest_batches import post_batch, variant
-from uploads import tasks, watchdog
+from uploads.intake import tasks, watchdog
 from uploads.models import Study, StudyStatus, Upload, UploadFile
 
 pytestmark = [

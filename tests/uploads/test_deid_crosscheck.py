@@ -28,9 +28,9 @@ from pydicom.sequence import Sequence
 from tests.conftest import REPO
 from tests.dicom.test_deid_markers import _planted_bytes, searchable
 from tests.uploads.conftest import GE_CT, sample_bytes
-from uploads.deid_api import profile_payload
 from uploads.dicom.deidentify import DeidOptions, deidentify_bytes
 from uploads.dicom.profile import PROFILE_PATH
+from uploads.intake.deid_api import profile_payload
 
 NODE = shutil.which("node")
 TOOL = REPO / "frontend" / "tools" / "deid-node.mjs"

@@ -61,8 +61,8 @@ def test_a_deleted_study_no_longer_counts_against_the_quota(
     login: Any, patient: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     from tests.uploads.test_ingest_batches import ingest_all, post_batch, variant
+    from uploads.intake.quota import recount, used_bytes
     from uploads.models import Study
-    from uploads.quota import recount, used_bytes
 
     client = login(patient)
     upload = client.post(

@@ -21,7 +21,8 @@ from pydicom.data import get_testdata_file
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage
 
-from uploads import dicom_node, quarantine
+from uploads.intake import quarantine
+from uploads.intake import receiver as dicom_node
 from uploads.models import FileStatus, Instance, Study, Upload
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the SCP's threads commit

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.uploads.conftest import sample_bytes, zip_bytes
-from uploads import quarantine
+from uploads.intake import quarantine
 from uploads.models import Instance, Study
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.uploads.conftest import UploadClient, sample_bytes, sha
-from uploads import ingest, quarantine, tasks
+from uploads.intake import ingest, quarantine, tasks
 from uploads.models import FileStatus, Instance, Upload, UploadFile
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,9 @@ import pytest
 
 from tests.conftest import start_worker
 from tests.uploads.conftest import UploadClient
-from uploads import ingest, quarantine
+from uploads.intake import ingest, quarantine
+from uploads.intake.tasks import requeue_stale_files
 from uploads.models import FileStatus, Instance, Upload, UploadFile
-from uploads.tasks import requeue_stale_files
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -92,7 +92,7 @@ def test_ingest_goes_before_waiting_prerender_work(
     """Pre-rendering is queued at a low priority: a worker takes an upload's ingest run
     before a backlog of pre-render tasks queued earlier."""
     from portal.celery import app
-    from uploads.tasks import queue_prerender
+    from uploads.viewer.tasks import queue_prerender
 
     app.control.purge()
     for study_id in range(900001, 900011):  # a backlog (studies that do not exist: no work)

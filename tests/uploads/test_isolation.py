@@ -122,7 +122,7 @@ def test_a_pacs_push_cannot_replace_an_accounts_stored_file(
 ) -> None:  # fmt: skip
     """Point 1 through the DICOM receiver: a push with A's UIDs to the receiver's owner."""
     from tests.uploads.test_dicom_receiver import free_port, send
-    from uploads import dicom_node
+    from uploads.intake import receiver as dicom_node
 
     alice = Sender(_logged_in(patient), django_capture_on_commit_callbacks)
     assert alice.upload({"ct.dcm": sample_bytes("CT_small.dcm")})["state"] == "done"

@@ -69,7 +69,8 @@ from tests.conftest import make_user
 from tests.uploads.conftest import sample_bytes, zip_bytes
 from tests.uploads.test_dicom_receiver import free_port
 from tests.uploads.test_isolation import Sender, encode, forged_copy
-from uploads import dicom_node, quota
+from uploads.intake import quota
+from uploads.intake import receiver as dicom_node
 from uploads.models import FileStatus, Instance, Study, Upload, UploadFile, Usage
 
 #: Real files (pydicom's test data): a CT, an MR, the same MR in implicit VR (same UIDs:

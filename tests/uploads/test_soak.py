@@ -284,7 +284,7 @@ SUMMARY = """
 import json
 from pathlib import Path
 from django.core.files.storage import default_storage
-from uploads import quarantine, quota
+from uploads.intake import quarantine, quota
 from uploads.models import Instance, Upload, UploadFile
 from portal.accounts.models import User
 out = {"uploads": {}, "instances": {}, "stored_bytes_ok": True}

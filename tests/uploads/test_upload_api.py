@@ -10,7 +10,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from tests.uploads.conftest import UploadClient, sample_bytes, sha, zip_bytes
-from uploads import quarantine
+from uploads.intake import quarantine
 from uploads.models import FileStatus, Instance, Study, StudyStatus, Upload, UploadFile
 
 pytestmark = pytest.mark.django_db

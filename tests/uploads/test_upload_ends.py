@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tests.uploads.conftest import UploadClient, sample_bytes, sha
 from tests.uploads.test_ingest_batches import ingest_all, post_batch, variant
-from uploads import ingest
+from uploads.intake import ingest
 from uploads.models import Study, StudyStatus, Upload, UploadFile
 
 
@@ -91,7 +91,7 @@ def test_a_run_waits_for_files_another_transaction_holds_briefly(
     """On PostgreSQL another run's claim (SELECT … FOR UPDATE SKIP LOCKED) can hold locks
     on rows it then drops. A run must not skip its own claimed files for that: it waits
     for the short lock, processes them, and every file is taken once (attempts == 1)."""
-    from uploads import tasks
+    from uploads.intake import tasks
 
     monkeypatch.setattr(tasks, "kick", lambda *args: None)  # no run but the test's
     client = login(patient)
@@ -133,7 +133,7 @@ def test_an_interrupted_upload_needs_attention_and_says_so(
 ) -> None:
     """The browser went away after 1 of 3 files: after the idle time the upload needs
     attention, with a reason in plain words; the uploader can still finish it."""
-    from uploads import watchdog
+    from uploads.intake import watchdog
 
     upload = api.create(3)
     api.send(upload, "a.dcm", variant(0))
@@ -157,7 +157,7 @@ def test_processing_that_never_progresses_needs_attention(
 ) -> None:
     """Files whose runs are lost again and again (no worker takes them): the watchdog
     re-queues them, and after its budget the upload needs attention for an admin."""
-    from uploads import watchdog
+    from uploads.intake import watchdog
 
     sent: list[int] = []
     client = login(patient)
@@ -185,7 +185,7 @@ def test_processing_that_never_progresses_needs_attention(
 def test_reopening_the_upload_page_requeues_what_waits(
     login: Any, patient: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from uploads import tasks
+    from uploads.intake import tasks
 
     client = login(patient)
     upload = UploadClient(client).create(2)

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from PIL import Image
 
 from uploads.models import Instance, StudyStatus
-from uploads.rendering import SliceParams, cache_key
+from uploads.viewer.rendering import SliceParams, cache_key
 
 pytestmark = pytest.mark.django_db
 
@@ -113,13 +113,13 @@ def test_viewer_permissions(
 
 
 def imported_study_manifest(study: Any) -> dict[str, Any]:
-    from uploads.viewer import manifest_for
+    from uploads.viewer.views import manifest_for
 
     return manifest_for(study)
 
 
 def test_prerender_fills_the_cache(imported_study: Any) -> None:
-    from uploads.tasks import prerender_study
+    from uploads.viewer.tasks import prerender_study
 
     cache.clear()
     instances = list(Instance.objects.filter(series__study=imported_study))
@@ -144,7 +144,7 @@ def test_slice_token_serves_cached_slices_without_any_lookup(
     imported_study: Any,
     django_assert_num_queries: Any,
 ) -> None:
-    from uploads import slice_tokens
+    from uploads.viewer import slice_tokens
 
     cache.clear()
     images = login(patient).get(f"/api/studies/{imported_study.pk}/manifest/").json()
@@ -183,7 +183,7 @@ def test_manifest_tokens_only_for_role_readers(
 
 def test_prerender_is_bounded_to_slices_around_the_middle(imported_study: Any) -> None:
     """A large series warms only PRERENDER_SLICES frames, where the viewer opens."""
-    from uploads.rendering import prerender_study
+    from uploads.viewer.rendering import prerender_study
 
     cache.clear()
     (entry,) = imported_study_manifest(imported_study)["series"]

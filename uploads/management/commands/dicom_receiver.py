@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.accounts.models import User
-from uploads import dicom_node
+from uploads.intake import receiver
 
 
 class Command(BaseCommand):
@@ -51,6 +51,6 @@ class Command(BaseCommand):
             f"(accepts {senders})"
         )
         try:
-            dicom_node.serve(port, owner_id)
+            receiver.serve(port, owner_id)
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc

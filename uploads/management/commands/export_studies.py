@@ -25,10 +25,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from portal.accounts.models import User
-from uploads import exports
-from uploads.cohort import Cohort, CohortError, match, read_cohort
 from uploads.dicom.errors import DicomInputError
 from uploads.models import Study, StudyStatus
+from uploads.sharing import exports
+from uploads.sharing.cohort import Cohort, CohortError, match, read_cohort
 
 #: Studies still being uploaded or processed are left out.
 INCOMPLETE = [StudyStatus.UPLOADING, StudyStatus.PROCESSING]

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from portal.accounts.models import User
-from uploads import ingest, quarantine
+from uploads.intake import ingest, quarantine
 from uploads.models import FileStatus, Upload, UploadFile
 
 

@@ -41,8 +41,8 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.audit.log import record
 from portal.redirects import next_url
-from uploads import lifecycle
-from uploads.ingest import LIVE
+from uploads.intake import lifecycle
+from uploads.intake.ingest import LIVE
 from uploads.models import TERMINAL, FileStatus, Study, Upload, UploadFile
 
 log = logging.getLogger(__name__)

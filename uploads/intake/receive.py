@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from django.db import DatabaseError, transaction
 
-from uploads import quarantine, quota
+from uploads.intake import quarantine, quota
+from uploads.intake.tasks import schedule
 from uploads.models import FileStatus, Upload, UploadFile
-from uploads.tasks import schedule
 
 
 def receive_whole(

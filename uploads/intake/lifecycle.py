@@ -21,10 +21,10 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from uploads import quarantine
-from uploads.ingest import LIVE, close_if_done, revive
+from uploads.intake import quarantine
+from uploads.intake.ingest import LIVE, close_if_done, revive
+from uploads.intake.tasks import schedule
 from uploads.models import TERMINAL, FileStatus, StudyStatus, Upload, UploadFile
-from uploads.tasks import schedule
 
 #: The reason given to files that were still on their way when the upload was cancelled.
 BY_UPLOADER = "cancelled by the uploader"

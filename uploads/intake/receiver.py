@@ -42,9 +42,9 @@ from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from uploads.ingest import close_if_done
+from uploads.intake.ingest import close_if_done
+from uploads.intake.receive import receive_whole
 from uploads.models import Upload
-from uploads.receive import receive_whole
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.audit.log import record
-from uploads import sharing
+from uploads import permissions
 from uploads.models import ShareLink, Study, Verdict
 from uploads.permissions import visible_studies
+from uploads.sharing import links
 
 
 class ShareForm(forms.Form):
@@ -30,9 +31,9 @@ class ShareForm(forms.Form):
     label = forms.CharField(required=False, max_length=100)
 
     def clean_days(self) -> int:
-        days = self.cleaned_data.get("days") or sharing.default_days()
-        if days > sharing.max_days():
-            limit = sharing.max_days()
+        days = self.cleaned_data.get("days") or links.default_days()
+        if days > links.max_days():
+            limit = links.max_days()
             raise forms.ValidationError(f"A link can be valid for at most {limit} days.")
         return int(days)
 
@@ -40,9 +41,9 @@ class ShareForm(forms.Form):
         """Empty (no passcode), or at least ``PASSCODE_MIN_LENGTH`` characters that are not
         all spaces."""
         passcode = str(self.cleaned_data.get("passcode") or "")
-        if passcode and len(passcode.strip()) < sharing.PASSCODE_MIN_LENGTH:
+        if passcode and len(passcode.strip()) < links.PASSCODE_MIN_LENGTH:
             raise forms.ValidationError(
-                f"A passcode needs at least {sharing.PASSCODE_MIN_LENGTH} characters "
+                f"A passcode needs at least {links.PASSCODE_MIN_LENGTH} characters "
                 "(or leave it empty for a link without one)."
             )
         return passcode
@@ -60,7 +61,7 @@ class VerdictForm(forms.Form):
 def managed_study(request: HttpRequest, pk: int) -> Study:
     """The study if the user may share it (its owner, or an admin), else 404."""
     study = visible_studies(request.user).filter(pk=pk).first()
-    if study is None or not sharing.can_manage(request.user, study):
+    if study is None or not links.can_manage(request.user, study):
         raise Http404("No such study")
     return study
 
@@ -77,11 +78,11 @@ def share_create(request: HttpRequest, pk: int) -> HttpResponse:
             request, "uploads/share_created.html", {"study": study, "form": form}, status=400
         )
     data = form.cleaned_data
-    link, token = sharing.create_link(
+    link, token = links.create_link(
         request, study, days=data["days"], passcode=data["passcode"],
         allow_download=data["allow_download"], label=data["label"],
     )  # fmt: skip
-    context = {"study": study, "link": link, "url": sharing.share_url(token)}
+    context = {"study": study, "link": link, "url": links.share_url(token)}
     return render(request, "uploads/share_created.html", context)
 
 
@@ -90,7 +91,7 @@ def share_create(request: HttpRequest, pk: int) -> HttpResponse:
 def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     link = get_object_or_404(ShareLink.objects.select_related("study"), pk=pk)
     managed_study(request, link.study_id)
-    if sharing.revoke(request, link):
+    if links.revoke(request, link):
         messages.success(request, "The share link was revoked: it no longer opens the study.")
     return redirect("study", link.study_id)
 
@@ -116,13 +117,13 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
     A session that already opened the link (it holds a valid grant) goes straight to the
     viewer: failures of other clients on its address never lock it out.
     """
-    link = sharing.find_link(token)
-    if link is not None and sharing.has_grant(request, link):
+    link = links.find_link(token)
+    if link is not None and permissions.has_grant(request, link):
         return open_viewer(request, link)
-    if sharing.is_throttled(request):
+    if links.is_throttled(request):
         return throttled(request)
     if link is None:
-        sharing.record_failure(request)
+        links.record_failure(request)
         raise Http404("No such link")
     if not link.is_active:
         record(request, "share.refused", link, study=link.study_id, reason=link.state)
@@ -137,14 +138,14 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def passcode_step(request: HttpRequest, link: ShareLink) -> HttpResponse:
-    if sharing.is_throttled(request, link):
+    if links.is_throttled(request, link):
         return throttled(request)
     form = PasscodeForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
-        if form.is_valid() and sharing.check_passcode(link, form.cleaned_data["passcode"]):
+        if form.is_valid() and links.check_passcode(link, form.cleaned_data["passcode"]):
             return open_viewer(request, link)
-        sharing.record_failure(request, link)
+        links.record_failure(request, link)
         record(request, "share.passcode_failed", link, study=link.study_id)
         form.add_error(None, "That passcode is not right.")
         status = 403
@@ -152,15 +153,15 @@ def passcode_step(request: HttpRequest, link: ShareLink) -> HttpResponse:
 
 
 def open_viewer(request: HttpRequest, link: ShareLink) -> HttpResponse:
-    sharing.grant(request, link)
-    sharing.record_open(request, link)
+    permissions.grant(request, link)
+    links.record_open(request, link)
     return redirect("viewer", link.study_id)
 
 
 @require_POST
 def share_verdict(request: HttpRequest, pk: int) -> HttpResponse:
     """The link holder's verdict (eligible / not eligible / needs more images + comment)."""
-    link = next((link for link in sharing.granted_links(request) if link.pk == pk), None)
+    link = next((link for link in permissions.granted_links(request) if link.pk == pk), None)
     if link is None:
         raise Http404("No such link")
     form = VerdictForm(request.POST)

@@ -38,7 +38,7 @@ from pydicom.dataset import Dataset
 
 from portal import spreadsheet
 from portal.audit.log import record
-from uploads import sharing
+from uploads import permissions
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.export import (
     VolumeError,
@@ -58,7 +58,7 @@ from uploads.models import (
     Study,
 )
 from uploads.permissions import can_view_study, visible_studies
-from uploads.rendering import SliceParams, read_instance
+from uploads.viewer.rendering import SliceParams, read_instance
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def export_access(request: HttpRequest, study_pk: int) -> tuple[Study, ShareLink
     study = visible_studies(request.user).filter(pk=study_pk).first()
     if study is not None:
         return study, None
-    link = sharing.download_link(request, study_pk)
+    link = permissions.download_link(request, study_pk)
     if link is None:
         raise Http404("No such study")
     return link.study, link
@@ -105,7 +105,7 @@ def may_download(request: HttpRequest, export: Export) -> bool:
     if export.share_link_id is not None:
         return any(
             link.pk == export.share_link_id and link.allow_download
-            for link in sharing.granted_links(request)
+            for link in permissions.granted_links(request)
         )
     return (
         request.user.is_authenticated

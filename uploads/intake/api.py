@@ -42,11 +42,11 @@ from portal import ratelimit
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role, User
 from portal.audit.log import record
-from uploads import lifecycle, quarantine, quota
-from uploads.ingest import LIVE, close_if_done, revive, uploader_key
+from uploads.intake import lifecycle, quarantine, quota
+from uploads.intake.ingest import LIVE, close_if_done, revive, uploader_key
+from uploads.intake.receive import receive_whole
+from uploads.intake.tasks import schedule
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
-from uploads.receive import receive_whole
-from uploads.tasks import schedule
 
 log = logging.getLogger(__name__)
 

@@ -39,12 +39,14 @@ from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from portal.errors import TRANSIENT
 from portal.oncommit import after_commit
-from uploads import quarantine, quota, storage
+from uploads import storage
 from uploads.dicom.deidentify import DeidOptions, DeidResult, deidentify_encoded
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.index import InstanceIndex, check_limits, index_dataset
 from uploads.dicom.sources import is_zip, iter_zip
+from uploads.intake import quarantine, quota
 from uploads.models import (
     TERMINAL,
     FileStatus,
@@ -59,8 +61,6 @@ from uploads.models import (
 log = logging.getLogger(__name__)
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
-#: Faults worth retrying: the database or the storage back-end was briefly unreachable.
-TRANSIENT = (DatabaseError, OSError, ConnectionError, TimeoutError)
 #: The message for a file that made the pipeline fail unexpectedly (a bug, logged).
 INTERNAL_ERROR = "could not be processed (an error on our side); please contact us"
 GAVE_UP = "could not be processed: it stopped the processing several times; please contact us"
@@ -665,7 +665,7 @@ def close_if_done(upload: Upload) -> bool:
     upload.studies.filter(status__in=waiting).update(
         status=StudyStatus.READY, requested_at=now, updated_at=now
     )
-    from uploads.tasks import queue_prerender
+    from uploads.viewer.tasks import queue_prerender
 
     for study_id in upload.studies.values_list("pk", flat=True):
         # A warm-up only (low priority): a broker outage must not fail the request.

@@ -15,10 +15,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.audit.log import record
 from portal.redirects import next_url
-from uploads import exports, tasks_export
 from uploads.models import Export, ExportKind, ExportStatus
-from uploads.sharing import share_or_login_required
-from uploads.sharing_views import message_page
+from uploads.permissions import share_or_login_required
+from uploads.sharing import exports
+from uploads.sharing import tasks as export_tasks
+from uploads.sharing.views import message_page
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -39,7 +40,7 @@ def export_create(request: HttpRequest, pk: int) -> HttpResponse:
     export, created = exports.request_export(request, study, kind, params, link)
     # Also when asked again for one still waiting: a lost task (broker down, worker
     # died) is sent again; the build's claim makes a duplicate harmless.
-    tasks_export.schedule(export.pk)
+    export_tasks.schedule(export.pk)
     if wants_json(request):
         return JsonResponse(exports.as_json(export), status=202 if created else 200)
     default = reverse("viewer" if link is not None else "study", args=[study.pk])

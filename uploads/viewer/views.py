@@ -12,12 +12,13 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from portal.audit.log import record
-from uploads import rt_overlay, sharing, slice_tokens
+from uploads import permissions
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import PRESETS, presets_for
 from uploads.models import Instance, Study
 from uploads.permissions import can_view_study, visible_studies
-from uploads.rendering import (
+from uploads.viewer import rt_overlay, slice_tokens
+from uploads.viewer.rendering import (
     SliceParams,
     cached_slice,
     file_tag,
@@ -29,7 +30,7 @@ from uploads.rendering import (
 def viewable_study(request: HttpRequest, pk: int) -> Study:
     """The study if the user may see it, or if the session holds a valid share link for it."""
     study = visible_studies(request.user).filter(pk=pk).first()
-    if study is None and pk in sharing.shared_study_ids(request):
+    if study is None and pk in permissions.shared_study_ids(request):
         study = Study.objects.filter(pk=pk).first()
     if study is None:
         raise Http404("No such study")
@@ -45,22 +46,22 @@ def viewable_instance(request: HttpRequest, pk: int) -> Instance:
     study_id = instance.series.study_id
     if visible_studies(request.user).filter(pk=study_id).exists():
         return instance
-    link = sharing.link_for_study(request, study_id)
+    link = permissions.link_for_study(request, study_id)
     if link is None:
         raise Http404("No such image")
     match = request.resolver_match
     what = {"api-instance-attributes": "attributes", "api-instance-rt": "rt"}.get(
         (match.url_name or "") if match else "", "slice"
     )
-    sharing.note_view(request, link, instance, what)
+    permissions.note_view(request, link, instance, what)
     return instance
 
 
-@sharing.share_or_login_required
+@permissions.share_or_login_required
 def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
     study = viewable_study(request, pk)
     record(request, "study.viewer_opened", study)
-    context = {"study": study, **sharing.viewer_context(request, study)}
+    context = {"study": study, **permissions.viewer_context(request, study)}
     return render(request, "uploads/viewer.html", context)
 
 
@@ -108,7 +109,7 @@ def manifest_for(study: Study, reader: int | None = None) -> dict[str, Any]:
 
 
 @require_GET
-@sharing.share_or_login_required
+@permissions.share_or_login_required
 def manifest(request: HttpRequest, pk: int) -> JsonResponse:
     study = viewable_study(request, pk)
     # Tokens only for readers who see the study by their role; link holders are checked
@@ -143,7 +144,7 @@ def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
             return png_response(request, *hit)
         instance = get_object_or_404(Instance.objects.only("file", "frames"), pk=pk)
     else:
-        if not (request.user.is_authenticated or sharing.granted_links(request)):
+        if not (request.user.is_authenticated or permissions.granted_links(request)):
             return redirect_to_login(request.get_full_path())
         instance = viewable_instance(request, pk)
         hit = cached_slice(instance, params)
@@ -180,7 +181,7 @@ def attribute_rows(ds: pydicom.Dataset, depth: int = 0) -> list[dict[str, Any]]:
 
 
 @require_GET
-@sharing.share_or_login_required
+@permissions.share_or_login_required
 def attributes(request: HttpRequest, pk: int) -> JsonResponse:
     """The de-identified attributes of one instance (the stored file holds nothing else)."""
     instance = viewable_instance(request, pk)
@@ -189,7 +190,7 @@ def attributes(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 @require_GET
-@sharing.share_or_login_required
+@permissions.share_or_login_required
 def rt_overlay_json(request: HttpRequest, pk: int) -> JsonResponse:
     """Structure contours and isodose lines of the image's study in the image's plane."""
     instance = viewable_instance(request, pk)

@@ -1,4 +1,7 @@
-"""Celery tasks of the ingest pipeline: thin wrappers that own the retry policy.
+"""Celery tasks of intake: thin wrappers that own the retry policy.
+
+Task names are those of the module before it moved (``uploads.tasks.*``): queued
+messages and the beat schedule keep working.
 
 How ingest runs are queued. A run (:func:`ingest_upload`) processes a batch of one
 upload's received files. A file that arrives does not queue a run of its own; it makes
@@ -23,9 +26,9 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.core.cache import cache
 
+from portal.errors import TRANSIENT
 from portal.oncommit import after_commit
-from uploads import ingest, watchdog
-from uploads.ingest import TRANSIENT
+from uploads.intake import ingest, quarantine, watchdog
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ def forget(key: str) -> None:
 
 
 @shared_task(
+    name="uploads.tasks.ingest_upload",  # the name queued messages carry: keep it
     bind=True,
     ignore_result=True,  # the outcome is in the database; no result round trip to Redis
     acks_late=True,
@@ -102,32 +106,7 @@ def requeue_stale_files() -> int:
     return watchdog.check(send=ingest_upload.delay)["requeued"]
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="uploads.tasks.sweep_quarantine", ignore_result=True)
 def sweep_quarantine() -> int:
     """Periodic: delete quarantined parts that no waiting file owns (see the function)."""
-    from uploads import quarantine
-
     return quarantine.sweep_orphans()
-
-
-#: Pre-rendering is a warm-up: on Redis it waits behind ingest and every other task.
-#: kombu's Redis transport keeps a list per priority step (0, 3, 6, 9) and a worker
-#: takes from the lowest step first; messages without a priority count as 0.
-PRERENDER_PRIORITY = 9
-
-
-def queue_prerender(study_id: int) -> None:
-    prerender_study.apply_async((study_id,), priority=PRERENDER_PRIORITY)
-
-
-@shared_task(
-    acks_late=True, ignore_result=True, max_retries=3, retry_backoff=True, autoretry_for=TRANSIENT
-)
-def prerender_study(study_id: int) -> int:
-    """Thumbnails and default-window slices into the cache, so the first look is fast."""
-    from uploads import rendering
-
-    return rendering.prerender_study(study_id)
-
-
-from uploads.tasks_export import build_export, purge_expired_exports  # noqa: E402,F401

@@ -1,6 +1,7 @@
-"""Celery tasks of exports: thin wrappers around ``uploads.exports`` owning the retries.
+"""Celery tasks of exports: thin wrappers around ``exports`` owning the retries.
 
-Imported at the end of ``uploads/tasks.py`` so the worker's autodiscovery registers them.
+Task names are those of the module before it moved (``uploads.tasks_export.*``): queued
+messages and the beat schedule keep working.
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError
 
+from portal.errors import TRANSIENT
 from portal.oncommit import after_commit
-from uploads import exports
+from uploads.sharing import exports
 
 log = logging.getLogger(__name__)
 
-# Worth retrying: the database or the storage back-end was briefly unreachable.
-TRANSIENT = (DatabaseError, OSError, ConnectionError, TimeoutError)
 MAX_RETRIES = 5
 TIME_LIMIT = int(getattr(settings, "EXPORT_TIME_LIMIT", 3600))
 
 
 @shared_task(
+    name="uploads.tasks_export.build_export",
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -59,7 +60,13 @@ def schedule(export_id: int) -> None:
     after_commit(build_export.delay, export_id)
 
 
-@shared_task(acks_late=True, max_retries=3, retry_backoff=True, autoretry_for=TRANSIENT)
+@shared_task(
+    name="uploads.tasks_export.purge_expired_exports",
+    acks_late=True,
+    max_retries=3,
+    retry_backoff=True,
+    autoretry_for=TRANSIENT,
+)
 def purge_expired_exports() -> int:
     """Periodic: delete the files of expired exports."""
     return exports.purge_expired()

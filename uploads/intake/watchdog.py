@@ -28,7 +28,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from portal.oncommit import after_commit
-from uploads import ingest
+from uploads.intake import ingest
 from uploads.models import FileStatus, StudyStatus, Upload, UploadFile
 
 log = logging.getLogger(__name__)
