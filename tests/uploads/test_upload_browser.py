@@ -169,15 +169,17 @@ def test_small_files_go_in_batches_and_resume_without_resending(
     page.wait_for_timeout(500)  # the confirmed batches' responses are read
     page.remove_listener("response", on_response)
     assert 2 <= len(confirmed) <= 6  # two batches of up to three files
-    page.unroute(BATCH)
     assert page.get_by_test_id("upload-progress").get_attribute("aria-valuenow") != "100"
 
+    # The cut lasts until the page is reloaded: a retry of the old page must not get
+    # through (the server would hold files that were neither confirmed nor sent again).
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    page.unroute(BATCH)
     resent: list[str] = []
     page.on("request", lambda r: resent.extend(batch_keys(r)) if BATCH.search(r.url) else None)
     single: list[str] = []
     page.on("request", lambda r: single.append(r.url) if PUT.search(r.url) else None)
-    page.reload()
-    page.wait_for_selector("body[data-ready=true]")
     pick_cd(page, cd)
     page.get_by_test_id("upload-start").click()
     page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
