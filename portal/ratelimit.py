@@ -70,17 +70,17 @@ def hit(key: str, limit: int, window: int) -> bool:
     return count <= limit
 
 
-def allow(scope: str, ident: object, setting: str, default: str) -> bool:
+def allow(scope: str, ident: object, setting: str) -> bool:
     """One event of ``scope`` by ``ident`` (an IP, a user id) under the rate in
-    ``settings.<setting>`` (``default`` when unset)."""
-    rate = parse_rate(getattr(settings, setting, default))
+    ``settings.<setting>``."""
+    rate = parse_rate(getattr(settings, setting))
     if rate is None:
         return True
     return hit(f"{scope}:{ident}", *rate)
 
 
-def reset(scope: str, ident: object, setting: str, default: str) -> None:
+def reset(scope: str, ident: object, setting: str) -> None:
     """Forget the current window's count (tests, an administrator lifting a block)."""
-    rate = parse_rate(getattr(settings, setting, default))
+    rate = parse_rate(getattr(settings, setting))
     if rate is not None:
         cache.delete(_name(f"{scope}:{ident}", rate[1], time.time()))

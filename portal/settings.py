@@ -323,7 +323,6 @@ DICOM_PORT = env_int("DICOM_PORT", 11112)
 DICOM_PEERS = env_list("DICOM_PEERS")
 DICOM_RECEIVER_OWNER = env_str("DICOM_RECEIVER_OWNER")
 # Fault-injection tests only: seconds each ingest sleeps, so a worker can be killed mid-batch.
-INGEST_TEST_DELAY = float(env_str("INGEST_TEST_DELAY", "0") or 0)
 
 # -- share links and exports ---------------------------------------------------------------
 

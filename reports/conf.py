@@ -18,18 +18,18 @@ from django.conf import settings
 
 
 def turnaround() -> timedelta:
-    return timedelta(hours=float(getattr(settings, "REPORT_TURNAROUND_HOURS", 72)))
+    return timedelta(hours=float(settings.REPORT_TURNAROUND_HOURS))
 
 
 def attach_pdf() -> bool:
-    return bool(getattr(settings, "REPORT_EMAIL_ATTACH_PDF", False))
+    return bool(settings.REPORT_EMAIL_ATTACH_PDF)
 
 
 def email_max_retries() -> int:
-    return int(getattr(settings, "REPORT_EMAIL_MAX_RETRIES", 6))
+    return int(settings.REPORT_EMAIL_MAX_RETRIES)
 
 
 def email_retry_delay(retries: int) -> int:
     """Seconds before retry number ``retries + 1``: exponential, capped at an hour."""
-    base = int(getattr(settings, "REPORT_EMAIL_RETRY_DELAY", 60))
+    base = int(settings.REPORT_EMAIL_RETRY_DELAY)
     return int(min(base * 2**retries, 3600))

@@ -164,8 +164,10 @@ def start_worker(log: Path, extra_env: dict[str, str] | None = None) -> Worker:
         **(extra_env or {}),
     }
     handle = log.open("wb")
+    # INGEST_TEST_DELAY (seconds a file): a worker slowed down by tests/slow_worker.py
+    runner = "tests.slow_worker" if "INGEST_TEST_DELAY" in env else "celery"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-P", "solo",
+        [sys.executable, "-m", runner, "-A", "portal", "worker", "-P", "solo",
          "--without-gossip", "--without-mingle", "--loglevel=INFO"],
         cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT,
     )  # fmt: skip

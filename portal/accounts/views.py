@@ -42,20 +42,13 @@ from portal.accounts.tokens import invite_token, verification_token
 from portal.audit.log import client_ip, record
 from portal.redirects import next_url
 
-#: Default for ``settings.SIGNUP_RATE``: sign-up attempts per client IP.
-SIGNUP_RATE = "10/hour"
-#: Default for ``settings.ACCOUNT_EMAIL_RATE``: emails about an account per address.
-ACCOUNT_EMAIL_RATE = "3/hour"
-#: Default for ``settings.PASSWORD_RESET_IP_RATE``: password-reset requests per client IP.
-PASSWORD_RESET_IP_RATE = "20/hour"
-
 
 def allow_account_email(email: str) -> bool:
     """Count one email about an account (password reset, sign-up notice) to ``email``;
     False once ``ACCOUNT_EMAIL_RATE`` is used up. Counted whether or not the address has
     an account, so the limit tells nothing either."""
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return ratelimit.allow("account-email", digest, "ACCOUNT_EMAIL_RATE", ACCOUNT_EMAIL_RATE)
+    return ratelimit.allow("account-email", digest, "ACCOUNT_EMAIL_RATE")
 
 
 def password_matches(user: User | None, password: str) -> TypeGuard[User]:
@@ -111,7 +104,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and not ratelimit.allow(
-        "signup", client_ip(request), "SIGNUP_RATE", SIGNUP_RATE
+        "signup", client_ip(request), "SIGNUP_RATE"
     ):
         form.add_error(None, "Too many sign-ups from your network. Please try again later.")
         return render(request, "accounts/signup.html", {"form": form}, status=429)
@@ -157,9 +150,7 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         ip = client_ip(request)
-        if not ratelimit.allow(
-            "password-reset", ip, "PASSWORD_RESET_IP_RATE", PASSWORD_RESET_IP_RATE
-        ):
+        if not ratelimit.allow("password-reset", ip, "PASSWORD_RESET_IP_RATE"):
             form = self.get_form()
             form.add_error(
                 None, "Too many password-reset requests from your network. Please try later."

@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 
 UPLOADERS = (Role.PATIENT, Role.ADMIN)
 KEY = re.compile(r"^[0-9a-f]{64}$")
-#: Default for ``settings.UPLOAD_CREATE_RATE``: uploads one user may start.
-CREATE_RATE = "60/hour"
 #: Declared sizes at or above this are nonsense (and overflow the database's bigint).
 MAX_SIZE = 2**62
 
@@ -171,7 +169,7 @@ def config(request: HttpRequest) -> JsonResponse:
 @role_required(*UPLOADERS)
 @json_errors
 def create(request: HttpRequest) -> JsonResponse:
-    if not ratelimit.allow("upload-create", request.user.pk, "UPLOAD_CREATE_RATE", CREATE_RATE):
+    if not ratelimit.allow("upload-create", request.user.pk, "UPLOAD_CREATE_RATE"):
         return error("too many uploads started; please wait a while and try again", 429)
     data = body_json(request)
     expected = data.get("expected_files")

@@ -49,7 +49,7 @@ def profile_payload(option_names: list[str] | None = None) -> dict[str, Any]:
     return {
         **_table(),
         "options": list(DeidOptions.from_names(names).names()),
-        "allow_server_only": bool(getattr(settings, "DEID_ALLOW_SERVER_ONLY", False)),
+        "allow_server_only": settings.DEID_ALLOW_SERVER_ONLY,
         "engine": engine_info(),
     }
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -264,8 +263,6 @@ def prepare(file: UploadFile) -> Prepared | Outcome:
     """Read, verify and de-identify one file. A file that cannot be used is settled here
     (rejected with its reason); a ZIP is unpacked into child files."""
     data = quarantine.read_all(file)
-    if settings.INGEST_TEST_DELAY:  # fault-injection tests only (kill a worker mid-batch)
-        time.sleep(settings.INGEST_TEST_DELAY)
     try:
         if len(data) != file.size:
             raise DicomInputError(

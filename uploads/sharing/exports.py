@@ -68,11 +68,11 @@ ZIP64_FROM = 2**31 - 2**24
 
 
 def link_hours() -> int:
-    return int(getattr(settings, "EXPORT_LINK_HOURS", 24))
+    return int(settings.EXPORT_LINK_HOURS)
 
 
 def time_limit() -> int:
-    return int(getattr(settings, "EXPORT_TIME_LIMIT", 3600))
+    return int(settings.EXPORT_TIME_LIMIT)
 
 
 # -- who may export and download -------------------------------------------------------------

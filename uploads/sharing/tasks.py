@@ -22,7 +22,7 @@ from uploads.sharing import exports
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
-TIME_LIMIT = int(getattr(settings, "EXPORT_TIME_LIMIT", 3600))
+TIME_LIMIT = int(settings.EXPORT_TIME_LIMIT)
 
 
 @shared_task(
