@@ -1,5 +1,6 @@
 """The root URLconf: the portal's own pages (home, accounts, the admin's user and audit
-pages) and each part's routes, included from that part."""
+pages) and each part's routes, included from that part (the worklist and the admin
+overview are in ``reports.urls``)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -48,11 +49,8 @@ urlpatterns = [
         ),
         name="password_reset_complete",
     ),
-    path("worklist/", views.worklist, name="worklist"),
-    path("manage/", views.manage, name="manage"),
     path("manage/users/", accounts.users, name="users"),
     path("manage/users/<int:pk>/", accounts.user_update, name="user-update"),
-    path("manage/studies/<int:pk>/assign/", views.assign_study, name="assign-study"),
     path("manage/audit/", views.audit_log, name="audit-log"),
     # each part's own routes
     path("", include("uploads.urls")),

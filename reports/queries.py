@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from portal.accounts.models import Role, User
 from reports import conf
+from reports.states import OPEN
 from uploads.models import Instance, Study, StudyStatus
 
-OPEN = [StudyStatus.READY, StudyStatus.IN_REVIEW]
 # "urgent" sorts after "routine", so descending urgency puts urgent requests first.
 WORKLIST_ORDER = ["-urgency", "waiting_since", "pk"]
 

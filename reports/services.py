@@ -1,14 +1,24 @@
-"""The reporting workflow: request edits, claiming, drafts, signing and addenda.
+"""The reporting workflow: request edits, claiming, assignment, drafts, signing and addenda.
 
 Every function takes the acting user (and the request, for the audit log), checks that
 the user may do this, changes the database in one transaction and records an audit
 event for every state change. Problems raise :mod:`reports.errors` exceptions, which
 the views turn into responses.
 
-States of a study in review::
+Every change of a study's reporting state goes through this module: claim, assignment
+(and the return to the pool when an admin unassigns a study in review), the start of
+review, signing, addenda and the uploader's cancel. :mod:`reports.states` defines the
+states and draws how a study moves between them.
 
-    READY --claim / first draft--> IN_REVIEW --sign--> REPORTED --sign addendum--> AMENDED
-    READY --uploader cancels--> CANCELLED
+Where the line runs: the intake (``uploads.intake``) owns the states before a study is
+complete (uploading, processing, needs attention) and the moves *out of* them: it hands a
+study over in READY (setting ``requested_at``) when its upload is done, and cancels the
+studies of an upload cancelled before then. Those are not reporting changes: each acts
+only on studies still in an intake state (its ``UPDATE`` filters on them), so it never
+moves a study that has entered the workflow, and only the intake knows when an upload is
+done. Conversely, this module never moves a study out of an intake state (there it only
+lets the uploader edit the request). This also keeps the dependency one way: ``reports``
+uses ``uploads``, and ``uploads`` reads only the pure :mod:`reports.states`.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from portal.accounts.models import Role
 from portal.audit.log import record
 from portal.numbers import finite_float
 from portal.oncommit import after_commit
-from reports import report_templates
+from reports import report_templates, states
 from reports.errors import Conflict, Invalid, NotAllowed
 from reports.models import Report, ReportVersion, VersionKind, VersionStatus
 from uploads.models import Instance, Study, StudyStatus, Urgency
@@ -33,8 +43,8 @@ from uploads.models import Instance, Study, StudyStatus, Urgency
 REQUEST_EDITABLE = frozenset(
     {StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION, StudyStatus.READY}
 )
-OPEN_FOR_REPORT = frozenset({StudyStatus.READY, StudyStatus.IN_REVIEW})
-SIGNED_STATES = frozenset({StudyStatus.REPORTED, StudyStatus.AMENDED})
+OPEN_FOR_REPORT = states.OPEN
+SIGNED_STATES = states.SIGNED
 MAX_SECTION_CHARS = 20000
 MAX_KEY_IMAGES = 24
 
@@ -133,6 +143,47 @@ def claim(study: Study, user: Any, *, request: HttpRequest | None = None) -> Stu
         study.refresh_from_db()
         record(request, "study.claimed", study, user=user)
     return study
+
+
+def assign(
+    study: Study, radiologist: Any | None, user: Any, *, request: HttpRequest | None = None
+) -> Study:
+    """Assign ``study`` to ``radiologist``, or unassign it (``None``).
+
+    The study keeps its state (an assigned study still READY enters review with the first
+    draft), except that unassigning a study in review puts it back in the pool (READY); a
+    draft stays with the report.
+
+    Raises
+    ------
+    NotAllowed
+        ``user`` is not an admin.
+    Invalid
+        ``radiologist`` is not an active radiologist.
+    """
+    if getattr(user, "role", None) != Role.ADMIN:
+        raise NotAllowed("Only admins can assign studies.")
+    if radiologist is not None and (
+        radiologist.role != Role.RADIOLOGIST or not radiologist.is_active
+    ):
+        raise Invalid("Studies can only be assigned to active radiologists.")
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        fields = ["assigned_to", "assigned_at", "updated_at"]
+        locked.assigned_to = radiologist
+        locked.assigned_at = timezone.now() if radiologist is not None else None
+        if radiologist is None and locked.status == StudyStatus.IN_REVIEW:
+            locked.status = StudyStatus.READY
+            fields.append("status")
+        locked.save(update_fields=fields)
+        record(
+            request,
+            "study.assigned",
+            locked,
+            user=user,
+            radiologist=str(radiologist.pk) if radiologist is not None else None,
+        )
+    return locked
 
 
 # -- drafts ---------------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from reports.views import deliveries, editor, notifications, output, request, worklist
+from reports.views import deliveries, editor, manage, notifications, output, request, worklist
 
 urlpatterns = [
     # the uploader's request
     path("studies/<int:pk>/request/", request.request_edit, name="study-request"),
     path("studies/<int:pk>/cancel/", request.request_cancel, name="study-cancel"),
     # radiologists
+    path("worklist/", worklist.worklist, name="worklist"),
     path("studies/<int:pk>/claim/", worklist.claim, name="study-claim"),
     path("studies/<int:pk>/report/", editor.editor, name="report-editor"),
     path("studies/<int:pk>/report/autosave/", editor.autosave, name="report-autosave"),
@@ -22,6 +23,8 @@ urlpatterns = [
     path("notifications/", notifications.notifications, name="notifications"),
     path("notifications/<int:pk>/read/", notifications.notification_read, name="notification-read"),
     # admins
+    path("manage/", manage.manage, name="manage"),
+    path("manage/studies/<int:pk>/assign/", manage.assign_study, name="assign-study"),
     path("manage/deliveries/", deliveries.deliveries, name="deliveries"),
     path("manage/deliveries/<int:pk>/resend/", deliveries.resend, name="delivery-resend"),
 ]

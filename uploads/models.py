@@ -8,16 +8,21 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from reports import states as reporting
+
 
 class StudyStatus(models.TextChoices):
+    """Where a study is: the intake's states while its images arrive and are prepared,
+    then the reporting states, which ``reports.states`` defines."""
+
     UPLOADING = "uploading", "Uploading"
     PROCESSING = "processing", "Being prepared"
     NEEDS_ATTENTION = "needs_attention", "Needs attention"
-    READY = "ready", "Waiting for a radiologist"
-    IN_REVIEW = "in_review", "In review"
-    REPORTED = "reported", "Report ready"
-    AMENDED = "amended", "Report amended"
-    CANCELLED = "cancelled", "Cancelled"
+    READY = reporting.choice(reporting.READY)
+    IN_REVIEW = reporting.choice(reporting.IN_REVIEW)
+    REPORTED = reporting.choice(reporting.REPORTED)
+    AMENDED = reporting.choice(reporting.AMENDED)
+    CANCELLED = reporting.choice(reporting.CANCELLED)
 
 
 class Urgency(models.TextChoices):

@@ -1,17 +1,40 @@
-"""Claiming a study from the pool (the worklist page itself is ``portal.views.worklist``)."""
+"""The radiologists' worklist (their studies and the pool) and claiming from the pool."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
-from reports import services
+from reports import services, states
+from reports.conf import turnaround
 from reports.errors import WorkflowError
+from reports.queries import WORKLIST_ORDER, with_flags
 from reports.views.common import visible_study
+from uploads.permissions import visible_studies
+
+
+@role_required(Role.RADIOLOGIST, Role.ADMIN)
+def worklist(request: HttpRequest) -> HttpResponse:
+    """Radiologists: their studies and the pool, urgent first then oldest, with flags."""
+    studies = with_flags(
+        visible_studies(request.user).filter(status__in=states.OPEN).select_related("assigned_to")
+    )
+    mine = studies.filter(assigned_to=request.user.pk)
+    pool = studies.filter(assigned_to__isnull=True, status=states.READY)
+    return render(
+        request,
+        "reports/worklist.html",
+        {
+            "mine": mine.order_by(*WORKLIST_ORDER),
+            "pool": pool.order_by(*WORKLIST_ORDER),
+            "can_claim": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
+            "turnaround_hours": int(turnaround().total_seconds() // 3600),
+        },
+    )
 
 
 @require_POST
