@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SendOutcome:
     """What one send attempt did; ``retry`` tells the task to try again later."""
 
     status: str
@@ -110,7 +110,7 @@ def build_message(delivery: Delivery) -> EmailMultiAlternatives:
     return message
 
 
-def deliver(delivery_id: int, *, final: bool = False) -> Outcome:
+def deliver(delivery_id: int, *, final: bool = False) -> SendOutcome:
     """Send one delivery's email once.
 
     The row is locked while sending, and a row already marked sent is left alone, so a
@@ -126,7 +126,7 @@ def deliver(delivery_id: int, *, final: bool = False) -> Outcome:
 
     Returns
     -------
-    Outcome
+    SendOutcome
         ``status`` is the delivery's status after the attempt (or ``missing``);
         ``error`` is the send failure, if any.
     """
@@ -138,9 +138,9 @@ def deliver(delivery_id: int, *, final: bool = False) -> Outcome:
             .first()
         )
         if delivery is None:
-            return Outcome("missing")
+            return SendOutcome("missing")
         if delivery.status != DeliveryStatus.QUEUED:
-            return Outcome(delivery.status)
+            return SendOutcome(delivery.status)
         delivery.attempts += 1
         try:
             build_message(delivery).send(fail_silently=False)
@@ -154,13 +154,13 @@ def deliver(delivery_id: int, *, final: bool = False) -> Outcome:
                 "delivery %s: attempt %s failed: %s", delivery.pk, delivery.attempts,
                 delivery.last_error,
             )  # fmt: skip
-            return Outcome(delivery.status, exc)
+            return SendOutcome(delivery.status, exc)
         delivery.status = DeliveryStatus.SENT
         delivery.sent_at = timezone.now()
         delivery.last_error = ""
         delivery.save(update_fields=["attempts", "last_error", "status", "sent_at", "updated_at"])
         record(None, "delivery.sent", delivery, attempts=delivery.attempts)
-        return Outcome(delivery.status)
+        return SendOutcome(delivery.status)
 
 
 def stale_queued(older_than: timedelta) -> list[int]:

@@ -1,3 +1,9 @@
+"""Django admin for studies: a read-only view. A study's state changes only through the
+portal's own pages (``reports.services``, the admin's Uploads page), which check and
+audit every change; deleting a study is left here (its files go with it, see signals)."""
+
+from typing import Any
+
 from django.contrib import admin
 
 from uploads.models import Study
@@ -17,3 +23,9 @@ class StudyAdmin(admin.ModelAdmin):
     list_filter = ("status", "urgency", "modalities")
     search_fields = ("owner__email", "study_instance_uid", "patient_pseudonym")
     raw_id_fields = ("owner",)
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

@@ -26,6 +26,9 @@ from portal.accounts.models import Role
 from portal.audit.log import record
 from uploads.models import Instance, ShareLink, Study, StudyStatus
 
+#: The roles that may upload (patients for themselves, admins for anybody).
+UPLOADERS = (Role.PATIENT, Role.ADMIN)
+
 SESSION_KEY = "share_grants"
 View = Callable[..., HttpResponseBase]
 

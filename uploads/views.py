@@ -9,9 +9,8 @@ from django.shortcuts import get_object_or_404, render
 
 from portal.accounts.decorators import role_required
 from portal.audit.log import record
-from uploads.intake.api import UPLOADERS
 from uploads.models import TERMINAL, FileStatus, Study, Upload, UploadFile
-from uploads.permissions import visible_studies
+from uploads.permissions import UPLOADERS, visible_studies
 
 
 @login_required

@@ -19,7 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.dicom.conftest import sample_path
 from uploads.dicom.errors import DicomInputError
-from uploads.dicom.export import (
+from uploads.dicom.formats import (
     RECORD_FALLBACKS,
     VolumeError,
     VolumePlan,

@@ -378,7 +378,7 @@ def test_build_is_idempotent_and_requests_are_not_duplicated(
     # A transient failure gives the claim back for the retry.
     retry = Export.objects.create(study=imported_study, kind="png", created_by=patient,
                                   expires_at=timezone.now() + timedelta(hours=1))  # fmt: skip
-    assert exports.claim(retry.pk) is not None and exports.claim(retry.pk) is None
+    assert exports.claim_export(retry.pk) is not None and exports.claim_export(retry.pk) is None
     exports.release(retry.pk)
     assert exports.build(retry.pk) == "done"
 

@@ -43,7 +43,7 @@ def post_batch(client: Any, upload: int, files: list[bytes], header: str | None 
     )  # fmt: skip
 
 
-def ingest_all(upload: int) -> list[ingest.Outcome]:
+def ingest_all(upload: int) -> list[ingest.FileOutcome]:
     outcomes = []
     while True:
         batch = ingest.process_batch(upload)
@@ -161,7 +161,7 @@ def test_a_file_claimed_by_a_run_is_not_claimed_again_before_it_is_stale(
     client = login(patient)
     upload = UploadClient(client).create(3)
     post_batch(client, upload, [variant(n) for n in range(3)])
-    ids, _ = ingest.claim(upload, 16)
+    ids, _ = ingest.claim_files(upload, 16)
     assert len(ids) == 3
     assert ingest.process_batch(upload).outcomes == []  # another run, meanwhile
     batch = ingest.Batch()
@@ -174,7 +174,7 @@ def test_a_claim_gone_stale_is_taken_by_the_next_run(login: Any, patient: Any) -
     client = login(patient)
     upload = UploadClient(client).create(1)
     post_batch(client, upload, [variant(1)])
-    assert len(ingest.claim(upload, 16)[0]) == 1  # and that run died
+    assert len(ingest.claim_files(upload, 16)[0]) == 1  # and that run died
     assert ingest.process_batch(upload).outcomes == []
     died = timezone.now() - ingest.claim_timeout() - timedelta(seconds=1)
     UploadFile.objects.update(updated_at=died)

@@ -97,7 +97,7 @@ def test_a_run_waits_for_files_another_transaction_holds_briefly(
     client = login(patient)
     upload = UploadClient(client).create(3)
     post_batch(client, upload, [variant(n) for n in range(3)])
-    ids, _ = ingest.claim(upload, 16)
+    ids, _ = ingest.claim_files(upload, 16)
     assert len(ids) == 3
     locked = threading.Event()
 

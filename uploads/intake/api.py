@@ -40,17 +40,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal import ratelimit
 from portal.accounts.decorators import role_required
-from portal.accounts.models import Role, User
+from portal.accounts.models import User
 from portal.audit.log import record
 from uploads.intake import lifecycle, quarantine, quota
-from uploads.intake.ingest import LIVE, close_if_done, revive, uploader_key
+from uploads.intake.ingest import LIVE, close_if_done, revive
+from uploads.intake.keys import uploader_key
 from uploads.intake.receive import receive_whole
 from uploads.intake.tasks import schedule
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
+from uploads.permissions import UPLOADERS
 
 log = logging.getLogger(__name__)
 
-UPLOADERS = (Role.PATIENT, Role.ADMIN)
 KEY = re.compile(r"^[0-9a-f]{64}$")
 #: Declared sizes at or above this are nonsense (and overflow the database's bigint).
 MAX_SIZE = 2**62

@@ -23,12 +23,11 @@ cannot take others with it.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cache, partial
+from functools import partial
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -41,11 +40,11 @@ from pydicom.uid import UID
 from portal.errors import TRANSIENT
 from portal.oncommit import after_commit
 from uploads import storage
-from uploads.dicom.deidentify import DeidOptions, DeidResult, deidentify_encoded
+from uploads.dicom.deidentify import DeidResult, deidentify_encoded
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.index import InstanceIndex, check_limits, index_dataset
 from uploads.dicom.sources import is_zip, iter_zip
-from uploads.intake import quarantine, quota
+from uploads.intake import keys, quarantine, quota
 from uploads.models import (
     TERMINAL,
     FileStatus,
@@ -67,7 +66,7 @@ ALREADY_STORED = "already stored: this image was uploaded before"
 
 
 @dataclass
-class Outcome:
+class FileOutcome:
     """What processing one file did; ``follow_up`` are child files (from a ZIP) to process."""
 
     file_id: int
@@ -88,27 +87,6 @@ class Prepared:
     pseudonym: str
 
 
-@cache
-def deid_options() -> DeidOptions:
-    return DeidOptions.from_names(settings.DEID_OPTIONS)
-
-
-def server_key() -> bytes:
-    return settings.DEID_SECRET.encode()
-
-
-def uploader_key(user_id: int) -> bytes:
-    """The key the browser uses for this uploader: derived, so the server secret never
-    leaves the server, and stable, so the same uploader's files line up across uploads."""
-    return hmac.new(server_key(), f"uploader:{user_id}".encode(), hashlib.sha256).digest()
-
-
-def uid_scope(owner_id: int) -> str:
-    """Whom the server's UIDs are issued for: a UID is kept on re-import only when it was
-    issued for the same account (``uploads/dicom/uids.py``, ``is_issued_uid``)."""
-    return f"owner:{owner_id}"
-
-
 def claim_timeout() -> timedelta:
     """A received file untouched this long has lost its task (tasks cannot run longer)."""
     return timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT)
@@ -121,13 +99,13 @@ def claim_timeout() -> timedelta:
 class Batch:
     """What one run did: an outcome per file processed (none when there was nothing to
     do), and whether received files may be left for another run: the batch was full, it
-    left suspects aside (see :func:`claim`), or a ZIP was unpacked into new files."""
+    left suspects aside (see :func:`claim_files`), or a ZIP was unpacked into new files."""
 
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[FileOutcome] = field(default_factory=list)
     more: bool = False
 
 
-def process_file(file_id: int) -> Outcome | None:
+def process_file(file_id: int) -> FileOutcome | None:
     """Run the pipeline for this one file. None when there was nothing to do."""
     upload_id = UploadFile.objects.filter(pk=file_id).values_list("upload_id", flat=True).first()
     if upload_id is None:
@@ -144,7 +122,7 @@ def process_batch(upload_id: int, limit: int | None = None, only: int | None = N
     the task to retry.
     """
     limit = limit or settings.INGEST_BATCH_SIZE
-    ids, more = claim(upload_id, limit, only)
+    ids, more = claim_files(upload_id, limit, only)
     batch = Batch(more=more)
     if not ids:
         return batch
@@ -217,7 +195,7 @@ def give_back(ids: list[int]) -> None:
         log.warning("attempts not given back (%s)", type(exc).__name__)
 
 
-def claim(upload_id: int, limit: int, only: int | None = None) -> tuple[list[int], bool]:
+def claim_files(upload_id: int, limit: int, only: int | None = None) -> tuple[list[int], bool]:
     """Pick the files for a run and count the attempt (kept when the run dies; a transient
     fault gives it back, :func:`give_back`).
 
@@ -259,7 +237,7 @@ def claim(upload_id: int, limit: int, only: int | None = None) -> tuple[list[int
     return ids, more
 
 
-def prepare(file: UploadFile) -> Prepared | Outcome:
+def prepare(file: UploadFile) -> Prepared | FileOutcome:
     """Read, verify and de-identify one file. A file that cannot be used is settled here
     (rejected with its reason); a ZIP is unpacked into child files."""
     data = quarantine.read_all(file)
@@ -281,7 +259,7 @@ def prepare(file: UploadFile) -> Prepared | Outcome:
         return refuse_for_a_bug(file, exc)
 
 
-def refuse_for_a_bug(file: UploadFile, exc: Exception) -> Outcome:
+def refuse_for_a_bug(file: UploadFile, exc: Exception) -> FileOutcome:
     """A bug on one odd file must not fail the same way at every re-delivery forever:
     refuse the file. Only the exception's type is logged (no values)."""
     log.error("upload file %s: unexpected %s, file refused", file.pk, type(exc).__name__)
@@ -292,10 +270,10 @@ def refuse_for_a_bug(file: UploadFile, exc: Exception) -> Outcome:
 def deidentify(file: UploadFile, data: bytes) -> Prepared:
     clean, result, ds = deidentify_encoded(
         data,
-        key=server_key(),
-        options=deid_options(),
+        key=keys.server_key(),
+        options=keys.deid_options(),
         uid_root=settings.DEID_UID_ROOT,
-        uid_scope=uid_scope(file.upload.owner_id),
+        uid_scope=keys.uid_scope(file.upload.owner_id),
     )
     if str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         raise DicomInputError("CD index (DICOMDIR): used only to find the images")
@@ -313,7 +291,7 @@ def samples_per_pixel(ds: Dataset) -> int:
         raise DicomInputError("not usable: damaged Samples per Pixel value") from None
 
 
-def store_prepared(upload: Upload, items: list[Prepared], written: list[str]) -> list[Outcome]:
+def store_prepared(upload: Upload, items: list[Prepared], written: list[str]) -> list[FileOutcome]:
     """:func:`store_batch` in a savepoint. If it fails unexpectedly (a bug), the files are
     stored one at a time, so only the file at fault is refused and the rest go on."""
     mark = len(written)
@@ -331,7 +309,7 @@ def store_prepared(upload: Upload, items: list[Prepared], written: list[str]) ->
         return [refuse_for_a_bug(items[0].file, exc)]
 
 
-def store_batch(upload: Upload, items: list[Prepared], written: list[str]) -> list[Outcome]:
+def store_batch(upload: Upload, items: list[Prepared], written: list[str]) -> list[FileOutcome]:
     """Store and index de-identified files: study and series rows once each, the new
     instances in one insert; an instance stored before (or twice in the batch) is a
     duplicate and its file is not written again.
@@ -458,7 +436,7 @@ def add_modalities(study: Study, modalities: set[str]) -> None:
         study.save(update_fields=["modalities", "updated_at"])
 
 
-def expand_archive(file: UploadFile, data: bytes) -> Outcome:
+def expand_archive(file: UploadFile, data: bytes) -> FileOutcome:
     """Unpack a ZIP into child files (the engine enforces traversal and bomb limits)."""
     children: list[int] = []
     written: list[UploadFile] = []
@@ -480,7 +458,7 @@ def expand_archive(file: UploadFile, data: bytes) -> Outcome:
 
 def _expand(
     file: UploadFile, data: bytes, children: list[int], written: list[UploadFile]
-) -> Outcome:
+) -> FileOutcome:
     with transaction.atomic():
         # The members count against the quota, not the archive they replace (the upload
         # row first: the lock order of finish_batch).
@@ -523,7 +501,7 @@ def _expand(
 
 def settle(
     file: UploadFile, status: str, message: str = "", study_id: int | None = None
-) -> Outcome:
+) -> FileOutcome:
     """Record a file's fate on the object; :func:`finish_batch` writes it."""
     file.status = status
     file.message = message[:500]
@@ -531,7 +509,7 @@ def settle(
     if status != FileStatus.REJECTED:
         file.name = ""
     file.updated_at = timezone.now()
-    return Outcome(file.pk, status, message, study_id)
+    return FileOutcome(file.pk, status, message, study_id)
 
 
 def finish_batch(upload: Upload, files: list[UploadFile]) -> None:
@@ -628,7 +606,7 @@ def write_fates(files: list[UploadFile]) -> None:
 
 def finish(
     file: UploadFile, status: str, message: str = "", study_id: int | None = None
-) -> Outcome:
+) -> FileOutcome:
     """Record one file's fate outside a batch (e.g. an empty file in ``import_dicom``)."""
     with transaction.atomic():
         outcome = settle(file, status, message, study_id)

@@ -20,7 +20,7 @@ import io
 from dataclasses import dataclass
 
 from uploads.dicom.uids import patient_pseudonym
-from uploads.intake.ingest import server_key, uploader_key
+from uploads.intake.keys import server_key, uploader_key
 from uploads.models import Study
 
 #: The column of the cohort CSV with the original Patient ID (0010,0020).

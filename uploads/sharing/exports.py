@@ -6,7 +6,7 @@ ZIP, never the whole study in memory — then saved with ``default_storage`` (lo
 S3 alike) and offered for download until it expires.
 
 * ``dicom``: the stored files unchanged (same UIDs), under ISO 9660 names
-  ``PT000000/ST000000/SE000000/IM000000`` with a DICOMDIR (``uploads.dicom.export``).
+  ``PT000000/ST000000/SE000000/IM000000`` with a DICOMDIR (``uploads.dicom.formats``).
 * ``png``: one PNG per frame, ``S001_CT/IM0001.png``, in slice order, with the window
   chosen (a preset, an explicit centre/width, or the file's default).
 * ``nifti``: one ``S001_MR.nii.gz`` per series whose geometry is a regular stack; other
@@ -40,7 +40,7 @@ from portal import spreadsheet
 from portal.audit.log import record
 from uploads import permissions
 from uploads.dicom.errors import DicomInputError
-from uploads.dicom.export import (
+from uploads.dicom.formats import (
     VolumeError,
     dicomdir_plan,
     plan_volume,
@@ -185,7 +185,7 @@ def as_json(export: Export) -> dict[str, Any]:
 # -- building (called by the task) -----------------------------------------------------------
 
 
-def claim(export_id: int) -> Export | None:
+def claim_export(export_id: int) -> Export | None:
     """Take the export for building, or None if done, failed, expired or held by a live task."""
     now = timezone.now()
     stale = now - timedelta(seconds=time_limit() + 60)
@@ -233,7 +233,7 @@ def storage_name(export: Export) -> str:
 
 def build(export_id: int) -> str:
     """Build the claimed export's ZIP and store it; returns the outcome for the task log."""
-    export = claim(export_id)
+    export = claim_export(export_id)
     if export is None:
         return "nothing to do"
     writer = WRITERS[export.kind]

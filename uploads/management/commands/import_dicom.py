@@ -18,8 +18,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from portal.accounts.models import User
-from uploads.intake import ingest, quarantine
-from uploads.models import FileStatus, Upload, UploadFile
+from uploads.intake import ingest
+from uploads.intake.receive import receive_whole
+from uploads.models import FileStatus, Upload
 
 
 def walk(paths: list[str]) -> list[Path]:
@@ -65,20 +66,14 @@ class Command(BaseCommand):
         for path in files:
             data = path.read_bytes()
             key = hashlib.sha256(data).hexdigest()
-            file, created = UploadFile.objects.get_or_create(
-                upload=upload,
-                key=key,
-                defaults={"name": str(path)[-255:], "size": len(data), "received": len(data)},
+            # The way every whole file enters (quota, quarantine); the ingest runs below.
+            (file,), created = receive_whole(
+                upload, [(key, len(data))], data, str(path)[-255:], queue=False
             )
             if not created:  # the same bytes twice in the input: stored once
                 repeats[file.pk] += 1
-                continue
-            if not data:
-                ingest.finish(file, FileStatus.REJECTED, "empty file")
-                continue
-            quarantine.save_chunk(file, 0, data)
-            UploadFile.objects.filter(pk=file.pk).update(status=FileStatus.RECEIVED)
-            pending.append(file.pk)
+            elif file.status == FileStatus.RECEIVED:
+                pending.append(file.pk)
         # Every file is registered: the upload closes once they are processed.
         Upload.objects.filter(pk=upload.pk).update(sealed=True)
         with transaction.atomic():
