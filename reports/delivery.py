@@ -15,17 +15,15 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit.log import record
 from portal.errors import MAIL_TRANSIENT
-from portal.oncommit import after_commit
 from reports import conf
-from reports.errors import Conflict
 from reports.models import Delivery, DeliveryStatus, Notification, ReportVersion
+from reports.pdf import ensure_pdf
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +98,6 @@ def build_message(delivery: Delivery) -> EmailMultiAlternatives:
     )
     message.attach_alternative(html, "text/html")
     if conf.attach_pdf():
-        from reports.pdf import ensure_pdf
-
         name = ensure_pdf(version.pk)
         with default_storage.open(name, "rb") as handle:
             message.attach(
@@ -171,32 +167,3 @@ def stale_queued(older_than: timedelta) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)[:500]
     )
-
-
-def resend(delivery: Delivery, user: object, *, request: HttpRequest | None = None) -> Delivery:
-    """Send a delivery's email again (admin action); returns the delivery to send.
-
-    A failed delivery is queued again; a sent one gets a new delivery row, so the
-    record of the first email stays as it was.
-
-    Raises
-    ------
-    Conflict
-        The delivery is still queued (being sent or retried).
-    """
-    from reports import tasks
-
-    with transaction.atomic():
-        locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
-        if locked.status == DeliveryStatus.QUEUED:
-            raise Conflict("This email is still queued; wait for it to be sent or to fail.")
-        if locked.status == DeliveryStatus.FAILED:
-            locked.status = DeliveryStatus.QUEUED
-            locked.save(update_fields=["status", "updated_at"])
-            target = locked
-        else:
-            target = Delivery.objects.create(version=locked.version, recipient=locked.recipient)
-        record(request, "delivery.resent", target, user=user, original=locked.pk)
-        target_id = target.pk
-        after_commit(tasks.send_report_email.delay, target_id)
-    return target

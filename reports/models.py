@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from reports.report_templates import SECTIONS
 from uploads.models import Study
 
 
@@ -161,8 +162,6 @@ class ReportVersion(models.Model):
 
     def sections(self) -> list[tuple[str, str, str]]:
         """``(name, label, text)`` of each section, in report order."""
-        from reports.report_templates import SECTIONS
-
         return [(name, label, getattr(self, name)) for name, label in SECTIONS]
 
 

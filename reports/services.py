@@ -34,9 +34,16 @@ from portal.accounts.models import Role
 from portal.audit.log import record
 from portal.numbers import finite_float
 from portal.oncommit import after_commit
-from reports import report_templates, states
+from reports import delivery, report_templates, states, tasks
 from reports.errors import Conflict, Invalid, NotAllowed
-from reports.models import Report, ReportVersion, VersionKind, VersionStatus
+from reports.models import (
+    Delivery,
+    DeliveryStatus,
+    Report,
+    ReportVersion,
+    VersionKind,
+    VersionStatus,
+)
 from uploads.models import Instance, Study, StudyStatus, Urgency
 
 # The request can be edited until review starts.
@@ -455,8 +462,6 @@ def sign(
     Invalid
         No impression, or an addendum without a reason.
     """
-    from reports import delivery, tasks
-
     with transaction.atomic():
         locked = _locked_for_author(study, user)
         draft = _draft_for_update(locked, user, request)
@@ -556,3 +561,30 @@ def signed_version(study: Study, number: int | None = None) -> ReportVersion | N
     if number is not None:
         return versions.filter(number=number).first()
     return versions.order_by("-number").first()
+
+
+def resend(original: Delivery, user: object, *, request: HttpRequest | None = None) -> Delivery:
+    """Send a delivery's email again (admin action); returns the delivery to send.
+
+    A failed delivery is queued again; a sent one gets a new delivery row, so the
+    record of the first email stays as it was.
+
+    Raises
+    ------
+    Conflict
+        The delivery is still queued (being sent or retried).
+    """
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update().get(pk=original.pk)
+        if locked.status == DeliveryStatus.QUEUED:
+            raise Conflict("This email is still queued; wait for it to be sent or to fail.")
+        if locked.status == DeliveryStatus.FAILED:
+            locked.status = DeliveryStatus.QUEUED
+            locked.save(update_fields=["status", "updated_at"])
+            target = locked
+        else:
+            target = Delivery.objects.create(version=locked.version, recipient=locked.recipient)
+        record(request, "delivery.resent", target, user=user, original=locked.pk)
+        target_id = target.pk
+        after_commit(tasks.send_report_email.delay, target_id)
+    return target

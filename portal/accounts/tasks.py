@@ -4,6 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from portal.accounts.models import Role, User
+from portal.audit.models import AuditEvent
 
 
 @shared_task
@@ -20,7 +21,5 @@ def purge_unverified_accounts(days: int = 7) -> int:
 def ping(self, token: str) -> str:
     """Round-trip check used by the health view and the integration tests: it writes an
     audit row through the worker's own database connection and answers ``token``."""
-    from portal.audit.models import AuditEvent
-
     AuditEvent.objects.get_or_create(action="worker.ping", object_id=token[:64])
     return token

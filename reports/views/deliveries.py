@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.redirects import next_url
-from reports import delivery as delivery_service
+from reports import services
 from reports.errors import WorkflowError
 from reports.models import Delivery, DeliveryStatus
 
@@ -47,7 +47,7 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
     """Queue a failed (or sent) email again."""
     row = get_object_or_404(Delivery, pk=pk)
     try:
-        delivery_service.resend(row, request.user, request=request)
+        services.resend(row, request.user, request=request)
     except WorkflowError as exc:
         messages.error(request, str(exc))
     else:

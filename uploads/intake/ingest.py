@@ -55,6 +55,7 @@ from uploads.models import (
     Upload,
     UploadFile,
 )
+from uploads.viewer.tasks import queue_prerender
 
 log = logging.getLogger(__name__)
 
@@ -640,8 +641,6 @@ def close_if_done(upload: Upload) -> bool:
     upload.studies.filter(status__in=waiting).update(
         status=StudyStatus.READY, requested_at=now, updated_at=now
     )
-    from uploads.viewer.tasks import queue_prerender
-
     for study_id in upload.studies.values_list("pk", flat=True):
         # A warm-up only (low priority): a broker outage must not fail the request.
         after_commit(queue_prerender, study_id)

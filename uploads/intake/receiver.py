@@ -42,6 +42,7 @@ from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from portal.accounts.models import User
 from uploads.intake.ingest import close_if_done
 from uploads.intake.receive import receive_whole
 from uploads.models import Upload
@@ -107,8 +108,6 @@ def addresses(host: str) -> frozenset[str]:
 
 def load_peers() -> list[Peer]:
     """The registered senders (``DICOM_PEERS``) with their accounts."""
-    from portal.accounts.models import User
-
     peers = []
     for ae_title, host, email in parse_peers(settings.DICOM_PEERS):
         owner = User.objects.filter(email__iexact=email, is_active=True).first()
