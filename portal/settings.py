@@ -286,7 +286,7 @@ DEID_OPTIONS = env_list(
 DEID_UID_ROOT = env_str("DEID_UID_ROOT", "2.25.171586514918853302742")
 # Files the browser cannot de-identify may be sent for server-only de-identification.
 DEID_ALLOW_SERVER_ONLY = env_bool("DEID_ALLOW_SERVER_ONLY", False)
-# Lifetime of the per-image tokens the viewer's manifest hands out (uploads/slice_tokens.py).
+# Lifetime of the per-image tokens the viewer's manifest hands out (uploads/viewer/slice_tokens.py).
 SLICE_TOKEN_SECONDS = env_int("SLICE_TOKEN_SECONDS", 600)
 UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 20000)
@@ -309,9 +309,9 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 16)
 # A file claimed this many times without a run finishing (it kills the worker, e.g. out of
 # memory) is refused. Transient faults (database, storage) do not count.
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 5)
-# How many workers may ingest one upload at once (uploads/tasks.py).
+# How many workers may ingest one upload at once (uploads/intake/tasks.py).
 INGEST_PARALLEL = env_int("INGEST_PARALLEL", 2)
-# The DICOM receiver (`manage.py dicom_receiver`, uploads/dicom_node.py): a PACS pushes
+# The DICOM receiver (`manage.py dicom_receiver`, uploads/intake/receiver.py): a PACS pushes
 # studies to it with C-STORE; they are ingested like uploads.
 DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "PORTAL")
 # Loopback unless configured: DICOM has no authentication.
@@ -329,7 +329,7 @@ DICOM_RECEIVER_OWNER = env_str("DICOM_RECEIVER_OWNER")
 SHARE_LINK_DEFAULT_DAYS = env_int("SHARE_LINK_DEFAULT_DAYS", 14)
 SHARE_LINK_MAX_DAYS = env_int("SHARE_LINK_MAX_DAYS", 90)
 # Failed attempts per client IP (unknown tokens, wrong passcodes on any link), and wrong
-# passcodes per (link, client IP): never per link alone (uploads/sharing.py).
+# passcodes per (link, client IP): never per link alone (uploads/sharing/links.py).
 SHARE_LINK_MAX_FAILURES = env_int("SHARE_LINK_MAX_FAILURES", 10)
 SHARE_PASSCODE_MAX_FAILURES = env_int("SHARE_PASSCODE_MAX_FAILURES", 5)
 SHARE_LINK_LOCKOUT_SECONDS = env_int("SHARE_LINK_LOCKOUT_SECONDS", 900)

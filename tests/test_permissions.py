@@ -56,7 +56,7 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
     ),
-    # the admin Uploads page (uploads/admin_views.py)
+    # the admin Uploads page (uploads/intake/admin_views.py)
     "admin-uploads": (
         None,
         "get",
@@ -228,7 +228,7 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "post",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
     ),
-    # share links and exports (uploads/sharing_urls.py); kinds made by tests/sharing/factories.py
+    # share links and exports (uploads/sharing/urls.py); kinds made by tests/sharing/factories.py
     "share-create": (
         "study",
         "post",

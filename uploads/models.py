@@ -137,7 +137,7 @@ class Upload(models.Model):
 
     It ends ``done`` when no file is on its way any more and the sender has said it sent
     everything (``sealed``), or as many different files as it announced have arrived;
-    or ``needs_attention`` with a reason (``uploads/watchdog.py``), from which it can
+    or ``needs_attention`` with a reason (``uploads/intake/watchdog.py``), from which it can
     still end done.
     """
 
@@ -228,7 +228,7 @@ class UploadFile(models.Model):
 
 class Usage(models.Model):
     """Bytes of de-identified files an uploader has stored, as a running total: changed in
-    the same transaction as every instance created or deleted (``uploads/quota.py``), so
+    the same transaction as every instance created or deleted (``uploads/intake/quota.py``), so
     checking the quota does not grow with the uploader's history."""
 
     owner = models.OneToOneField(

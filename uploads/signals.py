@@ -1,7 +1,7 @@
 """Stored files and the quota follow their rows: when an instance or an export is deleted
 (a study or an account deleted by an admin cascades to them), its file is removed from
 storage once the deletion has committed, so no de-identified copy outlives its record,
-and the owner's stored bytes (``uploads/quota.py``) go down in the same transaction.
+and the owner's stored bytes (``uploads/intake/quota.py``) go down in the same transaction.
 
 Every instance has a stored file of its own (``uploads/storage.py``); a file is still
 only removed when no instance refers to it, as a guard.

@@ -1,5 +1,5 @@
 """Property: any mutation of a real file, run through the real ingest entry point
-(``uploads.ingest.process_file``: hash check, ZIP sniffing, de-identification, index,
+(``uploads.intake.ingest.process_file``: hash check, ZIP sniffing, de-identification, index,
 limits, storage), ends stored or rejected with a message, never with an exception.
 
 The engine's own fuzzers (tests/dicom/test_deid_fuzz.py, test_render_robustness.py)

@@ -1,6 +1,6 @@
 """The admin Uploads page (issue 14): uploads in flight, stuck or finished with problems,
 each upload's files without their names, and retry / send as it is / cancel
-(``uploads/lifecycle.py``), audit-logged. Uploads are made through the upload API."""
+(``uploads/intake/lifecycle.py``), audit-logged. Uploads are made through the upload API."""
 
 from __future__ import annotations
 

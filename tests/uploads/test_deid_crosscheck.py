@@ -34,7 +34,7 @@ from uploads.intake.deid_api import profile_payload
 
 NODE = shutil.which("node")
 TOOL = REPO / "frontend" / "tools" / "deid-node.mjs"
-KEY = hashlib.sha256(b"uploader:crosscheck").digest()  # like uploads.ingest.uploader_key
+KEY = hashlib.sha256(b"uploader:crosscheck").digest()  # like uploads.intake.keys.uploader_key
 
 REAL_FILES = [
     "CT_small.dcm",  # GE CT with private tags (some on the safe allow-list)

@@ -1,4 +1,4 @@
-"""The DICOM receiver (uploads/dicom_node.py): a PACS pushes with C-STORE, the portal
+"""The DICOM receiver (uploads/intake/receiver.py): a PACS pushes with C-STORE, the portal
 ingests like an upload. Sent with dcmtk's real ``storescu`` / ``echoscu`` and with
 pynetdicom's SCU, over a real TCP connection to the SCP running in this process."""
 

@@ -1,6 +1,6 @@
 """Admin "Uploads" page: uploads in flight, stuck or finished with problems, each upload's
 files with their status and reason, and the actions on a live upload — retry, send it
-as it is, cancel (``uploads/lifecycle.py``), each audit-logged.
+as it is, cancel (``uploads/intake/lifecycle.py``), each audit-logged.
 
 File names are never shown: they may carry the patient's name (an upload's files are
 "file 1, file 2…" with the first characters of their SHA-256 key).

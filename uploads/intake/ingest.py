@@ -9,7 +9,7 @@ A run takes the received files of one upload that no one else holds (up to
 file: one claim, one look-up of known instances, one insert of the new ones, one update of
 the files, one check whether the upload is complete. Under light load a batch is one file;
 when files arrive faster than they are processed, batches grow by themselves.
-(How runs are queued: ``uploads/tasks.py``.)
+(How runs are queued: ``uploads/intake/tasks.py``.)
 
 Every step is idempotent: the stored file's name is made by the server from the received
 file's id (``uploads/storage.py``: never from anything the client sent, and never

@@ -1,9 +1,9 @@
 """Operations on an upload as a whole: cancel it, seal it ("send it as it is"), retry it.
 
-One place for what the uploader's API (``uploads/api.py``) and the admin Uploads page
-(``uploads/admin_views.py``) do to an upload. Each function runs in a transaction of its
+One place for what the uploader's API (``uploads/intake/api.py``) and the admin Uploads page
+(``uploads/intake/admin_views.py``) do to an upload. Each function runs in a transaction of its
 own with the upload's row locked (``FOR NO KEY UPDATE``, after any file rows it locks:
-the lock order of ``uploads.ingest.finish_batch``), and is idempotent: on an upload that
+the lock order of ``uploads.intake.ingest.finish_batch``), and is idempotent: on an upload that
 has already ended (done or cancelled) it changes nothing.
 
 ``on_change``, when given, is called inside that transaction when the operation did change
@@ -47,7 +47,7 @@ def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = Non
     asked for them to be read, and they must not stay "being prepared" for ever.
 
     The files are locked first, then the upload (the lock order of an ingest batch,
-    ``uploads.ingest.finish_batch``): a file a worker holds right now finishes normally
+    ``uploads.intake.ingest.finish_batch``): a file a worker holds right now finishes normally
     (this waits, then sees it stored)."""
     with transaction.atomic():
         pending = list(

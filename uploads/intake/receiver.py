@@ -4,7 +4,7 @@ SCP (C-ECHO) that a PACS or modality pushes studies to, for research imports.
 Each association becomes one :class:`~uploads.models.Upload` of the account its sender
 is registered for (created at its first C-STORE). Every received instance is kept as the
 sender encoded it (PS3.10 file with the negotiated transfer syntax, no decoding) through
-the same path as a browser upload (:func:`uploads.receive.receive_whole`): quarantine,
+the same path as a browser upload (:func:`uploads.intake.receive.receive_whole`): quarantine,
 then the Celery ingest pipeline (server de-identification, index, store). The original
 never leaves quarantine. When the association ends (released, aborted or dropped) the
 upload knows how many files it has and closes once they are processed (an association

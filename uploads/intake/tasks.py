@@ -99,7 +99,7 @@ def ingest_upload(self: Task, upload_id: int, slot: int | None = None) -> str:
 
 @shared_task(name="uploads.tasks.requeue_stale_files", ignore_result=True)
 def requeue_stale_files() -> int:
-    """The watchdog (``uploads/watchdog.py``), every ``UPLOAD_WATCHDOG_SECONDS``: re-send
+    """The watchdog (``uploads/intake/watchdog.py``), every ``UPLOAD_WATCHDOG_SECONDS``: re-send
     uploads whose files lost their run, and flag uploads that will not end on their own.
     The claim in ``ingest.process_batch`` makes a duplicate delivery harmless. Returns
     how many uploads were re-sent."""

@@ -8,7 +8,7 @@ Beat runs :func:`check` every ``UPLOAD_WATCHDOG_SECONDS`` (``make run`` starts b
    most once per claim timeout; after ``UPLOAD_MAX_REQUEUES`` re-queues without progress
    it needs attention (admins see it on the Uploads page). It is still re-queued: a
    worker that comes back finishes it, and progress makes it open again
-   (:func:`uploads.ingest.revive`).
+   (:func:`uploads.intake.ingest.revive`).
 2. **An interrupted upload.** An open upload with nothing left to process and no activity
    for ``UPLOAD_IDLE_SECONDS``: the sender went away before sending everything (a closed
    laptop, a lost connection). It needs attention; the uploader can resume it (choose the

@@ -1,6 +1,6 @@
 """Share links: create and revoke (study page), open (``/s/<token>/``), the reviewer's verdict.
 
-The link holder's viewing itself goes through the viewer's views (``uploads/viewer.py``),
+The link holder's viewing itself goes through the viewer's views (``uploads/viewer/views.py``),
 which accept a valid grant for the study (``uploads.sharing``).
 """
 

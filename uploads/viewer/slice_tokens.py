@@ -35,7 +35,7 @@ def _mac(instance_id: int, reader: int, expires: int, tag: str) -> str:
 def make(instance_id: int, reader: int, tag: str, now: float | None = None) -> str:
     """A token letting user ``reader`` fetch slices of ``instance_id`` for a while.
 
-    ``tag`` names the instance's stored file (``uploads.rendering.file_tag``); it travels in
+    ``tag`` names the instance's stored file (``uploads.viewer.rendering.file_tag``); it travels in
     the token so the PNG cache key is known without the database.
     """
     expires = int((now or time.time()) + settings.SLICE_TOKEN_SECONDS)

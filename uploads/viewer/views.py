@@ -67,7 +67,7 @@ def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 def manifest_for(study: Study, reader: int | None = None) -> dict[str, Any]:
     """Series and images of a study; with ``reader`` (a signed-in user's id) each image
-    carries a slice token (``uploads/slice_tokens.py``)."""
+    carries a slice token (``uploads/viewer/slice_tokens.py``)."""
     series = []
     for s in study.series.order_by("number", "id"):
         instances = list(s.instances.order_by("slice_position", "instance_number", "id"))

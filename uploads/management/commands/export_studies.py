@@ -8,7 +8,7 @@ modality, study date (as shifted) and description. One JSON line per study on st
 
 ``--cohort FILE.csv`` (a ``patient_id`` column with the original Patient IDs, and any
 others, e.g. ``icd10``): only the studies of the listed patients, and their columns in
-``metadata.csv`` next to the pseudonym (``uploads/cohort.py``). The original IDs are read
+``metadata.csv`` next to the pseudonym (``uploads/sharing/cohort.py``). The original IDs are read
 in memory only: they are not written anywhere, printed or logged. A last JSON line gives
 how many listed patients were found.
 """
