@@ -88,7 +88,7 @@ def test_cohort_export_finds_listed_patients_and_writes_no_original_id(
     from tests.sharing.conftest import import_files
     from tests.uploads.conftest import sample_bytes
     from uploads.dicom.deidentify import deidentify_bytes
-    from uploads.intake.ingest import uploader_key
+    from uploads.intake.keys import uploader_key
 
     import_files(mr_series, patient)  # server path, patient 123565
     import_files([str(get_testdata_file("MR_small.dcm"))], patient)  # not listed: 4MR1
