@@ -44,6 +44,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	npm run --silent lint
 
 format: install
 	$(VENV)/bin/ruff format .
