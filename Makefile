@@ -21,7 +21,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-static/dist/.built: node_modules/.installed $(wildcard frontend/src/*.js) frontend/build.mjs
+# The build renders frontend/src/generated/engine-constants.js from the Python engine
+# (uploads/dicom/constants.py) with .venv/bin/python, so the venv comes first.
+static/dist/.built: node_modules/.installed $(wildcard frontend/src/*.js) frontend/build.mjs \
+		uploads/dicom/constants.py | $(VENV)/.installed
 	npm run --silent build
 	touch $@
 
@@ -41,6 +44,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	npm run --silent lint
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -11,75 +11,58 @@
 // keys files by the SHA-256 of what is sent, so resuming needs it).
 import dcmjs from "dcmjs";
 import { deflateSync, inflateSync } from "fflate";
+import ENGINE from "./generated/engine-constants.js";
 
 const { DicomMessage, DicomDict, ReadBufferStream, WriteBufferStream, DicomMetaDictionary } =
   dcmjs.data;
 
-// -- constants shared with the Python engine ----------------------------------------------
+// -- the rules shared with the Python engine --------------------------------------------
+// Defined once, in uploads/dicom/constants.py; the build generates ENGINE from it
+// (frontend/src/generated/engine-constants.js). Only the reading and writing of bytes,
+// which the Python engine leaves to pydicom, has constants of its own here.
 
-const REMOVE = "X";
-const EMPTY = "Z";
-const DUMMY = "D";
-const KEEP = "K";
-const CLEAN = "C";
-const SHIFT = "S";
-const UID = "U";
-const UID_SEQUENCE = "U*";
+const {
+  remove: REMOVE, empty: EMPTY, dummy: DUMMY, keep: KEEP, clean: CLEAN, shift: SHIFT, uid: UID,
+  uid_sequence: UID_SEQUENCE,
+} = ENGINE.actions;
 
 // Report action names (DeidAction.action in Python).
-export const REMOVED = "removed";
-export const EMPTIED = "emptied";
-export const REPLACED = "replaced";
-export const UID_REMAPPED = "uid-remapped";
-export const DATE_SHIFTED = "date-shifted";
-export const CLEANED = "cleaned";
-export const KEPT_SAFE_PRIVATE = "kept-safe-private";
-export const ADDED = "added";
+export const {
+  removed: REMOVED, emptied: EMPTIED, replaced: REPLACED, uid_remapped: UID_REMAPPED,
+  date_shifted: DATE_SHIFTED, cleaned: CLEANED, kept_safe_private: KEPT_SAFE_PRIVATE, added: ADDED,
+} = ENGINE.report_actions;
 
-const SIMPLIFY = { "X/Z": EMPTY, "X/D": DUMMY, "Z/D": DUMMY, "X/Z/D": DUMMY, "X/Z/U*": UID_SEQUENCE };
-const PROTECTIVE_ORDER = { X: 0, C: 1, K: 2 };
-const DATES_COLUMN = "retain_long_modified_dates";
-
-const NORMAL = 0;
-const CLEAN_TEXT = 1;
-const DUMMY_TEXT = 2;
-const FREE_TEXT_VRS = new Set(["LT", "ST", "UT", "UC", "PN"]);
-const CLEANABLE_VRS = new Set(["AE", "CS", "LO", "SH", "LT", "ST", "UT", "UC", "PN"]);
-const DUMMY_TEXT_VALUE = "ANONYMIZED";
-const TEXT_DUMMIES = { DA: "19000101", DT: "19000101000000", TM: "000000", AS: "000D", DS: "0",
-  IS: "0", UR: "" };
-const NUMBER_VRS = new Set(["US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"]);
-const BYTE_DUMMY_SIZES = { OB: 2, OW: 2, UN: 2, OF: 4, OL: 4, OD: 8, OV: 8 };
-const BINARY_SIZES = { US: 2, SS: 2, UL: 4, SL: 4, FL: 4, FD: 8 };
-const SAFE_TEXT_RE = /^[0-9eE+\-.:/ \\]*$/;
-const DA_RE = /^(\d{4})(\d{2})(\d{2})$/;
-const DT_RE = /^(\d{4})(\d{2})(\d{2})(\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?([+-]\d{4})?$/;
-const TZ_RE = /^[+-]\d{4}$/;
-const MIN_TOKEN = 3;
-const MAX_SHIFT_DAYS = 3650n;
+const NORMAL = 0; // walk modes: outside any D or C sequence,
+const CLEAN_TEXT = 1; // inside a C sequence (clean all text),
+const DUMMY_TEXT = 2; // inside a D sequence (replace free text)
+const FREE_TEXT_VRS = new Set(ENGINE.text.free_text_vrs);
+const CLEANABLE_VRS = new Set(ENGINE.text.cleanable_vrs);
+const DUMMIES = ENGINE.dummies;
+const SAFE_PRIVATE = ENGINE.safe_private;
+const SAFE_TEXT_RE = new RegExp(SAFE_PRIVATE.text);
+const DA_RE = new RegExp(ENGINE.dates.da);
+const DT_RE = new RegExp(ENGINE.dates.dt);
+const TZ_RE = new RegExp(ENGINE.dates.timezone);
+const NAME_SPLIT_RE = new RegExp(ENGINE.text.name_split, "u");
+const MAX_SHIFT_DAYS = BigInt(ENGINE.dates.max_shift_days);
 const DAY_MS = 86400000;
+const MESSAGES = ENGINE.messages;
+const VRS = new Set(ENGINE.vrs);
 
-const PATIENT_NAME = "00100010";
-const PATIENT_ID = "00100020";
-const PATIENT_BIRTH_DATE = "00100030";
-const TIMEZONE_OFFSET = "00080201";
-const SOP_CLASS_UID = "00080016";
-const SOP_INSTANCE_UID = "00080018";
-const STUDY_UID = "0020000D";
-const SERIES_UID = "0020000E";
+const {
+  PatientName: PATIENT_NAME, PatientID: PATIENT_ID, PatientBirthDate: PATIENT_BIRTH_DATE,
+  TimezoneOffsetFromUTC: TIMEZONE_OFFSET, SOPClassUID: SOP_CLASS_UID,
+  SOPInstanceUID: SOP_INSTANCE_UID, StudyInstanceUID: STUDY_UID, SeriesInstanceUID: SERIES_UID,
+  OtherPatientIDsSequence: OTHER_IDS_SEQUENCE,
+} = ENGINE.tags;
 const PIXEL_DATA = "7FE00010";
-const OTHER_IDS_SEQUENCE = "00101002";
-const NAME_TAGS = [PATIENT_NAME, "00101001", "00101005", "00101060"];
-const ID_TAGS = [PATIENT_ID, "00101000", "00080050", "00101090", PATIENT_BIRTH_DATE];
 
 const IMPLICIT_LE = "1.2.840.10008.1.2";
 const EXPLICIT_LE = "1.2.840.10008.1.2.1";
-const DEFLATED = "1.2.840.10008.1.2.1.99";
+const DEFLATED = ENGINE.deflated_syntax;
 const EXPLICIT_BE = "1.2.840.10008.1.2.2";
-const DICOMDIR_CLASS = "1.2.840.10008.1.3.10";
 const UNCOMPRESSED = new Set([IMPLICIT_LE, EXPLICIT_LE, DEFLATED, EXPLICIT_BE]);
-const DEFAULT_UID_ROOT = "2.25";
-export const IMPLEMENTATION_VERSION_NAME = "DICOMPORTAL_JS";
+export const IMPLEMENTATION_VERSION_NAME = ENGINE.implementation_version_name;
 
 /** An input the engine cannot de-identify; `message` never quotes a value of the file. */
 export class DeidError extends Error {
@@ -106,21 +89,18 @@ if (!ReadBufferStream.prototype.__portalDecoderPatch) {
 
 // -- the profile, compiled for a set of options (uploads/dicom/profile.py) ----------------
 
-function resolveAction(row, columns) {
-  const chosen = columns.filter((c) => c in row.options).map((c) => row.options[c]);
-  if (!chosen.length) return row.basic_profile;
-  return chosen.reduce((a, b) => (PROTECTIVE_ORDER[b] < PROTECTIVE_ORDER[a] ? b : a));
-}
+const { conditional: CONDITIONAL, option_code_meanings: OPTION_CODE_MEANINGS,
+  protective_order: PROTECTIVE_ORDER } = ENGINE.resolution;
 
-// The single action applied to a row: conditional codes resolve to the alternative that
-// keeps the file valid (X/Z → Z; X/D, Z/D, X/Z/D → D; X/Z/U* → U*); C under the Modified
-// Dates option is the date shift.
+// The single action applied to a row under the enabled option columns. The rule is data
+// (ENGINE.resolution): each enabled column's code, translated where that column gives it
+// another meaning (C under Modified Dates is the date shift), the most protective first;
+// with none, the Basic Profile code, its conditional codes resolved.
 export function effectiveAction(row, columns) {
-  const code = resolveAction(row, columns);
-  if (code === "C") {
-    return columns.includes(DATES_COLUMN) && row.options[DATES_COLUMN] === "C" ? SHIFT : CLEAN;
-  }
-  return SIMPLIFY[code] || code;
+  const chosen = columns.filter((c) => c in row.options)
+    .map((c) => OPTION_CODE_MEANINGS[c]?.[row.options[c]] ?? row.options[c]);
+  if (!chosen.length) return CONDITIONAL[row.basic_profile] ?? row.basic_profile;
+  return chosen.reduce((a, b) => (PROTECTIVE_ORDER.indexOf(b) < PROTECTIVE_ORDER.indexOf(a) ? b : a));
 }
 
 /**
@@ -129,8 +109,8 @@ export function effectiveAction(row, columns) {
  * @param {string[]} [optionNames] enabled option names (default: profile.options)
  */
 export function compileProfile(profile, optionNames = profile.options) {
-  const info = profile.engine.option_info;
-  const order = profile.engine.option_order;
+  const info = ENGINE.option_info;
+  const order = ENGINE.option_order;
   const enabled = order.filter((name) => optionNames.includes(name));
   for (const name of optionNames) {
     if (!info[name]) throw new DeidError(`unknown de-identification option ${name}`);
@@ -152,17 +132,15 @@ export function compileProfile(profile, optionNames = profile.options) {
   for (const r of profile.safe_private.rows) {
     safePrivate.set(`${r.group.toUpperCase()}|${r.creator}|${r.element.toUpperCase()}`, r);
   }
-  const method = [`PS3.15 ${profile.edition} Basic Application Confidentiality Profile`,
-    ...enabled.map((name) => info[name].meaning)].map((v) => v.slice(0, 64));
-  const codes = [profile.engine.basic_profile_code, ...enabled.map((name) => info[name])];
+  const method = [ENGINE.method.template.replace("{edition}", profile.edition),
+    ...enabled.map((name) => info[name].meaning)].map((v) => v.slice(0, ENGINE.method.max_length));
+  const codes = [ENGINE.basic_profile_code, ...enabled.map((name) => info[name])];
   return {
     edition: profile.edition, options: enabled, exact, rows, privateAction, safePrivate, method,
     codes: codes.map((c) => ({ code: c.code, meaning: c.meaning })),
     datesShifted: enabled.includes("retain_longitudinal_modified_dates"),
     cleanDescriptors: enabled.includes("clean_descriptors"),
-    implementationClassUid: profile.engine.implementation_class_uid,
-    alwaysReview: new Set(profile.engine.pixel_review.always_review_sop_classes),
-    reviewUnlessNo: new Set(profile.engine.pixel_review.review_unless_no_modalities),
+    implementationClassUid: ENGINE.implementation_class_uid,
   };
 }
 
@@ -178,7 +156,7 @@ function hexToBytes(hex) {
 
 async function importKey(key) {
   const raw = typeof key === "string" ? hexToBytes(key) : new Uint8Array(key);
-  if (!raw.length) throw new DeidError("a non-empty de-identification key is required");
+  if (!raw.length) throw new DeidError(MESSAGES.empty_key);
   return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
 }
 
@@ -203,24 +181,29 @@ const stripUid = (uid) => uid.replace(/^[\0 ]+|[\0 ]+$/g, "");
 export async function remapUid(cryptoKey, uid) {
   const value = stripUid(uid);
   if (!value) return "";
-  let n = bigIntOf((await digest(cryptoKey, "uid", value)).subarray(0, 16));
+  let n = bigIntOf((await digest(cryptoKey, ENGINE.hmac_labels.uid, value)).subarray(0, 16));
   n = (n & ~(0xfn << 76n)) | (0x8n << 76n);
   n = (n & ~(0x3n << 62n)) | (0x2n << 62n);
-  return `${DEFAULT_UID_ROOT}.${n}`;
+  return `${ENGINE.uids.default_root}.${n}`;
 }
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
+// The prefix and base-32 (RFC 4648) of the HMAC's first bits, 5 a character.
 export async function patientPseudonym(cryptoKey, identity) {
-  const bytes = await digest(cryptoKey, "patient", identity);
-  const bits = bigIntOf(bytes.subarray(0, 7)); // 56 bits, the first 50 make 10 characters
+  const { prefix, length } = ENGINE.pseudonym;
+  const bytes = await digest(cryptoKey, ENGINE.hmac_labels.patient, identity);
+  const size = Math.ceil((5 * length) / 8); // 7 bytes (56 bits) for 10 characters
+  const bits = bigIntOf(bytes.subarray(0, size));
   let code = "";
-  for (let i = 0; i < 10; i += 1) code += BASE32[Number((bits >> BigInt(51 - 5 * i)) & 31n)];
-  return `PSN-${code}`;
+  for (let i = 0; i < length; i += 1) {
+    code += BASE32[Number((bits >> BigInt(8 * size - 5 * (i + 1))) & 31n)];
+  }
+  return `${prefix}${code}`;
 }
 
 export async function dateShiftDays(cryptoKey, identity) {
-  const bytes = await digest(cryptoKey, "dateshift", identity);
+  const bytes = await digest(cryptoKey, ENGINE.hmac_labels.date_shift, identity);
   return -(1 + Number(bigIntOf(bytes.subarray(0, 8)) % MAX_SHIFT_DAYS));
 }
 
@@ -313,10 +296,10 @@ function describeValue(el) {
 }
 
 function dummyValues(vr) {
-  if (vr in TEXT_DUMMIES) return [TEXT_DUMMIES[vr]];
-  if (NUMBER_VRS.has(vr)) return [0];
-  if (vr in BYTE_DUMMY_SIZES) return [new ArrayBuffer(BYTE_DUMMY_SIZES[vr])];
-  return [DUMMY_TEXT_VALUE];
+  if (vr in DUMMIES.text) return [DUMMIES.text[vr]];
+  if (vr in DUMMIES.number) return [DUMMIES.number[vr]];
+  if (vr in DUMMIES.zero_bytes) return [new ArrayBuffer(DUMMIES.zero_bytes[vr])];
+  return [DUMMIES.text_value];
 }
 
 function walk(dict, run, mode) {
@@ -339,7 +322,7 @@ function walk(dict, run, mode) {
       continue;
     }
     let action = run.compiled.exact.get(tag);
-    if (action === undefined && ((group & 0xff00) === 0x5000 || (group & 0xff00) === 0x6000)) {
+    if (action === undefined && ENGINE.removed_groups.groups.includes(group & ENGINE.removed_groups.mask)) {
       action = REMOVE; // curve data and overlay planes: the whole group goes
     }
     if (action === undefined || action === KEEP) {
@@ -409,7 +392,7 @@ function textInSequence(tag, el, run, mode) {
   if (mode === DUMMY_TEXT && FREE_TEXT_VRS.has(el.vr)) {
     if (strings(el).join("")) {
       run.count(tag, REPLACED, el);
-      setValues(el, [DUMMY_TEXT_VALUE]);
+      setValues(el, [DUMMIES.text_value]);
     }
   } else if (CLEANABLE_VRS.has(el.vr)) {
     const before = describeValue(el);
@@ -468,15 +451,15 @@ function safePrivateValue(el, row) {
   const vr = el.vr;
   if (vr === "UN") {
     const data = bytesOf(el.Value && el.Value[0]) || new Uint8Array(0);
-    if (row.vr in BINARY_SIZES) return data.length % BINARY_SIZES[row.vr] === 0;
+    if (row.vr in SAFE_PRIVATE.binary_sizes) return data.length % SAFE_PRIVATE.binary_sizes[row.vr] === 0;
     if (data.some((b) => b > 0x7f)) return false;
     const texts = String.fromCharCode(...data).split("\\");
-    return ["DS", "IS", "SH"].includes(row.vr) && texts.every((t) => SAFE_TEXT_RE.test(t));
+    return SAFE_PRIVATE.text_vrs.includes(row.vr) && texts.every((t) => SAFE_TEXT_RE.test(t));
   }
   if (vr !== row.vr) return false;
-  if (row.vr in BINARY_SIZES) return true;
+  if (row.vr in SAFE_PRIVATE.binary_sizes) return true;
   const raw = Array.isArray(el._rawValue) ? el._rawValue.map(String) : strings(el);
-  return ["DS", "IS", "SH"].includes(row.vr) && raw.every((t) => SAFE_TEXT_RE.test(t));
+  return SAFE_PRIVATE.text_vrs.includes(row.vr) && raw.every((t) => SAFE_TEXT_RE.test(t));
 }
 
 function privateElements(dict, tags, run) {
@@ -531,40 +514,40 @@ export function patientIdentity(dict) {
 // Names and identifiers of the patient, cut out of descriptors (Clean Descriptors, E.3.1).
 function scrubPattern(dict) {
   const tokens = new Set();
-  const names = NAME_TAGS.flatMap((tag) => strings(dict[tag]));
-  const ids = ID_TAGS.flatMap((tag) => strings(dict[tag]));
+  const names = ENGINE.text.name_tags.flatMap((tag) => strings(dict[tag]));
+  const ids = ENGINE.text.id_tags.flatMap((tag) => strings(dict[tag]));
   for (const item of dict[OTHER_IDS_SEQUENCE]?.Value || []) ids.push(...strings(item[PATIENT_ID]));
   for (const name of names) {
     const whole = name.trim();
     tokens.add(whole);
-    for (const part of whole.split(/[\^=,\s]+/u)) tokens.add(part);
+    for (const part of whole.split(NAME_SPLIT_RE)) tokens.add(part);
   }
   for (const id of ids) tokens.add(strip(id));
-  const usable = [...tokens].filter((t) => [...t].length >= MIN_TOKEN);
+  const usable = [...tokens].filter((t) => [...t].length >= ENGINE.text.min_token);
   if (!usable.length) return null;
   usable.sort((a, b) => [...b].length - [...a].length);
   const escaped = usable.map((t) => t.replace(/[\^$\\.*+?()[\]{}|/]/g, "\\$&"));
   return new RegExp(escaped.join("|"), "giu");
 }
 
+const REVIEW = ENGINE.pixel_review;
+const REVIEW_RULES = REVIEW.rules.map((rule) => ({ ...rule, values: new Set(rule.values),
+  unless_values: new Set(rule.unless_values) }));
+const OVERLAY_DATA = REVIEW.overlay_data_element.toString(16).toUpperCase().padStart(4, "0");
+
 /** Why the pixels need a human look before release, or "" (deidentify.pixel_review). */
-export function pixelReview(dict, compiled) {
-  const burned = text(dict, "00280301").toUpperCase();
-  if (burned === "YES") return "Burned In Annotation is YES: text is drawn into the pixels";
-  if (text(dict, "00280302").toUpperCase() === "YES") {
-    return "Recognizable Visual Features is YES: the image may show a face";
-  }
-  if (compiled.alwaysReview.has(text(dict, SOP_CLASS_UID))) {
-    return "secondary capture or document: captured content may show patient text";
-  }
-  const modality = text(dict, "00080060").toUpperCase();
-  if (compiled.reviewUnlessNo.has(modality) && burned !== "NO") {
-    return `modality ${modality} often has burned-in text and Burned In Annotation is not NO`;
+export function pixelReview(dict) {
+  for (const rule of REVIEW_RULES) { // first match wins (ENGINE.pixel_review.rules)
+    const value = text(dict, rule.tag).toUpperCase();
+    if (rule.values.has(value) &&
+        !(rule.unless_tag && rule.unless_values.has(text(dict, rule.unless_tag).toUpperCase()))) {
+      return rule.reason.replace("{value}", value);
+    }
   }
   const groups = new Set(Object.keys(dict).map((t) => t.slice(0, 4))
-    .filter((g) => (parseInt(g, 16) & 0xff01) === 0x6000));
+    .filter((g) => (parseInt(g, 16) & REVIEW.overlay_group.mask) === REVIEW.overlay_group.value));
   for (const g of groups) {
-    if (!(`${g}3000` in dict)) return "overlay stored in unused bits of Pixel Data (not removed)";
+    if (!(`${g}${OVERLAY_DATA}` in dict)) return REVIEW.overlay_reason;
   }
   return "";
 }
@@ -588,14 +571,11 @@ function captureDcmjsLog(fn) {
   }
 }
 
-const VR_RE = new RegExp("^(AE|AS|AT|CS|DA|DS|DT|FD|FL|IS|LO|LT|OB|OD|OF|OL|OV|OW|PN|SH|SL|SQ" +
-  "|SS|ST|SV|TM|UC|UI|UL|UN|UR|US|UT|UV)$");
-
 // Encoding of a data set without File Meta Information (no preamble): explicit VR when
 // bytes 4-5 spell a VR, else implicit VR little endian (as pydicom guesses).
 function guessSyntax(bytes, offset) {
   const vr = String.fromCharCode(bytes[offset + 4] || 0, bytes[offset + 5] || 0);
-  return VR_RE.test(vr) ? EXPLICIT_LE : IMPLICIT_LE;
+  return VRS.has(vr) ? EXPLICIT_LE : IMPLICIT_LE;
 }
 
 function readMeta(stream, bytes) {
@@ -703,7 +683,7 @@ export function parse(buffer) {
     return { meta, dict: Object.assign(dict, tail), syntax, readSyntax, pixel };
   });
   if (messages.some((m) => /declares \d+ bytes but only/.test(m))) {
-    throw new DeidError("not readable: the file is truncated (it ends inside an element)");
+    throw new DeidError(MESSAGES.truncated_element);
   }
   return result;
 }
@@ -766,19 +746,26 @@ function element(vr, values) {
 function methodCodeSequence(compiled) {
   return compiled.codes.map((c) => ({
     "00080100": element("SH", [c.code]),
-    "00080102": element("SH", ["DCM"]),
+    "00080102": element("SH", [ENGINE.method.coding_scheme]),
     "00080104": element("LO", [c.meaning]),
   }));
 }
 
 function addDeidentificationAttributes(dict, run, compiled) {
+  const tags = ENGINE.tags;
   dict[PATIENT_NAME] = element("PN", [run.pseudonym]);
   dict[PATIENT_ID] = element("LO", [run.pseudonym]);
-  dict["00120062"] = element("CS", ["YES"]); // Patient Identity Removed
-  dict["00120063"] = element("LO", [...compiled.method]); // De-identification Method
-  dict["00120064"] = element("SQ", methodCodeSequence(compiled));
-  dict["00280303"] = element("CS", [run.shift !== null ? "MODIFIED" : "REMOVED"]);
-  for (const tag of ["00120062", "00120063", "00120064", "00280303"]) run.count(tag, ADDED);
+  const added = {
+    [tags.PatientIdentityRemoved]: element("CS", ["YES"]),
+    [tags.DeidentificationMethod]: element("LO", [...compiled.method]),
+    [tags.DeidentificationMethodCodeSequence]: element("SQ", methodCodeSequence(compiled)),
+    [tags.LongitudinalTemporalInformationModified]:
+      element("CS", [run.shift !== null ? "MODIFIED" : "REMOVED"]),
+  };
+  for (const [tag, value] of Object.entries(added)) {
+    dict[tag] = value;
+    run.count(tag, ADDED);
+  }
 }
 
 function newMeta(sopClass, sopInstance, syntax, compiled) {
@@ -841,11 +828,12 @@ async function remapPendingUids(run, engine) {
 
 function checkUsable(parsed) {
   const { meta, dict } = parsed;
-  if (text(meta, "00020002") === DICOMDIR_CLASS || "00041220" in dict) {
-    throw new DeidError("CD index (DICOMDIR): used only to find the images");
+  if (text(meta, "00020002") === ENGINE.dicomdir_sop_class ||
+      ENGINE.tags.DirectoryRecordSequence in dict) {
+    throw new DeidError(MESSAGES.dicomdir);
   }
   if (!text(dict, SOP_CLASS_UID) || !text(dict, SOP_INSTANCE_UID)) {
-    throw new DeidError("not a usable DICOM object: it has no SOP Class or SOP Instance UID");
+    throw new DeidError(MESSAGES.no_sop_uids);
   }
 }
 
@@ -863,7 +851,7 @@ async function deidentify(engine, buffer, opts = {}) {
   const parsed = readOrThrow(buffer);
   checkUsable(parsed);
   const { dict } = parsed;
-  const review = pixelReview(dict, compiled);
+  const review = pixelReview(dict);
   const thumb = opts.thumbnail && review ? thumbnail(parsed) : null;
   const identity = patientIdentity(dict);
   const pseudonym = await patientPseudonym(engine.cryptoKey, identity);

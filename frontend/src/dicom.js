@@ -27,7 +27,7 @@ export async function summarize(item) {
   if (!file || !value(file.dict, "0020000D")) {
     try {
       file = parseHeader(await item.read());
-    } catch (error) {
+    } catch {
       return { error: "not readable as DICOM (damaged or truncated file)" };
     }
   }

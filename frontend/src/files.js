@@ -1,13 +1,19 @@
 // Collect what the uploader dropped or picked: files, folders, ZIP archives, CDs.
 // Everything that is not DICOM is listed as skipped with a reason; nothing is sent.
 import { unzip } from "fflate";
+import ENGINE from "./generated/engine-constants.js";
 
-// ZIP limits (a ZIP bomb must not take the browser down).
+// ZIP limits (a ZIP bomb must not take the browser down): the server's, from
+// uploads/dicom/constants.py, except the total, which is lower in the browser because it
+// holds everything it unpacks in memory (the reason is written there).
+const LIMITS = ENGINE.zip_limits;
 export const ZIP_LIMITS = {
-  maxEntries: 20000,
-  maxTotalBytes: 4 * 1024 ** 3,
-  maxEntryBytes: 2 * 1024 ** 3,
-  maxRatio: 200,
+  maxEntries: LIMITS.max_entries,
+  maxTotalBytes: LIMITS.browser_max_total,
+  maxEntryBytes: LIMITS.max_entry_size,
+  maxRatio: LIMITS.max_ratio,
+  ratioMinSize: LIMITS.ratio_min_size,
+  maxDepth: LIMITS.max_depth, // the outermost archive is level 1
 };
 
 // One candidate file: a display name, a size and a way to read its bytes.
@@ -102,7 +108,7 @@ function unsafePath(path) {
 }
 
 // Unpack a ZIP in memory with limits; returns {items, skipped}.
-export async function expandZip(item, depth = 0) {
+export async function expandZip(item, depth = 1) {
   const skipped = [];
   const buffer = new Uint8Array(await item.read());
   let total = 0;
@@ -118,16 +124,16 @@ export async function expandZip(item, depth = 0) {
           skipped.push({ name: shown, reason: "unsafe path inside the ZIP (../ or absolute)" });
           return false;
         }
-        const ratio = entry.size ? entry.originalSize / entry.size : 0;
+        const size = entry.originalSize;
         if (count > ZIP_LIMITS.maxEntries) {
           refusal = "too many files in the ZIP";
-        } else if (entry.originalSize > ZIP_LIMITS.maxEntryBytes ||
-                   total + entry.originalSize > ZIP_LIMITS.maxTotalBytes ||
-                   (entry.originalSize > 1024 ** 2 && ratio > ZIP_LIMITS.maxRatio)) {
+        } else if (size > ZIP_LIMITS.maxEntryBytes || total + size > ZIP_LIMITS.maxTotalBytes ||
+                   (size >= ZIP_LIMITS.ratioMinSize &&
+                    size > ZIP_LIMITS.maxRatio * Math.max(entry.size, 1))) {
           refusal = "the ZIP unpacks to far more data than it holds (ZIP bomb?)";
         }
         if (refusal) return false;
-        total += entry.originalSize;
+        total += size;
         return true;
       },
     }, (error, result) => resolve(error ? { __error: error } : result));
@@ -140,7 +146,7 @@ export async function expandZip(item, depth = 0) {
   for (const [name, bytes] of Object.entries(files)) {
     const child = fromBytes(`${item.name}/${name}`, bytes);
     if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04])) {
-      if (depth >= 1) {
+      if (depth >= ZIP_LIMITS.maxDepth) {
         skipped.push({ name: child.name, reason: "ZIP inside a ZIP inside a ZIP: not opened" });
         continue;
       }

@@ -6,7 +6,7 @@
 import { formatDate, groupStudies, summarize } from "./dicom.js";
 import { fromDataTransfer, fromFileList, triage } from "./files.js";
 import { CLIENT_DEIDENTIFIES, prepareForUpload, setupDeid } from "./deid.js";
-import { api, sendBatch, sendFile, sha256Hex } from "./uploader.js";
+import { api, finishUpload, sendUpload } from "./uploader.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const PARALLEL = 3;
@@ -317,6 +317,41 @@ function progress(done, total) {
   return pct;
 }
 
+// Progress of a send: the bar, each study's bar and the status line (speed, time left).
+function sendProgress(total, count) {
+  const t0 = performance.now();
+  const perStudy = new Map();
+  return ({ entry, delta, sent, filesDone }) => {
+    if (entry) {
+      const s = entry.study;
+      perStudy.set(s, (perStudy.get(s) || 0) + delta);
+      s.bar.value = Math.floor((perStudy.get(s) / s.bytes) * 100);
+    }
+    const pct = progress(sent, total);
+    const seconds = (performance.now() - t0) / 1000;
+    const speed = sent / Math.max(seconds, 0.001);
+    const left = speed > 0 ? (total - sent) / speed : NaN;
+    setStatus(`Sending: ${pct}% — ${filesDone} of ${count} files, ` +
+      `${humanBytes(sent)} of ${humanBytes(total)}, ${humanBytes(speed)}/s` +
+      (sent < total ? `, about ${humanTime(left)} left` : ""));
+  };
+}
+
+// A new upload for the chosen files, with the question and urgency; null if refused.
+async function createUpload(entries) {
+  const created = await api("POST", "/api/uploads/", {
+    expected_files: entries.length,
+    clinical_question: $("upload-question").value,
+    urgency: $("upload-urgency").value,
+    client_deidentified: CLIENT_DEIDENTIFIES && entries.every((e) => e.deid.ok),
+  });
+  if (!created.ok) {
+    setStatus(created.data.error || "The upload could not start.");
+    return null;
+  }
+  return created.data.id;
+}
+
 async function start() {
   const entries = selectedEntries();
   if (!entries.length) return;
@@ -325,144 +360,34 @@ async function start() {
   $("upload-start").disabled = true;
   $("upload-cancel").hidden = false;
   $("upload-progress-section").hidden = false;
-  let uploadId = state.open?.id;
-  if (!uploadId) {
-    const created = await api("POST", "/api/uploads/", {
-      expected_files: entries.length,
-      clinical_question: $("upload-question").value,
-      urgency: $("upload-urgency").value,
-      client_deidentified: CLIENT_DEIDENTIFIES && entries.every((e) => e.deid.ok),
-    });
-    if (!created.ok) { setStatus(created.data.error || "The upload could not start."); return; }
-    uploadId = created.data.id;
-  }
+  const uploadId = state.open?.id || await createUpload(entries);
+  if (!uploadId) return;
   localStorage.setItem(STORE, String(uploadId));
   const total = entries.reduce((sum, e) => sum + e.item.size, 0);
-  let sent = 0;
-  let filesDone = 0;
-  const t0 = performance.now();
-  const perStudy = new Map();
-  const tick = () => {
-    const pct = progress(sent, total);
-    const seconds = (performance.now() - t0) / 1000;
-    const speed = sent / Math.max(seconds, 0.001);
-    const left = speed > 0 ? (total - sent) / speed : NaN;
-    setStatus(`Sending: ${pct}% — ${filesDone} of ${entries.length} files, ` +
-      `${humanBytes(sent)} of ${humanBytes(total)}, ${humanBytes(speed)}/s` +
-      (sent < total ? `, about ${humanTime(left)} left` : ""));
-  };
-  // An interrupted upload resumed: files the server holds already are not sent again;
-  // each key is sent once (held gets every key as it is queued).
-  const held = new Set();
-  if (state.open?.id === uploadId) {
-    const status = await api("GET", `/api/uploads/${uploadId}/`);
-    for (const f of (status.ok && status.data.files) || []) {
-      if (f.status !== "receiving") held.add(f.key);
-    }
-  }
-  const credit = (entry, delta) => {
-    const scale = entry.item.size / Math.max(entry.bytes.byteLength, 1);
-    sent += delta * scale;
-    const s = entry.study;
-    perStudy.set(s, (perStudy.get(s) || 0) + delta * scale);
-    s.bar.value = Math.floor((perStudy.get(s) / s.bytes) * 100);
-    tick();
-  };
-  const onRetry = () => setStatus("Connection lost — retrying…");
-  const chunkSize = state.config.chunk_size;
-  const queue = [...entries];
-  const failures = [];
-  const notSent = (item, error) => {
-    failures.push({ name: item.item.name, reason: `not sent: ${error.message}` });
-  };
-  // One file on its own: registered, then in chunks that resume mid-file. False when the
-  // upload was cancelled meanwhile.
-  const sendAlone = async (item) => {
-    try {
-      await sendFile(uploadId, item, {
-        chunkSize, signal, onRetry, onBytes: (delta) => credit(item, delta) });
-    } catch (error) {
-      if (signal.aborted) return false;
-      notSent(item, error);
-    }
-    return true;
-  };
-  const worker = async () => {
-    // Small files travel together: up to batch_files of them and one chunk in bytes per
-    // request, which saves the server most of its per-request work.
-    let batch = [];
-    let batchBytes = 0;
-    const flush = async () => {
-      const items = batch;
-      batch = [];
-      batchBytes = 0;
-      if (!items.length) return true;
-      try {
-        const states = await sendBatch(uploadId, items, { signal, onRetry });
-        for (const [i, item] of items.entries()) {
-          // Registered earlier but not received (an older page): send it on its own.
-          if (states[i].status !== "receiving") credit(item, item.bytes.byteLength);
-          else if (!(await sendAlone(item))) return false;
-        }
-      } catch (error) {
-        if (signal.aborted) return false;
-        for (const item of items) notSent(item, error);
-      }
-      filesDone += items.length;
-      tick();
-      return true;
-    };
-    while (queue.length && !signal.aborted) {
-      const entry = queue.shift();
-      const bytes = await preparedBytes(entry);
-      if (!bytes) {
-        failures.push({ name: entry.item.name, reason: "not sent: it could not be de-identified" });
-        filesDone += 1;
-        continue;
-      }
-      const key = await sha256Hex(bytes);
-      state.names.set(key, entry.item.name);  // the file's name stays on this computer
-      const item = { ...entry, key, bytes };
-      // Held by the server already, or the same bytes as a file sent in this upload (two
-      // files that differ only in what de-identification removed): nothing to send.
-      if (held.has(key)) {
-        credit(item, bytes.byteLength);
-        filesDone += 1;
-        continue;
-      }
-      held.add(key);
-      if (bytes.byteLength > chunkSize) {
-        if (!(await sendAlone(item))) return;
-        filesDone += 1;
-        tick();
-        continue;
-      }
-      if (batch.length >= state.config.batch_files || batchBytes + bytes.byteLength > chunkSize) {
-        if (!(await flush())) return;
-      }
-      batch.push(item);
-      batchBytes += bytes.byteLength;
-    }
-    if (!signal.aborted) await flush();
-  };
-  await Promise.all(Array.from({ length: PARALLEL }, worker));
+  const { failures } = await sendUpload({
+    uploadId, entries, signal, parallel: PARALLEL,
+    resume: state.open?.id === uploadId, // an interrupted upload: the server says what it has
+    chunkSize: state.config.chunk_size, batchFiles: state.config.batch_files,
+    prepare: preparedBytes,
+    onKey: (key, entry) => state.names.set(key, entry.item.name), // names stay here
+    onRetry: () => setStatus("Connection lost — retrying…"),
+    onProgress: sendProgress(total, entries.length),
+  });
   if (signal.aborted) return;
   state.skipped.push(...failures);
   renderSkipped();
   progress(total, total);
   $("upload-cancel").hidden = true;
   setStatus("All files sent. Preparing your studies…");
-  // Tell the server everything is sent, and which files were not (reasons only: names
-  // stay here). Files with the same bytes are one file to the server, so it cannot count.
+  // Files with the same bytes are one file to the server, so it cannot count the ones
+  // not sent: the page tells it (reasons only).
   await finish(uploadId, failures.map((f) => ({ reason: f.reason })), signal);
   await follow(uploadId);
 }
 
 async function finish(uploadId, skipped, signal) {
-  const done = await api("POST", `/api/uploads/${uploadId}/finish/`, { skipped }, { signal })
-    .catch(() => ({ ok: false }));
-  if (!done.ok) {  // retried by the page on the next status poll (see follow)
-    state.unfinished = { uploadId, skipped };
+  if (!(await finishUpload(uploadId, skipped, { signal }))) {
+    state.unfinished = { uploadId, skipped }; // sent again on the next status poll (follow)
   }
 }
 

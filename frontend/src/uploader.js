@@ -111,3 +111,125 @@ export async function sendFile(uploadId, prepared, { chunkSize, signal, onBytes,
   }
   return state;
 }
+
+// The keys of the files the server holds already (received or being processed): an
+// interrupted upload resumed does not send them again.
+async function heldKeys(uploadId) {
+  const held = new Set();
+  const status = await api("GET", `/api/uploads/${uploadId}/`);
+  for (const f of (status.ok && status.data.files) || []) {
+    if (f.status !== "receiving") held.add(f.key);
+  }
+  return held;
+}
+
+/**
+ * Send the files of one upload, in `parallel` lanes. Each file's bytes come from
+ * `prepare(entry)` (null: it cannot be sent), keyed by their SHA-256. Small files travel
+ * together (up to `batchFiles` of them and one chunk in bytes per request, which saves
+ * the server most of its per-request work); a file larger than a chunk goes on its own,
+ * in chunks that resume mid-file. A key is sent once; with `resume`, keys the server
+ * already holds are not sent at all.
+ * @param {object} o {uploadId, entries: [{item: {name, size}, ...}], prepare, resume,
+ *   chunkSize, batchFiles, parallel, signal, onKey(key, entry), onRetry(),
+ *   onProgress({entry, delta, sent, filesDone}): `delta` and `sent` in bytes of the
+ *   original files (`entry` null when only filesDone moved)}
+ * @returns {Promise<{failures: {name, reason}[]}>} files not sent; stops early when
+ *   `signal` aborts (the caller checks it)
+ */
+export async function sendUpload({ uploadId, entries, prepare, resume, chunkSize, batchFiles,
+  parallel, signal, onKey, onRetry, onProgress }) {
+  // Each key is sent once (held gets every key as it is queued).
+  const held = resume ? await heldKeys(uploadId) : new Set();
+  let sent = 0;
+  let filesDone = 0;
+  const report = (entry = null, delta = 0) => onProgress?.({ entry, delta, sent, filesDone });
+  const credit = (item, delta) => {
+    const scaled = delta * (item.item.size / Math.max(item.bytes.byteLength, 1));
+    sent += scaled;
+    report(item, scaled);
+  };
+  const queue = [...entries];
+  const failures = [];
+  const notSent = (item, error) => {
+    failures.push({ name: item.item.name, reason: `not sent: ${error.message}` });
+  };
+  // One file on its own: registered, then in chunks that resume mid-file. False when the
+  // upload was cancelled meanwhile.
+  const sendAlone = async (item) => {
+    try {
+      await sendFile(uploadId, item, {
+        chunkSize, signal, onRetry, onBytes: (delta) => credit(item, delta) });
+    } catch (error) {
+      if (signal.aborted) return false;
+      notSent(item, error);
+    }
+    return true;
+  };
+  const lane = async () => {
+    let batch = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      const items = batch;
+      batch = [];
+      batchBytes = 0;
+      if (!items.length) return true;
+      try {
+        const states = await sendBatch(uploadId, items, { signal, onRetry });
+        for (const [i, item] of items.entries()) {
+          // Registered earlier but not received (an older page): send it on its own.
+          if (states[i].status !== "receiving") credit(item, item.bytes.byteLength);
+          else if (!(await sendAlone(item))) return false;
+        }
+      } catch (error) {
+        if (signal.aborted) return false;
+        for (const item of items) notSent(item, error);
+      }
+      filesDone += items.length;
+      report();
+      return true;
+    };
+    while (queue.length && !signal.aborted) {
+      const entry = queue.shift();
+      const bytes = await prepare(entry);
+      if (!bytes) {
+        failures.push({ name: entry.item.name, reason: "not sent: it could not be de-identified" });
+        filesDone += 1;
+        continue;
+      }
+      const key = await sha256Hex(bytes);
+      onKey?.(key, entry);
+      const item = { ...entry, key, bytes };
+      // Held by the server already, or the same bytes as a file sent in this upload (two
+      // files that differ only in what de-identification removed): nothing to send.
+      if (held.has(key)) {
+        credit(item, bytes.byteLength);
+        filesDone += 1;
+        continue;
+      }
+      held.add(key);
+      if (bytes.byteLength > chunkSize) {
+        if (!(await sendAlone(item))) return;
+        filesDone += 1;
+        report();
+        continue;
+      }
+      if (batch.length >= batchFiles || batchBytes + bytes.byteLength > chunkSize) {
+        if (!(await flush())) return;
+      }
+      batch.push(item);
+      batchBytes += bytes.byteLength;
+    }
+    if (!signal.aborted) await flush();
+  };
+  await Promise.all(Array.from({ length: parallel }, lane));
+  return { failures };
+}
+
+// Tell the server everything is sent, and which files were not (reasons only: names stay
+// on this computer). False when the request failed: the caller sends it again later.
+export async function finishUpload(uploadId, skipped, { signal } = {}) {
+  const done = await api("POST", `/api/uploads/${uploadId}/finish/`, { skipped }, { signal })
+    .catch(() => ({ ok: false }));
+  return done.ok;
+}

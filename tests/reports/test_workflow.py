@@ -148,7 +148,7 @@ def test_editor_prefills_template_and_request(login: Any, assigned_study: Study)
     assert '<option value="ct-chest" selected>' in html
     assert "Lungs and airways:" in html  # the CT chest template's findings skeleton
     assert "Cough for three weeks" in html  # clinical information from the request
-    assert 'src="/static/reports/editor.js"' in html
+    assert 'src="/static/dist/report-editor.entry.js"' in html
     assert not Report.objects.filter(study=assigned_study).exists()  # GET creates nothing
 
 

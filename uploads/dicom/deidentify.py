@@ -54,6 +54,53 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from uploads.dicom import profile as prof
+from uploads.dicom.constants import (
+    ADDED,
+    ALWAYS_REVIEW_SOP_CLASSES,
+    BASIC_PROFILE_CODE,
+    BINARY_SIZES,
+    CLEANABLE_VRS,
+    CLEANED,
+    CODING_SCHEME,
+    DA_PATTERN,
+    DATE_SHIFTED,
+    DEFLATED_SYNTAX,
+    DICOMDIR_SOP_CLASS,
+    DT_PATTERN,
+    DUMMY_TEXT_VALUE,
+    EMPTIED,
+    FREE_TEXT_VRS,
+    ID_TAGS,
+    KEPT_SAFE_PRIVATE,
+    LO_MAX_LENGTH,
+    MESSAGES,
+    METHOD_TEMPLATE,
+    MIN_TOKEN,
+    NAME_SPLIT_PATTERN,
+    NAME_TAGS,
+    NUMBER_DUMMIES,
+    OPTION_INFO,
+    OVERLAY_DATA_ELEMENT,
+    OVERLAY_GROUP,
+    OVERLAY_GROUP_MASK,
+    OVERLAY_REVIEW_REASON,
+    PIXEL_REVIEW_RULES,
+    PSEUDONYM_LENGTH,
+    PSEUDONYM_PREFIX,
+    REMOVED,
+    REMOVED_GROUP_MASK,
+    REMOVED_GROUPS,
+    REPLACED,
+    REVIEW_UNLESS_NO_MODALITIES,
+    SAFE_PRIVATE_TEXT_PATTERN,
+    SAFE_PRIVATE_TEXT_VRS,
+    TAGS,
+    TEXT_DUMMIES,
+    TIMEZONE_PATTERN,
+    UID_REMAPPED,
+    ZERO_BYTES_DUMMIES,
+    engine_constants,
+)
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.sources import check_inflated_size, describe_non_dicom, sniff_dicom
 from uploads.dicom.uids import (
@@ -69,41 +116,25 @@ from uploads.dicom.uids import (
 )
 
 __all__ = [
+    "ALWAYS_REVIEW_SOP_CLASSES",
     "DEFAULT_UID_ROOT",
+    "REVIEW_UNLESS_NO_MODALITIES",
     "DeidAction",
     "DeidOptions",
     "DeidResult",
     "deidentify",
     "deidentify_bytes",
     "deidentify_file",
+    "engine_constants",
     "patient_identity",
     "pixel_review",
 ]
 
 # -- options ---------------------------------------------------------------------------------
 
-#: Option name -> (Table E.1-1 column key, CID 7050 code, code meaning), PS3.16 CID 7050.
-_OPTION_INFO: dict[str, tuple[str, str, str]] = {
-    "retain_patient_characteristics": (
-        "retain_patient_characteristics",
-        "113108",
-        "Retain Patient Characteristics Option",
-    ),
-    "retain_longitudinal_modified_dates": (
-        "retain_long_modified_dates",
-        "113107",
-        "Retain Longitudinal Temporal Information Modified Dates Option",
-    ),
-    "retain_device_identity": ("retain_device_identity", "113109", "Retain Device Identity Option"),
-    "retain_institution_identity": (
-        "retain_institution_identity",
-        "113112",
-        "Retain Institution Identity Option",
-    ),
-    "clean_descriptors": ("clean_descriptors", "113105", "Clean Descriptors Option"),
-    "retain_safe_private": ("retain_safe_private", "113111", "Retain Safe Private Option"),
-}
-_BASIC_PROFILE_CODE = ("113100", "Basic Application Confidentiality Profile")
+#: Option name -> (Table E.1-1 column key, CID 7050 code, code meaning), PS3.16 CID 7050
+#: (uploads/dicom/constants.py; DeidOptions declares its fields in the same order).
+_OPTION_INFO = OPTION_INFO
 
 
 @dataclass(frozen=True)
@@ -194,14 +225,7 @@ _OPTION_NAMES = tuple(f.name for f in fields(DeidOptions))
 
 # -- results ---------------------------------------------------------------------------------
 
-REMOVED = "removed"
-EMPTIED = "emptied"
-REPLACED = "replaced"
-UID_REMAPPED = "uid-remapped"
-DATE_SHIFTED = "date-shifted"
-CLEANED = "cleaned"
-KEPT_SAFE_PRIVATE = "kept-safe-private"
-ADDED = "added"
+# The action names (REMOVED, EMPTIED, ... ADDED) are defined in uploads/dicom/constants.py.
 
 
 @dataclass(frozen=True)
@@ -276,47 +300,6 @@ class DeidResult:
 
 # -- burned-in annotation --------------------------------------------------------------------
 
-#: SOP classes whose pixels are a screen or document capture: always reviewed, whatever
-#: Burned In Annotation says (Secondary Capture family, PS3.4 B.5; encapsulated PDF/CDA).
-ALWAYS_REVIEW_SOP_CLASSES = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.7",
-        "1.2.840.10008.5.1.4.1.1.7.1",
-        "1.2.840.10008.5.1.4.1.1.7.2",
-        "1.2.840.10008.5.1.4.1.1.7.3",
-        "1.2.840.10008.5.1.4.1.1.7.4",
-        "1.2.840.10008.5.1.4.1.1.104.1",
-        "1.2.840.10008.5.1.4.1.1.104.2",
-    }
-)
-#: Modalities whose devices commonly burn patient text (or show faces) into the pixels:
-#: reviewed unless Burned In Annotation (0028,0301) says NO, which is trusted for them.
-REVIEW_UNLESS_NO_MODALITIES = frozenset(
-    {"US", "IVUS", "ES", "XC", "GM", "OP", "OT", "SC", "XA", "RF", "DX", "CR", "MG", "PX", "IO"}
-)
-
-
-def engine_constants() -> dict[str, Any]:
-    """What another implementation of this engine must reproduce to give the same result
-    (the browser's, ``frontend/src/deid-engine.js``, served by ``/api/deid/profile/``):
-    how option names map to Table E.1-1 columns and CID 7050 codes (PS3.16), the option
-    order of De-identification Method values, the Basic Profile code, the Implementation
-    Class UID written to the file meta (PS3.10 7.1), and the burned-in text review rules.
-    """
-    return {
-        "option_info": {
-            name: {"column": column, "code": code, "meaning": meaning}
-            for name, (column, code, meaning) in _OPTION_INFO.items()
-        },
-        "option_order": list(DeidOptions.option_names()),
-        "basic_profile_code": {"code": _BASIC_PROFILE_CODE[0], "meaning": _BASIC_PROFILE_CODE[1]},
-        "implementation_class_uid": IMPLEMENTATION_CLASS_UID,
-        "pixel_review": {
-            "always_review_sop_classes": sorted(ALWAYS_REVIEW_SOP_CLASSES),
-            "review_unless_no_modalities": sorted(REVIEW_UNLESS_NO_MODALITIES),
-        },
-    }
-
 
 def pixel_review(ds: Dataset) -> str:
     """Why the pixels of ``ds`` need a human look before release, or ``""``.
@@ -332,24 +315,20 @@ def pixel_review(ds: Dataset) -> str:
     5. An overlay group (60xx) without Overlay Data: the overlay lives in unused bits of
        Pixel Data, which this engine does not alter.
 
-    CT, MR, PT, NM, RT, SEG and other cross-sectional or derived objects are only
-    flagged by rules 1, 2 and 5.
+    Rules 1-4 are data (:data:`uploads.dicom.constants.PIXEL_REVIEW_RULES`), which the
+    browser engine interprets the same way. CT, MR, PT, NM, RT, SEG and other
+    cross-sectional or derived objects are only flagged by rules 1, 2 and 5.
     """
-    burned = _text(ds, 0x00280301).upper()  # Burned In Annotation
-    if burned == "YES":
-        return "Burned In Annotation is YES: text is drawn into the pixels"
-    if _text(ds, 0x00280302).upper() == "YES":  # Recognizable Visual Features
-        return "Recognizable Visual Features is YES: the image may show a face"
-    sop_class = _text(ds, _SOP_CLASS_UID)
-    if sop_class in ALWAYS_REVIEW_SOP_CLASSES:
-        return "secondary capture or document: captured content may show patient text"
-    modality = _text(ds, 0x00080060).upper()  # Modality
-    if modality in REVIEW_UNLESS_NO_MODALITIES and burned != "NO":
-        return f"modality {modality} often has burned-in text and Burned In Annotation is not NO"
+    for rule in PIXEL_REVIEW_RULES:
+        value = _text(ds, rule.tag).upper()
+        if value in rule.values and not (
+            rule.unless_tag is not None and _text(ds, rule.unless_tag).upper() in rule.unless_values
+        ):
+            return rule.reason.replace("{value}", value)
     tags = _elements(ds)  # the keys only: no element is converted
-    overlay_groups = {t >> 16 for t in tags if (t >> 16) & 0xFF01 == 0x6000}
-    if any(((g << 16) | 0x3000) not in tags for g in overlay_groups):
-        return "overlay stored in unused bits of Pixel Data (not removed)"
+    overlay_groups = {t >> 16 for t in tags if (t >> 16) & OVERLAY_GROUP_MASK == OVERLAY_GROUP}
+    if any(((g << 16) | OVERLAY_DATA_ELEMENT) not in tags for g in overlay_groups):
+        return OVERLAY_REVIEW_REASON
     return ""
 
 
@@ -357,47 +336,25 @@ def pixel_review(ds: Dataset) -> str:
 
 _SQ_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
 _UNDEFINED = 0xFFFFFFFF
-_PATIENT_NAME = 0x00100010
-_PATIENT_ID = 0x00100020
-_TIMEZONE_OFFSET = 0x00080201
+_PATIENT_NAME = TAGS["PatientName"]
+_PATIENT_ID = TAGS["PatientID"]
+_TIMEZONE_OFFSET = TAGS["TimezoneOffsetFromUTC"]
 
 _NORMAL, _CLEAN_TEXT, _DUMMY_TEXT = 0, 1, 2
-_FREE_TEXT_VRS = frozenset({"LT", "ST", "UT", "UC", "PN"})
-_CLEANABLE_VRS = frozenset({"AE", "CS", "LO", "SH", "LT", "ST", "UT", "UC", "PN"})
-_DUMMY_TEXT_VALUE = "ANONYMIZED"
+_FREE_TEXT_VRS = FREE_TEXT_VRS
+_CLEANABLE_VRS = CLEANABLE_VRS
+_DUMMY_TEXT_VALUE = DUMMY_TEXT_VALUE
 _DUMMIES: dict[str, Any] = {
-    "DA": "19000101",
-    "DT": "19000101000000",
-    "TM": "000000",
-    "AS": "000D",
-    "DS": "0",
-    "IS": "0",
-    "UR": "",
-    "US": 0,
-    "SS": 0,
-    "UL": 0,
-    "SL": 0,
-    "UV": 0,
-    "SV": 0,
-    "FL": 0.0,
-    "FD": 0.0,
-    "AT": 0,
-    "OB": b"\x00\x00",
-    "OW": b"\x00\x00",
-    "UN": b"\x00\x00",
-    "OF": b"\x00" * 4,
-    "OL": b"\x00" * 4,
-    "OD": b"\x00" * 8,
-    "OV": b"\x00" * 8,
+    **TEXT_DUMMIES,
+    **NUMBER_DUMMIES,
+    **{vr: b"\x00" * size for vr, size in ZERO_BYTES_DUMMIES.items()},
 }
-_DA_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_DT_RE = re.compile(
-    r"^(\d{4})(\d{2})(\d{2})(\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?([+-]\d{4})?$"
-)
-_TZ_RE = re.compile(r"^[+-]\d{4}$")
-_SAFE_TEXT_RE = re.compile(r"^[0-9eE+\-.:/ \\]*$")
-_BINARY_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8}
-_MIN_TOKEN = 3
+_DA_RE = re.compile(DA_PATTERN)
+_DT_RE = re.compile(DT_PATTERN)
+_TZ_RE = re.compile(TIMEZONE_PATTERN)
+_SAFE_TEXT_RE = re.compile(SAFE_PRIVATE_TEXT_PATTERN)
+_BINARY_SIZES = BINARY_SIZES
+_MIN_TOKEN = MIN_TOKEN
 
 
 class _Run:
@@ -510,7 +467,7 @@ def _walk(ds: Dataset, run: _Run, mode: int) -> None:
             counts[(tag, REPLACED)] += 1
             continue
         action = exact.get(tag)
-        if action is None and group & 0xFF00 in (0x5000, 0x6000):
+        if action is None and group & REMOVED_GROUP_MASK in REMOVED_GROUPS:
             action = prof.REMOVE  # curve data and overlay planes: the whole group goes
         if action is None or action == prof.KEEP:
             if _is_sequence(elements[tag], tag):
@@ -552,7 +509,7 @@ _RAW_TEXT_VRS = frozenset(
         "UT",
     }
 )
-_RAW_ZERO_VRS = {"OB": b"\x00\x00", "OW": b"\x00\x00", "UN": b"\x00\x00"}
+_RAW_ZERO_VRS = {vr: _DUMMIES[vr] for vr in ("OB", "OW", "UN")}
 
 
 def _dictionary_vr(tag: int) -> str | None:
@@ -603,7 +560,8 @@ def _apply_raw(
         return True
     if vr not in _RAW_TEXT_VRS:
         if action == prof.DUMMY and vr in _RAW_ZERO_VRS:
-            elements[tag] = raw._replace(value=_RAW_ZERO_VRS[vr], length=2)
+            zeros = _RAW_ZERO_VRS[vr]
+            elements[tag] = raw._replace(value=zeros, length=len(zeros))
             counts[(tag, REPLACED)] += 1
             return True
         return False
@@ -778,7 +736,7 @@ def _safe_private_value(ds: Dataset, tag: int, row: prof.SafePrivateRow) -> bool
         if row.vr in _BINARY_SIZES:
             return True
         texts = [str(v) for v in _values(elem)]
-    return row.vr in ("DS", "IS", "SH") and all(_SAFE_TEXT_RE.match(t) for t in texts)
+    return row.vr in SAFE_PRIVATE_TEXT_VRS and all(_SAFE_TEXT_RE.match(t) for t in texts)
 
 
 def _private(ds: Dataset, tags: list[int], run: _Run) -> None:
@@ -817,15 +775,15 @@ def _private(ds: Dataset, tags: list[int], run: _Run) -> None:
 # -- identity --------------------------------------------------------------------------------
 
 
-_SOP_CLASS_UID = 0x00080016
-_SOP_INSTANCE_UID = 0x00080018
-_STUDY_UID = 0x0020000D
-_SERIES_UID = 0x0020000E
-_PATIENT_BIRTH_DATE = 0x00100030
-_NAME_TAGS = (_PATIENT_NAME, 0x00101001, 0x00101005, 0x00101060)  # + other/birth/mother's
-#: Patient ID, Other Patient IDs, Accession Number, Medical Record Locator, Birth Date.
-_ID_TAGS = (_PATIENT_ID, 0x00101000, 0x00080050, 0x00101090, _PATIENT_BIRTH_DATE)
-_OTHER_IDS_SEQUENCE = 0x00101002
+_SOP_CLASS_UID = TAGS["SOPClassUID"]
+_SOP_INSTANCE_UID = TAGS["SOPInstanceUID"]
+_STUDY_UID = TAGS["StudyInstanceUID"]
+_SERIES_UID = TAGS["SeriesInstanceUID"]
+_PATIENT_BIRTH_DATE = TAGS["PatientBirthDate"]
+_NAME_TAGS = NAME_TAGS
+_ID_TAGS = ID_TAGS
+_OTHER_IDS_SEQUENCE = TAGS["OtherPatientIDsSequence"]
+_NAME_SPLIT_RE = re.compile(NAME_SPLIT_PATTERN)
 
 
 def _strings(ds: Dataset, tag: int) -> list[str]:
@@ -876,7 +834,7 @@ def _identifier_tokens(ds: Dataset) -> set[str]:
     for name in names:
         whole = name.strip()
         tokens.add(whole)
-        tokens.update(re.split(r"[\^=,\s]+", whole))
+        tokens.update(_NAME_SPLIT_RE.split(whole))
     tokens.update(i.strip("\x00 ") for i in ids)
     return {t for t in tokens if len(t) >= _MIN_TOKEN}
 
@@ -901,9 +859,9 @@ def _quiet() -> Iterator[None]:
 
 
 def _method_values(options: DeidOptions, edition: str) -> list[str]:
-    values = [f"PS3.15 {edition} Basic Application Confidentiality Profile"]
+    values = [METHOD_TEMPLATE.replace("{edition}", edition)]
     values += [_OPTION_INFO[name][2] for name in options.names()]
-    return [v[:64] for v in values]
+    return [v[:LO_MAX_LENGTH] for v in values]
 
 
 def _encode_text(tag: int, vr: str, text: str, implicit: bool, order: str) -> bytes:
@@ -925,19 +883,20 @@ def _method_code_element(options: DeidOptions, implicit: bool, little: bool) -> 
     would cost a fifth of the whole file write.
     """
     order = "<" if little else ">"
-    codes = [_BASIC_PROFILE_CODE] + [_OPTION_INFO[n][1:] for n in options.names()]
+    codes = [BASIC_PROFILE_CODE] + [_OPTION_INFO[n][1:] for n in options.names()]
     items = b""
     for value, meaning in codes:
         item = b"".join(
             _encode_text(tag, vr, text, implicit, order)
             for tag, vr, text in (
                 (0x00080100, "SH", value),  # Code Value
-                (0x00080102, "SH", "DCM"),  # Coding Scheme Designator
+                (0x00080102, "SH", CODING_SCHEME),  # Coding Scheme Designator
                 (0x00080104, "LO", meaning),  # Code Meaning
             )
         )
         items += struct.pack(f"{order}HHI", 0xFFFE, 0xE000, len(item)) + item
-    return RawDataElement(BaseTag(0x00120064), "SQ", len(items), items, 0, implicit, little)
+    tag = BaseTag(TAGS["DeidentificationMethodCodeSequence"])
+    return RawDataElement(tag, "SQ", len(items), items, 0, implicit, little)
 
 
 def _encoding(syntax: str, ds: Dataset) -> tuple[bool, bool]:
@@ -965,7 +924,7 @@ def _transfer_syntax(ds: Dataset) -> str:
 def _is_dicomdir(ds: Dataset) -> bool:
     meta = getattr(ds, "file_meta", None)
     sop = str(meta.get("MediaStorageSOPClassUID", "") if meta else "")
-    return sop == "1.2.840.10008.1.3.10" or 0x00041220 in ds
+    return sop == DICOMDIR_SOP_CLASS or TAGS["DirectoryRecordSequence"] in ds
 
 
 def deidentify(
@@ -1010,7 +969,7 @@ def deidentify(
         For an empty key or an unusable ``uid_root``.
     """
     if not key:
-        raise ValueError("a non-empty de-identification key is required")
+        raise ValueError(MESSAGES["empty_key"])
     validate_uid_root(uid_root)
     options = options or DeidOptions()
     compiled = prof.compile_profile(options.profile_columns())
@@ -1026,7 +985,18 @@ def deidentify(
             ) from None
 
 
-_PSEUDONYM_RE = re.compile(r"^PSN-[A-Z2-7]{10}$")
+#: Patient Identity Removed, De-identification Method (+ Code Sequence), Longitudinal
+#: Temporal Information Modified: added to every output (PS3.15 E.1.1 item 6).
+_ADDED_TAGS = tuple(
+    TAGS[keyword]
+    for keyword in (
+        "PatientIdentityRemoved",
+        "DeidentificationMethod",
+        "DeidentificationMethodCodeSequence",
+        "LongitudinalTemporalInformationModified",
+    )
+)
+_PSEUDONYM_RE = re.compile(rf"^{re.escape(PSEUDONYM_PREFIX)}[A-Z2-7]{{{PSEUDONYM_LENGTH}}}$")
 
 
 def _issued_here(ds: Dataset, key: bytes, uid_root: str, uid_scope: str) -> bool:
@@ -1042,7 +1012,7 @@ def _issued_here(ds: Dataset, key: bytes, uid_root: str, uid_scope: str) -> bool
         is_issued_uid(_text(ds, _SOP_INSTANCE_UID), key=key, root=uid_root, scope=uid_scope)
         and bool(_PSEUDONYM_RE.match(patient_id))
         and _text(ds, _PATIENT_NAME) == patient_id
-        and _text(ds, 0x00120062).upper() == "YES"
+        and _text(ds, TAGS["PatientIdentityRemoved"]).upper() == "YES"
     )
 
 
@@ -1056,10 +1026,10 @@ def _deidentify(
     edition: str,
 ) -> DeidResult:
     if _is_dicomdir(ds):
-        raise DicomInputError("CD index (DICOMDIR): used only to find the images")
+        raise DicomInputError(MESSAGES["dicomdir"])
     sop_class = _text(ds, _SOP_CLASS_UID)
     if not sop_class or not _text(ds, _SOP_INSTANCE_UID):
-        raise DicomInputError("not a usable DICOM object: it has no SOP Class or SOP Instance UID")
+        raise DicomInputError(MESSAGES["no_sop_uids"])
     review = pixel_review(ds)
     identity = patient_identity(ds)
     if _issued_here(ds, key, uid_root, uid_scope):
@@ -1082,12 +1052,13 @@ def _deidentify(
 
     ds.add_new(_PATIENT_NAME, "PN", pseudonym)
     ds.add_new(_PATIENT_ID, "LO", pseudonym)
-    ds.add_new(0x00120062, "CS", "YES")  # Patient Identity Removed
-    ds.add_new(0x00120063, "LO", _method_values(options, edition))  # De-identification Method
-    ds[0x00120064] = _method_code_element(options, *_encoding(syntax, ds))  # ... Code Sequence
+    ds.add_new(TAGS["PatientIdentityRemoved"], "CS", "YES")
+    ds.add_new(TAGS["DeidentificationMethod"], "LO", _method_values(options, edition))
+    method_codes = _method_code_element(options, *_encoding(syntax, ds))
+    ds[TAGS["DeidentificationMethodCodeSequence"]] = method_codes
     temporal = "MODIFIED" if shift is not None else "REMOVED"
-    ds.add_new(0x00280303, "CS", temporal)  # Longitudinal Temporal Information Modified
-    for tag in (0x00120062, 0x00120063, 0x00120064, 0x00280303):
+    ds.add_new(TAGS["LongitudinalTemporalInformationModified"], "CS", temporal)
+    for tag in _ADDED_TAGS:
         run.counts[(tag, ADDED)] += 1
 
     sop_uid = _text(ds, _SOP_INSTANCE_UID)
@@ -1145,7 +1116,7 @@ def _read(data: bytes) -> Dataset:
     return ds
 
 
-_DEFLATED = "1.2.840.10008.1.2.1.99"
+_DEFLATED = DEFLATED_SYNTAX
 _LONGEST_HEADER = 12
 
 
@@ -1161,7 +1132,7 @@ def _check_complete(ds: Dataset, size: int) -> None:
         return
     leftover = size - (last.value_tell + last.length)
     if len(last.value) < last.length or 0 < leftover < _LONGEST_HEADER:
-        raise DicomInputError("not readable: the file is truncated (it ends inside an element)")
+        raise DicomInputError(MESSAGES["truncated_element"])
 
 
 def deidentify_bytes(

@@ -33,6 +33,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from uploads.dicom.constants import (
+    CLEAN,
+    CONDITIONAL_ACTIONS,
+    DUMMY,
+    EMPTY,
+    KEEP,
+    OPTION_CODE_MEANINGS,
+    PROTECTIVE_ORDER,
+    REMOVE,
+    SHIFT,
+    UID,
+    UID_SEQUENCE,
+)
+
 __all__ = [
     "ACTION_CODES",
     "CLEAN",
@@ -77,24 +91,10 @@ OPTION_KEYS = (
     "clean_graphics",
 )
 
-# Effective (single) actions produced by compile_profile().
-REMOVE = "X"
-EMPTY = "Z"
-DUMMY = "D"
-KEEP = "K"
-CLEAN = "C"
-SHIFT = "S"
-UID = "U"
-UID_SEQUENCE = "U*"
-
-_SIMPLIFY = {
-    "X/Z": EMPTY,
-    "X/D": DUMMY,
-    "Z/D": DUMMY,
-    "X/Z/D": DUMMY,
-    "X/Z/U*": UID_SEQUENCE,
-}
-_PROTECTIVE_ORDER = {"X": 0, "C": 1, "K": 2}
+# Effective (single) actions produced by compile_profile(), and how a row's action is
+# resolved: defined, as data, in uploads/dicom/constants.py (the browser engine reads the
+# same data).
+_RAW_ORDER = {code: PROTECTIVE_ORDER.index(code) for code in OPTION_CODES}
 _TAG_RE = re.compile(r"^[0-9A-FX]{4},[0-9A-FX]{4}$")
 _PRIVATE_ROW_TAG = "GGGG,EEEE"
 
@@ -339,23 +339,26 @@ def resolve_action(row: ProfileRow, options: Iterable[str]) -> str:
     chosen = [row.options[key] for key in options if key in row.options]
     if not chosen:
         return row.basic_profile
-    return min(chosen, key=lambda code: _PROTECTIVE_ORDER[code])
+    return min(chosen, key=_RAW_ORDER.__getitem__)
 
 
 def effective_action(row: ProfileRow, options: Iterable[str]) -> str:
     """The single action the engine applies to ``row`` (see the module docstring).
 
-    Returns one of :data:`REMOVE`, :data:`EMPTY`, :data:`DUMMY`, :data:`KEEP`,
-    :data:`CLEAN`, :data:`SHIFT`, :data:`UID`, :data:`UID_SEQUENCE`.
+    Each enabled option column's code is translated (``C`` under Modified Dates is
+    :data:`SHIFT`), the most protective wins; with none, the Basic Profile code with its
+    conditional codes resolved. Returns one of :data:`REMOVE`, :data:`EMPTY`,
+    :data:`DUMMY`, :data:`KEEP`, :data:`CLEAN`, :data:`SHIFT`, :data:`UID`,
+    :data:`UID_SEQUENCE`.
     """
-    enabled = frozenset(options)
-    code = resolve_action(row, enabled)
-    if code == "C":
-        dates = "retain_long_modified_dates"
-        if dates in enabled and row.options.get(dates) == "C":
-            return SHIFT
-        return CLEAN
-    return _SIMPLIFY.get(code, code)
+    chosen = [
+        OPTION_CODE_MEANINGS.get(key, {}).get(code, code)
+        for key in frozenset(options)
+        if (code := row.options.get(key)) is not None
+    ]
+    if not chosen:
+        return CONDITIONAL_ACTIONS.get(row.basic_profile, row.basic_profile)
+    return min(chosen, key=PROTECTIVE_ORDER.index)
 
 
 @functools.cache

@@ -34,6 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from uploads.dicom.constants import (
+    DEFLATED_SYNTAX,
+    DICOMDIR_SOP_CLASS,
+    MAX_ARCHIVE_ENTRIES,
+    MAX_COMPRESSION_RATIO,
+    MAX_ENTRY_SIZE,
+    MAX_TOTAL_UNCOMPRESSED,
+    MAX_ZIP_DEPTH,
+    MESSAGES,
+    RATIO_CHECK_MIN_SIZE,
+    VRS,
+)
 from uploads.dicom.errors import DicomInputError
 
 __all__ = [
@@ -55,37 +67,21 @@ __all__ = [
     "sniff_dicom",
 ]
 
-#: Most entries one archive (including nested ones) may list.
-MAX_ARCHIVE_ENTRIES = 50_000
-#: Largest single file, in an archive or on disk (bytes).
-MAX_ENTRY_SIZE = 2 * 1024**3
-#: Most bytes all archives of one input may expand to.
-MAX_TOTAL_UNCOMPRESSED = 16 * 1024**3
-#: Highest uncompressed/compressed ratio accepted for an entry of at least
-#: :data:`RATIO_CHECK_MIN_SIZE` bytes (real DICOM rarely exceeds 20:1; DEFLATE's
-#: maximum is about 1030:1, which is what a run of zeros gives).
-MAX_COMPRESSION_RATIO = 200
-#: Entries smaller than this are not ratio-checked (tiny files compress very well).
-RATIO_CHECK_MIN_SIZE = 1024**2
-#: An archive inside an archive is opened; one inside that is opened too; deeper is not.
-MAX_ZIP_DEPTH = 2
 #: Reason given for skipped DICOMDIR files.
-DICOMDIR_REASON = "CD index (DICOMDIR): used only to find the images"
+DICOMDIR_REASON = MESSAGES["dicomdir"]
 
 _HEAD = 1024
 #: What reading a damaged archive raises (zlib.error for a corrupt deflate stream).
 _READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error)
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
-_DICOMDIR_CLASS = b"1.2.840.10008.1.3.10"
-_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
-    b"UN UR US UT UV".split()
-)
+_DICOMDIR_CLASS = DICOMDIR_SOP_CLASS.encode("ascii")
+_VRS = frozenset(vr.encode("ascii") for vr in VRS)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """ZIP bomb and size limits (defaults: the module constants)."""
+    """ZIP bomb and size limits (defaults: :mod:`uploads.dicom.constants`, which the
+    browser's ``frontend/src/files.js`` uses too)."""
 
     max_entries: int = MAX_ARCHIVE_ENTRIES
     max_entry_size: int = MAX_ENTRY_SIZE
@@ -223,7 +219,6 @@ def describe_non_dicom(head: bytes) -> str:
     return "no DICOM header found"
 
 
-_DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 _LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 
 
@@ -249,7 +244,7 @@ def _deflated_data_start(fp: IO[bytes]) -> int | None:
         value = fp.read(length)
         if element == 0x0010:
             syntax = value
-    if syntax.rstrip(b"\0 ").decode("ascii", "replace") != _DEFLATED_SYNTAX:
+    if syntax.rstrip(b"\0 ").decode("ascii", "replace") != DEFLATED_SYNTAX:
         return None
     return fp.tell()
 

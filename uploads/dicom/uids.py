@@ -36,6 +36,22 @@ import hashlib
 import hmac
 import re
 
+from uploads.dicom.constants import (
+    CHECK_DIGITS,
+    DATE_SHIFT_LABEL,
+    DEFAULT_UID_ROOT,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    MAX_SHIFT_DAYS,
+    MIN_BODY_DIGITS,
+    PATIENT_LABEL,
+    PSEUDONYM_LENGTH,
+    PSEUDONYM_PREFIX,
+    UID_ISSUED_LABEL,
+    UID_LABEL,
+    UID_MAX_LENGTH,
+)
+
 __all__ = [
     "DEFAULT_UID_ROOT",
     "IMPLEMENTATION_CLASS_UID",
@@ -48,20 +64,11 @@ __all__ = [
     "validate_uid_root",
 ]
 
-#: UUID-derived UIDs (PS3.5 B.2): no registration needed, collision-free in practice.
-DEFAULT_UID_ROOT = "2.25"
-#: This engine's Implementation Class UID (PS3.7 D.3.3.2), a fixed 2.25 UUID UID.
-IMPLEMENTATION_CLASS_UID = "2.25.171586514918853302742840780393709381850"
-#: Implementation Version Name written in the File Meta Information (SH, at most 16).
-IMPLEMENTATION_VERSION_NAME = "DICOMPORTAL_DEID"
-
 _UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
-_MIN_DIGITS = 30
-#: Digits of the keyed check at the end of a UID issued under an owned root (1 in 10^10
-#: that a UID issued for another scope, or made up, passes).
-CHECK_DIGITS = 10
-#: Days a patient's dates move back at most (the shift is -1 .. -MAX_SHIFT_DAYS).
-MAX_SHIFT_DAYS = 3650
+_UID_LABEL = UID_LABEL.encode("ascii")
+_UID_ISSUED_LABEL = UID_ISSUED_LABEL.encode("ascii")
+_PATIENT_LABEL = PATIENT_LABEL.encode("ascii")
+_DATE_SHIFT_LABEL = DATE_SHIFT_LABEL.encode("ascii")
 
 
 def _digest(key: bytes, label: bytes, value: str) -> bytes:
@@ -77,14 +84,15 @@ def is_valid_uid(uid: str) -> bool:
     >>> is_valid_uid("1.2.840.10008.1.2"), is_valid_uid("1.02.3"), is_valid_uid("1..2")
     (True, False, False)
     """
-    return 0 < len(uid) <= 64 and bool(_UID_RE.match(uid))
+    return 0 < len(uid) <= UID_MAX_LENGTH and bool(_UID_RE.match(uid))
 
 
 def validate_uid_root(root: str) -> str:
     """Return ``root`` if it can prefix remapped UIDs, else raise ``ValueError``."""
-    if not is_valid_uid(root) or 64 - len(root) - 1 < _MIN_DIGITS:
+    if not is_valid_uid(root) or UID_MAX_LENGTH - len(root) - 1 < MIN_BODY_DIGITS:
         raise ValueError(
-            f"UID root must be a valid UID of at most {64 - 1 - _MIN_DIGITS} characters"
+            f"UID root must be a valid UID of at most "
+            f"{UID_MAX_LENGTH - 1 - MIN_BODY_DIGITS} characters"
         )
     return root
 
@@ -114,19 +122,19 @@ def remap_uid(uid: str, *, key: bytes, root: str = DEFAULT_UID_ROOT, scope: str 
     uid = uid.strip("\x00 ")
     if not uid:
         return ""
-    digest = _digest(key, b"uid", f"{scope}\x00{uid}" if scope else uid)
+    digest = _digest(key, _UID_LABEL, f"{scope}\x00{uid}" if scope else uid)
     if root == DEFAULT_UID_ROOT:
         value = int.from_bytes(digest[:16], "big")
         value = (value & ~(0xF << 76)) | (0x8 << 76)  # UUID version 8
         value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
         return f"{root}.{value}"
-    room = 64 - len(root) - 1 - CHECK_DIGITS
+    room = UID_MAX_LENGTH - len(root) - 1 - CHECK_DIGITS
     body = str(int.from_bytes(digest, "big"))[:room]
     return f"{root}.{body}{_check(key, scope, root, body)}"
 
 
 def _check(key: bytes, scope: str, root: str, body: str) -> str:
-    value = int.from_bytes(_digest(key, b"uid-issued", f"{scope}\x00{root}.{body}")[:8], "big")
+    value = int.from_bytes(_digest(key, _UID_ISSUED_LABEL, f"{scope}\x00{root}.{body}")[:8], "big")
     return f"{value % 10**CHECK_DIGITS:0{CHECK_DIGITS}d}"
 
 
@@ -166,8 +174,8 @@ def patient_pseudonym(identity: str, *, key: bytes) -> str:
     >>> len(patient_pseudonym("12345", key=b"k"))
     14
     """
-    code = base64.b32encode(_digest(key, b"patient", identity)).decode("ascii")
-    return f"PSN-{code[:10]}"
+    code = base64.b32encode(_digest(key, _PATIENT_LABEL, identity)).decode("ascii")
+    return f"{PSEUDONYM_PREFIX}{code[:PSEUDONYM_LENGTH]}"
 
 
 def date_shift_days(identity: str, *, key: bytes) -> int:
@@ -176,5 +184,5 @@ def date_shift_days(identity: str, *, key: bytes) -> int:
     One shift per patient keeps intervals between that patient's studies
     (Retain Longitudinal Temporal Information with Modified Dates, PS3.15 E.3.6).
     """
-    value = int.from_bytes(_digest(key, b"dateshift", identity)[:8], "big")
+    value = int.from_bytes(_digest(key, _DATE_SHIFT_LABEL, identity)[:8], "big")
     return -(1 + value % MAX_SHIFT_DAYS)
