@@ -2,7 +2,7 @@
 
 A template is chosen automatically from the study's modalities and body part
 (:func:`choose_template`) and can be switched in the editor. Only sections that the
-radiologist has not touched take the new template's text (``static/reports/editor.js``).
+radiologist has not touched take the new template's text (``frontend/src/report-editor.entry.js``).
 """
 
 from __future__ import annotations

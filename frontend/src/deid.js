@@ -1,4 +1,4 @@
-// The hook every file passes through before any byte is sent (uploads/api.py receives
+// The hook every file passes through before any byte is sent (uploads/intake/api.py receives
 // only what this returns): in-browser de-identification (issue #5) with the engine in
 // deid-engine.js, run in Web Workers (deidworker.entry.js) so the page stays responsive.
 //

@@ -355,6 +355,12 @@ async function createUpload(entries) {
 async function start() {
   const entries = selectedEntries();
   if (!entries.length) return;
+  const most = state.config.max_files;
+  if (!state.open && entries.length > most) {
+    setStatus(`That is ${entries.length} files; one upload can take at most ${most}. ` +
+      "Please send them in several uploads, a folder or a ZIP at a time.");
+    return;
+  }
   state.controller = new AbortController();
   const { signal } = state.controller;
   $("upload-start").disabled = true;

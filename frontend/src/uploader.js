@@ -1,4 +1,4 @@
-// The resumable upload protocol (uploads/api.py): register files by the SHA-256 of the
+// The resumable upload protocol (uploads/intake/api.py): register files by the SHA-256 of the
 // bytes to send, then PUT chunks at the offset the server confirms. A dropped connection
 // is retried with backoff; after a page reload the same files map to the same keys, so
 // the server tells what it already has and the upload continues where it stopped.

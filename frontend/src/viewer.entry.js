@@ -67,7 +67,7 @@ function show() {
 }
 
 // Radiotherapy overlay: contours and isodose lines of this image's plane, in the image's
-// pixel coordinates (uploads/rt_overlay.py).
+// pixel coordinates (uploads/viewer/rt_overlay.py).
 function rtKey(entry) { return `${entry.img.id}:${entry.frame}`; }
 
 async function loadRt(entry) {

@@ -233,3 +233,20 @@ def test_files_identical_once_de_identified_reach_the_worklist(
     row = page.locator(f'[data-testid="worklist-row"][data-study-id="{study.pk}"]')
     row.wait_for()
     assert row.count() == 1
+
+
+def test_more_files_than_one_upload_takes_is_said_before_sending(
+    page: Any, patient: Any, mr_series: list[Path], tmp_path: Path, settings: Any
+) -> None:
+    """The page knows the server's limit (``UPLOAD_MAX_FILES``): it says so in words and
+    starts nothing, instead of showing the API's refusal."""
+    settings.UPLOAD_MAX_FILES = 5
+    open_upload_page(page, patient.email)
+    pick_cd(page, make_cd(tmp_path, mr_series))
+    page.get_by_test_id("upload-start").click()
+    status = page.get_by_test_id("upload-status")
+    status.filter(has_text="at most 5").wait_for()
+    assert "That is 20 files" in status.inner_text()
+    assert "expected_files" not in status.inner_text()
+    assert page.get_by_test_id("upload-start").is_enabled()
+    assert not Upload.objects.filter(owner=patient).exists()

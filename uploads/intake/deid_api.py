@@ -2,10 +2,10 @@
 
 ``GET /api/deid/profile/`` returns PS3.15 Table E.1-1 exactly as the server engine reads
 it (``uploads/dicom/profile/ps3_15_e1_1.json``, the single source of truth) plus what the
-browser needs to behave like :mod:`uploads.dicom.deidentify`: the enabled options, how
-option names map to table columns and CID 7050 codes, and the pixel-review rules. The
-browser then de-identifies every file before upload with the same table; the server
-de-identifies again on arrival.
+browser needs to behave like :mod:`uploads.dicom.deidentify`: the enabled options and,
+under ``engine``, the engine's constants (:func:`uploads.dicom.constants.engine_constants`,
+which the bundle also carries, generated at build time). The browser then de-identifies
+every file before upload with the same table; the server de-identifies again on arrival.
 """
 
 from __future__ import annotations
