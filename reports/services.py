@@ -248,7 +248,7 @@ def editable_draft(study: Study) -> ReportVersion | None:
     if report is not None:
         draft = report.draft()
         if draft is not None:
-            return draft
+            return draft if open_for(study, draft) else None
         if report.versions.exists():
             return None
     if study.status not in OPEN_FOR_REPORT:
@@ -352,6 +352,15 @@ def _apply(version: ReportVersion, study: Study, data: Mapping[str, Any]) -> lis
     return changed
 
 
+def open_for(study: Study, draft: ReportVersion) -> bool:
+    """Whether a stored draft may still be written and signed: an original report only
+    while the study is open for reporting (a draft kept through an unassignment must not
+    revive a request the uploader withdrew since), an addendum once the report is signed."""
+    if draft.is_addendum:
+        return study.status in SIGNED_STATES
+    return study.status in OPEN_FOR_REPORT
+
+
 def _draft_for_update(study: Study, user: Any, request: HttpRequest | None) -> ReportVersion:
     """The stored draft (locked), creating the original draft on first save."""
     report, _ = Report.objects.get_or_create(study=study)
@@ -361,6 +370,8 @@ def _draft_for_update(study: Study, user: Any, request: HttpRequest | None) -> R
         .first()
     )
     if draft is not None:
+        if not open_for(study, draft):
+            raise Conflict("This study is not open for reporting.")
         return draft
     if report.versions.exists():
         raise Conflict("This report is signed and cannot be changed. Add an addendum instead.")

@@ -328,3 +328,27 @@ def test_cancelled_study_cannot_be_reported(login: Any, patient: Any, radiologis
     response = client.post(f"/studies/{study.pk}/report/sign/", {"impression": "x"})
     assert response.status_code == 409
     assert not ReportVersion.objects.filter(report__study=study).exists()
+
+
+def test_a_withdrawn_request_stays_withdrawn_though_a_draft_was_kept(
+    patient: Any, radiologist: Any, admin_user: Any
+) -> None:
+    """A draft survives unassignment; the uploader then withdraws the request; an admin
+    assigns the study again. The kept draft must not bring the study back: no signing,
+    no saving, no report email, and the editor offers nothing to write."""
+    study = make_study(patient, assigned_to=radiologist)
+    services.save_draft(study, radiologist, {"impression": IMPRESSION})
+    services.assign(study, None, admin_user)
+    services.cancel_request(Study.objects.get(pk=study.pk), patient)
+    services.assign(Study.objects.get(pk=study.pk), radiologist, admin_user)
+    study.refresh_from_db()
+    assert study.status == StudyStatus.CANCELLED
+    with pytest.raises(Conflict):
+        services.sign(study, radiologist, {"impression": IMPRESSION})
+    with pytest.raises(Conflict):
+        services.save_draft(study, radiologist, {"findings": FINDINGS})
+    assert services.editable_draft(study) is None
+    study.refresh_from_db()
+    assert study.status == StudyStatus.CANCELLED
+    assert not ReportVersion.objects.filter(report__study=study, status=VersionStatus.SIGNED)
+    assert not Delivery.objects.exists()
