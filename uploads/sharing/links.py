@@ -1,11 +1,9 @@
-"""Share links: creation, revocation, the grant a link holder's session carries, throttling.
+"""Share links: creation, revocation, opening, throttling of failed attempts.
 
 A link ``/s/<token>/`` carries a random token (``secrets.token_urlsafe(32)``); only its
 SHA-256 is stored. Opening a valid link (after the passcode, if any) stores a *grant* —
-the link's id — in the session. Every request re-validates the grants against the
-database (:func:`granted_links`), so revoking a link or its expiry ends access at once.
-A grant lets its holder use the viewer of exactly that study (page, manifest, slices,
-attributes), read-only, and download exports when the link allows it.
+the link's id — in the session; what a grant lets its holder reach, and the check of
+grants on every request, are in :mod:`uploads.permissions`.
 
 Settings: ``SHARE_LINK_DEFAULT_DAYS`` (14), ``SHARE_LINK_MAX_DAYS`` (90),
 ``SHARE_LINK_MAX_FAILURES`` (10 failed attempts — unknown tokens, wrong passcodes — per
