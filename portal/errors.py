@@ -22,7 +22,3 @@ TRANSIENT: tuple[type[Exception], ...] = (DatabaseError, OSError, ConnectionErro
 
 #: Sending an email: the mail server refused, timed out or was unreachable.
 MAIL_TRANSIENT: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
-
-
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT)

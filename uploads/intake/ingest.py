@@ -605,16 +605,6 @@ def write_fates(files: list[UploadFile]) -> None:
         )
 
 
-def finish(
-    file: UploadFile, status: str, message: str = "", study_id: int | None = None
-) -> FileOutcome:
-    """Record one file's fate outside a batch (e.g. an empty file in ``import_dicom``)."""
-    with transaction.atomic():
-        outcome = settle(file, status, message, study_id)
-        finish_batch(file.upload, [file])
-    return outcome
-
-
 #: States of an upload that may still end done.
 LIVE = (Upload.State.OPEN, Upload.State.NEEDS_ATTENTION)
 
