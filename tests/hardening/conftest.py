@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 
-from tests.uploads.conftest import UploadClient, imported_study, mr_series  # noqa: F401
+# The upload API with its tasks run (``api``, ``Runner``) is that of tests/uploads.
+from tests.uploads.conftest import (  # noqa: F401  (fixtures and helpers used here)
+    Runner,
+    UploadClient,
+    api,
+    imported_study,
+    mr_series,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -100,35 +107,3 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-# -- the upload API with tasks executed -----------------------------------------------------
-
-
-class Runner:
-    """An :class:`UploadClient` whose on-commit ingest tasks run (eager Celery)."""
-
-    def __init__(self, client: UploadClient, capture: Any) -> None:
-        self.client = client
-        self.capture = capture
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.client, name)
-
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with self.capture(execute=True):
-                return method(*args, **kwargs)
-
-        return run
-
-    def send_all(self, files: dict[str, bytes]) -> dict[str, Any]:
-        """One upload holding ``files``; returns the final status."""
-        upload = self.create(len(files))
-        for name, data in files.items():
-            self.send(upload, name, data)
-        return dict(self.status(upload))
-
-
-@pytest.fixture
-def api(login: Any, patient: Any, django_capture_on_commit_callbacks: Any) -> Runner:
-    return Runner(UploadClient(login(patient)), django_capture_on_commit_callbacks)

@@ -16,25 +16,6 @@ from uploads.models import FileStatus, Instance, Study, StudyStatus, Upload, Upl
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(login: Any, patient: Any, django_capture_on_commit_callbacks: Any) -> Any:
-    client = UploadClient(login(patient))
-
-    class Runner:
-        """Sends files with the on-commit ingest tasks executed (eager Celery)."""
-
-        def __getattr__(self, name: str) -> Any:
-            method = getattr(client, name)
-
-            def run(*args: Any, **kwargs: Any) -> Any:
-                with django_capture_on_commit_callbacks(execute=True):
-                    return method(*args, **kwargs)
-
-            return run
-
-    return Runner()
-
-
 def test_series_upload_indexes_one_ready_study(
     api: Any, mr_series: list[Path], patient: Any
 ) -> None:

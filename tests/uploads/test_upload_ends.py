@@ -18,29 +18,6 @@ from uploads.intake import ingest
 from uploads.models import Study, StudyStatus, Upload, UploadFile
 
 
-@pytest.fixture
-def api(login: Any, patient: Any, django_capture_on_commit_callbacks: Any) -> Any:
-    client = UploadClient(login(patient))
-
-    class Runner:
-        def __getattr__(self, name: str) -> Any:
-            method = getattr(client, name)
-
-            def run(*args: Any, **kwargs: Any) -> Any:
-                with django_capture_on_commit_callbacks(execute=True):
-                    return method(*args, **kwargs)
-
-            return run
-
-        def finish(self, upload: int, body: dict[str, Any] | None = None) -> Any:
-            with django_capture_on_commit_callbacks(execute=True):
-                return client.client.post(
-                    f"/api/uploads/{upload}/finish/", body or {}, content_type="application/json"
-                )
-
-    return Runner()
-
-
 @pytest.mark.django_db
 def test_files_that_coincide_still_close_the_upload(api: Any, patient: Any) -> None:
     """Three files chosen, two of them the same bytes once de-identified in the browser:
