@@ -45,7 +45,7 @@ from portal.audit.log import record
 from uploads.intake import lifecycle, quarantine, quota
 from uploads.intake.ingest import LIVE, close_if_done, revive
 from uploads.intake.keys import uploader_key
-from uploads.intake.receive import receive_whole
+from uploads.intake.receive import receive_whole, refusal
 from uploads.intake.tasks import schedule
 from uploads.models import TERMINAL, FileStatus, Instance, Upload, UploadFile, Urgency
 from uploads.permissions import UPLOADERS
@@ -248,14 +248,8 @@ def new_file(
         )  # fmt: skip
         upload.studies.add(known.instance.series.study)
         return file
-    if size == 0:
-        reason = "empty file: not a DICOM file"
-    elif size > settings.UPLOAD_MAX_FILE_SIZE:
-        limit = settings.UPLOAD_MAX_FILE_SIZE // 1024**2
-        reason = f"too large: {size // 1024**2} MB (limit {limit} MB a file)"
-    elif not admission.fits(size):
-        reason = quota.OVER_QUOTA
-    else:
+    reason = refusal(size, admission)
+    if not reason:
         return UploadFile.objects.create(upload=upload, key=key, name=name, size=size)
     return UploadFile.objects.create(
         upload=upload, key=key, name=name, size=size, status=FileStatus.REJECTED, message=reason

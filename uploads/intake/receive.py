@@ -6,14 +6,25 @@ registered by ``ingest.expand_archive`` inside the archive's own transaction.)""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from uploads.intake import quarantine, quota
 from uploads.intake.tasks import schedule
 from uploads.models import FileStatus, Upload, UploadFile
 
-#: The reason given for a file of no bytes.
-EMPTY = "empty file"
+
+def refusal(size: int, admission: quota.Admission) -> str:
+    """Why a new file of ``size`` bytes is refused before its bytes are kept, or "" when
+    it is admitted (and its space in the quota taken). The one rule for every way in."""
+    if size == 0:
+        return "empty file: not a DICOM file"
+    if size > settings.UPLOAD_MAX_FILE_SIZE:
+        limit = settings.UPLOAD_MAX_FILE_SIZE // 1024**2
+        return f"too large: {size // 1024**2} MB (limit {limit} MB a file)"
+    if not admission.fits(size):
+        return quota.OVER_QUOTA
+    return ""
 
 
 def receive_whole(
@@ -27,9 +38,10 @@ def receive_whole(
     """Register and keep whole files (``data`` is their bytes one after the other) in one
     transaction, and queue them for ingest. Files the upload has already are answered
     with their state; their bytes are not written again. New files are admitted against
-    the uploader's quota (:mod:`uploads.intake.quota`): one that does not fit is refused
-    at once and its bytes are not kept; so is a file of no bytes. ``queue=False`` leaves
-    the ingest to the caller (``import_dicom`` runs it in its own process).
+    the uploader's quota (:mod:`uploads.intake.quota`): one that does not fit, or is
+    empty or too large (:func:`refusal`), is refused at once and its bytes are not kept.
+    ``queue=False`` leaves the ingest to the caller (``import_dicom`` runs it in its own
+    process).
 
     Returns each entry's file, in order, and whether any was new.
     """
@@ -42,11 +54,9 @@ def receive_whole(
             }
             admission = quota.Admission(upload.owner_id)
             new = [
-                refused(upload, key, name, size, EMPTY) if size == 0 else
-                UploadFile(upload=upload, key=key, name=name, size=size, received=size,
-                           status=FileStatus.RECEIVED)
-                if admission.fits(size) else
-                refused(upload, key, name, size, quota.OVER_QUOTA)
+                refused(upload, key, name, size, reason) if (reason := refusal(size, admission))
+                else UploadFile(upload=upload, key=key, name=name, size=size, received=size,
+                                status=FileStatus.RECEIVED)
                 for key, size in entries
                 if key not in known
             ]  # fmt: skip
