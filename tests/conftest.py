@@ -14,10 +14,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from django.conf import settings
+
+from tests.s3 import S3Server, start_s3
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API + ORM
 
@@ -29,7 +31,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ARTIFACTS = REPO / "test-artifacts"
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Skip locally, fail in CI."""
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: services must be present)", pytrace=False)
@@ -161,6 +163,7 @@ def start_worker(log: Path, extra_env: dict[str, str] | None = None) -> Worker:
         "DATA_DIR": str(Path(settings.MEDIA_ROOT).parent / "worker-data"),
         "SECRET_KEY": settings.SECRET_KEY,
         "DEID_SECRET": settings.DEID_SECRET,
+        **storage_env(),
         **(extra_env or {}),
     }
     handle = log.open("wb")
@@ -194,6 +197,66 @@ def celery_worker(
         pytest.fail("worker did not answer a ping in 30 s:\n" + worker.log.read_text()[-3000:])
     yield worker
     worker.stop()
+
+
+# -- storage: local disk or S3 (moto_server) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One ``moto_server`` on a free loopback port for the session; each test gets a bucket."""
+    try:
+        server = start_s3(tmp_path_factory.mktemp("s3") / "moto.log")
+    except (FileNotFoundError, RuntimeError) as exc:
+        missing(f"S3 server (moto) not available: {exc}")
+    yield server
+    server.stop()
+
+
+@dataclass
+class Storage:
+    """The storage a test runs on: ``kind`` is "local" (MEDIA_ROOT) or "s3" (a fresh bucket)."""
+
+    kind: str
+    server: S3Server | None = None
+    bucket: str = ""
+
+    def names(self, prefix: str = "") -> list[str]:
+        """Every stored object's name under ``prefix``, read from the back-end itself."""
+        if self.server is not None:
+            return sorted(self.server.keys(self.bucket, prefix))
+        root = Path(settings.MEDIA_ROOT)
+        found = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        return sorted(name for name in found if name.startswith(prefix))
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request: pytest.FixtureRequest, settings: Any) -> Storage:
+    """Runs a test twice: on local disk and on S3 (django-storages' S3Storage on moto_server,
+    configured as portal/settings.py does for ``STORAGE=s3``). Changing ``STORAGES`` sends
+    ``setting_changed``, which resets ``default_storage`` for every module that imported it."""
+    if request.param == "local":
+        return Storage("local")
+    server: S3Server = request.getfixturevalue("s3_server")
+    bucket = server.new_bucket()
+    settings.STORAGES = {**settings.STORAGES, "default": server.storage_options(bucket)}
+    return Storage("s3", server, bucket)
+
+
+def storage_env() -> dict[str, str]:
+    """The environment that gives a subprocess (worker, gunicorn) this test's storage."""
+    default = settings.STORAGES["default"]
+    if default["BACKEND"] != "storages.backends.s3.S3Storage":
+        return {"STORAGE": "local"}
+    options = default["OPTIONS"]
+    return {
+        "STORAGE": "s3",
+        "S3_BUCKET": options["bucket_name"],
+        "S3_ENDPOINT_URL": options["endpoint_url"],
+        "S3_REGION": options["region_name"] or "",
+        "S3_ACCESS_KEY_ID": options["access_key"] or "",
+        "S3_SECRET_ACCESS_KEY": options["secret_key"] or "",
+    }
 
 
 # -- email -----------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ def stored_bytes(instance: Instance) -> bytes:
         return bytes(handle.read())
 
 
+@pytest.mark.usefixtures("storage")
 def test_dicom_export_is_a_file_set_read_by_pydicom_and_dcmdump(
     login: Any, patient: Any, imported_study: Any, tmp_path: Path,
     django_capture_on_commit_callbacks: Any, monkeypatch: Any,
@@ -203,6 +204,7 @@ def test_png_export_with_the_chosen_window(
     assert client.post(url, {"kind": "gif"}).status_code == 400
 
 
+@pytest.mark.usefixtures("storage")
 def test_nifti_of_the_mr_series_has_the_geometry_of_its_slices(
     login: Any, patient: Any, imported_study: Any, tmp_path: Path,
     django_capture_on_commit_callbacks: Any,
@@ -294,6 +296,7 @@ def test_who_may_export_and_download(
     assert login(radiologist).get(f"/exports/{export.pk}/download/").status_code == 404
 
 
+@pytest.mark.usefixtures("storage")
 def test_download_expires_and_files_are_purged(
     login: Any, patient: Any, imported_study: Any, django_capture_on_commit_callbacks: Any,
     settings: Any,

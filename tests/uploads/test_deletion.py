@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.files.storage import default_storage
 
+from tests.conftest import Storage
 from tests.sharing.factories import make_export
 from uploads.models import Instance
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_deleting_a_study_removes_its_files_and_exports(
-    imported_study: Any, django_capture_on_commit_callbacks: Any
+    storage: Storage, imported_study: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     files = list(
         Instance.objects.filter(series__study=imported_study).values_list("file", flat=True)
@@ -28,6 +29,7 @@ def test_deleting_a_study_removes_its_files_and_exports(
         imported_study.delete()
     assert not any(default_storage.exists(name) for name in files)
     assert not default_storage.exists(export.file)
+    assert storage.names("instances/") == storage.names("exports/") == []
 
 
 def test_deleting_an_account_removes_its_studies_files(
@@ -39,6 +41,7 @@ def test_deleting_an_account_removes_its_studies_files(
     assert not default_storage.exists(name)
 
 
+@pytest.mark.usefixtures("storage")
 def test_a_file_another_instance_uses_is_kept(
     imported_study: Any, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import start_worker
+from tests.conftest import Storage, start_worker
 from tests.uploads.conftest import UploadClient
 from uploads.intake import ingest, quarantine
 from uploads.intake.tasks import requeue_stale_files
@@ -29,7 +29,7 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 
 def test_series_through_real_worker(
-    celery_worker: Any, login: Any, patient: Any, mr_series: list[Path]
+    storage: Storage, celery_worker: Any, login: Any, patient: Any, mr_series: list[Path]
 ) -> None:
     client = UploadClient(login(patient))
     upload = client.create(len(mr_series))
@@ -39,6 +39,9 @@ def test_series_through_real_worker(
     assert Instance.objects.count() == 20
     assert quarantine.is_empty()
     assert "uploads.tasks.ingest_upload" in celery_worker.log.read_text()
+    # The worker (another process) wrote to the same back-end: each instance's object once.
+    files = sorted(Instance.objects.values_list("file", flat=True))
+    assert storage.names("instances/") == files and storage.names("quarantine/") == []
 
 
 def test_worker_killed_mid_ingest_loses_and_duplicates_nothing(

@@ -9,6 +9,7 @@ import pydicom
 import pytest
 from django.core.files.storage import default_storage
 
+from tests.conftest import Storage
 from tests.uploads.conftest import UploadClient, sample_bytes, sha, zip_bytes
 from uploads.intake import quarantine
 from uploads.models import FileStatus, Instance, Study, StudyStatus, Upload, UploadFile
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_series_upload_indexes_one_ready_study(
-    api: Any, mr_series: list[Path], patient: Any
+    storage: Storage, api: Any, mr_series: list[Path], patient: Any
 ) -> None:
     upload = api.create(len(mr_series), clinical_question="Is the lesion growing?")
     for path in mr_series:
@@ -46,8 +47,13 @@ def test_series_upload_indexes_one_ready_study(
     assert ds.SOPInstanceUID == instance.sop_instance_uid
     assert quarantine.is_empty()
     assert not UploadFile.objects.exclude(name="").exists()
+    # What the back-end itself holds (the bucket's keys on S3): each instance once, no more.
+    files = sorted(Instance.objects.values_list("file", flat=True))
+    assert storage.names("instances/") == files and len(set(files)) == 20
+    assert storage.names("quarantine/") == []
 
 
+@pytest.mark.usefixtures("storage")
 def test_resume_mid_file_after_a_dropped_connection(api: Any, patient: Any) -> None:
     data = sample_bytes("CT_small.dcm")
     upload = api.create(1)

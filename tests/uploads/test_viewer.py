@@ -26,6 +26,7 @@ def test_manifest_lists_sorted_slices(login: Any, patient: Any, imported_study: 
     assert data["presets"]["lung"] == {"center": -600.0, "width": 1500.0}
 
 
+@pytest.mark.usefixtures("storage")
 def test_slice_png_etag_and_cache(login: Any, patient: Any, imported_study: Any) -> None:
     cache.clear()
     client = login(patient)
