@@ -1,0 +1,372 @@
+"""Several portal "hosts" on one machine, for the scale-out test and benchmark.
+
+A host is what one machine of a deployment runs: the Procfile's ``web`` (gunicorn) and
+``worker`` (Celery) commands, with a DATA_DIR of its own, on its own port. The hosts
+share what a deployment shares: ONE PostgreSQL database (created here, dropped after),
+ONE Redis (a ``redis-server`` started here on a free port, not the machine's shared one)
+and ONE S3 bucket (``moto_server``), with ``STORAGE=s3`` as in production.
+
+The hosts are separate process groups on loopback (not network namespaces): the
+PostgreSQL of this machine listens on 127.0.0.1 only, so a host in its own namespace
+could not reach it without a bridge. Nothing a host keeps in its DATA_DIR is shared,
+and :func:`local_files` shows that nothing of an upload lands there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import io
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pydicom
+from pydicom.uid import generate_uid
+
+from tests.s3 import S3Server, free_port, start_s3
+
+REPO = Path(__file__).resolve().parent.parent
+PROCFILE = REPO / "Procfile"
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def procfile_argv(name: str, env: dict[str, str]) -> list[str]:
+    """The Procfile's command ``name``, expanded with ``env`` (as scripts/procs.py does)."""
+    for line in PROCFILE.read_text().splitlines():
+        key, _, command = line.partition(":")
+        if key.strip() == name and not line.lstrip().startswith("#"):
+            command = re.sub(
+                r"\$\{(\w+)(?::-([^}]*))?\}",
+                lambda m: env.get(m.group(1)) or m.group(2) or "",
+                command.strip(),
+            )
+            argv = shlex.split(command)
+            if argv[0] == "python":
+                argv[0] = sys.executable
+            elif (Path(sys.executable).parent / argv[0]).exists():
+                argv[0] = str(Path(sys.executable).parent / argv[0])
+            return argv
+    raise KeyError(f"no {name!r} in {PROCFILE}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@dataclass
+class Shared:
+    """The services every host uses, and the environment that points a process at them."""
+
+    database_url: str
+    redis_url: str
+    s3: S3Server
+    bucket: str
+    env: dict[str, str]
+    folder: Path
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with psycopg2.connect(self.database_url) as db, db.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return self.s3.keys(self.bucket, prefix)
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    server = shutil.which("redis-server")
+    if not server:
+        raise FileNotFoundError("redis-server not installed")
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", str(folder), "--logfile", str(folder / "redis.log")],
+    )  # fmt: skip
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            client.ping()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except redis.RedisError:
+            time.sleep(0.05)
+    stop_process(proc)
+    raise RuntimeError("redis-server did not answer")
+
+
+def _admin(sql: str) -> None:
+    db = psycopg2.connect(dbname="postgres", **PG)
+    db.autocommit = True
+    with db.cursor() as cursor:
+        cursor.execute(sql)
+    db.close()
+
+
+@contextmanager
+def shared_services(folder: Path) -> Iterator[Shared]:
+    """A fresh database (migrated), a private Redis and an S3 bucket; all gone after."""
+    name = f"portal_scale_{os.getpid()}_{secrets.token_hex(3)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    redis_proc, redis_url = start_redis(folder / "redis")
+    s3 = None
+    _admin(f"CREATE DATABASE {name}")
+    try:
+        s3 = start_s3(folder / "moto.log")
+        bucket = s3.new_bucket("scale")
+        database_url = f"postgres://postgres@127.0.0.1:5432/{name}"
+        env = {
+            k: v for k, v in os.environ.items()
+            if not k.startswith(("S3_", "DJANGO_ALLOW", "PYTEST", "CACHE_KEY"))
+        }  # fmt: skip
+        env.update(
+            DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY=secrets.token_urlsafe(40),
+            DEID_SECRET=secrets.token_urlsafe(40), LOG_LEVEL="WARNING", DEBUG="0",
+            STATIC_MANIFEST="0",  # no collectstatic here; the API serves no static files
+            **s3.env(bucket),
+        )  # fmt: skip
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True,
+            timeout=300,
+        )  # fmt: skip
+        yield Shared(database_url, redis_url, s3, bucket, env, folder)
+    finally:
+        if s3 is not None:
+            s3.stop()
+        stop_process(redis_proc)
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass
+class Host:
+    """One machine of the deployment: its own DATA_DIR, web port and worker processes."""
+
+    name: str
+    shared: Shared
+    data_dir: Path
+    port: int = 0
+    procs: list[tuple[str, subprocess.Popen[bytes], Path]] = field(default_factory=list)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**self.shared.env, "DATA_DIR": str(self.data_dir), **extra}
+
+    def start(self, role: str, *more: str, **extra: str) -> Path:
+        """Start the Procfile's ``role`` on this host; returns its log file."""
+        env = self.env(**extra)
+        if role == "web":
+            self.port = free_port()
+            env["PORTAL_PORT"] = str(self.port)
+        log = self.data_dir / f"{role}-{len(self.procs)}.log"
+        proc = subprocess.Popen(
+            [*procfile_argv(role, env), *more], cwd=REPO, env=env,
+            stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.procs.append((role, proc, log))
+        return log
+
+    def start_web(self, workers: int = 2) -> None:
+        self.start("web", WEB_WORKERS=str(workers))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name}: web did not answer /healthz in 60 s")
+
+    def start_worker(self, concurrency: int = 1) -> None:
+        log = self.start(
+            "worker", "--hostname", f"{self.name}-{len(self.procs)}@%h",
+            WORKER_CONCURRENCY=str(concurrency),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if " ready." in log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name}: worker not ready in 60 s")
+
+    def _check_alive(self) -> None:
+        for role, proc, log in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{self.name} {role} exited:\n{log.read_text()[-3000:]}")
+
+    def logs(self, role: str) -> str:
+        return "".join(log.read_text(errors="replace") for r, _, log in self.procs if r == role)
+
+    def stop(self) -> None:
+        for _, proc, _ in reversed(self.procs):
+            stop_process(proc)
+        self.procs.clear()
+
+
+def local_files(host: Host) -> list[str]:
+    """Files a host wrote under its DATA_DIR other than its own logs (should be none)."""
+    return sorted(
+        p.relative_to(host.data_dir).as_posix()
+        for p in host.data_dir.rglob("*")
+        if p.is_file() and not p.name.endswith(".log") and p.name != "secret_key"
+    )
+
+
+@contextmanager
+def hosts(shared: Shared, names: tuple[str, ...] = ("a", "b")) -> Iterator[list[Host]]:
+    made = []
+    for name in names:
+        folder = shared.folder / f"host-{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        made.append(Host(name, shared, folder))
+    try:
+        yield made
+    finally:
+        for host in made:
+            host.stop()
+
+
+def new_session(shared: Shared, email: str) -> str:
+    """A logged-in patient's session key, made with Django's own SessionStore."""
+    code = (
+        "from django.contrib.sessions.backends.db import SessionStore;"
+        "from portal.accounts.models import User;"
+        f"u=User.objects.create_user({email!r},'scale-pass-123',role='patient',"
+        "email_verified=True);s=SessionStore();s['_auth_user_id']=str(u.pk);"
+        "s['_auth_user_backend']='django.contrib.auth.backends.ModelBackend';"
+        "s['_auth_user_hash']=u.get_session_auth_hash();s.create();print(s.session_key)"
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code], cwd=REPO,
+        env=shared.env, check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return out.stdout.split()[-1]
+
+
+class Client:
+    """A logged-in HTTP client (session cookie + CSRF) on one keep-alive connection."""
+
+    def __init__(self, port: int, session: str) -> None:
+        self.port = port
+        self.csrf = secrets.token_hex(16)
+        self.cookie = f"sessionid={session}; csrftoken={self.csrf}"
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, dict[str, str]]:
+        all_headers = {"Cookie": self.cookie, "X-CSRFToken": self.csrf,
+                       "Referer": f"http://127.0.0.1:{self.port}/", **(headers or {})}  # fmt: skip
+        self.conn.request(method, path, body=body, headers=all_headers)
+        response = self.conn.getresponse()
+        return response.status, response.read(), dict(response.getheaders())
+
+    def json(self, method: str, path: str, payload: Any = None) -> Any:
+        body = None if payload is None else json.dumps(payload).encode()
+        status, data, _ = self.request(method, path, body, {"Content-Type": "application/json"})
+        if status >= 400:
+            raise RuntimeError(f"{method} {path}: {status} {data[:200]!r}")
+        return json.loads(data)
+
+
+def upload(port: int, session: str, files: list[bytes], parallel: int = 2) -> int:
+    """Send ``files`` as the upload page does (batches of small files); returns the upload id."""
+    setup = Client(port, session)
+    config = setup.json("GET", "/api/uploads/config/")
+    upload_id = int(setup.json("POST", "/api/uploads/", {"expected_files": len(files)})["id"])
+    queue = list(files)
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def next_batch() -> list[bytes]:
+        batch: list[bytes] = []
+        with lock:
+            while queue and len(batch) < config["batch_files"]:
+                if batch and sum(map(len, batch)) + len(queue[-1]) > config["chunk_size"]:
+                    break
+                batch.append(queue.pop())
+        return batch
+
+    def send() -> None:
+        client = Client(port, session)
+        while batch := next_batch():
+            header = ",".join(f"{hashlib.sha256(d).hexdigest()}:{len(d)}" for d in batch)
+            status, body, _ = client.request(
+                "POST", f"/api/uploads/{upload_id}/batch/", b"".join(batch),
+                {"Upload-Batch": header, "Content-Type": "application/octet-stream"},
+            )  # fmt: skip
+            if status != 200:
+                errors.append(f"batch {status}: {body[:200]!r}")
+                return
+
+    threads = [threading.Thread(target=send) for _ in range(parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError("; ".join(errors))
+    return upload_id
+
+
+def wait_done(shared: Shared, upload_ids: list[int], timeout: float = 120) -> None:
+    """Wait until every upload is done (read from the database, not the API)."""
+    deadline = time.monotonic() + timeout
+    with psycopg2.connect(shared.database_url) as db, db.cursor() as cursor:
+        db.autocommit = True
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM uploads_upload WHERE id = ANY(%s) AND state = 'done'",
+                [upload_ids],
+            )
+            row = cursor.fetchone()
+            if row is not None and row[0] == len(upload_ids):
+                return
+            time.sleep(0.02)
+    states = shared.query("SELECT id, state FROM uploads_upload WHERE id = ANY(%s)", (upload_ids,))
+    raise TimeoutError(f"uploads not done after {timeout} s: {states}")
+
+
+def series_copy(paths: list[Path], tag: str) -> list[bytes]:
+    """The series as a new study: new Study/Series/SOP Instance UIDs, same pixels."""
+    study, series = generate_uid(), generate_uid()
+    out = []
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.StudyDescription = f"scale-out {tag}"
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        out.append(buffer.getvalue())
+    return out
