@@ -222,6 +222,13 @@ class Host:
     def logs(self, role: str) -> str:
         return "".join(log.read_text(errors="replace") for r, _, log in self.procs if r == role)
 
+    def stop_role(self, role: str) -> None:
+        """Stop this host's ``role`` processes (e.g. its workers), leaving the others."""
+        for name, proc, _ in self.procs:
+            if name == role:
+                stop_process(proc)
+        self.procs = [entry for entry in self.procs if entry[0] != role]
+
     def stop(self) -> None:
         for _, proc, _ in reversed(self.procs):
             stop_process(proc)
