@@ -41,7 +41,18 @@ from tests.s3 import S3Server, free_port, start_s3
 
 REPO = Path(__file__).resolve().parent.parent
 PROCFILE = REPO / "Procfile"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def server_url(name: str) -> str:
+    """A URL of database ``name`` on the PostgreSQL server of ``DATABASE_URL`` (else local)."""
+    import dj_database_url
+
+    url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+    db = dj_database_url.parse(url)
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise FileNotFoundError("DATABASE_URL is not PostgreSQL")
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
 
 
 def procfile_argv(name: str, env: dict[str, str]) -> list[str]:
@@ -118,7 +129,7 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _admin(sql: str) -> None:
-    db = psycopg2.connect(dbname="postgres", **PG)
+    db = psycopg2.connect(server_url("postgres"))
     db.autocommit = True
     with db.cursor() as cursor:
         cursor.execute(sql)
@@ -132,11 +143,11 @@ def shared_services(folder: Path) -> Iterator[Shared]:
     folder.mkdir(parents=True, exist_ok=True)
     redis_proc, redis_url = start_redis(folder / "redis")
     s3 = None
-    _admin(f"CREATE DATABASE {name}")
     try:
+        _admin(f"CREATE DATABASE {name}")
         s3 = start_s3(folder / "moto.log")
         bucket = s3.new_bucket("scale")
-        database_url = f"postgres://postgres@127.0.0.1:5432/{name}"
+        database_url = server_url(name)
         env = {
             k: v for k, v in os.environ.items()
             if not k.startswith(("S3_", "DJANGO_ALLOW", "PYTEST", "CACHE_KEY"))
