@@ -296,7 +296,6 @@ def test_who_may_export_and_download(
     assert login(radiologist).get(f"/exports/{export.pk}/download/").status_code == 404
 
 
-@pytest.mark.usefixtures("storage")
 def test_download_expires_and_files_are_purged(
     login: Any, patient: Any, imported_study: Any, django_capture_on_commit_callbacks: Any,
     settings: Any,

@@ -41,7 +41,6 @@ def test_deleting_an_account_removes_its_studies_files(
     assert not default_storage.exists(name)
 
 
-@pytest.mark.usefixtures("storage")
 def test_a_file_another_instance_uses_is_kept(
     imported_study: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
