@@ -6,10 +6,12 @@ share what a deployment shares: ONE PostgreSQL database (created here, dropped a
 ONE Redis (a ``redis-server`` started here on a free port, not the machine's shared one)
 and ONE S3 bucket (``moto_server``), with ``STORAGE=s3`` as in production.
 
-The hosts are separate process groups on loopback (not network namespaces): the
-PostgreSQL of this machine listens on 127.0.0.1 only, so a host in its own namespace
-could not reach it without a bridge. Nothing a host keeps in its DATA_DIR is shared,
-and :func:`local_files` shows that nothing of an upload lands there.
+As root (``ip netns`` works), each host runs in a network namespace of its own: it sees
+only its own loopback, on which relays (tests/relay.py, through UNIX sockets) put the
+shared services at their usual addresses; its web port is relayed back to the machine's
+loopback. Otherwise the hosts are separate process groups on the machine's loopback.
+Nothing a host keeps in its DATA_DIR is shared, and :func:`local_files` shows that
+nothing of an upload lands there.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dj_database_url
 import psycopg2
 import pydicom
 from pydicom.uid import generate_uid
@@ -45,8 +48,6 @@ PROCFILE = REPO / "Procfile"
 
 def server_url(name: str) -> str:
     """A URL of database ``name`` on the PostgreSQL server of ``DATABASE_URL`` (else local)."""
-    import dj_database_url
-
     url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
     db = dj_database_url.parse(url)
     if db["ENGINE"] != "django.db.backends.postgresql":
@@ -94,6 +95,8 @@ class Shared:
     bucket: str
     env: dict[str, str]
     folder: Path
+    #: (host, port) of PostgreSQL, Redis and the S3 server, as the hosts' processes reach them
+    services: list[tuple[str, int]] = field(default_factory=list)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with psycopg2.connect(self.database_url) as db, db.cursor() as cursor:
@@ -162,7 +165,13 @@ def shared_services(folder: Path) -> Iterator[Shared]:
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True,
             timeout=300,
         )  # fmt: skip
-        yield Shared(database_url, redis_url, s3, bucket, env, folder)
+        pg = dj_database_url.parse(database_url)
+        services = [
+            (str(pg["HOST"]), int(pg["PORT"] or 5432)),
+            ("127.0.0.1", int(redis_url.rsplit(":", 1)[1].split("/")[0])),
+            ("127.0.0.1", int(s3.endpoint.rsplit(":", 1)[1])),
+        ]
+        yield Shared(database_url, redis_url, s3, bucket, env, folder, services)
     finally:
         if s3 is not None:
             s3.stop()
@@ -178,6 +187,9 @@ class Host:
     shared: Shared
     data_dir: Path
     port: int = 0
+    #: the host's own network namespace ("" = the machine's) and its web port inside it
+    netns: str = ""
+    inner_port: int = 0
     procs: list[tuple[str, subprocess.Popen[bytes], Path]] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -187,11 +199,13 @@ class Host:
         """Start the Procfile's ``role`` on this host; returns its log file."""
         env = self.env(**extra)
         if role == "web":
-            self.port = free_port()
-            env["PORTAL_PORT"] = str(self.port)
+            if not self.netns:
+                self.port = self.inner_port = free_port()
+            env["PORTAL_PORT"] = str(self.inner_port)
         log = self.data_dir / f"{role}-{len(self.procs)}.log"
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
         proc = subprocess.Popen(
-            [*procfile_argv(role, env), *more], cwd=REPO, env=env,
+            [*inside, *procfile_argv(role, env), *more], cwd=REPO, env=env,
             stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.procs.append((role, proc, log))
@@ -255,18 +269,82 @@ def local_files(host: Host) -> list[str]:
     )
 
 
+def netns_usable(shared: Shared) -> bool:
+    """Root, ``ip`` present, the services on loopback, and ``ip netns add`` works."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        return False
+    if any(host not in {"127.0.0.1", "localhost"} for host, _ in shared.services):
+        return False
+    probe = f"portal-probe-{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode == 0
+    if made:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return made
+
+
+def start_relay(specs: list[str], log: Path, netns: str = "") -> subprocess.Popen[bytes]:
+    inside = ["ip", "netns", "exec", netns] if netns else []
+    proc = subprocess.Popen(
+        [*inside, sys.executable, "-m", "tests.relay", *specs], cwd=REPO,
+        stdout=subprocess.PIPE, stderr=log.open("wb"),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        stop_process(proc)
+        raise RuntimeError("relay did not start:\n" + log.read_text()[-2000:])
+    return proc
+
+
 @contextmanager
-def hosts(shared: Shared, names: tuple[str, ...] = ("a", "b")) -> Iterator[list[Host]]:
-    made = []
-    for name in names:
-        folder = shared.folder / f"host-{name}"
-        folder.mkdir(parents=True, exist_ok=True)
-        made.append(Host(name, shared, folder))
+def hosts(
+    shared: Shared, names: tuple[str, ...] = ("a", "b"), netns: bool | None = None
+) -> Iterator[list[Host]]:
+    """The hosts, each in a network namespace of its own when the machine allows it
+    (``netns=None``: when :func:`netns_usable`); else each on the machine's loopback.
+
+    In a namespace a host sees only its own loopback; relays (tests/relay.py) put the
+    shared services on it at their usual ports, through UNIX sockets in the shared
+    folder, and its web port back on the machine's loopback at ``Host.port``."""
+    use_ns = netns_usable(shared) if netns is None else netns
+    made: list[Host] = []
+    relays: list[subprocess.Popen[bytes]] = []
+    namespaces: list[str] = []
     try:
+        outside = []
+        for index, (_, port) in enumerate(shared.services):
+            sock = shared.folder / f"service-{index}.sock"
+            outside.append(f"unix:{sock}=tcp:127.0.0.1:{port}")
+        for name in names:
+            folder = shared.folder / f"host-{name}"
+            folder.mkdir(parents=True, exist_ok=True)
+            host = Host(name, shared, folder)
+            made.append(host)
+            if not use_ns:
+                continue
+            host.netns = f"portal-{os.getpid()}-{name}"
+            subprocess.run(["ip", "netns", "add", host.netns], check=True)
+            namespaces.append(host.netns)
+            subprocess.run(["ip", "netns", "exec", host.netns, "ip", "link", "set", "lo", "up"],
+                           check=True)  # fmt: skip
+            host.port, host.inner_port = free_port(), 8000
+            web_sock = folder / "web.sock"
+            inside = [
+                f"tcp:127.0.0.1:{port}=unix:{shared.folder / f'service-{index}.sock'}"
+                for index, (_, port) in enumerate(shared.services)
+            ]
+            inside.append(f"unix:{web_sock}=tcp:127.0.0.1:{host.inner_port}")
+            relays.append(start_relay(inside, folder / "relay.log", host.netns))
+            outside.append(f"tcp:127.0.0.1:{host.port}=unix:{web_sock}")
+        if use_ns:
+            relays.append(start_relay(outside, shared.folder / "relay.log"))
         yield made
     finally:
         for host in made:
             host.stop()
+        for relay in relays:
+            stop_process(relay)
+        for namespace in namespaces:
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
 
 
 def new_session(shared: Shared, email: str) -> str:

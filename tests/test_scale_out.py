@@ -2,9 +2,9 @@
 one Redis and one S3 bucket; uploads through both hosts' HTTP API are each stored exactly
 once, and a file ingested on host A renders on host B.
 
-The hosts are separate process groups on loopback (tests/hosts.py says why not network
-namespaces). bench/bench_scale.py is the bigger run, with throughput for 1, 2 and 4
-worker processes.
+Each host runs in a network namespace of its own when the machine allows it (root,
+``ip netns``), else as a process group on the machine's loopback (tests/hosts.py).
+bench/bench_scale.py is the bigger run, with throughput for 1, 2 and 4 worker processes.
 """
 
 from __future__ import annotations
@@ -117,6 +117,11 @@ def test_two_hosts_share_one_database_redis_and_bucket(series: list[Path], share
         assert status == 200 and headers["Content-Type"] == "image/png", body[:200]
         image = Image.open(io.BytesIO(body))
         assert max(image.size) == 128 and len(np.unique(np.asarray(image))) > 16  # not blank
+
+        if a.netns:  # each host has its own loopback: both webs listen on the same port
+            assert a.inner_port == b.inner_port
+            for host in (a, b):
+                assert f"Listening at: http://127.0.0.1:{host.inner_port}" in host.logs("web")
 
         # Nothing of the uploads landed in either host's own DATA_DIR.
         assert local_files(a) == local_files(b) == []
