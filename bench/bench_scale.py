@@ -65,6 +65,19 @@ def s3_cpu(shared: Shared) -> float:
     return _cpu(str(shared.s3.proc.pid))
 
 
+def relay_cpu(shared: Shared) -> float:
+    """CPU seconds of this run's namespace relays (tests/relay.py), which production lacks."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+            if b"tests.relay" in cmd and str(shared.folder).encode() in cmd:
+                total += _cpu(entry.name)
+        except OSError:
+            continue
+    return total
+
+
 def check_stored_once(shared: Shared) -> int:
     files = dict(shared.query("SELECT status, count(*) FROM uploads_uploadfile GROUP BY status"))
     rows = shared.query("SELECT file, sop_instance_uid FROM uploads_instance")
@@ -118,6 +131,8 @@ def main() -> None:
     try:
         with shared_services(Path(tmp)) as shared, hosts(shared) as (a, b):
             session = new_session(shared, "scale@example.org")
+            mode = "own network namespaces" if a.netns else "one loopback"
+            print(f"hosts: {mode}")
             a.start_web(workers=2)
             b.start_web(workers=2)
             for total, (on_a, on_b) in LAYOUTS.items():
@@ -126,7 +141,7 @@ def main() -> None:
                         host.start_worker(concurrency=count)
                 times = []
                 before = snapshot()
-                moto_before = s3_cpu(shared)
+                moto_before, relay_before = s3_cpu(shared), relay_cpu(shared)
                 counted = 0
                 for round_no in range(args.rounds + 1):
                     elapsed, n = one_round(shared, [a, b], session, series, args.copies,
@@ -139,7 +154,7 @@ def main() -> None:
                           f"= {rate:.1f} files/s; {stored} stored in all, each once")  # fmt: skip
                     if round_no == 0:
                         before = snapshot()
-                        moto_before = s3_cpu(shared)
+                        moto_before, relay_before = s3_cpu(shared), relay_cpu(shared)
                     else:
                         times.append(n / elapsed)
                         counted += n
@@ -149,6 +164,7 @@ def main() -> None:
                     "celery worker", "postgres", "redis", "machine")
                 }  # fmt: skip
                 cpu[total]["moto"] = (s3_cpu(shared) - moto_before) * 1000 / counted
+                cpu[total]["relay"] = (relay_cpu(shared) - relay_before) * 1000 / counted
                 results[total] = times
                 a.stop_role("worker")  # the workers only; the webs stay
                 b.stop_role("worker")
@@ -165,6 +181,7 @@ def main() -> None:
         print(f"  {total} worker process(es): {rate:6.1f} files/s  x{rate / base:.2f} vs 1"
               f"  (CPU ms a file: worker {spent['celery worker']:.1f}, web {spent['gunicorn']:.1f},"
               f" S3 server {spent['moto']:.1f}, redis {spent['redis']:.1f},"
+              f" relays {spent['relay']:.1f},"
               f" postgres (all on the machine) {spent['postgres']:.1f},"
               f" whole machine {spent['machine']:.1f})")  # fmt: skip
     print(
