@@ -8,11 +8,13 @@ Every sample file nobody here wrote — pydicom's own test files, PyPI pydicom-d
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pydicom.data
 import pytest
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 
 from uploads.dicom import deidentify as deid
 from uploads.dicom.encode import encode_file
@@ -44,7 +46,7 @@ def sample_files() -> list[Path]:
     )  # fmt: skip
 
 
-def deidentified(data: bytes):  # type: ignore[no-untyped-def]
+def deidentified(data: bytes) -> Dataset:
     with deid._quiet():
         ds = deid._read(data)
         deid.deidentify(ds, key=KEY, uid_root="2.25.1", uid_scope="owner:1")
@@ -78,12 +80,12 @@ def test_same_bytes_as_pydicom_on_every_sample() -> None:
 def test_changed_raw_element_is_written_from_its_new_value() -> None:
     """An element still raw but with a new value (as de-identification's byte-level
     replacements leave it) is encoded from the value, not copied from the source."""
-    path = pydicom.data.get_testdata_file("CT_small.dcm")
-    data = Path(str(path)).read_bytes()
+    path = str(pydicom.data.get_testdata_file("CT_small.dcm"))
+    data = Path(path).read_bytes()
     ds = deidentified(data)
     changed = [
         elem.tag
-        for elem in (ds.get_item(tag) for tag in ds.keys())
+        for elem in (ds.get_item(tag) for tag in ds.keys())  # noqa: SIM118
         if elem.is_raw and elem.value_tell and not data.startswith(elem.value, elem.value_tell)
     ]
     assert changed  # UIDs replaced on the bytes: still raw, with new values
@@ -92,7 +94,7 @@ def test_changed_raw_element_is_written_from_its_new_value() -> None:
         encoded = encode_file(ds, data)
     assert encoded is not None
     assert b"CompressedSamples" not in encoded
-    again = dcmread(__import__("io").BytesIO(encoded))
+    again = dcmread(io.BytesIO(encoded))
     assert again.PatientName == ds.PatientName
     for tag in changed:
         assert again[tag].value == ds[tag].value

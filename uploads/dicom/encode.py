@@ -74,7 +74,7 @@ def _copy_meta(meta: FileMetaDataset) -> FileMetaDataset:
     """A copy whose elements can be changed without changing ``meta``'s (values are
     immutable; a deep copy costs more than the whole encoding)."""
     result = FileMetaDataset()
-    for tag in meta.keys():
+    for tag in meta.keys():  # noqa: SIM118 (iterating a Dataset yields converted elements)
         result[tag] = copy(meta.get_item(tag))
     return result
 
