@@ -58,7 +58,8 @@ def encode_file(ds: Dataset, source: bytes) -> bytes | None:
     validate_file_meta(meta, enforce_standard=True)
     pixels = ds.get_item(0x7FE00010) if 0x7FE00010 in ds else None
     if pixels is not None and (
-        not pixels.is_raw or (pixels.length == _UNDEFINED) != tsyntax.is_compressed
+        not isinstance(pixels, RawDataElement)
+        or (pixels.length == _UNDEFINED) != tsyntax.is_compressed
     ):
         # As dcmwrite: Pixel Data is encapsulated exactly when the syntax is compressed.
         ds["PixelData"].is_undefined_length = tsyntax.is_compressed
@@ -90,7 +91,11 @@ def _body(ds: Dataset, source: bytes, encoding: tuple[bool, bool]) -> list[bytes
         if tag.element == 0 and tag.group > 6:
             continue  # group length (PS3.5 §7.2): dcmwrite leaves it out too
         elem = ds.get_item(tag)
-        span = _source_span(elem, source, implicit, little) if elem.is_raw else None
+        span = (
+            _source_span(elem, source, implicit, little)
+            if isinstance(elem, RawDataElement)
+            else None
+        )
         if span is not None and span[0] == run_end:
             run_end = span[1]  # continues the run
             continue
