@@ -24,7 +24,9 @@ Transformation Sequence"), applied to the *one* requested frame:
    transform: the decoded data is RGB (PS3.5 8.2.4).
 5. **Geometry**: non-square pixels (Pixel Spacing, Imager Pixel Spacing, Pixel Measures
    Sequence or Pixel Aspect Ratio, C.7.6.2.1.1 / C.7.6.3.1.7) are resampled so the
-   physical aspect is right; an optional ``size`` limits the longer edge (thumbnails).
+   physical aspect is right; an optional ``size`` limits the longer edge (thumbnails,
+   viewports). A JPEG 2000/HTJ2K frame is then decoded only down to the resolution level
+   that covers it (:mod:`uploads.dicom.decode`).
 6. **PNG**: 8-bit "L" or "RGB" with :mod:`uploads.dicom.png` (filter Up, zlib level 1).
 
 Speed: for integer pixel data of at most 16 bits the modality and VOI transforms are
