@@ -13,7 +13,9 @@ Prints median and p95 (ms) for
   (d) the PNG-encode-only floor for the same 512x512 uint8 image with our encoder;
   (e) a table of PNG encoders: Pillow ``compress_level`` 0-9 and the hand-rolled writer
       with filter None/Sub/Up x zlib (and ISA-L, when installed) levels: ms and bytes;
-then the ratios of the baselines to our render.
+then the ratios of the baselines to our render; and
+  (f) the 1024² JPEG 2000 MR into a 512-pixel viewport: full decode + resize (baseline)
+      vs the reduced-resolution-level render vs Orthanc's ``/rendered`` (if installed).
 
 Data: ``../shared/dicom/dcm_qa_ct/GE/14.dcm`` beside the repository (a real GE head CT,
 512x512, signed 16-bit, window 35/100); falls back to pydicom's 128x128 ``CT_small.dcm``.
@@ -22,12 +24,14 @@ Data: ``../shared/dicom/dcm_qa_ct/GE/14.dcm`` beside the repository (a real GE h
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import platform
 import statistics
 import sys
 import time
+import urllib.request
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +78,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", "-n", type=int, default=200, help="render iterations")
     parser.add_argument("--file", type=Path, help="DICOM file (default: the GE CT slice)")
+    parser.add_argument("--rounds", type=int, default=15, help="J2K viewport rounds")
+    parser.add_argument("--skip-j2k", action="store_true", help="skip the J2K viewport bench")
     args = parser.parse_args()
     n = max(args.iterations, 50)
 
@@ -241,7 +247,66 @@ def main() -> int:
     target = 4.0
     verdict = "meets" if ours <= target else "MISSES"
     print(f"\ncold render median {ours:.2f} ms {verdict} the {target:.0f} ms target")
+    if not args.skip_j2k:
+        bench_j2k_viewport(args.rounds)
     return 0
+
+
+def bench_j2k_viewport(rounds: int, viewport: int = 512) -> None:
+    """(f) The 1024² JPEG 2000 MR (pydicom-data MR2_J2KR) into a 512-pixel viewport.
+
+    Interleaved rounds, medians (ms): the old path (full decode + LUT + resize + PNG,
+    the baseline), the reduced-level render (``render_png(size=512)``), and, when the
+    Debian Orthanc (+ GDCM plugin) is installed, Orthanc's ``/instances/{id}/rendered``
+    over loopback HTTP at 512 and at full size (ours is in-process: no HTTP).
+    """
+    from pydicom.data import get_testdata_file
+
+    from bench import orthanc
+
+    path = get_testdata_file("MR2_J2KR.dcm")
+    if path is None:
+        print("\n(f) MR2_J2KR.dcm not installed (pip install pydicom-data): skipped")
+        return
+    data = Path(path).read_bytes()
+
+    def full_then_resize() -> bytes:
+        img = render_array(data, RenderRequest())
+        return png.encode_png(render._resize(img, viewport, viewport))
+
+    def reduced() -> bytes:
+        return render_png(data, RenderRequest(size=viewport)).png
+
+    cases: dict[str, Callable[[], Any]] = {
+        "full decode + resize (baseline)": full_then_resize,
+        "reduced-level decode (ours)": reduced,
+    }
+    with contextlib.ExitStack() as stack:
+        if orthanc.available():
+            url = stack.enter_context(orthanc.orthanc())
+            ident = orthanc.upload(url, data)
+
+            def fetch(query: str) -> Callable[[], bytes]:
+                target = f"{url}/instances/{ident}/rendered{query}"
+                return lambda: urllib.request.urlopen(target).read()
+
+            cases["Orthanc /rendered?width=512&height=512"] = fetch("?width=512&height=512")
+            cases["Orthanc /rendered (full 1024²)"] = fetch("")
+        times: dict[str, list[float]] = {label: [] for label in cases}
+        for fn in cases.values():
+            fn()  # warm-up
+        for _ in range(rounds):
+            for label, fn in cases.items():
+                start = time.perf_counter()
+                fn()
+                times[label].append((time.perf_counter() - start) * 1000)
+    print(f"\n(f) 1024² JPEG 2000 MR into a {viewport}-pixel viewport, {rounds} interleaved rounds")
+    base = statistics.median(times["full decode + resize (baseline)"])
+    for label, values in times.items():
+        median = statistics.median(values)
+        print(f"  {label:<44} median {median:8.1f} ms   baseline/this {base / median:5.2f}x")
+    if not orthanc.available():
+        print("  (Orthanc not installed: its rows skipped)")
 
 
 if __name__ == "__main__":
