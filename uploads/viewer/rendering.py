@@ -24,6 +24,7 @@ from django.core.cache import cache
 from django.core.files.storage import default_storage
 
 from portal.numbers import finite_float
+from uploads import storage
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import (
     AUTO,
@@ -33,7 +34,6 @@ from uploads.dicom.render import (
     read_dataset,
     render_png,
 )
-from uploads import storage
 from uploads.models import Instance, Series
 
 log = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ def _store(key: str, png: bytes) -> None:
         log.warning("slice cache unavailable (%s)", type(exc).__name__)
 
 
-class Interrupted(Exception):  # noqa: N818 - not an error: pre-rendering gave way
+class Interrupted(Exception):
     """Pre-rendering stopped because other work is waiting; ``rendered`` slices were made."""
 
     def __init__(self, rendered: int) -> None:
