@@ -119,7 +119,7 @@ def test_slice_pngs_stay_within_the_redis_budget(
 
 
 def test_the_system_check_names_a_redis_without_a_budget(
-    private_redis: tuple[Any, str], settings: Any
+    private_redis: tuple[Any, str], settings: Any, caplog: Any
 ) -> None:
     from portal.checks import check_redis_memory
 
@@ -134,6 +134,12 @@ def test_the_system_check_names_a_redis_without_a_budget(
     else:
         (warning,) = check_redis_memory()
         assert "noeviction" in warning.msg
+        # A worker logs the same when it starts (the worker_ready signal's receiver).
+        from portal.celery import warn_about_redis_memory
+
+        with caplog.at_level(logging.WARNING, logger="portal.checks"):
+            warn_about_redis_memory()
+        assert any("noeviction" in r.getMessage() for r in caplog.records)
     settings.CACHES = {"default": {"BACKEND": "portal.cache.PortalRedisCache",
                                    "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}  # fmt: skip
     assert [w.id for w in check_redis_memory()] == ["portal.W002"]  # unreachable: said so
