@@ -245,10 +245,8 @@ def stack(workers: int = 2, concurrency: int = 2) -> Iterator[dict[str, Any]]:
 
             def check() -> None:
                 if proc.poll() is not None:
-                    raise BenchError(
-                        f"the stack exited (status {proc.returncode}); end of {log}:\n"
-                        f"{tail(log)}"
-                    )
+                    status = proc.returncode
+                    raise BenchError(f"the stack exited ({status}); end of {log}:\n{tail(log)}")
 
             yield {**portal, "port": port, "dicom_port": dicom_port, "proc": proc,
                    "log": log, "check": check}  # fmt: skip
