@@ -31,7 +31,7 @@ class Results:
     def add(
         self,
         name: str,
-        value: float,
+        value: float | None,
         unit: str,
         *,
         baseline: float | None = None,
