@@ -149,13 +149,13 @@ def orthanc_once(peer: Orthanc, files: list[tuple[str, bytes]]) -> Timings:
     return t1 - t0, cpu1 - cpu0, t2 - t1, cpu2 - cpu1
 
 
-def wait_idle(timeout: float = 60) -> None:
+def wait_idle(scope: dict, timeout: float = 60) -> None:
     """Wait until the Celery worker has used no CPU for half a second."""
     deadline = time.monotonic() + timeout
-    last = snapshot()["celery worker"]
+    last = snapshot(scope)["celery worker"]
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now = snapshot()["celery worker"]
+        now = snapshot(scope)["celery worker"]
         if now - last < 0.02:
             return
         last = now
@@ -188,12 +188,12 @@ def main() -> None:
                     out = io.BytesIO()
                     ds.save_as(out)
                     variant.append((f"{copy}-{name}", out.getvalue()))
-            before = snapshot()
+            before = snapshot(info["scope"])
             elapsed = upload_once(info, variant, 1 if single else None)
-            spent = per_item_ms(before, snapshot(), len(variant))
+            spent = per_item_ms(before, snapshot(info["scope"]), len(variant))
             # The finished upload queues a cache warm-up (pre-rendering); let it end so
             # each round measures the ingest alone.
-            wait_idle()
+            wait_idle(info["scope"])
             rate = len(variant) / elapsed
             label_round = ("warm-up" if round_no == 0 else "one file per request" if single
                            else f"round {round_no}")  # fmt: skip

@@ -109,8 +109,8 @@ def database(name: str) -> Iterator[str]:
 
 
 @contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """The bench's own redis-server on a free loopback port, no persistence; its URL."""
+def redis_server(folder: Path) -> Iterator[tuple[str, int]]:
+    """The bench's own redis-server on a free loopback port, no persistence: (URL, pid)."""
     if not Path(REDIS_SERVER).exists():
         raise BenchError(f"{REDIS_SERVER} not found (Debian package redis-server)")
     port = free_port()
@@ -123,7 +123,7 @@ def redis_server(folder: Path) -> Iterator[str]:
         )  # fmt: skip
     try:
         wait_until(lambda: answers(port), 20, "redis-server", proc=proc, log=log)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
     finally:
         stop(proc)
 
@@ -176,8 +176,9 @@ class Client:
 
 def bench_env(database_url: str, redis_url: str, data_dir: str) -> dict[str, str]:
     """The environment of the bench's processes: only what this run made."""
-    drop = {"DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_EAGER", "DICOM_PEERS", "CACHE_KEY_PREFIX"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
+    drop = {"DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_EAGER", "DICOM_PEERS", "CACHE_KEY_PREFIX",
+            "STORAGE", "MEDIA_ROOT"}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("S3_")}
     env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, DATA_DIR=data_dir,
                SECRET_KEY=secrets.token_urlsafe(40), LOG_LEVEL="WARNING")  # fmt: skip
     return env
@@ -214,18 +215,19 @@ def fresh_portal() -> Iterator[dict[str, Any]]:
         cleanup.callback(shutil.rmtree, data_dir, True)
         name = f"portal_bench_{os.getpid()}_{secrets.token_hex(3)}"
         database_url = cleanup.enter_context(database(name))
-        redis_url = cleanup.enter_context(redis_server(data_dir))
+        redis_url, redis_pid = cleanup.enter_context(redis_server(data_dir))
         env = bench_env(database_url, redis_url, str(data_dir))
         manage(env, "migrate", "-v0")
         session, user_id = manage(env, "shell", "--no-imports", "-c", CREATE_USER).split()[-2:]
         yield {"env": env, "session": session, "user_id": int(user_id),
-               "data_dir": str(data_dir), "database": name}  # fmt: skip
+               "data_dir": str(data_dir), "database": name, "redis_pid": redis_pid}  # fmt: skip
 
 
 @contextmanager
 def stack(workers: int = 2, concurrency: int = 2) -> Iterator[dict[str, Any]]:
     """Yield {"port", "env", "session", "user_id", "data_dir", "dicom_port", "proc", "log",
-    "check"} for the production processes on a fresh database; stop everything after.
+    "check", "scope"} for the production processes on a fresh database; stop everything
+    after. ``scope`` says which processes are the bench's (for bench/cpu.py).
     ``check()`` raises BenchError (with the log's tail) when the stack has exited."""
     with fresh_portal() as portal:
         env = portal["env"]
@@ -248,8 +250,9 @@ def stack(workers: int = 2, concurrency: int = 2) -> Iterator[dict[str, Any]]:
                     status = proc.returncode
                     raise BenchError(f"the stack exited ({status}); end of {log}:\n{tail(log)}")
 
+            scope = {"roots": {proc.pid, portal["redis_pid"]}, "database": portal["database"]}
             yield {**portal, "port": port, "dicom_port": dicom_port, "proc": proc,
-                   "log": log, "check": check}  # fmt: skip
+                   "log": log, "check": check, "scope": scope}  # fmt: skip
         finally:
             stop(proc)
 
