@@ -13,7 +13,13 @@ Prints median and p95 (ms) for
   (d) the PNG-encode-only floor for the same 512x512 uint8 image with our encoder;
   (e) a table of PNG encoders: Pillow ``compress_level`` 0-9 and the hand-rolled writer
       with filter None/Sub/Up x zlib (and ISA-L, when installed) levels: ms and bytes;
-then the ratios of the baselines to our render.
+then the ratios of the baselines to our render; and
+  (f) against Orthanc (bench/orthanc.py, when installed): our cold render and the naive
+      pydicom + Pillow render of the CT slice and of a 1024x1024 JPEG 2000 MR
+      (pydicom-data's MR2_J2KR.dcm), interleaved with Orthanc's
+      ``GET /instances/{id}/rendered`` of the same files (its time includes the loopback
+      HTTP round trip).
+Key figures go to the results folder (bench/results.py) for bench/summary.py.
 
 Data: ``../shared/dicom/dcm_qa_ct/GE/14.dcm`` beside the repository (a real GE head CT,
 512x512, signed 16-bit, window 35/100); falls back to pydicom's 128x128 ``CT_small.dcm``.
@@ -40,6 +46,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.orthanc import orthanc  # noqa: E402
+from bench.results import Results  # noqa: E402
 from uploads.dicom import png, render  # noqa: E402
 from uploads.dicom.render import PRESETS, RenderRequest, render_array, render_png  # noqa: E402
 
@@ -73,6 +81,7 @@ def pillow_png(img: np.ndarray, **kwargs: Any) -> bytes:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", "-n", type=int, default=200, help="render iterations")
+    parser.add_argument("--peer-rounds", type=int, default=15, help="rounds of (f)")
     parser.add_argument("--file", type=Path, help="DICOM file (default: the GE CT slice)")
     args = parser.parse_args()
     n = max(args.iterations, 50)
@@ -241,7 +250,61 @@ def main() -> int:
     target = 4.0
     verdict = "meets" if ours <= target else "MISSES"
     print(f"\ncold render median {ours:.2f} ms {verdict} the {target:.0f} ms target")
+    figures = against_orthanc(path, max(3, args.peer_rounds))
+    results = Results("render")
+    for title, fig in figures.items():
+        results.add(f"render cold, {title} -> PNG", fig["ours"], "ms",
+                    baseline=fig["naive"], baseline_name="pydicom + Pillow",
+                    orthanc=fig.get("orthanc"), note="Orthanc: /rendered over HTTP")  # fmt: skip
+    results.save()
     return 0
+
+
+def naive_render(data: bytes) -> bytes:
+    arr = pydicom.dcmread(io.BytesIO(data)).pixel_array.astype(np.float64)
+    lo, hi = arr.min(), arr.max()
+    return pillow_png(((arr - lo) / max(hi - lo, 1) * 255).astype(np.uint8))
+
+
+def against_orthanc(ct: Path, rounds: int) -> dict[str, dict[str, float]]:
+    """(f): median ms of ours (cold), naive and Orthanc's /rendered, interleaved."""
+    files = {"512x512 CT slice": ct}
+    j2k = pydicom.data.get_testdata_file("MR2_J2KR.dcm")  # pydicom-data, 1024x1024 J2K
+    if j2k:
+        files["1024x1024 JPEG 2000 MR"] = Path(str(j2k))
+    else:
+        print("\n(f) MR2_J2KR.dcm not found (pip install pydicom-data): the J2K row is skipped")
+    print(f"\n(f) against Orthanc, {rounds} interleaved rounds (median ms)")
+    times: dict[str, dict[str, list[float]]] = {t: {} for t in files}
+    with orthanc() as peer:
+        ids = {t: peer.store(p.read_bytes())["ID"] for t, p in files.items()} if peer else {}
+
+        def ours(data: bytes) -> bytes:
+            render._window_table.cache_clear()
+            return render_png(data).png
+
+        for title, path in files.items():
+            data = path.read_bytes()
+            steps: dict[str, Callable[[], Any]] = {
+                "ours": lambda d=data: ours(d), "naive": lambda d=data: naive_render(d),
+            }  # fmt: skip
+            if peer:
+                steps["orthanc"] = lambda i=ids[title]: peer.rendered(i)
+            for step in steps.values():  # warm-up
+                step()
+            for _ in range(rounds):
+                for name, step in steps.items():
+                    start = time.perf_counter()
+                    step()
+                    times[title].setdefault(name, []).append((time.perf_counter() - start) * 1e3)
+    figures = {t: {k: statistics.median(v) for k, v in row.items()} for t, row in times.items()}
+    for title, fig in figures.items():
+        peer_text = "Orthanc: not run"
+        if "orthanc" in fig:
+            peer_text = f"Orthanc /rendered {fig['orthanc']:7.2f} ms"
+        print(f"  {title:<24} ours {fig['ours']:7.2f} ms   naive pydicom + Pillow "
+              f"{fig['naive']:7.2f} ms   {peer_text}")  # fmt: skip
+    return figures
 
 
 if __name__ == "__main__":

@@ -49,9 +49,20 @@ def free_port() -> int:
 
 
 def tail(path: Path | None, chars: int = 3000) -> str:
+    """The end of a log; for the Procfile runner's log, first the last lines of the process
+    that exited (its error is often followed by the others' shutdown messages)."""
     if path is None or not path.exists():
         return "(no log)"
-    return path.read_bytes()[-chars:].decode(errors="replace")
+    text = path.read_bytes().decode(errors="replace")
+    lines = text.splitlines()
+    first = ""
+    for line in lines:
+        name, bar, rest = line.partition(" | ")
+        if bar and rest.startswith("exited with"):
+            own = [x for x in lines if x.startswith(f"{name} | ")]
+            first = "\n".join(own[-15:]) + "\n...\n"
+            break
+    return first + text[-chars:]
 
 
 def wait_until(
