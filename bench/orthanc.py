@@ -1,73 +1,133 @@
-"""Start a throw-away Orthanc (Debian ``orthanc``) on a free loopback port, for benchmarks.
+"""Orthanc as a peer to compare with, started by the bench: ``/usr/sbin/Orthanc`` with a
+config of our own in a temp folder, free HTTP/DICOM ports, ``RemoteAccessAllowed`` false,
+no authentication, only the GDCM plugin (JPEG 2000) when installed. Absent Orthanc,
+:func:`orthanc` yields None and the benchmarks leave its column empty.
 
-Orthanc 1.10.1 listens on all interfaces; ``RemoteAccessAllowed: false`` makes its HTTP
-server refuse other hosts (see ../shared/notes/peers.md). The DICOM port is another free
-port; storage lives in a temporary folder removed on exit.
+Orthanc 1.10.1 listens on all interfaces (it cannot bind one address); with
+``RemoteAccessAllowed: false`` its HTTP API refuses non-local peers, and the bench talks to
+it over 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-BINARY = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
-GDCM = ["/usr/share/orthanc/plugins/libOrthancGdcm.so"]
+from bench.stackutil import BenchError, free_port, stop, wait_until
+
+ORTHANC = os.environ.get("BENCH_ORTHANC", "/usr/sbin/Orthanc")
+# JPEG 2000 needs the GDCM plugin (Debian package orthanc-gdcm); loaded when installed.
+GDCM_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancGdcm.so")
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def installed() -> bool:
+    return Path(ORTHANC).exists()
+
+
+class Orthanc:
+    """One keep-alive HTTP connection per instance of this class (use one per thread)."""
+
+    def __init__(self, port: int, pid: int) -> None:
+        self.port = port
+        self.pid = pid
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def connection(self) -> Orthanc:
+        return Orthanc(self.port, self.pid)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        try:
+            self.conn.request(method, path, body=body)
+            response = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # Orthanc closed the idle keep-alive connection: once more on a new one.
+            self.conn.close()
+            self.conn.request(method, path, body=body)
+            response = self.conn.getresponse()
+        data = response.read()
+        if response.status >= 400:
+            raise BenchError(f"Orthanc {method} {path}: {response.status} {data[:200]!r}")
+        return data
+
+    def json(self, method: str, path: str, payload: Any = None) -> Any:
+        body = None if payload is None else json.dumps(payload).encode()
+        return json.loads(self.request(method, path, body))
+
+    def store(self, data: bytes) -> dict[str, Any]:
+        """POST /instances: {"ID", "ParentStudy", "Status", ...}."""
+        answer: dict[str, Any] = json.loads(self.request("POST", "/instances", data))
+        if answer.get("Status") not in {"Success", "AlreadyStored"}:
+            raise BenchError(f"Orthanc did not store the file: {answer}")
+        return answer
+
+    def anonymize(self, study: str) -> str:
+        """POST /studies/{id}/anonymize (synchronous): the new study's id."""
+        return str(self.json("POST", f"/studies/{study}/anonymize", {})["ID"])
+
+    def rendered(self, instance: str, query: str = "") -> bytes:
+        return self.request("GET", f"/instances/{instance}/rendered{query}")
+
+    def delete_all(self) -> None:
+        for study in self.json("GET", "/studies"):
+            self.request("DELETE", f"/studies/{study}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the Orthanc process has used so far (all its threads)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _up(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/system")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
 
 
 @contextmanager
-def orthanc() -> Iterator[str]:
-    """Yield the base URL of a fresh Orthanc; stop it (and delete its data) afterwards."""
-    with tempfile.TemporaryDirectory(prefix="bench-orthanc-") as tmp:
-        http = _free_port()
+def orthanc() -> Iterator[Orthanc | None]:
+    """A running Orthanc of the bench's own, or None (with a message) when not installed."""
+    if not installed():
+        print(f"Orthanc not installed ({ORTHANC}): its column stays empty")
+        yield None
+        return
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-orthanc-"))
+    try:
+        port = free_port()
         config = {
-            "Name": "bench",
-            "StorageDirectory": f"{tmp}/db",
-            "IndexDirectory": f"{tmp}/db",
-            "HttpPort": http,
-            "DicomPort": _free_port(),
+            "Name": "bench-orthanc",
+            "StorageDirectory": str(folder / "db"),
+            "IndexDirectory": str(folder / "db"),
+            "HttpPort": port,
+            "DicomPort": free_port(),
+            "DicomAet": "BENCHPACS",
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
-            "Plugins": [p for p in GDCM if Path(p).exists()],  # JPEG 2000 decoding
+            "Plugins": [str(GDCM_PLUGIN)] if GDCM_PLUGIN.exists() else [],
         }
-        Path(tmp, "config.json").write_text(json.dumps(config))
-        proc = subprocess.Popen(
-            [BINARY, f"{tmp}/config.json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        url = f"http://127.0.0.1:{http}"
+        (folder / "config.json").write_text(json.dumps(config))
+        log = folder / "orthanc.log"
+        with log.open("wb") as handle:
+            proc = subprocess.Popen([ORTHANC, str(folder / "config.json")], cwd=folder,
+                                    stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"{url}/system", timeout=1).read()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            else:
-                raise RuntimeError("Orthanc did not start")
-            yield url
+            wait_until(lambda: _up(port), 60, "Orthanc", proc=proc, log=log)
+            version = json.loads(Orthanc(port, proc.pid).request("GET", "/system"))["Version"]
+            print(f"Orthanc {version} on 127.0.0.1:{port} (pid {proc.pid})")
+            yield Orthanc(port, proc.pid)
         finally:
-            proc.terminate()
-            proc.wait(10)
-
-
-def upload(url: str, data: bytes) -> str:
-    """Store one DICOM file; return its Orthanc instance id."""
-    request = urllib.request.Request(f"{url}/instances", data=data, method="POST")
-    return str(json.loads(urllib.request.urlopen(request).read())["ID"])
-
-
-def available() -> bool:
-    return Path(BINARY).exists()
+            stop(proc)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
