@@ -59,8 +59,19 @@ stack: install
 	$(PY) manage.py seed_demo
 	$(PY) scripts/procs.py Procfile
 
+# Every bench/bench_*.py on processes, databases and temp folders of its own (PostgreSQL on
+# 127.0.0.1:5432 and /usr/bin/redis-server needed; Orthanc compared when installed), then
+# one table of the figures they wrote to BENCH_RESULTS (docs/benchmarks.md).
+BENCH_RESULTS ?= $(CURDIR)/data/bench
+bench: export BENCH_RESULTS := $(BENCH_RESULTS)
 bench: install
-	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@start=$$(date +%s); failed=""; mkdir -p "$$BENCH_RESULTS"; rm -f "$$BENCH_RESULTS"/*.json; \
+	for script in bench/bench_*.py; do \
+		echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; \
+	done; \
+	$(PY) bench/summary.py; \
+	echo "make bench: $$(( $$(date +%s) - start )) s"; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) node_modules static/dist data/cache data/celery-queue

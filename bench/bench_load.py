@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +29,8 @@ from pathlib import Path
 import pydicom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.stackutil import REPO, Client, median, p95, series_files, stack
+from bench.results import Results
+from bench.stackutil import BENCH_USER, Client, manage, median, p95, series_files, stack
 
 POLL_SECONDS = 0.5
 
@@ -65,11 +65,8 @@ class Stats:
         return status, data
 
 
-def manage(env: dict[str, str], code: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
-        cwd=REPO, env=env, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+def shell(env: dict[str, str], code: str) -> str:
+    return manage(env, "shell", "--no-imports", "-c", code)
 
 
 def make_users(env: dict[str, str], count: int) -> list[str]:
@@ -84,7 +81,7 @@ def make_users(env: dict[str, str], count: int) -> list[str]:
         "    s['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'\n"
         "    s['_auth_user_hash'] = u.get_session_auth_hash(); s.create(); print(s.session_key)\n"
     )
-    return manage(env, code).split()
+    return shell(env, code).split()
 
 
 def variants(files: list[bytes], uploader: int) -> list[tuple[str, bytes]]:
@@ -193,12 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     batches = [variants(originals, n) for n in range(args.uploaders)]
     with stack(workers=args.web_workers) as info:
         env, port = info["env"], info["port"]
-        subprocess.run(
-            [sys.executable, "manage.py", "import_dicom", *map(str, paths), "--owner",
-             "bench@example.org"],
-            cwd=REPO, env=env, check=True, capture_output=True,
-        )  # fmt: skip
-        study = int(manage(env, "from uploads.models import Study; "
+        manage(env, "import_dicom", *map(str, paths), "--owner", BENCH_USER)
+        study = int(shell(env, "from uploads.models import Study; "
                                 "print(Study.objects.get().pk)").split()[-1])  # fmt: skip
         sessions = make_users(env, args.uploaders)
         stats = Stats()
@@ -223,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             thread.join()
         elapsed = time.perf_counter() - t0
         # Lost files: what the database holds for the uploaders, compared with what was sent.
-        stored = int(manage(env, (
+        stored = int(shell(env, (
             "from uploads.models import Instance; "
             "print(Instance.objects.filter(series__study__owner__email__startswith='load')"
             ".count())"
@@ -231,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     span = (max(done) - t0) if done else 0.0
     ok = report(stats, elapsed, args.uploaders * args.files, stored, span, len(done),
                 args.uploaders)  # fmt: skip
+    results = Results("load")
+    total = sum(len(v) for v in stats.latency.values())
+    errors = sum(len(v) for v in stats.errors.values())
+    results.add(f"load: {args.uploaders} uploaders + {args.viewers} viewers", total / elapsed,
+                "requests/s", note=f"{errors} errors, {args.uploaders * args.files - stored} "
+                "files lost")  # fmt: skip
+    results.save()
     return 0 if ok else 1
 
 

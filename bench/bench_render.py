@@ -13,7 +13,15 @@ Prints median and p95 (ms) for
   (d) the PNG-encode-only floor for the same 512x512 uint8 image with our encoder;
   (e) a table of PNG encoders: Pillow ``compress_level`` 0-9 and the hand-rolled writer
       with filter None/Sub/Up x zlib (and ISA-L, when installed) levels: ms and bytes;
-then the ratios of the baselines to our render.
+then the ratios of the baselines to our render; and
+  (f) against Orthanc (bench/orthanc.py, when installed): our cold render and the naive
+      pydicom + Pillow render of the CT slice and of a 1024x1024 JPEG 2000 MR
+      (pydicom-data's MR2_J2KR.dcm), interleaved with Orthanc's
+      ``GET /instances/{id}/rendered`` of the same files (its time includes the loopback
+      HTTP round trip);
+  (g) the 1024² JPEG 2000 MR into a 512-pixel viewport: full decode + resize (baseline)
+      vs the reduced-resolution-level render vs Orthanc's ``/rendered`` (if installed).
+Key figures go to the results folder (bench/results.py) for bench/summary.py.
 
 Data: ``../shared/dicom/dcm_qa_ct/GE/14.dcm`` beside the repository (a real GE head CT,
 512x512, signed 16-bit, window 35/100); falls back to pydicom's 128x128 ``CT_small.dcm``.
@@ -40,6 +48,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.orthanc import orthanc  # noqa: E402
+from bench.results import Results  # noqa: E402
 from uploads.dicom import png, render  # noqa: E402
 from uploads.dicom.render import PRESETS, RenderRequest, render_array, render_png  # noqa: E402
 
@@ -73,7 +83,10 @@ def pillow_png(img: np.ndarray, **kwargs: Any) -> bytes:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", "-n", type=int, default=200, help="render iterations")
+    parser.add_argument("--peer-rounds", type=int, default=15, help="rounds of (f)")
     parser.add_argument("--file", type=Path, help="DICOM file (default: the GE CT slice)")
+    parser.add_argument("--rounds", type=int, default=15, help="J2K viewport rounds")
+    parser.add_argument("--skip-j2k", action="store_true", help="skip the J2K viewport bench")
     args = parser.parse_args()
     n = max(args.iterations, 50)
 
@@ -241,7 +254,120 @@ def main() -> int:
     target = 4.0
     verdict = "meets" if ours <= target else "MISSES"
     print(f"\ncold render median {ours:.2f} ms {verdict} the {target:.0f} ms target")
+    figures = against_orthanc(path, max(3, args.peer_rounds))
+    table = Results("render")
+    for title, fig in figures.items():
+        table.add(f"render cold, {title} -> PNG", fig["ours"], "ms",
+                    baseline=fig["naive"], baseline_name="pydicom + Pillow",
+                    orthanc=fig.get("orthanc"), note="Orthanc: /rendered over HTTP")  # fmt: skip
+    if not args.skip_j2k:
+        bench_j2k_viewport(args.rounds, table)
+    table.save()
     return 0
+
+
+def naive_render(data: bytes) -> bytes:
+    arr = pydicom.dcmread(io.BytesIO(data)).pixel_array.astype(np.float64)
+    lo, hi = arr.min(), arr.max()
+    return pillow_png(((arr - lo) / max(hi - lo, 1) * 255).astype(np.uint8))
+
+
+def against_orthanc(ct: Path, rounds: int) -> dict[str, dict[str, float]]:
+    """(f): median ms of ours (cold), naive and Orthanc's /rendered, interleaved."""
+    files = {"512x512 CT slice": ct}
+    j2k = pydicom.data.get_testdata_file("MR2_J2KR.dcm")  # pydicom-data, 1024x1024 J2K
+    if j2k:
+        files["1024x1024 JPEG 2000 MR"] = Path(str(j2k))
+    else:
+        print("\n(f) MR2_J2KR.dcm not found (pip install pydicom-data): the J2K row is skipped")
+    print(f"\n(f) against Orthanc, {rounds} interleaved rounds (median ms)")
+    times: dict[str, dict[str, list[float]]] = {t: {} for t in files}
+    with orthanc() as peer:
+        ids = {t: peer.store(p.read_bytes())["ID"] for t, p in files.items()} if peer else {}
+
+        def ours(data: bytes) -> bytes:
+            render._window_table.cache_clear()
+            return render_png(data).png
+
+        for title, path in files.items():
+            data = path.read_bytes()
+            steps: dict[str, Callable[[], Any]] = {
+                "ours": lambda d=data: ours(d), "naive": lambda d=data: naive_render(d),
+            }  # fmt: skip
+            if peer:
+                steps["orthanc"] = lambda i=ids[title]: peer.rendered(i)
+            for step in steps.values():  # warm-up
+                step()
+            for _ in range(rounds):
+                for name, step in steps.items():
+                    start = time.perf_counter()
+                    step()
+                    times[title].setdefault(name, []).append((time.perf_counter() - start) * 1e3)
+    figures = {t: {k: statistics.median(v) for k, v in row.items()} for t, row in times.items()}
+    for title, fig in figures.items():
+        peer_text = "Orthanc: not run"
+        if "orthanc" in fig:
+            peer_text = f"Orthanc /rendered {fig['orthanc']:7.2f} ms"
+        print(f"  {title:<24} ours {fig['ours']:7.2f} ms   naive pydicom + Pillow "
+              f"{fig['naive']:7.2f} ms   {peer_text}")  # fmt: skip
+    return figures
+
+
+def bench_j2k_viewport(rounds: int, results: Results, viewport: int = 512) -> None:
+    """(g) The 1024² JPEG 2000 MR (pydicom-data MR2_J2KR) into a 512-pixel viewport.
+
+    Interleaved rounds, medians (ms): the old path (full decode + LUT + resize + PNG,
+    the baseline), the reduced-level render (``render_png(size=512)``), and, when the
+    Debian Orthanc (+ GDCM plugin) is installed, Orthanc's ``/instances/{id}/rendered``
+    over loopback HTTP at 512 and at full size (ours is in-process: no HTTP).
+    """
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("MR2_J2KR.dcm")
+    if path is None:
+        print("\n(g) MR2_J2KR.dcm not installed (pip install pydicom-data): skipped")
+        return
+    data = Path(path).read_bytes()
+
+    def full_then_resize() -> bytes:
+        img = render_array(data, RenderRequest())
+        return png.encode_png(render._resize(img, viewport, viewport))
+
+    def reduced() -> bytes:
+        return render_png(data, RenderRequest(size=viewport)).png
+
+    cases: dict[str, Callable[[], Any]] = {
+        "full decode + resize (baseline)": full_then_resize,
+        "reduced-level decode (ours)": reduced,
+    }
+    with orthanc() as peer:
+        if peer is not None:
+            ident = peer.store(data)["ID"]
+            cases["Orthanc /rendered?width=512&height=512"] = lambda: peer.rendered(
+                ident, "?width=512&height=512"
+            )
+            cases["Orthanc /rendered (full 1024²)"] = lambda: peer.rendered(ident)
+        times: dict[str, list[float]] = {label: [] for label in cases}
+        for fn in cases.values():
+            fn()  # warm-up
+        for _ in range(rounds):
+            for label, fn in cases.items():
+                start = time.perf_counter()
+                fn()
+                times[label].append((time.perf_counter() - start) * 1000)
+    print(f"\n(g) 1024² JPEG 2000 MR into a {viewport}-pixel viewport, {rounds} interleaved rounds")
+    base = statistics.median(times["full decode + resize (baseline)"])
+    for label, values in times.items():
+        median = statistics.median(values)
+        print(f"  {label:<44} median {median:8.1f} ms   baseline/this {base / median:5.2f}x")
+    peer_label = "Orthanc /rendered?width=512&height=512"
+    results.add(
+        f"render 1024² JPEG 2000 MR into a {viewport}-px viewport",
+        statistics.median(times["reduced-level decode (ours)"]), "ms",
+        baseline=base, baseline_name="full decode + resize",
+        orthanc=statistics.median(times[peer_label]) if peer_label in times else None,
+        note="Orthanc: /rendered over HTTP",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

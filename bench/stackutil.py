@@ -1,5 +1,7 @@
-"""Run the production processes (Procfile: gunicorn + celery worker + beat) against a
-throw-away PostgreSQL database and Redis, for the HTTP benchmarks. Loopback only."""
+"""Run the production processes (Procfile: gunicorn + celery worker + beat + the DICOM
+receiver) against a throw-away PostgreSQL database and a Redis server of the bench's own,
+for the HTTP benchmarks. Loopback only; everything made here is removed after, also when a
+step fails: the database (dropped), the Redis server (stopped) and the temp folder."""
 
 from __future__ import annotations
 
@@ -7,19 +9,26 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "dicom"
+REDIS_SERVER = os.environ.get("BENCH_REDIS_SERVER", "/usr/bin/redis-server")
+BENCH_USER = "bench@example.org"
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run (a process died, a wait ran out of time)."""
 
 
 def series_files() -> tuple[str, list[Path]]:
@@ -39,9 +48,114 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql], check=True,
-                   capture_output=True)  # fmt: skip
+def tail(path: Path | None, chars: int = 3000) -> str:
+    """The end of a log; for the Procfile runner's log, first the last lines of the process
+    that exited (its error is often followed by the others' shutdown messages)."""
+    if path is None or not path.exists():
+        return "(no log)"
+    text = path.read_bytes().decode(errors="replace")
+    lines = text.splitlines()
+    first = ""
+    for line in lines:
+        name, bar, rest = line.partition(" | ")
+        if bar and rest.startswith("exited with"):
+            own = [x for x in lines if x.startswith(f"{name} | ")]
+            first = "\n".join(own[-15:]) + "\n...\n"
+            break
+    return first + text[-chars:]
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    timeout: float,
+    what: str,
+    *,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    interval: float = 0.2,
+) -> None:
+    """Poll ``ready()`` until it is true; raise BenchError with the log's tail when
+    ``timeout`` seconds pass or ``proc`` (the stack) exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ready():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise BenchError(
+                f"{what}: the stack exited early (status {proc.returncode}); "
+                f"end of its log {log}:\n{tail(log)}"
+            )
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"{what}: not done after {timeout:.0f} s; end of the log {log}:\n{tail(log)}"
+            )
+        time.sleep(interval)
+
+
+def answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def psql(sql: str, database: str = "postgres") -> None:
+    result = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-q", "-c", sql],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if result.returncode:
+        raise BenchError(f"psql {sql!r}: {result.stderr.strip()}")
+
+
+@contextmanager
+def database(name: str) -> Iterator[str]:
+    """A new PostgreSQL database on 127.0.0.1:5432, dropped after (also on failure)."""
+    psql(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def redis_server(folder: Path) -> Iterator[tuple[str, int]]:
+    """The bench's own redis-server on a free loopback port, no persistence: (URL, pid)."""
+    if not Path(REDIS_SERVER).exists():
+        raise BenchError(f"{REDIS_SERVER} not found (Debian package redis-server)")
+    port = free_port()
+    log = folder / "redis.log"
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(folder), "--daemonize", "no"],
+            stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: answers(port), 20, "redis-server", proc=proc, log=log)
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def healthy(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
 
 
 class Client:
@@ -71,59 +185,87 @@ class Client:
         return json.loads(data)
 
 
+def bench_env(database_url: str, redis_url: str, data_dir: str) -> dict[str, str]:
+    """The environment of the bench's processes: only what this run made."""
+    drop = {"DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_EAGER", "DICOM_PEERS", "CACHE_KEY_PREFIX",
+            "STORAGE", "MEDIA_ROOT"}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("S3_")}
+    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, DATA_DIR=data_dir,
+               SECRET_KEY=secrets.token_urlsafe(40), LOG_LEVEL="WARNING")  # fmt: skip
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """``manage.py ARGS`` in the bench's environment; its output, or BenchError."""
+    try:
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"manage.py {args[0]}: not done after {timeout:.0f} s") from exc
+    if result.returncode:
+        raise BenchError(f"manage.py {' '.join(args)[:200]}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+CREATE_USER = (
+    "from django.contrib.sessions.backends.db import SessionStore;"
+    "from portal.accounts.models import User;"
+    f"u=User.objects.create_user('{BENCH_USER}','bench-pass-123',role='patient',"
+    "email_verified=True);s=SessionStore();s['_auth_user_id']=str(u.pk);"
+    "s['_auth_user_backend']='django.contrib.auth.backends.ModelBackend';"
+    "s['_auth_user_hash']=u.get_session_auth_hash();s.create();print(s.session_key, u.pk)"
+)
+
+
+@contextmanager
+def fresh_portal() -> Iterator[dict[str, Any]]:
+    """A migrated database with the bench user, a Redis server and a data folder, all the
+    bench's own; yields {"env", "session", "user_id", "data_dir", "database"}."""
+    with ExitStack() as cleanup:
+        data_dir = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+        cleanup.callback(shutil.rmtree, data_dir, True)
+        name = f"portal_bench_{os.getpid()}_{secrets.token_hex(3)}"
+        database_url = cleanup.enter_context(database(name))
+        redis_url, redis_pid = cleanup.enter_context(redis_server(data_dir))
+        env = bench_env(database_url, redis_url, str(data_dir))
+        manage(env, "migrate", "-v0")
+        session, user_id = manage(env, "shell", "--no-imports", "-c", CREATE_USER).split()[-2:]
+        yield {"env": env, "session": session, "user_id": int(user_id),
+               "data_dir": str(data_dir), "database": name, "redis_pid": redis_pid}  # fmt: skip
+
+
 @contextmanager
 def stack(workers: int = 2, concurrency: int = 2) -> Iterator[dict[str, Any]]:
-    """Yield {"port", "env", "session", "user_id"} for a fresh database; stop everything after."""
-    name = f"portal_bench_{os.getpid()}"
-    psql(f"DROP DATABASE IF EXISTS {name}")
-    psql(f"CREATE DATABASE {name}")
-    data_dir = tempfile.mkdtemp(prefix="portal-bench-")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE"}}
-    env.update(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{name}",
-        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
-        DATA_DIR=data_dir, PORTAL_PORT=str(port), WEB_WORKERS=str(workers),
-        WORKER_CONCURRENCY=str(concurrency), SECRET_KEY=secrets.token_urlsafe(40),
-        LOG_LEVEL="WARNING",
-    )  # fmt: skip
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=REPO, env=env, check=True)
-    code = (
-        "from django.contrib.sessions.backends.db import SessionStore;"
-        "from portal.accounts.models import User;"
-        "u=User.objects.create_user('bench@example.org','bench-pass-123',role='patient',"
-        "email_verified=True);s=SessionStore();s['_auth_user_id']=str(u.pk);"
-        "s['_auth_user_backend']='django.contrib.auth.backends.ModelBackend';"
-        "s['_auth_user_hash']=u.get_session_auth_hash();s.create();print(s.session_key, u.pk)"
-    )
-    out = subprocess.run([*manage, "shell", "--no-imports", "-c", code], cwd=REPO, env=env,
-                         check=True, capture_output=True, text=True).stdout.split()  # fmt: skip
-    subprocess.run(
-        ["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=True, capture_output=True
-    )
-    log = open(Path(data_dir) / "stack.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "scripts/procs.py", "Procfile"], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.3)
-        time.sleep(3)  # let the Celery worker connect
-        yield {"port": port, "env": env, "session": out[0], "user_id": int(out[1]),
-               "data_dir": data_dir}  # fmt: skip
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    """Yield {"port", "env", "session", "user_id", "data_dir", "dicom_port", "proc", "log",
+    "check", "scope"} for the production processes on a fresh database; stop everything
+    after. ``scope`` says which processes are the bench's (for bench/cpu.py).
+    ``check()`` raises BenchError (with the log's tail) when the stack has exited."""
+    with fresh_portal() as portal:
+        env = portal["env"]
+        port, dicom_port = free_port(), free_port()
+        env.update(PORTAL_PORT=str(port), WEB_WORKERS=str(workers),
+                   WORKER_CONCURRENCY=str(concurrency), DICOM_RECEIVER_OWNER=BENCH_USER,
+                   DICOM_PORT=str(dicom_port), DICOM_BIND="127.0.0.1")  # fmt: skip
+        log = Path(portal["data_dir"]) / "stack.log"
+        with log.open("wb") as handle:
+            proc = subprocess.Popen([sys.executable, "scripts/procs.py", "Procfile"], cwd=REPO,
+                                    env=env, stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            wait_until(lambda: healthy(port), 90, "gunicorn /healthz", proc=proc, log=log)
+            wait_until(lambda: answers(dicom_port), 60, "DICOM receiver", proc=proc, log=log)
+            wait_until(lambda: b" ready." in log.read_bytes(), 60, "celery worker",
+                       proc=proc, log=log)  # fmt: skip
+
+            def check() -> None:
+                if proc.poll() is not None:
+                    status = proc.returncode
+                    raise BenchError(f"the stack exited ({status}); end of {log}:\n{tail(log)}")
+
+            scope = {"roots": {proc.pid, portal["redis_pid"]}, "database": portal["database"]}
+            yield {**portal, "port": port, "dicom_port": dicom_port, "proc": proc,
+                   "log": log, "check": check, "scope": scope}  # fmt: skip
+        finally:
+            stop(proc)
 
 
 def median(values: list[float]) -> float:

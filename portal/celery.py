@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -30,3 +30,14 @@ def close_old_connections(task: Any = None, **kwargs: Any) -> None:
 
     if not getattr(getattr(task, "request", None), "is_eager", False):
         close_old_connections()
+
+
+@worker_ready.connect
+def warn_about_redis_memory(**kwargs: Any) -> None:
+    """A Redis without a memory budget (``portal/checks.py``) is logged when a worker starts."""
+    import logging
+
+    from portal.checks import check_redis_memory
+
+    for warning in check_redis_memory():
+        logging.getLogger("portal.checks").warning("%s %s", warning.msg, warning.hint)

@@ -171,6 +171,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # -- cache, broker ----------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, object]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -185,8 +186,15 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(DATA_DIR / "cache"),
+            # Its bound: at this many entries a write removes a third of them (Django's
+            # culling). Slice PNGs are about 65 KB; sessions fall back to the database.
+            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 1000), "CULL_FREQUENCY": 3},
         }
     }
+# Seconds a served slice PNG stays in the cache (the hot tier). In Redis its memory is
+# bounded by Redis' maxmemory with volatile-lru (docs/deployment.md): entries with a
+# lifetime are evicted first, the broker's queues (no lifetime) never.
+SLICE_CACHE_SECONDS = env_int("SLICE_CACHE_SECONDS", 3600)
 
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
@@ -298,7 +306,12 @@ USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 20 * 1024**3)
 INGEST_CLAIM_TIMEOUT = env_int("INGEST_CLAIM_TIMEOUT", CELERY_TASK_TIME_LIMIT + 30)
 # Default-window slices pre-rendered per series when an upload is done (around the middle,
 # where the viewer opens); the others render on demand.
+# 0 switches pre-rendering off (thumbnails render on demand too).
 PRERENDER_SLICES = env_int("PRERENDER_SLICES", 128)
+# Pre-rendering gives way to ingest: while received files wait to be processed it puts
+# itself back in the queue this many seconds later, at most this many times.
+PRERENDER_DEFER_SECONDS = env_int("PRERENDER_DEFER_SECONDS", 30)
+PRERENDER_MAX_DEFERS = env_int("PRERENDER_MAX_DEFERS", 10)
 # An open upload with nothing to process and no activity this long: the sender went away
 # before sending everything; it needs attention (the uploader can resume or send it as is).
 UPLOAD_IDLE_SECONDS = env_int("UPLOAD_IDLE_SECONDS", 24 * 3600)

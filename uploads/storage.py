@@ -67,3 +67,56 @@ def delete_quietly(name: str) -> None:
         default_storage.delete(name)
     except Exception as exc:
         log.warning("stored file not removed (%s)", type(exc).__name__)
+
+
+# -- derived images (pre-rendered slice PNGs) ------------------------------------------------
+
+
+def derived_folder(owner_id: int, instance_id: int) -> str:
+    """Where the images rendered from one instance are kept: one folder per instance, so
+    deleting the instance removes them all (``uploads/signals.py``)."""
+    return f"derived/{int(owner_id)}/{int(instance_id)}"
+
+
+def derived_name(owner_id: int, instance_id: int, key: str) -> str:
+    """The name of one derived image; ``key`` is a hex digest the server computed."""
+    if not key or any(c not in "0123456789abcdef" for c in key):
+        raise ValueError("a derived image is named by a hex digest")
+    return f"{derived_folder(owner_id, instance_id)}/{key}.png"
+
+
+def store_derived(name: str, data: bytes) -> bool:
+    """Store a derived image, create-only; False when the name is taken already (another
+    worker rendered the same image: it holds the same pixels) — the copy the back-end
+    would have made under another name is removed again."""
+    if default_storage.exists(name):
+        return False
+    used = str(default_storage.save(name, ContentFile(data)))
+    if used != name:  # lost a race to another worker
+        delete_quietly(used)
+        return False
+    return True
+
+
+def derived_names(owner_id: int, instance_id: int) -> list[str]:
+    """The derived images stored for an instance (none when its folder does not exist)."""
+    folder = derived_folder(owner_id, instance_id)
+    try:
+        _, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return [f"{folder}/{name}" for name in files]
+
+
+def delete_derived(owner_id: int, instance_id: int) -> None:
+    """Remove every derived image of an instance, and its folder where folders exist (on
+    local disk); storage errors are logged (the caller goes on)."""
+    try:
+        names = derived_names(owner_id, instance_id)
+    except Exception as exc:
+        log.warning("derived images not listed (%s)", type(exc).__name__)
+        return
+    for name in names:
+        delete_quietly(name)
+    if names or default_storage.exists(derived_folder(owner_id, instance_id)):
+        delete_quietly(derived_folder(owner_id, instance_id))

@@ -17,6 +17,21 @@ function framesOf(series) {
     Array.from({ length: Math.max(img.frames, 1) }, (_, frame) => ({ img, frame })));
 }
 
+// Ask the server for what the stage shows: in fit mode the stage's longer edge in device
+// pixels, rounded up to a few fixed steps (so cached PNGs are reused), when that is
+// smaller than the image; zoomed or 1:1, the full image. A JPEG 2000 slice is then
+// decoded only down to the resolution level it needs (docs/viewer.md).
+const SIZE_STEPS = [128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096];
+
+function displaySize(entry) {
+  const longest = Math.max(entry.img.rows || 0, entry.img.columns || 0);
+  if (!state.fit || !longest) return null;
+  const stage = $("viewer-stage").getBoundingClientRect();
+  const need = Math.max(stage.width, stage.height) * (window.devicePixelRatio || 1);
+  const step = SIZE_STEPS.find((s) => s >= need);
+  return step && step < longest ? step : null;
+}
+
 function sliceUrl(entry, overrides = {}) {
   const params = new URLSearchParams({ frame: String(entry.frame) });
   const win = overrides.window !== undefined ? overrides.window : state.window;
@@ -24,7 +39,8 @@ function sliceUrl(entry, overrides = {}) {
   if (win) { params.set("wc", win.center.toFixed(1)); params.set("ww", win.width.toFixed(1)); }
   else if (preset) params.set("preset", preset);
   if (state.invert) params.set("invert", "1");
-  if (overrides.size) params.set("size", String(overrides.size));
+  const size = overrides.size !== undefined ? overrides.size : displaySize(entry);
+  if (size) params.set("size", String(size));
   if (entry.img.token) params.set("t", entry.img.token);  // lets a cached slice skip the DB
   return `/api/instances/${entry.img.id}/slice.png?${params}`;
 }
@@ -160,6 +176,8 @@ function applyTransform() {
   image.style.transform = `translate(${state.panX}px, ${state.panY}px) scale(${state.zoom})`;
   image.classList.toggle("natural", !state.fit);
   $("viewer-zoom").textContent = `${Math.round(state.zoom * 100)}%`;
+  const entry = state.frames[state.index];
+  if (entry && image.getAttribute("src") !== sliceUrl(entry)) show();  // zoom: more pixels
   drawOverlay();
 }
 
@@ -240,15 +258,15 @@ function mmPerPixel() {
   const image = $("viewer-image");
   const spacing = entry.img.spacing;
   if (!spacing || !image.naturalWidth) return null;
-  return { x: (spacing[1] * entry.img.columns) / image.naturalWidth,
-           y: (spacing[0] * entry.img.rows) / image.naturalHeight };
+  return { x: spacing[1], y: spacing[0] };
 }
 
+// Points in the image's own pixels (Columns x Rows), whatever the PNG's resolution.
 function toImage(event) {
-  const image = $("viewer-image");
-  const rect = image.getBoundingClientRect();
-  return { x: ((event.clientX - rect.left) / rect.width) * image.naturalWidth,
-           y: ((event.clientY - rect.top) / rect.height) * image.naturalHeight };
+  const { img } = state.frames[state.index];
+  const rect = $("viewer-image").getBoundingClientRect();
+  return { x: ((event.clientX - rect.left) / rect.width) * img.columns,
+           y: ((event.clientY - rect.top) / rect.height) * img.rows };
 }
 
 function drawOverlay() {
@@ -263,8 +281,9 @@ function drawOverlay() {
   drawRt(ctx, (fx, fy) => ({ x: rect.left - stage.left + fx * rect.width, y: rect.top - stage.top + fy * rect.height }));
   const m = state.measure;
   if (!m || !m.b) return;
-  const px = (p) => ({ x: rect.left - stage.left + (p.x / image.naturalWidth) * rect.width,
-                       y: rect.top - stage.top + (p.y / image.naturalHeight) * rect.height });
+  const { img } = state.frames[state.index];
+  const px = (p) => ({ x: rect.left - stage.left + (p.x / img.columns) * rect.width,
+                       y: rect.top - stage.top + (p.y / img.rows) * rect.height });
   const a = px(m.a);
   const b = px(m.b);
   ctx.strokeStyle = "#ffd400";
@@ -395,6 +414,7 @@ async function init() {
   $("viewer-tags-toggle").addEventListener("click", () => { $("viewer-tags").hidden = !$("viewer-tags").hidden; if (!$("viewer-tags").hidden) loadTags(); });
   $("viewer-help-toggle").addEventListener("click", () => { $("viewer-help").hidden = !$("viewer-help").hidden; });
   $("viewer-image").addEventListener("load", () => { document.body.dataset.loaded = $("viewer-image").src; drawOverlay(); });
+  window.addEventListener("resize", applyTransform);  // a larger stage may need more pixels
   selectSeries(state.manifest.series[0]);
   document.body.dataset.ready = "true";
 }

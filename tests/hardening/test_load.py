@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,13 +16,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def test_small_load_has_no_errors_and_loses_no_files(
-    require_postgres: None, require_redis: str
+    require_postgres: None, require_redis: str, tmp_path: Path
 ) -> None:
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
+    env["BENCH_RESULTS"] = str(tmp_path)  # its figures, not into the checkout's data/
     result = subprocess.run(
         [sys.executable, "bench/bench_load.py", "--uploaders", "8", "--viewers", "4",
          "--viewer-requests", "5", "--duration", "90"],
@@ -30,3 +32,4 @@ def test_small_load_has_no_errors_and_loses_no_files(
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "OK (0 errors, 0 lost files)" in result.stdout
     assert "files sent 32, stored 32, lost 0" in result.stdout
+    assert (tmp_path / "load.json").exists()

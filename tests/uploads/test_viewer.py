@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 from django.core.cache import cache
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from uploads.models import Instance, StudyStatus
-from uploads.viewer.rendering import SliceParams, cache_key
+from uploads.viewer.rendering import SliceParams, cache_key, derived_name
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +120,12 @@ def imported_study_manifest(study: Any) -> dict[str, Any]:
     return manifest_for(study)
 
 
-def test_prerender_fills_the_cache(imported_study: Any) -> None:
+def stored(instance: Instance, params: SliceParams) -> bool:
+    """Whether the PNG for these parameters is in derived storage."""
+    return default_storage.exists(derived_name(instance, params))
+
+
+def test_prerender_fills_derived_storage(imported_study: Any) -> None:
     from uploads.viewer.tasks import prerender_study
 
     cache.clear()
@@ -129,11 +135,12 @@ def test_prerender_fills_the_cache(imported_study: Any) -> None:
     # The default slice of each image, and one thumbnail per series: its middle image.
     assert rendered == len(instances) + len(series)
     for instance in instances:
-        assert cache.get(cache_key(instance, SliceParams())) is not None
+        assert stored(instance, SliceParams())
+        assert cache.get(cache_key(instance, SliceParams())) is None  # not in the hot tier
     manifest = imported_study_manifest(imported_study)
     for entry in manifest["series"]:
         middle = Instance.objects.get(pk=entry["images"][len(entry["images"]) // 2]["id"])
-        assert cache.get(cache_key(middle, SliceParams(size=128))) is not None
+        assert stored(middle, SliceParams(size=128))
     assert prerender_study(imported_study.pk) == 0  # idempotent: nothing left to do
 
 
@@ -190,6 +197,6 @@ def test_prerender_is_bounded_to_slices_around_the_middle(imported_study: Any) -
     (entry,) = imported_study_manifest(imported_study)["series"]
     ids = [image["id"] for image in entry["images"]]  # viewer order
     assert prerender_study(imported_study.pk, slices=4) == 4 + 1  # and one thumbnail
-    warm = [i for i in ids if cache.get(cache_key(Instance.objects.get(pk=i), SliceParams()))]
+    warm = [i for i in ids if stored(Instance.objects.get(pk=i), SliceParams())]
     middle = len(ids) // 2
     assert warm == ids[middle - 2 : middle + 2]

@@ -134,3 +134,44 @@ def test_ct_presets(page: Any, patient: Any, ct_series: Any) -> None:
     )
     assert shown(page)["sum"] == default["sum"]
     page.screenshot(path=str(ARTIFACTS / "viewer-ct-brain.png"))
+
+
+def test_viewport_size_and_zoom_resolution(page: Any, patient: Any, ct_series: Any) -> None:
+    """A small stage gets a smaller PNG (its device pixels, rounded up to a step); zooming
+    in asks for the full image, whose pixels match the endpoint's."""
+    from django.core.cache import cache
+    from django.core.management import call_command
+
+    from uploads.models import Study
+
+    # Cached slices are keyed by instance id and stored file name, which repeat from one
+    # test to the next (the database is emptied between tests, the cache is not).
+    cache.clear()
+    call_command(
+        "import_dicom", *map(str, ct_series[:3]), "--owner", patient.email, stdout=io.StringIO()
+    )
+    study = Study.objects.get(owner=patient)
+    page.set_viewport_size({"width": 370, "height": 460})
+    browser_login(page, patient.email)
+    page.goto(f"/studies/{study.pk}/viewer/")
+    page.wait_for_selector("body[data-ready=true]")
+    small = shown(page)
+    stage = page.get_by_test_id("viewer-stage").bounding_box()
+    need = max(stage["width"], stage["height"]) * page.evaluate("window.devicePixelRatio")
+    assert need <= 384, "the test needs a stage smaller than the 512² CT"
+    step = next(s for s in (128, 256, 384) if s >= need)
+    assert f"size={step}" in small["src"] and small["w"] == step
+    assert small["sum"] == endpoint_sum(page, small["src"])
+
+    page.get_by_test_id("viewer-zoom-in").click()
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=viewer-image]').src.includes('size=')"
+    )
+    zoomed = shown(page)
+    assert zoomed["w"] == 512 and zoomed["h"] == 512, zoomed
+    assert zoomed["sum"] == endpoint_sum(page, zoomed["src"])
+
+    page.get_by_test_id("viewer-fit").click()
+    page.wait_for_function(
+        f"() => document.querySelector('[data-testid=viewer-image]').src.includes('size={step}')"
+    )

@@ -101,6 +101,7 @@ from uploads.dicom.constants import (
     ZERO_BYTES_DUMMIES,
     engine_constants,
 )
+from uploads.dicom.encode import encode_file
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.sources import check_inflated_size, describe_non_dicom, sniff_dicom
 from uploads.dicom.uids import (
@@ -1174,7 +1175,7 @@ def deidentify_encoded(
         ds = _read(data)
         result = deidentify(ds, key=key, options=options, uid_root=uid_root, uid_scope=uid_scope)
         try:
-            encoded = _write(ds)
+            encoded = encode_file(ds, data) or _write(ds)
         except Exception as exc:
             raise DicomInputError(
                 f"not readable: the file is truncated or damaged ({type(exc).__name__})"

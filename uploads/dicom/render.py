@@ -24,7 +24,9 @@ Transformation Sequence"), applied to the *one* requested frame:
    transform: the decoded data is RGB (PS3.5 8.2.4).
 5. **Geometry**: non-square pixels (Pixel Spacing, Imager Pixel Spacing, Pixel Measures
    Sequence or Pixel Aspect Ratio, C.7.6.2.1.1 / C.7.6.3.1.7) are resampled so the
-   physical aspect is right; an optional ``size`` limits the longer edge (thumbnails).
+   physical aspect is right; an optional ``size`` limits the longer edge (thumbnails,
+   viewports). A JPEG 2000/HTJ2K frame is then decoded only down to the resolution level
+   that covers it (:mod:`uploads.dicom.decode`).
 6. **PNG**: 8-bit "L" or "RGB" with :mod:`uploads.dicom.png` (filter Up, zlib level 1).
 
 Speed: for integer pixel data of at most 16 bits the modality and VOI transforms are
@@ -67,8 +69,10 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEG2000TransferSyntaxes,
 )
 
+from uploads.dicom import decode as _j2k
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.png import encode_png
 from uploads.dicom.sources import check_inflated_size
@@ -566,13 +570,57 @@ class _Loaded:
     arr: np.ndarray
     pi: str
     frames: int
+    #: (rows, columns) of the frame at full resolution; arr may be a reduced level of it
+    shape: tuple[int, int] | None = None
 
 
-def _load_from_dataset(ds: Dataset, frame: int) -> _Loaded:
+def _decode_reduced(
+    ds: Dataset, src: Dataset | IO[bytes], frame: int, frames: int, size: int | None
+) -> _Loaded | None:
+    """Decode a JPEG 2000 frame at the coarsest resolution level that still covers the
+    output size (:mod:`uploads.dicom.decode`); None when that is the full image or the
+    reduced path does not apply, then the caller decodes the whole frame."""
+    if size is None or _transfer_syntax(ds) not in JPEG2000TransferSyntaxes:
+        return None
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    width, height = _output_size(rows, cols, _aspect(ds, frame), size)
+    if width >= cols and height >= rows:
+        return None
+    here = None if isinstance(src, Dataset) else src.tell()
+    try:
+        buffer = src.PixelData if isinstance(src, Dataset) else src
+        data = get_frame(buffer, frame, number_of_frames=frames)
+    except (ValueError, KeyError, IndexError, TypeError, EOFError, AttributeError):
+        data = None
+    if not isinstance(src, Dataset):
+        src.seek(cast(int, here))
+    stream = _j2k.parse_codestream(data) if data else None
+    if data is None or stream is None or (stream.height, stream.width) != (rows, cols):
+        return None
+    reduce = _j2k.reduction_for(rows, cols, stream.levels, width, height)
+    if reduce < 1:
+        return None
+    decoded = _j2k.decode_reduced(
+        data,
+        stream,
+        reduce,
+        photometric=str(ds.get("PhotometricInterpretation", "")).strip().upper(),
+        bits_allocated=_as_int(ds.get("BitsAllocated")) or 0,
+        signed=_as_int(ds.get("PixelRepresentation")) == 1,
+    )
+    if decoded is None:
+        return None
+    return _Loaded(ds, decoded[0], decoded[1], frames, (rows, cols))
+
+
+def _load_from_dataset(ds: Dataset, frame: int, size: int | None = None) -> _Loaded:
     tsuid = _transfer_syntax(ds)
     if _pixel_keyword(ds) is None:
         raise DicomInputError("the DICOM file has no pixel data (nothing to render)")
     frames = _check_image_pixel(ds, frame)
+    reduced = _decode_reduced(ds, ds, frame, frames, size)
+    if reduced is not None:
+        return reduced
     decoder = None if tsuid == DEFLATED_IMAGE_FRAME else _decoder_for(tsuid)
     try:
         opts = as_pixel_options(ds)
@@ -591,7 +639,7 @@ def _load_from_dataset(ds: Dataset, frame: int) -> _Loaded:
     return _Loaded(ds, arr, pi, frames)
 
 
-def _load_streaming(fp: IO[bytes], frame: int) -> _Loaded:
+def _load_streaming(fp: IO[bytes], frame: int, size: int | None = None) -> _Loaded:
     """Read the header of a large file, then read and decode only one frame."""
     start = fp.tell()
     ds = _dcmread(fp, stop_before_pixels=True)
@@ -599,9 +647,12 @@ def _load_streaming(fp: IO[bytes], frame: int) -> _Loaded:
     if tsuid == DeflatedExplicitVRLittleEndian:
         # The whole dataset is deflated: file offsets mean nothing, read it all.
         fp.seek(start)
-        return _load_from_dataset(_dcmread(fp, defer_size=None), frame)
+        return _load_from_dataset(_dcmread(fp, defer_size=None), frame, size)
     frames = _check_image_pixel(ds, frame)
     opts: dict[str, Any] = dict(_read_pixel_header(fp, tsuid))
+    reduced = _decode_reduced(ds, fp, frame, frames, size)
+    if reduced is not None:
+        return reduced
     decoder = None if tsuid == DEFLATED_IMAGE_FRAME else _decoder_for(tsuid)
     try:
         opts.update(as_pixel_options(ds))
@@ -619,27 +670,29 @@ def _load_streaming(fp: IO[bytes], frame: int) -> _Loaded:
     return _Loaded(ds, arr, pi, frames)
 
 
-def _load(source: Source, frame: int) -> _Loaded:
+def _load(source: Source, frame: int, size: int | None = None) -> _Loaded:
+    """Read and decode one frame; with `size`, a JPEG 2000 frame may come back at a
+    reduced resolution level no smaller than the output (``_Loaded.shape`` is full)."""
     if isinstance(source, Dataset):
-        return _load_from_dataset(source, frame)
+        return _load_from_dataset(source, frame, size)
     if isinstance(source, bytes | bytearray | memoryview):
-        return _load_from_dataset(read_dataset(source), frame)
+        return _load_from_dataset(read_dataset(source), frame, size)
     if isinstance(source, str | os.PathLike):
         try:
             size = os.path.getsize(source)
             if size <= STREAM_THRESHOLD:
                 with open(source, "rb") as fp:
                     data = fp.read()
-                return _load_from_dataset(read_dataset(data), frame)
+                return _load_from_dataset(read_dataset(data), frame, size)
             with open(source, "rb") as fp:
-                return _load_streaming(fp, frame)
+                return _load_streaming(fp, frame, size)
         except OSError as exc:
             raise DicomInputError("the file cannot be opened") from exc
     stream = cast(IO[bytes], source)
     remaining = _seekable_size(stream)
     if remaining is not None and remaining > STREAM_THRESHOLD:
-        return _load_streaming(stream, frame)
-    return _load_from_dataset(read_dataset(stream.read()), frame)
+        return _load_streaming(stream, frame, size)
+    return _load_from_dataset(read_dataset(stream.read()), frame, size)
 
 
 # ----------------------------------------------------------- per-frame attributes
@@ -1103,11 +1156,32 @@ def _output_size(rows: int, cols: int, aspect: float, size: int | None) -> tuple
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
-    if img.shape[1] == width and img.shape[0] == height:
+def _resize(
+    img: np.ndarray, width: int, height: int, full: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Resize to width x height (bilinear, antialiased when shrinking).
+
+    `full` is the (rows, columns) of the full-resolution frame when `img` is a reduced
+    JPEG 2000 resolution level: sample j of level r lies on full-resolution pixel
+    ``2**r * j`` (ISO/IEC 15444-1 B.5/F.3: the low-pass band keeps the even samples),
+    not at the centre of the 2**r pixels it stands for, so the source box is shifted
+    by that phase to keep the output where a resize of the full image puts it.
+    """
+    box = None
+    if full is not None and full != img.shape[:2]:
+        boxes = []
+        for n_full, n_red in ((full[1], img.shape[1]), (full[0], img.shape[0])):
+            step = n_full / n_red if n_red else 1.0
+            step = float(2 ** round(math.log2(step))) if step > 1 else 1.0
+            # Full coordinate x (pixel centres at k + 0.5) is u = (x - 0.5)/step + 0.5.
+            boxes.append((0.5 - 0.5 / step, (n_full - 0.5) / step + 0.5))
+        box = (boxes[0][0], boxes[1][0], boxes[0][1], boxes[1][1])
+        # The box ends up to half a pixel past the last sample: repeat the edge there.
+        img = np.pad(img, ((0, 1), (0, 1)) + ((0, 0),) * (img.ndim - 2), mode="edge")
+    elif img.shape[1] == width and img.shape[0] == height:
         return img
     pil = Image.fromarray(np.ascontiguousarray(img))
-    return np.asarray(pil.resize((width, height), Image.Resampling.BILINEAR))
+    return np.asarray(pil.resize((width, height), Image.Resampling.BILINEAR, box=box))
 
 
 # ------------------------------------------------------------------------ public
@@ -1135,7 +1209,7 @@ def _render(source: Source, req: RenderRequest) -> _Rendered:
 
 
 def _render_unguarded(source: Source, req: RenderRequest) -> _Rendered:
-    loaded = _load(source, req.frame)
+    loaded = _load(source, req.frame, req.size)
     ds, arr, pi = loaded.ds, loaded.arr, loaded.pi
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -1152,8 +1226,9 @@ def _render_unguarded(source: Source, req: RenderRequest) -> _Rendered:
         img = _palette(ds, arr)
     else:
         img = _rgb(ds, arr, pi)
-    width, height = _output_size(img.shape[0], img.shape[1], _aspect(ds, req.frame), req.size)
-    img = _resize(img, width, height)
+    rows, cols = loaded.shape or img.shape[:2]
+    width, height = _output_size(rows, cols, _aspect(ds, req.frame), req.size)
+    img = _resize(img, width, height, loaded.shape)
     return _Rendered(img, window, req.frame, loaded.frames)
 
 

@@ -1,13 +1,21 @@
-"""Slice PNGs for the viewer: render with the engine, cache by instance and parameters.
+"""Slice PNGs for the viewer: render with the engine, keep them in two tiers.
 
-The cache key covers everything that changes the pixels (instance, frame, window, preset,
-size, invert, engine version); cached PNGs live in Django's cache (Redis in production).
+The key covers everything that changes the pixels (instance and its stored file, frame,
+window, preset, size, invert, engine version). A slice is looked up in
+
+1. the hot cache (Django's cache: Redis in production), where every PNG served goes for
+   ``SLICE_CACHE_SECONDS``: Redis' own ``maxmemory`` with ``volatile-lru`` bounds it;
+2. derived storage (Django storage, shared by every host): the default-window slices and
+   thumbnails that pre-rendering made when the upload was done, kept until the instance
+   is deleted (``uploads/storage.py`` names them, ``uploads/signals.py`` deletes them);
+3. and else it is rendered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +24,7 @@ from django.core.cache import cache
 from django.core.files.storage import default_storage
 
 from portal.numbers import finite_float
+from uploads import storage
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import (
     AUTO,
@@ -30,8 +39,9 @@ from uploads.models import Instance, Series
 log = logging.getLogger(__name__)
 
 ENGINE_VERSION = "1"
-CACHE_SECONDS = 7 * 24 * 3600
 THUMBNAIL_SIZE = 128
+#: The last chunk of every PNG: a stored copy cut short (a killed worker) lacks it.
+PNG_END = b"IEND\xaeB`\x82"
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,23 @@ def cache_key(instance: Instance | tuple[int, str], params: SliceParams) -> str:
     return "png:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
+def is_prerendered_kind(params: SliceParams) -> bool:
+    """Whether pre-rendering makes this kind of slice (a frame in its default window at
+    full size, or the thumbnail): only these are looked up in derived storage."""
+    return params in (SliceParams(frame=params.frame), SliceParams(size=THUMBNAIL_SIZE))
+
+
+def owner_of(instance: Instance) -> int:
+    """The id of the account the instance's study belongs to (names its derived images)."""
+    return int(instance.series.study.owner_id)
+
+
+def derived_name(instance: Instance, params: SliceParams, owner_id: int | None = None) -> str:
+    """Where the pre-rendered PNG of the instance for these parameters is stored."""
+    owner = owner_of(instance) if owner_id is None else owner_id
+    return storage.derived_name(owner, instance.pk, cache_key(instance, params)[4:])
+
+
 def cached_slice(
     instance: Instance | tuple[int, str], params: SliceParams
 ) -> tuple[bytes, str] | None:
@@ -116,13 +143,47 @@ def read_instance(instance: Instance) -> bytes:
         return bytes(handle.read())
 
 
+def stored_slice(instance: Instance, params: SliceParams) -> tuple[bytes, str] | None:
+    """The pre-rendered PNG and its ETag from derived storage, or None (not that kind of
+    slice, not pre-rendered, storage unavailable). A hit goes into the hot cache."""
+    if not is_prerendered_kind(params):
+        return None
+    png = read_derived(derived_name(instance, params))
+    if png is None:
+        return None
+    key = cache_key(instance, params)
+    _store(key, png)
+    return png, etag_of(key)
+
+
+def read_derived(name: str) -> bytes | None:
+    """A stored derived PNG, or None; a copy cut short is removed (it is rendered again)."""
+    try:
+        with default_storage.open(name, "rb") as handle:
+            png = bytes(handle.read())
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # the storage is down: only costs a render
+        log.warning("derived storage unavailable (%s)", type(exc).__name__)
+        return None
+    if not png.endswith(PNG_END):
+        log.warning("derived image cut short; removed")
+        storage.delete_quietly(name)
+        return None
+    return png
+
+
 def slice_png(instance: Instance, params: SliceParams) -> tuple[bytes, str]:
-    """PNG bytes and their ETag; from the cache when possible."""
-    return cached_slice(instance, params) or render_slice(instance, params)
+    """PNG bytes and their ETag: from the hot cache, derived storage, or rendered."""
+    return (
+        cached_slice(instance, params)
+        or stored_slice(instance, params)
+        or render_slice(instance, params)
+    )
 
 
 def render_slice(instance: Instance, params: SliceParams) -> tuple[bytes, str]:
-    """Render (no cache lookup) and cache the PNG; returns it with its ETag."""
+    """Render (no lookup) and put the PNG in the hot cache; returns it with its ETag."""
     if params.frame >= max(instance.frames, 1):
         raise ValueError(f"frame {params.frame} does not exist")
     key = cache_key(instance, params)
@@ -143,42 +204,63 @@ def _cached(key: str) -> bytes | None:
 
 def _store(key: str, png: bytes) -> None:
     try:
-        cache.set(key, png, CACHE_SECONDS)
+        cache.set(key, png, settings.SLICE_CACHE_SECONDS)
     except Exception as exc:
         log.warning("slice cache unavailable (%s)", type(exc).__name__)
 
 
+class Interrupted(Exception):
+    """Pre-rendering stopped because other work is waiting; ``rendered`` slices were made."""
+
+    def __init__(self, rendered: int) -> None:
+        super().__init__(f"stopped after {rendered} slices")
+        self.rendered = rendered
+
+
 def prerender(instance: Instance, thumbnail: bool = True, frames: range | None = None) -> int:
-    """Default-window slices of the frames (all by default) and the thumbnail, into the
-    cache; what is cached already is skipped."""
+    """Default-window slices of the frames (all by default) and the thumbnail, into
+    derived storage; what is stored already is skipped. Returns how many were rendered."""
+    owner = owner_of(instance)
+    have = set(storage.derived_names(owner, instance.pk))
     rendered = 0
     ds = None
     wanted = [SliceParams(size=THUMBNAIL_SIZE)] if thumbnail else []
     frames = range(max(instance.frames, 1)) if frames is None else frames
     wanted += [SliceParams(frame=f) for f in frames]
     for params in wanted:
-        key = cache_key(instance, params)
-        if _cached(key) is not None:
+        name = derived_name(instance, params, owner)
+        if name in have:
             continue
         if ds is None:  # read and parse once for every frame
             ds = read_dataset(read_instance(instance))
-        _store(key, render_png(ds, params.request()).png)
+        storage.store_derived(name, render_png(ds, params.request()).png)
         rendered += 1
+    if rendered and not Instance.objects.filter(pk=instance.pk).exists():
+        # Deleted while we rendered: its deletion may have listed the folder before our
+        # writes, so remove what we stored. (Deleted after this check, the deletion's own
+        # clean-up, which runs on commit, sees our files.)
+        storage.delete_derived(owner, instance.pk)
     return rendered
 
 
-def prerender_study(study_id: int, slices: int | None = None) -> int:
-    """Warm the cache for a study's first look: each series' thumbnail (its middle image,
+def prerender_study(
+    study_id: int, slices: int | None = None, give_way: Callable[[], bool] | None = None
+) -> int:
+    """Store what a study's first look needs: each series' thumbnail (its middle image,
     as the viewer shows it) and the default-window slices of up to ``slices``
     (``PRERENDER_SLICES``) frames around the middle, where the viewer opens. The rest
-    render on demand; this bounds the cache a large study takes."""
+    render on demand; this bounds the storage a large study takes.
+
+    ``give_way`` is asked before each image; when it says yes, :class:`Interrupted` is
+    raised (what is stored stays: a later run skips it).
+    """
     slices = settings.PRERENDER_SLICES if slices is None else slices
     rendered = 0
     for series in Series.objects.filter(study_id=study_id).order_by("number", "id"):
         images = list(
-            series.instances.filter(has_pixels=True).order_by(
-                "slice_position", "instance_number", "id"
-            )
+            series.instances.filter(has_pixels=True)
+            .select_related("series__study")
+            .order_by("slice_position", "instance_number", "id")
         )
         # Every frame of the series in viewer order, and the window around its middle.
         frames = [(n, f) for n, image in enumerate(images) for f in range(max(image.frames, 1))]
@@ -189,6 +271,8 @@ def prerender_study(study_id: int, slices: int | None = None) -> int:
             mine = [f for image, f in window if image == n]
             if not mine and n != middle:
                 continue
+            if give_way is not None and give_way():
+                raise Interrupted(rendered)
             try:
                 rendered += prerender(
                     instance,

@@ -24,6 +24,7 @@ from uploads.viewer.rendering import (
     file_tag,
     read_instance,
     render_slice,
+    stored_slice,
 )
 
 
@@ -131,8 +132,9 @@ def png_response(request: HttpRequest, png: bytes, etag: str) -> HttpResponse:
 
 @require_GET
 def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
-    """A slice PNG. With a valid slice token and a cached PNG nothing else is looked up
-    (no session, no user, no database); otherwise the full permission check applies."""
+    """A slice PNG from the hot cache, derived storage or rendered (``rendering.py``). With
+    a valid slice token and a cached PNG nothing else is looked up (no session, no user,
+    no database); otherwise the full permission check applies."""
     try:
         params = SliceParams.from_query(request.GET)
     except ValueError as exc:
@@ -142,7 +144,12 @@ def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
         hit = cached_slice((pk, tag), params)
         if hit is not None:
             return png_response(request, *hit)
-        instance = get_object_or_404(Instance.objects.only("file", "frames"), pk=pk)
+        instance = get_object_or_404(
+            Instance.objects.select_related("series__study").only(
+                "file", "frames", "series__study__owner"
+            ),
+            pk=pk,
+        )
     else:
         if not (request.user.is_authenticated or permissions.granted_links(request)):
             return redirect_to_login(request.get_full_path())
@@ -150,6 +157,9 @@ def slice_image(request: HttpRequest, pk: int) -> HttpResponse:
         hit = cached_slice(instance, params)
         if hit is not None:
             return png_response(request, *hit)
+    hit = stored_slice(instance, params)  # pre-rendered: default window, thumbnail
+    if hit is not None:
+        return png_response(request, *hit)
     try:
         png, etag = render_slice(instance, params)
     except (ValueError, DicomInputError) as exc:
