@@ -26,6 +26,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.cpu import _cpu, snapshot
+from bench.results import Results
 from tests.hosts import (
     Host,
     Shared,
@@ -188,6 +189,15 @@ def main() -> None:
         "every round: each file stored once (rows = S3 objects), no upload left undone, "
         "nothing in the hosts' DATA_DIR"
     )
+    table = Results("scale")
+    for total, rates in results.items():
+        if total != 1:
+            table.add(
+                f"scale-out ingest, 2 hosts on S3, {total} worker processes (0 files lost)",
+                statistics.median(rates), "files/s", baseline=base,
+                baseline_name="1 worker process",
+            )  # fmt: skip
+    table.save()
 
 
 if __name__ == "__main__":
