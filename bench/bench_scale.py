@@ -14,6 +14,7 @@ the ratios, measured in the same run.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.cpu import _cpu, snapshot
+from bench.cpu import TICK, snapshot
 from bench.results import Results
 from tests.hosts import (
     Host,
@@ -61,9 +62,20 @@ def wait_idle(shared: Shared, timeout: float = 120) -> None:
     raise TimeoutError("workers still busy")
 
 
+def proc_cpu(pid: str) -> float:
+    """User + system CPU seconds of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def scope(shared: Shared) -> dict[str, object]:
+    """For bench.cpu: every process this bench started, and its own database's backends."""
+    return {"roots": [os.getpid()], "database": shared.database_url.rsplit("/", 1)[1]}
+
+
 def s3_cpu(shared: Shared) -> float:
     """CPU seconds the moto_server process has used."""
-    return _cpu(str(shared.s3.proc.pid))
+    return proc_cpu(str(shared.s3.proc.pid))
 
 
 def relay_cpu(shared: Shared) -> float:
@@ -73,7 +85,7 @@ def relay_cpu(shared: Shared) -> float:
         try:
             cmd = (entry / "cmdline").read_bytes()
             if b"tests.relay" in cmd and str(shared.folder).encode() in cmd:
-                total += _cpu(entry.name)
+                total += proc_cpu(entry.name)
         except OSError:
             continue
     return total
@@ -141,7 +153,7 @@ def main() -> None:
                     if count:
                         host.start_worker(concurrency=count)
                 times = []
-                before = snapshot()
+                before = snapshot(scope(shared))
                 moto_before, relay_before = s3_cpu(shared), relay_cpu(shared)
                 counted = 0
                 for round_no in range(args.rounds + 1):
@@ -154,12 +166,12 @@ def main() -> None:
                     print(f"  {total} worker process(es), {label}: {n} files in {elapsed:.2f} s "
                           f"= {rate:.1f} files/s; {stored} stored in all, each once")  # fmt: skip
                     if round_no == 0:
-                        before = snapshot()
+                        before = snapshot(scope(shared))
                         moto_before, relay_before = s3_cpu(shared), relay_cpu(shared)
                     else:
                         times.append(n / elapsed)
                         counted += n
-                after = snapshot()
+                after = snapshot(scope(shared))
                 cpu[total] = {
                     g: (after[g] - before[g]) * 1000 / counted for g in ("gunicorn",
                     "celery worker", "postgres", "redis", "machine")
@@ -183,7 +195,7 @@ def main() -> None:
               f"  (CPU ms a file: worker {spent['celery worker']:.1f}, web {spent['gunicorn']:.1f},"
               f" S3 server {spent['moto']:.1f}, redis {spent['redis']:.1f},"
               f" relays {spent['relay']:.1f},"
-              f" postgres (all on the machine) {spent['postgres']:.1f},"
+              f" postgres {spent['postgres']:.1f},"
               f" whole machine {spent['machine']:.1f})")  # fmt: skip
     print(
         "every round: each file stored once (rows = S3 objects), no upload left undone, "
