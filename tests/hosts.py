@@ -277,9 +277,15 @@ def netns_usable(shared: Shared) -> bool:
         return False
     probe = f"portal-probe-{os.getpid()}"
     made = subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode == 0
-    if made:
+    if not made:
+        return False
+    try:  # in some containers a namespace can be made but not entered
+        entered = subprocess.run(
+            ["ip", "netns", "exec", probe, "ip", "link", "set", "lo", "up"], capture_output=True
+        )
+        return entered.returncode == 0
+    finally:
         subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return made
 
 
 def start_relay(specs: list[str], log: Path, netns: str = "") -> subprocess.Popen[bytes]:
