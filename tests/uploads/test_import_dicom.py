@@ -74,3 +74,25 @@ def test_import_errors(run: Any, tmp_path: Path, patient: Any) -> None:
         run(str(tmp_path / "missing"), "--owner", patient.email)
     with pytest.raises(CommandError, match="no files"):
         run(str(tmp_path), "--owner", patient.email)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_import_stores_every_file_once(
+    require_postgres: None, tmp_path: Path, mr_series: list[Path], patient: Any
+) -> None:
+    """Outside a transaction on PostgreSQL, ``--jobs`` processes claim batches side by
+    side (a ZIP's members join the upload while they run): every file is stored once,
+    none twice, none left waiting, and the report counts them all."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in mr_series[:12]:
+        shutil.copy(path, folder / path.name)
+    (folder / "rest.zip").write_bytes(zip_bytes({p.name: p.read_bytes() for p in mr_series[12:]}))
+    shutil.copy(mr_series[0], folder / "again.dcm")  # the same bytes twice
+    out = StringIO()
+    call_command("import_dicom", str(folder), "--owner", patient.email, "--jobs", "3", stdout=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    study = Study.objects.get(owner=patient)
+    assert lines == [{"study": study.pk, "instances_stored": 20, "duplicates": 1, "rejected": []}]
+    assert Instance.objects.filter(series__study=study).count() == 20
+    assert quarantine.is_empty()

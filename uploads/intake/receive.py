@@ -34,6 +34,7 @@ def receive_whole(
     name: str = "",
     *,
     queue: bool = True,
+    names: list[str] | None = None,
 ) -> tuple[list[UploadFile], bool]:
     """Register and keep whole files (``data`` is their bytes one after the other) in one
     transaction, and queue them for ingest. Files the upload has already are answered
@@ -41,7 +42,7 @@ def receive_whole(
     the uploader's quota (:mod:`uploads.intake.quota`): one that does not fit, or is
     empty or too large (:func:`refusal`), is refused at once and its bytes are not kept.
     ``queue=False`` leaves the ingest to the caller (``import_dicom`` runs it in its own
-    process).
+    process). ``names``, one per entry, replaces ``name`` (kept only to explain a refusal).
 
     Returns each entry's file, in order, and whether any was new.
     """
@@ -53,11 +54,12 @@ def receive_whole(
                 for f in UploadFile.objects.filter(upload=upload, key__in=[k for k, _ in entries])
             }
             admission = quota.Admission(upload.owner_id)
+            named = names or [name] * len(entries)
             new = [
-                refused(upload, key, name, size, reason) if (reason := refusal(size, admission))
-                else UploadFile(upload=upload, key=key, name=name, size=size, received=size,
+                refused(upload, key, label, size, reason) if (reason := refusal(size, admission))
+                else UploadFile(upload=upload, key=key, name=label, size=size, received=size,
                                 status=FileStatus.RECEIVED)
-                for key, size in entries
+                for (key, size), label in zip(entries, named, strict=True)
                 if key not in known
             ]  # fmt: skip
             UploadFile.objects.bulk_create(new)  # PostgreSQL and SQLite return the ids

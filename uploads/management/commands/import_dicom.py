@@ -1,26 +1,62 @@
-"""``manage.py import_dicom PATH... --owner EMAIL``: the upload pipeline from local files.
+"""``manage.py import_dicom PATH... --owner EMAIL [--jobs N]``: the upload pipeline from
+local files.
 
 Folders are walked (symbolic links are not followed), ZIP archives are unpacked by the
 pipeline with the same limits as browser uploads. One JSON line per study, then one with
 ``"study": null`` for the files that belong to no study.
+
+Files are registered in batches, as the upload page sends them (``receive_whole``: quota,
+quarantine), then ingested by ``--jobs`` processes at once on PostgreSQL (each claims its
+own batches, ``ingest.claim_files``); on SQLite, or inside a transaction (tests), by this
+process alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, connections, transaction
 
 from portal.accounts.models import User
 from uploads.intake import ingest
 from uploads.intake.receive import receive_whole
 from uploads.models import FileStatus, Upload
+
+
+def batches(files: list[Path]) -> Iterator[list[tuple[Path, bytes]]]:
+    """The files with their bytes, grouped as the upload page groups them: up to
+    ``UPLOAD_BATCH_FILES`` files and ``UPLOAD_CHUNK_SIZE`` bytes (a larger file alone)."""
+    batch: list[tuple[Path, bytes]] = []
+    size = 0
+    for path in files:
+        data = path.read_bytes()
+        full = len(batch) >= settings.UPLOAD_BATCH_FILES
+        if batch and (full or size + len(data) > settings.UPLOAD_CHUNK_SIZE):
+            yield batch
+            batch, size = [], 0
+        batch.append((path, data))
+        size += len(data)
+    if batch:
+        yield batch
+
+
+def drain(upload_id: int) -> None:
+    """Ingest batch after batch until no received file is left to claim (files unpacked
+    from ZIPs join the upload and are taken too)."""
+    while True:
+        batch = ingest.process_batch(upload_id)
+        if not batch.outcomes and not batch.more:
+            return
 
 
 def walk(paths: list[str]) -> list[Path]:
@@ -50,8 +86,14 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+")
         parser.add_argument("--owner", required=True, help="Email of the owning account")
         parser.add_argument("--question", default="", help="Clinical question for the studies")
+        parser.add_argument(
+            "--jobs", type=int, default=os.cpu_count() or 1,
+            help="Processes that ingest at once (PostgreSQL only; default: one per core)",
+        )  # fmt: skip
 
-    def handle(self, *args: Any, paths: list[str], owner: str, question: str, **opts: Any) -> None:
+    def handle(
+        self, *args: Any, paths: list[str], owner: str, question: str, jobs: int, **opts: Any
+    ) -> None:
         user = User.objects.filter(email__iexact=owner).first()
         if user is None:
             raise CommandError(f"no account with email {owner}")
@@ -61,27 +103,44 @@ class Command(BaseCommand):
         upload = Upload.objects.create(
             owner=user, expected_files=len(files), clinical_question=question
         )
-        pending: list[int] = []
-        repeats: dict[int, int] = defaultdict(int)  # the same bytes again in the input
-        for path in files:
-            data = path.read_bytes()
-            key = hashlib.sha256(data).hexdigest()
+        again: dict[str, int] = defaultdict(int)  # the same bytes again in the input
+        seen: set[str] = set()
+        for batch in batches(files):
+            entries, names, data = [], [], []
+            for path, content in batch:
+                key = hashlib.sha256(content).hexdigest()
+                if key in seen:  # the same bytes twice in the input: stored once
+                    again[key] += 1
+                    continue
+                seen.add(key)
+                entries.append((key, len(content)))
+                names.append(str(path)[-255:])
+                data.append(content)
             # The way every whole file enters (quota, quarantine); the ingest runs below.
-            (file,), created = receive_whole(
-                upload, [(key, len(data))], data, str(path)[-255:], queue=False
-            )
-            if not created:  # the same bytes twice in the input: stored once
-                repeats[file.pk] += 1
-            elif file.status == FileStatus.RECEIVED:
-                pending.append(file.pk)
+            receive_whole(upload, entries, b"".join(data), queue=False, names=names)
+        keys = dict(upload.files.filter(key__in=list(again)).values_list("key", "pk"))
+        repeats = {keys[key]: count for key, count in again.items()}
         # Every file is registered: the upload closes once they are processed.
         Upload.objects.filter(pk=upload.pk).update(sealed=True)
         with transaction.atomic():
             ingest.close_if_done(Upload.objects.select_for_update(no_key=True).get(pk=upload.pk))
-        more = bool(pending)
-        while more:  # batch after batch; files unpacked from ZIPs join the upload
-            more = ingest.process_batch(upload.pk).more
+        parallel = jobs > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
+        if parallel:
+            self.ingest_in_parallel(upload.pk, jobs)
+        drain(upload.pk)  # what is left (all of it when not in parallel)
         self.report(upload, repeats)
+
+    def ingest_in_parallel(self, upload_id: int, jobs: int) -> None:
+        """``jobs`` forked processes drain the upload; each has its own connections."""
+        connections.close_all()
+        context = multiprocessing.get_context("fork")
+        workers = [context.Process(target=drain, args=(upload_id,)) for _ in range(jobs)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+            if worker.exitcode:
+                print(f"an ingest process ended with code {worker.exitcode}", file=sys.stderr)
 
     def report(self, upload: Upload, repeats: dict[int, int]) -> None:
         per_study: dict[int | None, dict[str, Any]] = defaultdict(
