@@ -426,7 +426,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"redact_tokens": {"()": "portal.redact.RedactTokens"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
             "format": "[{server_time}] {message}",

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from tests.conftest import REPO, storage_env, worker_database_url
 from tests.uploads.conftest import sample_bytes, zip_bytes
 from uploads.intake import quarantine
 from uploads.models import Instance, Study
@@ -80,19 +86,30 @@ def test_import_errors(run: Any, tmp_path: Path, patient: Any) -> None:
 def test_parallel_import_stores_every_file_once(
     require_postgres: None, tmp_path: Path, mr_series: list[Path], patient: Any
 ) -> None:
-    """Outside a transaction on PostgreSQL, ``--jobs`` processes claim batches side by
-    side (a ZIP's members join the upload while they run): every file is stored once,
-    none twice, none left waiting, and the report counts them all."""
+    """``manage.py import_dicom --jobs 3`` as a user runs it (its own process, on
+    PostgreSQL): the forked processes claim batches side by side (a ZIP's members join
+    the upload while they run); every file is stored once, none twice, none left waiting,
+    and the report counts them all. More than one process did the work."""
     folder = tmp_path / "in"
     folder.mkdir()
     for path in mr_series[:12]:
         shutil.copy(path, folder / path.name)
     (folder / "rest.zip").write_bytes(zip_bytes({p.name: p.read_bytes() for p in mr_series[12:]}))
     shutil.copy(mr_series[0], folder / "again.dcm")  # the same bytes twice
-    out = StringIO()
-    call_command("import_dicom", str(folder), "--owner", patient.email, "--jobs", "3", stdout=out)
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    env = {**os.environ, "DATABASE_URL": worker_database_url(),
+           "MEDIA_ROOT": str(settings.MEDIA_ROOT), "SECRET_KEY": settings.SECRET_KEY,
+           "DEID_SECRET": settings.DEID_SECRET, "INGEST_BATCH_SIZE": "2",
+           "LOG_LEVEL": "INFO", **storage_env()}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "manage.py", "import_dicom", str(folder), "--owner", patient.email,
+         "--jobs", "3"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
     study = Study.objects.get(owner=patient)
     assert lines == [{"study": study.pk, "instances_stored": 20, "duplicates": 1, "rejected": []}]
     assert Instance.objects.filter(series__study=study).count() == 20
     assert quarantine.is_empty()
+    # Each batch is logged by the process that ran it ("[pid]" in the log format).
+    pids = set(re.findall(r"\[(\d+)\].*upload file \d+: stored", done.stderr))
+    assert len(pids) >= 2, done.stderr[-2000:]

@@ -7,8 +7,8 @@ pipeline with the same limits as browser uploads. One JSON line per study, then 
 
 Files are registered in batches, as the upload page sends them (``receive_whole``: quota,
 quarantine), then ingested by ``--jobs`` processes at once on PostgreSQL (each claims its
-own batches, ``ingest.claim_files``); on SQLite, or inside a transaction (tests), by this
-process alone.
+own batches, ``ingest.claim_files``); on SQLite, inside a transaction, or when called
+from a process with other threads (forking it could deadlock), by this process alone.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,7 +125,12 @@ class Command(BaseCommand):
         Upload.objects.filter(pk=upload.pk).update(sealed=True)
         with transaction.atomic():
             ingest.close_if_done(Upload.objects.select_for_update(no_key=True).get(pk=upload.pk))
-        parallel = jobs > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
+        parallel = (
+            jobs > 1
+            and connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+            and threading.active_count() == 1  # forking a threaded process can deadlock
+        )
         if parallel:
             self.ingest_in_parallel(upload.pk, jobs)
         drain(upload.pk)  # what is left (all of it when not in parallel)
