@@ -4,6 +4,7 @@ follow their instance; pre-rendering can be switched off and gives way to ingest
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,3 +217,31 @@ def test_prerender_defers_while_files_wait_for_ingest(
     waiting.save()
     rendering_done = prerender_study(imported_study.pk)
     assert rendering_done == 0 and len(queued(broker)) == 1  # all stored already
+
+
+def test_a_viewport_size_is_shrunk_from_the_stored_full_size_slice(
+    client: Any, login: Any, patient: Any, imported_study: Any
+) -> None:
+    """The viewer asks for its viewport's size: a default-window frame is then shrunk
+    from the full-size PNG in derived storage (no DICOM decode), and looks like the
+    renderer's own output at that size."""
+    import numpy as np
+    from PIL import Image
+
+    from uploads.dicom.render import RenderRequest, render_png
+
+    rendering.prerender_study(imported_study.pk)
+    cache.clear()
+    image = first_image(login(patient), imported_study)
+    instance = Instance.objects.get(pk=image["id"])
+    direct = render_png(rendering.read_instance(instance), RenderRequest(size=200)).png
+    default_storage.delete(instance.file)  # nothing can be rendered any more
+    response = client.get(f"/api/instances/{instance.pk}/slice.png?frame=0&size=200")
+    assert response.status_code == 200
+    served = np.asarray(Image.open(io.BytesIO(response.content)), dtype=np.int16)
+    reference = np.asarray(Image.open(io.BytesIO(direct)), dtype=np.int16)
+    assert served.shape == reference.shape and max(served.shape) == 200
+    assert np.abs(served - reference).mean() <= 1.5
+    # The same size in another window is not pre-rendered: it needs the file.
+    with pytest.raises(FileNotFoundError):
+        client.get(f"/api/instances/{instance.pk}/slice.png?frame=0&size=200&invert=1")

@@ -33,12 +33,14 @@ References: PNG (Third Edition), W3C Recommendation, sections 5 (datastream), 7.
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from collections.abc import Callable
 from typing import Final
 
 import numpy as np
+from PIL import Image
 
 _compress: Callable[[bytes, int], bytes]
 try:  # pragma: no cover - depends on the environment
@@ -169,3 +171,22 @@ def encode_png(
 def compress_stdlib(data: bytes, level: int) -> bytes:
     """The standard library's zlib ``compress`` (to force it, e.g. in benchmarks)."""
     return zlib.compress(data, level)
+
+
+def downscale(png: bytes, size: int) -> bytes | None:
+    """A PNG made by this module (8-bit grey or RGB), shrunk so its longer edge is
+    ``size`` (bilinear with antialiasing, as the renderer resizes), or None when it is
+    no larger than that already or is not such an image.
+
+    Serves a smaller viewport from a full-size rendering kept in storage: decoding the
+    PNG and shrinking it costs a few milliseconds, where decoding the DICOM frame again
+    (JPEG 2000 above all) costs tens.
+    """
+    with Image.open(io.BytesIO(png)) as image:
+        if image.mode not in ("L", "RGB") or max(image.size) <= size:
+            return None
+        width, height = image.size
+        scale = size / max(width, height)
+        target = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = image.resize(target, Image.Resampling.BILINEAR, reducing_gap=None)
+        return encode_png(np.asarray(small))
