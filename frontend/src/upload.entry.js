@@ -68,7 +68,7 @@ function renderStudies() {
       el("td", {}, box),
       el("td", { text: `${modalities} ${study.description || ""}`.trim() }),
       el("td", { text: formatDate(study.date) }),
-      el("td", { text: `${study.series.size} series, ${study.items.length} images` }),
+      el("td", { text: `${study.series.size} series, ${plural(study.items.length, "image", "images")}` }),
       el("td", { text: humanBytes(study.bytes) }),
       el("td", {}, bar));
   }));
@@ -457,7 +457,7 @@ function renderResult(data) {
   list.replaceChildren(...data.studies.map((s) =>
     el("li", { testid: "upload-result-study" },
        el("a", { href: `/studies/${s.id}/`, text: `${s.modalities} ${s.description}`.trim() || `Study ${s.id}` }),
-       ` — ${s.images} images — ${s.status_display}`)));
+       ` — ${plural(s.images, "image", "images")} — ${s.status_display}`)));
   for (const r of data.rejected) {
     state.skipped.push({ name: state.names.get(r.key) || r.name || "(a file)", reason: r.reason });
   }
