@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from PIL import Image
 
 from uploads import storage
 from uploads.models import FileStatus, Instance, Upload, UploadFile
@@ -226,7 +228,6 @@ def test_a_viewport_size_is_shrunk_from_the_stored_full_size_slice(
     from the full-size PNG in derived storage (no DICOM decode), and looks like the
     renderer's own output at that size."""
     import numpy as np
-    from PIL import Image
 
     from uploads.dicom.render import RenderRequest, render_png
 
@@ -245,3 +246,20 @@ def test_a_viewport_size_is_shrunk_from_the_stored_full_size_slice(
     # The same size in another window is not pre-rendered: it needs the file.
     with pytest.raises(FileNotFoundError):
         client.get(f"/api/instances/{instance.pk}/slice.png?frame=0&size=200&invert=1")
+
+
+def test_a_damaged_stored_slice_is_rendered_instead_of_shrunk(
+    client: Any, login: Any, patient: Any, imported_study: Any
+) -> None:
+    """A stored full-size PNG that cannot be decoded (but ends like a PNG) is not served
+    and does not fail the request: the viewport is rendered from the DICOM file."""
+    rendering.prerender_study(imported_study.pk)
+    cache.clear()
+    image = first_image(login(patient), imported_study)
+    instance = Instance.objects.get(pk=image["id"])
+    name = derived_name(instance, SliceParams())
+    default_storage.delete(name)
+    default_storage.save(name, ContentFile(b"\x89PNG\r\n\x1a\nbroken" + rendering.PNG_END))
+    response = client.get(f"/api/instances/{instance.pk}/slice.png?frame=0&size=200")
+    assert response.status_code == 200
+    assert max(Image.open(io.BytesIO(response.content)).size) == 200

@@ -156,7 +156,7 @@ def stored_slice(instance: Instance, params: SliceParams) -> tuple[bytes, str] |
         png = read_derived(derived_name(instance, params))
     elif params.size is not None and params == replace(full, size=params.size):
         stored = read_derived(derived_name(instance, full))
-        png = stored and (downscale(stored, params.size) or stored)
+        png = stored and shrunk(stored, params.size)
     else:
         return None
     if png is None:
@@ -164,6 +164,17 @@ def stored_slice(instance: Instance, params: SliceParams) -> tuple[bytes, str] |
     key = cache_key(instance, params)
     _store(key, png)
     return png, etag_of(key)
+
+
+def shrunk(png: bytes, size: int) -> bytes | None:
+    """``png`` shrunk to ``size`` (as it is when it is no larger); None when it cannot be
+    read, so the frame is rendered instead: a damaged stored image must not fail the
+    request."""
+    try:
+        return downscale(png, size) or png
+    except Exception as exc:
+        log.warning("derived image not shrunk (%s)", type(exc).__name__)
+        return None
 
 
 def read_derived(name: str) -> bytes | None:
