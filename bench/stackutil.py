@@ -5,6 +5,7 @@ step fails: the database (dropped), the Redis server (stopped) and the temp fold
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -183,6 +185,51 @@ class Client:
         if status >= 400:
             raise RuntimeError(f"{method} {path}: {status} {data[:200]!r}")
         return json.loads(data)
+
+
+def send_batches(
+    port: int, session: str, files: list[bytes], parallel: int, batch_files: int | None = None
+) -> int:
+    """Send ``files`` as the upload page does: a new upload, then small files together (up
+    to ``batch_files`` of them, the portal's setting by default, and one chunk in bytes a
+    request) over ``parallel`` connections. Returns the upload's id."""
+    setup = Client(port, session)
+    config = setup.json("GET", "/api/uploads/config/")
+    limit = batch_files or config["batch_files"]
+    upload_id = int(setup.json("POST", "/api/uploads/", {"expected_files": len(files)})["id"])
+    queue = list(files)
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def next_batch() -> list[bytes]:
+        batch: list[bytes] = []
+        with lock:
+            while queue and len(batch) < limit:
+                if batch and sum(map(len, batch)) + len(queue[-1]) > config["chunk_size"]:
+                    break
+                batch.append(queue.pop())
+        return batch
+
+    def send() -> None:
+        client = Client(port, session)
+        while batch := next_batch():
+            header = ",".join(f"{hashlib.sha256(d).hexdigest()}:{len(d)}" for d in batch)
+            status, body, _ = client.request(
+                "POST", f"/api/uploads/{upload_id}/batch/", b"".join(batch),
+                {"Upload-Batch": header, "Content-Type": "application/octet-stream"},
+            )  # fmt: skip
+            if status != 200:
+                errors.append(f"batch {status}: {body[:200]!r}")
+                return
+
+    threads = [threading.Thread(target=send) for _ in range(parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError("; ".join(errors))
+    return upload_id
 
 
 def bench_env(database_url: str, redis_url: str, data_dir: str) -> dict[str, str]:

