@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.shortcuts import render
 from django.utils import timezone
 
 from portal.accounts.models import Role
@@ -30,6 +31,9 @@ from uploads.models import Instance, ShareLink, Study, StudyStatus
 UPLOADERS = (Role.PATIENT, Role.ADMIN)
 
 SESSION_KEY = "share_grants"
+#: Links whose grant this session held until they were revoked or expired: a reviewer who
+#: reloads the viewer then hears why, instead of meeting the staff login page.
+ENDED_KEY = "share_ended"
 View = Callable[..., HttpResponseBase]
 
 
@@ -85,6 +89,8 @@ def granted_links(request: HttpRequest) -> list[ShareLink]:
         valid = [link.pk for link in links]
         if session is not None and valid != ids:
             session[SESSION_KEY] = valid
+            ended = [pk for pk in session.get(ENDED_KEY, []) if pk not in ids]
+            session[ENDED_KEY] = [*ended, *(pk for pk in ids if pk not in valid)][-10:]
     request._share_links = links  # type: ignore[attr-defined]
     return list(links)
 
@@ -118,9 +124,33 @@ def share_or_login_required(view: View) -> View:
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated or granted_links(request):
             return view(request, *args, **kwargs)
+        ended = ended_link_page(request)
+        if ended is not None:
+            return ended
         return redirect_to_login(request.get_full_path())
 
     return wrapped
+
+
+def ended_link_page(request: HttpRequest) -> HttpResponseBase | None:
+    """For a visitor whose only access was a share link that has since ended: a 410 page
+    saying so (revoked or expired), in place of the login page meant for accounts."""
+    session = getattr(request, "session", None)
+    ids = session.get(ENDED_KEY, []) if session is not None else []
+    if not ids:
+        return None
+    link = ShareLink.objects.filter(pk__in=ids).order_by("-pk").first()
+    if link is not None and link.is_revoked:
+        title = "Link revoked"
+        text = "This link was revoked by the person who shared it. Ask them for a new one."
+    elif link is not None:
+        title = "Link expired"
+        text = "This link has expired. Ask the person who shared it for a new one."
+    else:
+        title = "Link no longer available"
+        text = "The study behind this link is no longer available."
+    context = {"title": title, "text": text}
+    return render(request, "uploads/share_message.html", context, status=410)
 
 
 def viewer_context(request: HttpRequest, study: Study) -> dict[str, Any]:
