@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
+from portal.audit import labels
 from portal.audit.models import AuditEvent
 
 
@@ -41,10 +42,23 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if object_id:
         events = events.filter(object_id=object_id)
     page = Paginator(events, 100).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "at": e.at,
+            "actor": e.actor,
+            "code": e.action,
+            "action": labels.action_label(e.action),
+            "object": labels.object_label(e.object_type, e.object_id),
+            "ip": e.ip,
+            "detail": labels.detail_text(e.detail),
+        }
+        for e in page
+    ]
+    filters = {"action": action, "actor": actor, "object": object_id}
     return render(
         request,
         "audit_log.html",
-        {"page": page, "filters": {"action": action, "actor": actor, "object": object_id}},
+        {"page": page, "rows": rows, "filters": filters, "groups": labels.GROUPS},
     )
 
 

@@ -4,6 +4,7 @@ and every page names the portal's icon, so browsers do not ask for a missing
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -39,3 +40,30 @@ def test_pages_name_an_icon_that_is_served(client: Any, login: Any, patient: Any
         assert match, page.status_code
         assert match.group(1).endswith("/favicon.svg")
     assert finders.find("favicon.svg")
+
+
+def test_audit_log_reads_as_sentences_not_codes_and_json(
+    client: Any, login: Any, patient: Any, admin_user: Any
+) -> None:
+    """Issue 17: the admin's audit page showed event codes (``login.failed``) and the raw
+    JSON of each event's details."""
+    client.post("/login/", {"email": patient.email, "password": "wrong password"})
+    admin = login(admin_user)
+    admin.post(f"/manage/users/{patient.pk}/", {"role": "patient", "is_active": ""})
+    from portal.audit.models import AuditEvent
+
+    assert {"login.failed", "account.updated"} <= set(
+        AuditEvent.objects.values_list("action", flat=True)
+    )
+    page = admin.get("/manage/audit/").content.decode()
+    cells = " ".join(re.findall(r'<tr data-testid="audit-row"[^>]*>(.*?)</tr>', page, re.S))
+    text = html.unescape(re.sub(r"<[^>]+>", " ", cells))
+    assert "Sign-in failed" in text and "Changed a user's role or status" in text
+    assert "active no" in text and "role patient" in text
+    assert "login.failed" not in text and "account.updated" not in text
+    assert "{" not in text and '"' not in text and "accounts.user" not in text
+    # The codes stay available to tools and filters.
+    assert 'data-action="login.failed"' in page
+    filtered = admin.get("/manage/audit/?action=account.").content.decode()
+    assert 'data-action="account.updated"' in filtered
+    assert 'data-action="login.failed"' not in filtered
