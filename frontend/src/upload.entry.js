@@ -511,7 +511,11 @@ async function init() {
   });
   $("upload-start").addEventListener("click", start);
   $("upload-cancel").addEventListener("click", cancel);
-  $("upload-discard").addEventListener("click", async () => { await cancel(); $("upload-resume").hidden = true; });
+  $("upload-discard").addEventListener("click", async () => {
+    if (!window.confirm("Discard the interrupted upload? What was already sent is thrown away; you can start again with the same files.")) return;
+    await cancel();
+    $("upload-resume").hidden = true;
+  });
   $("upload-send-as-is").addEventListener("click", async () => {
     const id = state.open.id;
     $("upload-resume").hidden = true;

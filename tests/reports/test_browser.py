@@ -70,6 +70,23 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report-editor.png"), full_page=True)
 
+    # Signing asks first (issue 17): Cancel leaves the draft a draft.
+    questions: list[str] = []
+
+    def answer(accept: bool) -> None:
+        def handle(dialog: Any) -> None:
+            questions.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        page.once("dialog", handle)
+
+    answer(False)
+    page.get_by_test_id("report-sign").click()
+    page.wait_for_timeout(300)
+    assert questions and "cannot be changed" in questions[-1]
+    assert ReportVersion.objects.get(pk=draft.pk).status == "draft"
+    assert page.url.endswith(f"/studies/{study.pk}/report/")
+    answer(True)
     page.get_by_test_id("report-sign").click()
     page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/view/$"))
     assert IMPRESSION in page.get_by_test_id("report-view").inner_text()
@@ -122,6 +139,7 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/$"))
     assert page.get_by_test_id("report-impression").input_value() == IMPRESSION
     page.get_by_test_id("report-impression").fill(f"{IMPRESSION} {ADDENDUM}")
+    answer(True)
     page.get_by_test_id("report-sign").click()
     page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/view/$"))
     assert ADDENDUM in page.get_by_test_id("report-view").inner_text()

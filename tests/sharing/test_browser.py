@@ -88,6 +88,12 @@ def test_link_holder_sees_exactly_one_study(
     # The owner sees the use, and revokes.
     page.goto(f"/studies/{imported_study.pk}/")
     assert page.get_by_test_id("share-opened").inner_text().startswith("1 time")
+    # Revoking asks first (issue 17): Cancel keeps the link working.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_test_id("share-revoke").click()
+    page.wait_for_timeout(300)
+    assert ShareLink.objects.get().revoked_at is None
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_test_id("share-revoke").click()
     page.wait_for_selector("[data-testid=share-row][data-state=revoked]")
     page.screenshot(path=str(ARTIFACTS / "share-owner-study.png"), full_page=True)

@@ -101,6 +101,14 @@ def test_folder_upload_resumes_after_interruption(
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     assert page.get_by_test_id("upload-resume").is_visible()
+    # Discarding asks first (issue 17); Cancel keeps the interrupted upload.
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_test_id("upload-discard").click()
+    page.wait_for_timeout(300)
+    assert questions and "Discard" in questions[0]
+    assert page.get_by_test_id("upload-resume").is_visible()
+    assert not Upload.objects.filter(state=Upload.State.CANCELLED).exists()
     pick_cd(page, cd)
     page.get_by_test_id("upload-start").click()
     page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
