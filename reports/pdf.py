@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import uuid
+from typing import Any
 from xml.sax.saxutils import escape
 
 from django.core.files.base import ContentFile
@@ -20,6 +21,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
     Image,
@@ -59,6 +61,32 @@ def study_summary(version: ReportVersion) -> list[tuple[str, str]]:
     ]
 
 
+class NumberedCanvas(Canvas):
+    """A canvas that writes "Page N of M" in every page's footer: pages are kept until
+    the document is finished, when the total is known (the reportlab recipe)."""
+
+    footer = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, start=1):
+            self.__dict__.update(state)
+            self.setFont("Helvetica", 8)
+            self.setFillColor(colors.HexColor("#667085"))
+            self.drawString(2 * cm, 1.2 * cm, self.footer)
+            self.drawRightString(A4[0] - 2 * cm, 1.2 * cm, f"Page {number} of {total}")
+            super().showPage()
+        super().save()
+
+
 def _key_images(version: ReportVersion, width: float) -> list[Flowable]:
     flow: list[Flowable] = []
     styles = getSampleStyleSheet()
@@ -81,7 +109,8 @@ def build_pdf(version: ReportVersion) -> bytes:
     """Render ``version`` (signed or, for a preview, draft) as PDF bytes."""
     styles = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=styles["BodyText"], leading=14)
-    heading = styles["Heading3"]
+    # A heading never ends a page: it moves to the next one with what it introduces.
+    heading = ParagraphStyle("heading", parent=styles["Heading3"], keepWithNext=1)
     buffer = io.BytesIO()
     study = version.report.study
     doc = SimpleDocTemplate(
@@ -123,7 +152,10 @@ def build_pdf(version: ReportVersion) -> bytes:
         if text.strip():
             flow += [Paragraph(label, heading), Paragraph(_text(text), body)]
     if version.key_images:
-        flow += [Paragraph("Key images", heading), *_key_images(version, doc.width)]
+        first, *rest = _key_images(version, doc.width)
+        # The heading goes with the first picture (keepWithNext does not hold across a
+        # KeepTogether in reportlab).
+        flow += [KeepTogether([Paragraph("Key images", heading), first]), *rest]
     signed = timezone.localtime(version.signed_at) if version.signed_at else None
     signature = (
         f"Signed by {escape(version.signed_by_name)} on {signed:%Y-%m-%d %H:%M %Z}"
@@ -132,10 +164,16 @@ def build_pdf(version: ReportVersion) -> bytes:
     )
     flow += [
         Spacer(1, 0.6 * cm),
-        Paragraph(f"<b>{signature}</b>", body),
-        Paragraph(f"Report version {version.number}", styles["Italic"]),
+        KeepTogether(
+            [
+                Paragraph(f"<b>{signature}</b>", body),
+                Paragraph(f"Report version {version.number}", styles["Italic"]),
+            ]
+        ),
     ]
-    doc.build(flow)
+    footer = f"Radiology report · portal study #{study.pk} · version {version.number}"
+    canvas = type("ReportCanvas", (NumberedCanvas,), {"footer": footer})
+    doc.build(flow, canvasmaker=canvas)
     return buffer.getvalue()
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from portal.audit.models import AuditEvent
-from reports import images, tasks
+from reports import images, pdf, tasks
 from reports.models import ReportVersion
 from tests.conftest import missing
 from tests.reports.factories import CT_SMALL_IDENTITY, FINDINGS, IMPRESSION, sign_report
@@ -131,3 +131,35 @@ def test_missing_image_file_does_not_stop_the_pdf(
     default_storage.delete(instance.file)
     data = default_storage.open(tasks.generate_report_pdf.delay(version.pk).get()).read()
     assert "image not available" in pdf_text(data, tmp_path)
+
+
+def test_pages_are_numbered_and_no_heading_ends_a_page(
+    assigned_study: Study, radiologist: Any, tmp_path: Path
+):
+    """Issue 17: the PDF stranded the "Key images" heading at a page's end and had no
+    page numbers. Findings of growing length move the heading through every position
+    near the bottom of page 1."""
+    if not images.engine_available():
+        pytest.skip("uploads.dicom.render (rendering engine) is not importable yet")
+    if not shutil.which("pdftotext"):
+        missing("pdftotext not found (apt-get install poppler-utils)")
+    instance = assigned_study.series.get().instances.get()
+    key = {"instance_id": instance.pk, "frame": 0, "center": 40, "width": 400}
+    version = sign_report(assigned_study, radiologist, key_images=[key])
+    path = tmp_path / "pages.pdf"
+    two_pages = 0
+    for lines in range(20, 52, 2):
+        version.findings = "\n".join(f"Finding line {n}." for n in range(lines))
+        path.write_bytes(pdf.build_pdf(version))
+        out = subprocess.run(
+            ["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True
+        ).stdout
+        pages = [page for page in out.split("\f") if page.strip()]
+        two_pages += len(pages) > 1
+        for number, page in enumerate(pages, start=1):
+            rows = [row.strip() for row in page.splitlines() if row.strip()]
+            assert f"Page {number} of {len(pages)}" in rows[-1], (lines, rows[-1])
+            body = [row for row in rows if not row.endswith(f"of {len(pages)}")]
+            if number < len(pages):
+                assert body[-1] not in {"Key images", "Findings", "Impression"}, (lines, body[-3:])
+    assert two_pages >= 5  # the loop did cross the page break
