@@ -12,6 +12,8 @@ from uploads.models import Instance
 log = logging.getLogger(__name__)
 
 KEY_IMAGE_SIZE = 512
+#: Longest side of a key image on the web report (its thumbnail links to itself).
+WEB_KEY_IMAGE_SIZE = 384
 
 
 def engine_available() -> bool:

@@ -20,6 +20,11 @@ urlpatterns = [
     # readers
     path("studies/<int:pk>/report/view/", output.report_view, name="report-view"),
     path("studies/<int:pk>/report/pdf/", output.report_pdf, name="report-pdf"),
+    path(
+        "studies/<int:pk>/report/key-images/<int:index>.png",
+        output.report_key_image,
+        name="report-key-image-png",
+    ),
     path("notifications/", notifications.notifications, name="notifications"),
     path("notifications/<int:pk>/read/", notifications.notification_read, name="notification-read"),
     # admins

@@ -212,6 +212,11 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
     ),
     "report-view": ("reported", "get", {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}),
     "report-pdf": ("reported", "get", {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}),
+    "report-key-image-png": (
+        "reported_key_image",
+        "get",
+        {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)},
+    ),
     "notifications": (None, "get", {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}),
     "notification-read": (
         "notification",

@@ -10,13 +10,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from portal.audit.log import record
 from reports import images, services
 from reports.models import Notification, ReportVersion, VersionStatus
 from reports.pdf import ensure_pdf
 from reports.views.common import visible_study
-from uploads.models import Study
+from uploads.models import Instance, Study
 
 
 def requested_version(request: HttpRequest, study: Study) -> ReportVersion:
@@ -53,7 +54,13 @@ def report_view(request: HttpRequest, pk: int) -> HttpResponse:
             "history": history,
             "latest": history.last(),
             "key_images": [
-                {**entry, "caption": images.describe(entry)} for entry in version.key_images
+                {
+                    **entry,
+                    "caption": images.describe(entry),
+                    "src": reverse("report-key-image-png", args=[study.pk, index])
+                    + f"?version={version.number}",
+                }
+                for index, entry in enumerate(version.key_images, start=1)
             ],
             "can_amend": study.assigned_to_id == request.user.pk,
         },
@@ -73,3 +80,23 @@ def report_pdf(request: HttpRequest, pk: int) -> FileResponse:
         filename=f"report-study-{study.pk}-v{version.number}.pdf",
         content_type="application/pdf",
     )
+
+
+@login_required
+def report_key_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    """Key image ``index`` (from 1) of a signed version as a PNG, for the web report.
+
+    The same readers as the report; the image must be one of the study's own."""
+    study = visible_study(request, pk)
+    version = requested_version(request, study)
+    if not 1 <= index <= len(version.key_images):
+        raise Http404("No such key image")
+    entry = version.key_images[index - 1]
+    if not Instance.objects.filter(pk=entry.get("instance_id"), series__study=study).exists():
+        raise Http404("No such key image")
+    png = images.key_image_png(entry, size=images.WEB_KEY_IMAGE_SIZE)
+    if png is None:
+        raise Http404("This image cannot be shown")
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -111,6 +111,11 @@ def route_kwargs(kind: str, users: dict[str, Any]) -> dict[str, Any]:
         study = make_study(users["patient"], assigned_to=users["radiologist"], instances=1)
         sign_report(study, users["radiologist"])
         return {"pk": study.pk}
+    if kind == "reported_key_image":
+        study = make_study(users["patient"], assigned_to=users["radiologist"], instances=1)
+        instance = Instance.objects.get(series__study=study)
+        sign_report(study, users["radiologist"], key_images=[{"instance_id": instance.pk}])
+        return {"pk": study.pk, "index": 1}
     if kind == "delivery":
         study = make_study(users["patient"], assigned_to=users["radiologist"])
         version = sign_report(study, users["radiologist"])

@@ -142,3 +142,31 @@ def test_notifications_are_private(login: Any, reported_study: Study, other_pati
         'data-testid="notification"'
         not in login(other_patient).get("/notifications/").content.decode()
     )
+
+
+def test_web_report_shows_key_images_as_pictures_to_its_readers_only(
+    login: Any, assigned_study: Study, radiologist: Any, patient: Any, other_patient: Any
+):
+    """Issue 17: key images appeared on the web report as text ("Series 2, image 15")."""
+    from reports import images
+    from uploads.models import Instance
+
+    if not images.engine_available():
+        pytest.skip("uploads.dicom.render (rendering engine) is not importable yet")
+    own = Instance.objects.get(series__study=assigned_study)
+    sign_report(
+        assigned_study,
+        radiologist,
+        key_images=[{"instance_id": own.pk, "frame": 0, "center": 40, "width": 400}],
+    )
+    owner = login(patient)
+    page = owner.get(f"/studies/{assigned_study.pk}/report/view/").content.decode()
+    src = f"/studies/{assigned_study.pk}/report/key-images/1.png?version=1"
+    assert f'<img src="{src}"' in page and 'alt="Key image 1: Series' in page
+    picture = owner.get(src)
+    assert picture.status_code == 200 and picture["Content-Type"] == "image/png"
+    assert picture.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert owner.get(src.replace("/1.png", "/2.png")).status_code == 404  # no such image
+    assert owner.get(src.replace("?version=1", "?version=7")).status_code == 404
+    # Another patient sees nothing.
+    assert login(other_patient).get(src).status_code == 404
