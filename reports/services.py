@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.accounts.models import Role
@@ -39,6 +40,7 @@ from reports.errors import Conflict, Invalid, NotAllowed
 from reports.models import (
     Delivery,
     DeliveryStatus,
+    Notification,
     Report,
     ReportVersion,
     VersionKind,
@@ -176,6 +178,7 @@ def assign(
         raise Invalid("Studies can only be assigned to active radiologists.")
     with transaction.atomic():
         locked = Study.objects.select_for_update().get(pk=study.pk)
+        previous = locked.assigned_to_id
         fields = ["assigned_to", "assigned_at", "updated_at"]
         locked.assigned_to = radiologist
         locked.assigned_at = timezone.now() if radiologist is not None else None
@@ -183,6 +186,12 @@ def assign(
             locked.status = StudyStatus.READY
             fields.append("status")
         locked.save(update_fields=fields)
+        if radiologist is not None and radiologist.pk != previous:
+            Notification.objects.create(
+                user=radiologist,
+                text=f"Study #{locked.pk} was assigned to you.",
+                link=reverse("report-editor", args=[locked.pk]),
+            )
         record(
             request,
             "study.assigned",

@@ -297,16 +297,14 @@ def test_reading_a_report_is_audited_and_marks_notification_read(
 ):
     client = login(patient)
     assert Notification.objects.get(user=patient).read is False
-    assert (
-        'data-testid="nav-notifications-unread"' in client.get("/notifications/").content.decode()
-    )
+    assert 'data-testid="notifications-badge"' in client.get("/notifications/").content.decode()
     client.get(f"/studies/{reported_study.pk}/report/view/")
     version = ReportVersion.objects.get(report__study=reported_study)
     assert "report.viewed" in actions(version)
     assert Notification.objects.get(user=patient).read is True
     page = client.get("/notifications/").content.decode()
     assert page.count('data-testid="notification"') == 1
-    assert 'data-testid="nav-notifications-unread"' not in page
+    assert 'data-testid="notifications-badge"' not in page
 
 
 def test_notification_open_marks_read_and_follows_link(
@@ -352,3 +350,23 @@ def test_a_withdrawn_request_stays_withdrawn_though_a_draft_was_kept(
     assert study.status == StudyStatus.CANCELLED
     assert not ReportVersion.objects.filter(report__study=study, status=VersionStatus.SIGNED)
     assert not Delivery.objects.exists()
+
+
+def test_assignment_notifies_the_radiologist(
+    login: Any, patient: Any, radiologist: Any, other_radiologist: Any, admin_user: Any
+):
+    """Issue 17: radiologists got no notification when a study was assigned to them."""
+
+    study = make_study(patient)
+    admin = login(admin_user)
+    url = f"/manage/studies/{study.pk}/assign/"
+    assert admin.post(url, {"radiologist": radiologist.pk}).status_code == 302
+    admin.post(url, {"radiologist": radiologist.pk})  # saved again: no second message
+    (note,) = Notification.objects.filter(user=radiologist)
+    assert note.text == f"Study #{study.pk} was assigned to you." and not note.read
+    assert note.link == f"/studies/{study.pk}/report/"
+    admin.post(url, {"radiologist": other_radiologist.pk})
+    assert Notification.objects.filter(user=other_radiologist).count() == 1
+    assert not Notification.objects.filter(user=patient).exists()
+    page = login(radiologist).get("/worklist/").content.decode()
+    assert 'data-testid="notifications-badge" aria-label="1 unread">1<' in page
