@@ -18,6 +18,7 @@ urlpatterns = [
     path("logout/", accounts.logout_view, name="logout"),
     path("signup/", accounts.signup, name="signup"),
     path("verify/<uidb64>/<token>/", accounts.verify_email, name="verify-email"),
+    path("verify/again/", accounts.resend_verification, name="verify-resend"),
     path("invite/<uidb64>/<token>/", accounts.accept_invite, name="accept-invite"),
     path(
         "password-reset/",
@@ -51,6 +52,11 @@ urlpatterns = [
     ),
     path("manage/users/", accounts.users, name="users"),
     path("manage/users/<int:pk>/", accounts.user_update, name="user-update"),
+    path(
+        "manage/users/<int:pk>/invite-again/",
+        accounts.user_resend_invite,
+        name="user-resend-invite",
+    ),
     path("manage/audit/", views.audit_log, name="audit-log"),
     # each part's own routes
     path("", include("uploads.urls")),

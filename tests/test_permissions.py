@@ -41,6 +41,12 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
     ),
     "manage": (None, "get", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200}),
     "users": (None, "get", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200}),
+    "verify-resend": (None, "get", dict.fromkeys(ROLES, 200)),
+    "user-resend-invite": (
+        "target_user",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
     "user-update": (
         "target_user",
         "post",

@@ -23,6 +23,14 @@ class LoginForm(forms.Form):
         _testid(self.fields["password"], "login-password")
 
 
+class EmailForm(forms.Form):
+    email = forms.EmailField(label="Your email address")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _testid(self.fields["email"], "resend-email")
+
+
 class SignupForm(forms.Form):
     email = forms.EmailField()
     password = forms.CharField(widget=forms.PasswordInput, label="Password")

@@ -31,6 +31,7 @@ from portal import ratelimit
 from portal.accounts import emails, throttle
 from portal.accounts.decorators import role_required
 from portal.accounts.forms import (
+    EmailForm,
     InviteForm,
     LoginForm,
     SignupForm,
@@ -182,6 +183,31 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     return redirect("login")
 
 
+def resend_verification(request: HttpRequest) -> HttpResponse:
+    """A new confirmation link for an account not yet confirmed. The same answer whether
+    or not the address has such an account; limited per client IP
+    (``PASSWORD_RESET_IP_RATE``) and per address (``ACCOUNT_EMAIL_RATE``)."""
+    form = EmailForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not ratelimit.allow("verify-resend", client_ip(request), "PASSWORD_RESET_IP_RATE"):
+            form.add_error(None, "Too many requests from your network. Please try again later.")
+            return render(request, "accounts/verify_resend.html", {"form": form}, status=429)
+        email = form.cleaned_data["email"].lower()
+        unconfirmed = User.objects.filter(email_verified=False, is_active=True)
+        user = unconfirmed.filter(email__iexact=email).first()
+        # Accounts from an invitation have no password yet: the invitation is their link.
+        if user is not None and user.has_usable_password() and allow_account_email(email):
+            emails.send_verification(user)
+            record(request, "account.verification_resent", user, user=user)
+        return render(request, "accounts/signup_done.html", {"email": email, "resent": True})
+    return render(request, "accounts/verify_resend.html", {"form": form})
+
+
+def invitation_pending(user: User) -> bool:
+    """Invited and not accepted yet: no password chosen, never signed in."""
+    return user.is_active and not user.has_usable_password() and user.last_login is None
+
+
 def accept_invite(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     user = _user_from_uid(uidb64)
     if user is None or not invite_token.check_token(user, token):
@@ -213,7 +239,17 @@ def users(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/users.html",
-        {"form": form, "users": User.objects.order_by("role", "email"), "roles": Role.choices},
+        {
+            "form": form,
+            "users": User.objects.order_by("role", "email"),
+            "roles": Role.choices,
+            "pending": set(
+                # Django marks an unusable password with a leading "!".
+                User.objects.filter(
+                    is_active=True, last_login=None, password__startswith="!"
+                ).values_list("pk", flat=True)
+            ),
+        },
     )
 
 
@@ -230,4 +266,21 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{target.email} updated.")
     else:
         messages.error(request, "That change is not valid.")
+    return redirect("users")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def user_resend_invite(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a pending invitation again (a new link; the old one keeps working until the
+    password is chosen), within ``ACCOUNT_EMAIL_RATE``."""
+    target = get_object_or_404(User, pk=pk)
+    if not invitation_pending(target):
+        messages.error(request, f"{target.email} has already accepted the invitation.")
+    elif not allow_account_email(target.email):
+        messages.error(request, f"Too many emails to {target.email} lately. Try again later.")
+    else:
+        emails.send_invitation(target, request.user)  # type: ignore[arg-type]
+        record(request, "account.invite_resent", target)
+        messages.success(request, f"Invitation sent again to {target.email}.")
     return redirect("users")

@@ -20,6 +20,8 @@ ACTIONS: dict[str, str] = {
     "account.invited": "Invited a user",
     "account.invite_accepted": "Accepted an invitation",
     "account.updated": "Changed a user's role or status",
+    "account.invite_resent": "Sent an invitation again",
+    "account.verification_resent": "Sent a new confirmation link",
     "upload.created": "Started an upload",
     "upload.finished": "Upload finished",
     "upload.cancelled": "Cancelled an upload",
