@@ -12,6 +12,7 @@
 import dcmjs from "dcmjs";
 import { deflateSync, inflateSync } from "fflate";
 import ENGINE from "./generated/engine-constants.js";
+import { readable } from "./readable.js";
 
 const { DicomMessage, DicomDict, ReadBufferStream, WriteBufferStream, DicomMetaDictionary } =
   dcmjs.data;
@@ -290,7 +291,7 @@ class Run {
 function describeValue(el) {
   if (isSequence(el)) return "";
   const values = strings(el);
-  if (values.length) return values.join(", ").slice(0, 80);
+  if (values.length) return values.map((v) => readable(v, el.vr)).join(", ").slice(0, 80);
   if (Array.isArray(el.Value) && el.Value.some((v) => bytesOf(v))) return "(binary data)";
   return "";
 }

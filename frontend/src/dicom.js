@@ -42,6 +42,8 @@ export async function summarize(item) {
     seriesDescription: value(d, "0008103E"),
     burnedIn: value(d, "00280301"),
     sopClass: value(d, "00080016"),
+    sex: value(d, "00100040"),
+    age: value(d, "00101010"),
   };
   if (!summary.studyUid || !summary.seriesUid || !summary.sopUid) {
     return { error: "not usable: the file has no study, series or image identifier" };

@@ -4,6 +4,7 @@
 // de-identified listed) → confirm, add a question → resumable chunked upload with
 // progress → live status.
 import { formatDate, groupStudies, summarize } from "./dicom.js";
+import { readableAge, readableSex } from "./readable.js";
 import { fromDataTransfer, fromFileList, triage } from "./files.js";
 import { CLIENT_DEIDENTIFIES, prepareForUpload, setupDeid } from "./deid.js";
 import { api, finishUpload, sendUpload } from "./uploader.js";
@@ -291,6 +292,22 @@ function burnedInWarning(review) {
   return box;
 }
 
+// What stays in the files (the profile's "retain patient characteristics" option): said
+// in words, with the values found, so nobody is surprised to see them later.
+function keptNote(study) {
+  if (!state.profile?.options?.includes("retain_patient_characteristics")) return [];
+  const first = (field) => study.items.map((e) => e.summary[field]).find(Boolean) || "";
+  const sex = first("sex");
+  const age = first("age");
+  const found = [sex && `sex: ${readableSex(sex)}`, age && `age: ${readableAge(age)}`]
+    .filter(Boolean);
+  return [el("p", { class: "helptext", testid: "deid-kept" },
+    el("strong", { text: "Kept, because they help the radiologist read the images: " }),
+    found.length ? `${found.join(", ")}; also height and weight when your files have them.`
+      : "sex, age, height and weight, when your files have them.",
+    " The images themselves, the kind of scan and the body part are kept too.")];
+}
+
 function renderPreview() {
   const blocks = state.studies.map((study) => [study, previewRows(study)])
     .filter(([, rows]) => rows.length)
@@ -303,6 +320,7 @@ function renderPreview() {
             el("th", { text: "Found in your files (shown only here)" }),
             el("th", { text: "Before sending" }))),
           el("tbody", {}, ...rows.map(previewRow))),
+        ...keptNote(study),
         ...pixelReviews(study).map(burnedInWarning));
     });
   $("deid-preview").replaceChildren(...blocks);
@@ -464,6 +482,14 @@ function renderResult(data) {
   for (const study of state.studies) if (study.selected && study.bar) study.bar.value = 100;
   $("upload-resume").hidden = true;
   renderSkipped();
+  // Sent: the question and Send belong to this upload, which is over. Say what is next.
+  $("upload-request").hidden = true;
+  const first = data.studies.length === 1 ? `/studies/${data.studies[0].id}/` : "/studies/";
+  $("upload-next").replaceChildren(
+    el("a", { class: "button", href: first, testid: "upload-go-study",
+              text: data.studies.length === 1 ? "Go to my study" : "Go to my studies" }),
+    " ",
+    el("a", { href: "/upload/", testid: "upload-more", text: "Upload other files" }));
   $("upload-result-section").hidden = false;
 }
 

@@ -11,6 +11,7 @@ values, and the study arrives, ready, and shows in the viewer.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ def needles_of(values: list[str]) -> list[str]:
 def plant(ds: Dataset) -> None:
     for keyword, value in MARKERS.items():
         setattr(ds, keyword, value)
+    ds.PatientSex, ds.PatientAge = "F", "054Y"  # kept by the default profile's options
     request = Dataset()
     request.RequestedProcedureDescription = NESTED["RequestedProcedureDescription"]
     request.ScheduledProcedureStepID = NESTED["ScheduledProcedureStepID"]
@@ -159,8 +161,18 @@ def test_no_planted_value_leaves_the_browser(
                  "Referenced Patient Sequence", "Request Attributes Sequence",
                  "Manufacturer-specific (private) data"]:  # fmt: skip
         assert name in text, name
-    for value in [FAMILY, PATIENT_ID, BIRTH_DATE, "QXZ Saint Marker Hospital", "QXZACC0815"]:
+    # Values as people read them (issue 17), not DICOM's formats: "FAMILY^GIVEN",
+    # "19230417" and "054Y" were shown as they are stored.
+    for value in ["Qxzgivenname Qxzfamilyname", PATIENT_ID, "QXZ Saint Marker Hospital",
+                  "QXZACC0815", "Anna Qxzreferrer"]:  # fmt: skip
         assert value in text, value
+    assert "^" not in text and BIRTH_DATE not in text
+    birth_row = preview.locator("[data-testid=deid-preview-row][data-tag='0010,0030']")
+    assert re.search(r"\b17\b.*\b1923\b|\b1923\b.*\b17\b", birth_row.inner_text())
+    assert "Apr" in birth_row.inner_text()
+    # What stays in the files is said too, with the values found.
+    kept = page.get_by_test_id("deid-kept").first.inner_text()
+    assert "sex: female" in kept and "age: 54 years" in kept, kept
     rows = preview.get_by_test_id("deid-preview-row")
     assert rows.count() >= 12
     name_row = preview.locator("[data-testid=deid-preview-row][data-tag='0010,0010']")
@@ -172,6 +184,11 @@ def test_no_planted_value_leaves_the_browser(
     page.get_by_test_id("upload-question").fill("Is the lesion growing?")
     page.get_by_test_id("upload-start").click()
     page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
+    # Sent: no question box or disabled Send left behind, but the way to the study.
+    assert not page.get_by_test_id("upload-question").is_visible()
+    assert not page.get_by_test_id("upload-start").is_visible()
+    go = page.get_by_test_id("upload-go-study")
+    assert go.inner_text() == "Go to my study"
 
     assert bodies, "the page sent requests"
     # Small files travel several to a request (batches): every file's bytes were seen.
@@ -187,6 +204,7 @@ def test_no_planted_value_leaves_the_browser(
     ds = pydicom.dcmread(io.BytesIO(stored[0]))
     assert ds.PatientIdentityRemoved == "YES" and str(ds.PatientID).startswith("PSN-")
 
+    assert go.get_attribute("href") == f"/studies/{study.pk}/"
     page.goto(f"/studies/{study.pk}/viewer/")
     page.wait_for_function(
         "() => { const i = document.querySelector('[data-testid=viewer-image]');"
