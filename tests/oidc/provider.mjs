@@ -61,7 +61,7 @@ const provider = new Provider(issuer, {
     IdToken: config.idTokenTTL || 3600,
     AccessToken: 600,
     AuthorizationCode: 60,
-    Interaction: 600,
+    Interaction: 3600,
     Session: 3600,
     Grant: 3600,
   },
