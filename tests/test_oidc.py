@@ -82,10 +82,15 @@ def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
     (folder / "provider.json").write_text(json.dumps(config))
     port = free_port()
     log = (folder / "provider.log").open("w")
-    process = subprocess.Popen(
-        [node, str(PROVIDER_SCRIPT), "--port", str(port), "--config", str(folder / "provider.json")],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    command = [
+        node,
+        str(PROVIDER_SCRIPT),
+        "--port",
+        str(port),
+        "--config",
+        str(folder / "provider.json"),
+    ]
+    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     issuer = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
