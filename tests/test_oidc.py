@@ -1,7 +1,7 @@
 """OpenID Connect sign-in against a real provider: oidc-provider (npm, OpenID Certified),
 started by ``tests/oidc/provider.mjs`` on a free loopback port for this module.
 
-Every sign-in here is the whole flow: the portal's button (POST /oidc/login/) sends the
+Every sign-in here is the whole flow: the portal's button (GET /oidc/login/) sends the
 browser to the provider's authorization endpoint; ``requests`` plays the browser at the
 provider (its login form, its redirects); the provider's redirect comes back to the
 portal's callback through Django's test client; the portal exchanges the code (with its
@@ -19,6 +19,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -68,29 +69,21 @@ class Provider:
         requests.post(f"{self.issuer}/test-control", json=values, timeout=5).raise_for_status()
 
 
-@pytest.fixture(scope="module")
-def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+@contextmanager
+def run_provider(folder: Path, redirect_uris: list[str]) -> Iterator[Provider]:
+    """``tests/oidc/provider.mjs`` on a free loopback port, until the block ends."""
     node = shutil.which("node")
     if node is None or not (REPO / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("node and node_modules/oidc-provider are needed (make install)")
-    folder = tmp_path_factory.mktemp("oidc")
-    config = {
-        "clients": [{"client_id": "portal", "client_secret": SECRET, "redirect_uris": [CALLBACK]}],
-        "accounts": ACCOUNTS,
-        "idTokenTTL": 300,
-    }
+    client = {"client_id": "portal", "client_secret": SECRET, "redirect_uris": redirect_uris}
+    config = {"clients": [client], "accounts": ACCOUNTS, "idTokenTTL": 300}
     (folder / "provider.json").write_text(json.dumps(config))
     port = free_port()
-    log = (folder / "provider.log").open("w")
-    command = [
-        node,
-        str(PROVIDER_SCRIPT),
-        "--port",
-        str(port),
-        "--config",
-        str(folder / "provider.json"),
-    ]
-    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    log_path = folder / "provider.log"
+    command = [node, str(PROVIDER_SCRIPT), "--port", str(port),
+               "--config", str(folder / "provider.json")]  # fmt: skip
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     issuer = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -100,20 +93,22 @@ def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
                 break
             except requests.ConnectionError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"the provider did not start: {(folder / 'provider.log').read_text()}"
-                    )
+                    pytest.fail(f"the provider did not start: {log_path.read_text()}")
                 time.sleep(0.1)
         yield Provider(issuer)
     finally:
         process.terminate()
         process.wait(timeout=10)
-        log.close()
 
 
-@pytest.fixture
-def provider(oidc_server: Provider, settings: Any, db: None) -> Iterator[Provider]:
-    settings.OIDC_ISSUER = oidc_server.issuer
+@pytest.fixture(scope="module")
+def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    with run_provider(tmp_path_factory.mktemp("oidc"), [CALLBACK]) as server:
+        yield server
+
+
+def configure(settings: Any, server: Provider) -> None:
+    settings.OIDC_ISSUER = server.issuer
     settings.OIDC_CLIENT_ID = "portal"
     settings.OIDC_CLIENT_SECRET = SECRET
     settings.OIDC_PROVIDER_NAME = "Hospital sign-in"
@@ -122,13 +117,18 @@ def provider(oidc_server: Provider, settings: Any, db: None) -> Iterator[Provide
     settings.OIDC_ADMIN_VALUES = ["portal-admins"]
     settings.OIDC_RADIOLOGIST_VALUES = ["radiology"]
     settings.OIDC_SIGNUP = "patients"
+
+
+@pytest.fixture
+def provider(oidc_server: Provider, settings: Any, db: None) -> Iterator[Provider]:
+    configure(settings, oidc_server)
     yield oidc_server
     oidc_server.control(tamper=None, clockOffset=0)
 
 
 def sign_in(client: Any, provider: Provider, login: str, next_url: str = "") -> Any:
     """The whole flow for the provider account ``login``; the callback's response."""
-    response = client.post("/oidc/login/", {"next": next_url} if next_url else {})
+    response = client.get("/oidc/login/", {"next": next_url} if next_url else {})
     assert response.status_code == 302, response.status_code
     url = response["Location"]
     assert url.startswith(f"{provider.issuer}/auth?") and "code_challenge=" in url
@@ -164,7 +164,7 @@ def test_off_without_an_issuer(client: Any, settings: Any, db: None) -> None:
     settings.OIDC_ISSUER = ""
     page = client.get("/login/").content.decode()
     assert 'data-testid="login-oidc"' not in page
-    assert client.post("/oidc/login/").status_code == 404
+    assert client.get("/oidc/login/").status_code == 404
     assert client.get("/oidc/callback/?code=x&state=y").status_code == 404
 
 
@@ -336,3 +336,34 @@ def test_password_login_goes_through_complete_sign_in(client: Any, patient: User
     response = client.post("/login/?next=/studies/", {"email": patient.email, "password": PASSWORD})
     assert response.status_code == 302 and response.url == "/studies/"
     assert AuditEvent.objects.get(action="login").detail == {"method": "password"}
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_sign_in_in_chromium(page: Any, live_server: Any, settings: Any, tmp_path: Path) -> None:
+    """The button in a real browser, with the portal's CSP and cookies: an invited
+    radiologist signs in at the provider and lands on the page they asked for."""
+    with run_provider(tmp_path, [f"{live_server.url}/oidc/callback/"]) as server:
+        configure(settings, server)
+        User.objects.create_user("rad@example.org", None, role=Role.RADIOLOGIST)
+        page.goto("/login/?next=/worklist/")
+        page.get_by_test_id("login-oidc").click()
+        page.wait_for_url(f"{server.issuer}/interaction/**")
+        page.locator("input[name=login]").fill("rad")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{live_server.url}/worklist/")
+        assert page.get_by_test_id("nav-logout").count() == 1
+        event = AuditEvent.objects.get(action="login")
+        assert event.actor == "rad@example.org" and event.detail == {"method": "oidc"}
+
+        page.get_by_test_id("nav-logout").click()
+        page.context.clear_cookies()  # the provider's session too: another person
+        page.goto("/login/")
+        page.get_by_test_id("login-oidc").click()
+        page.locator("input[name=login]").fill("walkin")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{live_server.url}/oidc/callback/**")
+        assert (
+            "Staff accounts are by invitation only"
+            in page.get_by_test_id("oidc-error").inner_text()
+        )

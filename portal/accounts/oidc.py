@@ -37,7 +37,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 from joserfc.errors import ExpiredTokenError, JoseError
 
 from portal.accounts.models import ExternalIdentity, Role, User
@@ -94,10 +94,14 @@ class Refusal(Exception):
     user: User | None = None
 
 
-@require_POST
+@require_GET
 def oidc_login(request: HttpRequest) -> HttpResponse:
     """The login page's button: off to the provider (state, nonce and PKCE verifier are
-    kept in the session by Authlib)."""
+    kept in the session by Authlib).
+
+    A link, not a form: the portal's CSP (``form-action 'self'``) stops a form submission
+    that is redirected to another site. Starting a sign-in changes nothing but this
+    session's pending state, and only the browser that started it can finish it."""
     if not enabled():
         raise Http404("OpenID Connect sign-in is not configured")
     request.session[_NEXT] = next_url(request, "home")
