@@ -44,6 +44,7 @@ ACCOUNTS = {
                          "email_verified": False},
     "alice-admin": {"sub": "sub-alice-3", "email": "alice@example.org", "email_verified": True,
                     "groups": ["portal-admins"]},
+    "alice-again": {"sub": "sub-alice-4", "email": "alice@example.org", "email_verified": True},
     "rad": {"sub": "sub-rad", "email": "rad@example.org", "email_verified": True,
             "groups": ["everyone", "radiology"]},
     "boss": {"sub": "sub-boss", "email": "boss@example.org", "email_verified": True,
@@ -225,6 +226,20 @@ def test_linking_needs_an_email_the_provider_verified(
     assert AuditEvent.objects.filter(action="account.linked", user=patient).count() == 1
 
 
+def test_a_second_subject_with_the_same_email_is_not_linked(
+    client: Any, provider: Provider, patient: User
+) -> None:
+    """The provider gave the address to another account (a reused mailbox): that one does
+    not get into the portal account the first one linked."""
+    assert sign_in(client, provider, "alice").status_code == 302
+    client.post("/logout/")
+    response = sign_in(client, provider, "alice-again")
+    assert response.status_code == 403 and signed_in_user(client) is None
+    assert b"already linked to another Hospital sign-in account" in response.content
+    assert failures() == ["identity_conflict"]
+    assert list(ExternalIdentity.objects.values_list("subject", flat=True)) == ["sub-alice"]
+
+
 def test_linking_an_unconfirmed_sign_up_drops_its_password(client: Any, provider: Provider) -> None:
     """Someone signed up with Alice's address and never confirmed it: the account is
     Alice's once her provider vouches for the address, and the stranger's password is gone."""
@@ -367,3 +382,12 @@ def test_sign_in_in_chromium(page: Any, live_server: Any, settings: Any, tmp_pat
             "Staff accounts are by invitation only"
             in page.get_by_test_id("oidc-error").inner_text()
         )
+
+
+def test_links_are_listed_on_the_user_in_the_django_admin(
+    client: Any, provider: Provider, patient: User, admin_user: User
+) -> None:
+    assert sign_in(client, provider, "alice").status_code == 302
+    client.force_login(admin_user)
+    page = client.get(f"/admin/accounts/user/{patient.pk}/change/")
+    assert page.status_code == 200 and b"sub-alice" in page.content
