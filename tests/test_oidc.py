@@ -391,3 +391,16 @@ def test_links_are_listed_on_the_user_in_the_django_admin(
     client.force_login(admin_user)
     page = client.get(f"/admin/accounts/user/{patient.pk}/change/")
     assert page.status_code == 200 and b"sub-alice" in page.content
+
+
+def test_provider_unreachable_or_naming_another_issuer(
+    client: Any, provider: Provider, settings: Any
+) -> None:
+    settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    response = client.get("/oidc/login/")
+    assert response.status_code == 502 and b"could not be reached" in response.content
+    # The same provider under another name: its discovery document names 127.0.0.1.
+    settings.OIDC_ISSUER = provider.issuer.replace("127.0.0.1", "localhost")
+    response = client.get("/oidc/login/")
+    assert response.status_code == 502 and signed_in_user(client) is None
+    assert failures() == ["provider_unreachable", "issuer_mismatch"]

@@ -106,15 +106,23 @@ def oidc_login(request: HttpRequest) -> HttpResponse:
         raise Http404("OpenID Connect sign-in is not configured")
     request.session[_NEXT] = next_url(request, "home")
     try:
-        metadata = client().load_server_metadata()
-        if metadata.get("issuer", "").rstrip("/") != settings.OIDC_ISSUER:
-            raise Refusal("issuer_mismatch", unreachable(), 502)
+        check_discovery()
         return client().authorize_redirect(request, redirect_uri())
     except requests.RequestException:
         failure = Refusal("provider_unreachable", unreachable(), 502)
     except Refusal as refusal:
         failure = refusal
     return refuse(request, failure)
+
+
+def check_discovery() -> None:
+    """Load the discovery document (once per process) and check that it names the
+    configured issuer (OpenID Connect Discovery §4.3): the ID token's ``iss`` is checked
+    against it."""
+    issuer = str(client().load_server_metadata().get("issuer", ""))
+    if issuer.rstrip("/") != settings.OIDC_ISSUER:
+        log.error("OpenID Connect: the discovery document names another issuer")
+        raise Refusal("issuer_mismatch", unreachable(), 502)
 
 
 def unreachable() -> str:
@@ -147,6 +155,7 @@ def validated_claims(request: HttpRequest) -> dict[str, Any]:
     PKCE verifier) and validated the token; a :class:`Refusal` otherwise."""
     again = "The sign-in could not be completed. Please try again."
     try:
+        check_discovery()
         token = client().authorize_access_token(request, leeway=LEEWAY)
     except MismatchingStateError as exc:
         raise Refusal("state_mismatch", again, 400) from exc
@@ -162,7 +171,7 @@ def validated_claims(request: HttpRequest) -> dict[str, Any]:
     except JoseError as exc:
         log.warning("OpenID Connect: ID token refused (%s)", type(exc).__name__)
         raise Refusal("id_token_invalid", again, 400) from exc
-    except requests.RequestException as exc:
+    except requests.RequestException as exc:  # discovery, keys or the token exchange
         raise Refusal("provider_unreachable", unreachable(), 502) from exc
     claims = token.get("userinfo")
     if not claims or not claims.get("sub"):
