@@ -404,3 +404,17 @@ def test_provider_unreachable_or_naming_another_issuer(
     response = client.get("/oidc/login/")
     assert response.status_code == 502 and signed_in_user(client) is None
     assert failures() == ["provider_unreachable", "issuer_mismatch"]
+
+
+def test_settings_refuse_a_half_configuration(tmp_path: Path) -> None:
+    from tests.test_settings import run_settings
+
+    base = {"DATA_DIR": str(tmp_path)}
+    bad_signup = run_settings({**base, "OIDC_SIGNUP": "everyone"}, "check")
+    assert bad_signup.returncode != 0 and "OIDC_SIGNUP must be" in bad_signup.stderr
+    no_client = run_settings({**base, "OIDC_ISSUER": "https://idp.example"}, "check")
+    assert no_client.returncode != 0 and "OIDC_CLIENT_ID is needed" in no_client.stderr
+    fine = run_settings(
+        {**base, "OIDC_ISSUER": "https://idp.example", "OIDC_CLIENT_ID": "x"}, "check"
+    )
+    assert fine.returncode == 0, fine.stderr
