@@ -216,9 +216,23 @@ def account_for(request: HttpRequest, claims: dict[str, Any]) -> User:
     """The portal account this provider account signs in to (linked, or made, here), or a
     :class:`Refusal`. The rules are in the module's docstring."""
     issuer, subject = str(claims["iss"]), str(claims["sub"])
-    provider = settings.OIDC_PROVIDER_NAME
     staff_role = claimed_role(claims)
     email = verified_email(claims)
+    try:
+        return resolve(request, claims, issuer, subject, email, staff_role)
+    except IntegrityError as exc:  # the same first sign-in, at the same moment, elsewhere
+        raise Refusal("concurrent_sign_in", "Please try again.", 409) from exc
+
+
+def resolve(
+    request: HttpRequest,
+    claims: dict[str, Any],
+    issuer: str,
+    subject: str,
+    email: str,
+    staff_role: str | None,
+) -> User:
+    provider = settings.OIDC_PROVIDER_NAME
     with transaction.atomic():
         identity = (
             ExternalIdentity.objects.select_related("user")
@@ -274,14 +288,10 @@ def new_account(
             f"There is no portal account for this {provider} account, and none can be made "
             "from it. Ask an administrator for an invitation.",
         )
-    try:
-        with transaction.atomic():
-            user = User.objects.create_user(
-                email, None, role=Role.PATIENT, email_verified=True,
-                name=str(claims.get("name") or "")[:150],
-            )  # fmt: skip
-    except IntegrityError as exc:  # made at the same moment by another sign-in
-        raise Refusal("signup_race", "Please try again.", 409) from exc
+    user = User.objects.create_user(
+        email, None, role=Role.PATIENT, email_verified=True,
+        name=str(claims.get("name") or "")[:150],
+    )  # fmt: skip
     record(request, "account.signup", user, user=user, method=METHOD)
     return user
 
