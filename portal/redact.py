@@ -3,10 +3,11 @@
 Some URLs carry a capability: share links ``/s/<token>/``, the viewer's slice tokens
 ``?t=<token>``, and the emailed links ``/password-reset|verify|invite/<uid>/<token>/``. The
 database keeps only hashes of them, so a log line with one in clear would be the weakest
-copy. :func:`redact` masks them, also URL-encoded (in a ``next=`` parameter the login
-redirect builds); :class:`RedactTokens` applies it to log records. ``portal/settings.py``
-puts that filter on Django's loggers and handlers, ``portal/gunicorn_conf.py`` on
-gunicorn's access and error logs.
+copy. The OpenID Connect callback's ``?code=…&state=…`` are masked too (single use, but a
+code is a credential until it is redeemed). :func:`redact` masks them, also URL-encoded
+(in a ``next=`` parameter the login redirect builds); :class:`RedactTokens` applies it to
+log records. ``portal/settings.py`` puts that filter on Django's loggers and handlers,
+``portal/gunicorn_conf.py`` on gunicorn's access and error logs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _PATTERNS = [
     re.compile(rf"({_SLASH}(?:password-reset|verify|invite){_SLASH}{_SEGMENT}{_SLASH}){_SEGMENT}"),
     # Slice tokens: ?t=<token> or &t=<token>
     re.compile(rf"((?:[?&;]|%3[fF]|%26)t(?:=|%3[dD])){_SEGMENT}"),
+    # OpenID Connect callback: ?code=<authorization code>&state=<state>
+    re.compile(rf"((?:[?&;]|%3[fF]|%26)(?:code|state)(?:=|%3[dD])){_SEGMENT}"),
 ]
 
 

@@ -389,6 +389,28 @@ ACCOUNT_EMAIL_RATE = env_str("ACCOUNT_EMAIL_RATE", "3/hour")
 PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "20/hour")
 UPLOAD_CREATE_RATE = env_str("UPLOAD_CREATE_RATE", "60/hour")  # per uploader
 
+# OpenID Connect sign-in (portal/accounts/oidc.py; providers: docs/deployment.md). Off while
+# OIDC_ISSUER is empty: no button on the login page, its routes answer 404.
+OIDC_ISSUER = env_str("OIDC_ISSUER").rstrip("/")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")  # "Sign in with …"
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+# The ID token claim that names groups or roles (a list or a string; "a.b" for a nested
+# one); empty: no role mapping, linked accounts keep their portal role.
+OIDC_ROLE_CLAIM = env_str("OIDC_ROLE_CLAIM")
+OIDC_ADMIN_VALUES = env_list("OIDC_ADMIN_VALUES")
+OIDC_RADIOLOGIST_VALUES = env_list("OIDC_RADIOLOGIST_VALUES")
+# Who gets a new account on a first sign-in: "patients" (with a verified email and no staff
+# claim) or "none" (invitation only). Staff accounts are never created from a claim.
+OIDC_SIGNUP = env_str("OIDC_SIGNUP", "none")
+# The claim saying the provider verified the email (Entra ID: see docs/deployment.md).
+OIDC_EMAIL_VERIFIED_CLAIM = env_str("OIDC_EMAIL_VERIFIED_CLAIM", "email_verified")
+if OIDC_SIGNUP not in {"patients", "none"}:
+    raise ImproperlyConfigured(f"OIDC_SIGNUP must be 'patients' or 'none', got {OIDC_SIGNUP!r}")
+if OIDC_ISSUER and not OIDC_CLIENT_ID:
+    raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID is needed too")
+
 # -- security ---------------------------------------------------------------------------------
 
 SECURE = env_bool("SECURE", not DEBUG and SITE_URL.startswith("https://"))
@@ -444,6 +466,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Authlib's debug lines name PKCE verifiers: never below INFO.
+        "authlib": {"level": "INFO"},
         "django.request": {"filters": _REDACT},
         "django.security.csrf": {"filters": _REDACT},
         "django.server": {

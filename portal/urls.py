@@ -7,6 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views
+from portal.accounts import oidc
 from portal.accounts import views as accounts
 from portal.accounts.forms import VerifyingSetPasswordForm
 
@@ -17,6 +18,8 @@ urlpatterns = [
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
     path("signup/", accounts.signup, name="signup"),
+    path("oidc/login/", oidc.oidc_login, name="oidc-login"),
+    path("oidc/callback/", oidc.oidc_callback, name="oidc-callback"),
     path("verify/<uidb64>/<token>/", accounts.verify_email, name="verify-email"),
     path("verify/again/", accounts.resend_verification, name="verify-resend"),
     path("invite/<uidb64>/<token>/", accounts.accept_invite, name="accept-invite"),

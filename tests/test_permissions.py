@@ -23,6 +23,10 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "login": (None, "get", {"anonymous": 200, "patient": 302, "radiologist": 302, "admin": 302}),
     "logout": (None, "post", dict.fromkeys(ROLES, 302)),
     "signup": (None, "get", {"anonymous": 200, "patient": 302, "radiologist": 302, "admin": 302}),
+    # OpenID Connect sign-in: off in this matrix (no OIDC_ISSUER), so 404 for everyone;
+    # with a provider: tests/test_oidc.py.
+    "oidc-login": (None, "get", dict.fromkeys(ROLES, 404)),
+    "oidc-callback": (None, "get", dict.fromkeys(ROLES, 404)),
     "verify-email": ("bad_token", "get", dict.fromkeys(ROLES, 400)),
     "accept-invite": ("bad_token", "get", dict.fromkeys(ROLES, 400)),
     "password_reset": (None, "get", dict.fromkeys(ROLES, 200)),

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
-from portal.accounts.models import User
+from portal.accounts.models import ExternalIdentity, User
 
 
 class PortalUserCreationForm(UserCreationForm):
@@ -17,8 +17,21 @@ class PortalUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
+class ExternalIdentityInline(admin.TabularInline):
+    """OpenID Connect links (portal/accounts/oidc.py): read-only; deleting one makes the
+    next sign-in with that provider account match by verified email again."""
+
+    model = ExternalIdentity
+    extra = 0
+    fields = readonly_fields = ("issuer", "subject", "linked_at", "last_login")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    inlines = [ExternalIdentityInline]
     form = PortalUserChangeForm
     add_form = PortalUserCreationForm
     ordering = ("email",)

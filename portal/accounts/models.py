@@ -81,3 +81,25 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def display_name(self) -> str:
         return self.name or self.email
+
+
+class ExternalIdentity(models.Model):
+    """An account at an OpenID Connect provider linked to a portal account.
+
+    It is made once, on the first sign-in (by an email the provider said was verified, or
+    with a new account); later sign-ins match by (issuer, subject) only, never by email.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    linked_at = models.DateTimeField(default=timezone.now)
+    last_login = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="unique_external_identity")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.issuer}"

@@ -39,9 +39,9 @@ from portal.accounts.forms import (
     VerifyingSetPasswordForm,
 )
 from portal.accounts.models import Role, User
+from portal.accounts.signin import complete_sign_in
 from portal.accounts.tokens import invite_token, verification_token
 from portal.audit.log import client_ip, record
-from portal.redirects import next_url
 
 
 def allow_account_email(email: str) -> bool:
@@ -84,10 +84,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
             error = "Please confirm your email address first: we sent you a link."
         else:
             throttle.reset(email)
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            record(request, "login")
-            return redirect(next_url(request, "home"))
-    return render(request, "accounts/login.html", {"form": form, "error": error}, status=status)
+            return complete_sign_in(request, user, "password")
+    oidc = settings.OIDC_PROVIDER_NAME if settings.OIDC_ISSUER else ""
+    context = {"form": form, "error": error, "oidc_provider": oidc}
+    return render(request, "accounts/login.html", context, status=status)
 
 
 @require_POST

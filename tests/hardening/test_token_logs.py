@@ -186,7 +186,12 @@ def test_django_request_logger_redacts_tokens(caplog: pytest.LogCaptureFixture, 
         ("/password-reset/MQ/c3x-0a1b2c/", "/password-reset/MQ/[redacted]/"),
         ("/verify/MQ/c3x-0a1b2c/", "/verify/MQ/[redacted]/"),
         ("/invite/Mg/c3x-0a1b2c/", "/invite/Mg/[redacted]/"),
+        (
+            "/oidc/callback/?code=Zx-1_q.w&state=s7Kd&iss=http%3A%2F%2Fidp",
+            "/oidc/callback/?code=[redacted]&state=[redacted]&iss=http%3A%2F%2Fidp",
+        ),
         # Not secrets: left alone.
+        ("/oidc/callback/?session_state=1&iss=x", "/oidc/callback/?session_state=1&iss=x"),
         ("/studies/12/viewer/?series=3", "/studies/12/viewer/?series=3"),
         ("/password-reset/sent/", "/password-reset/sent/"),
         ("/static/sharing/sharing.js", "/static/sharing/sharing.js"),
