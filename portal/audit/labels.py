@@ -21,6 +21,8 @@ ACTIONS: dict[str, str] = {
     "account.invite_accepted": "Accepted an invitation",
     "account.updated": "Changed a user's role or status",
     "account.invite_resent": "Sent an invitation again",
+    "account.linked": "Linked a sign-in from the identity provider",
+    "account.role_from_oidc": "Role set by the identity provider",
     "account.verification_resent": "Sent a new confirmation link",
     "upload.created": "Started an upload",
     "upload.finished": "Upload finished",
