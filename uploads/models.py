@@ -46,6 +46,10 @@ class Study(models.Model):
     modalities = models.CharField(max_length=64, blank=True)
     description = models.CharField(max_length=255, blank=True)
     body_part = models.CharField(max_length=64, blank=True)
+    # Kept by the profile's "retain patient characteristics" option: M, F, O or "".
+    patient_sex = models.CharField(max_length=1, blank=True)
+    # DICOM Age String (e.g. "054Y"), or "".
+    patient_age = models.CharField(max_length=4, blank=True)
     # The request for review.
     clinical_question = models.TextField(blank=True)
     history = models.TextField(blank=True)
@@ -74,6 +78,18 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return f"Study {self.pk} ({self.modalities or '?'} {self.description or ''})".strip()
+
+    @property
+    def patient_characteristics(self) -> str:
+        """Sex and age in words ("female, 54 years"), or ""."""
+        sex = {"M": "male", "F": "female", "O": "other"}.get(self.patient_sex, "")
+        age = ""
+        if self.patient_age:
+            n, unit = int(self.patient_age[:3]), self.patient_age[3]
+            words = {"D": ("day", "days"), "W": ("week", "weeks"), "M": ("month", "months"),
+                     "Y": ("year", "years")}[unit]  # fmt: skip
+            age = f"{n} {words[0] if n == 1 else words[1]}"
+        return ", ".join(part for part in (sex, age) if part)
 
     @property
     def in_pool(self) -> bool:

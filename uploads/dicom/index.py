@@ -7,6 +7,7 @@ C.7.6.2 (Image Plane), C.7.6.3 (Image Pixel), C.7.6.6 (Multi-frame).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -18,6 +19,8 @@ from uploads.dicom.values import floats
 
 #: Largest image accepted: rows × columns × frames × samples per pixel.
 MAX_PIXEL_VALUES = 2**31
+#: Age String (PS3.5 §6.2): three digits and D, W, M or Y.
+AGE = re.compile(r"\d{3}[DWMY]")
 #: Largest side of one frame (DICOM allows 65535).
 MAX_SIDE = 32768
 
@@ -42,6 +45,10 @@ class InstanceIndex:
     has_pixels: bool
     slice_position: float | None
     pixel_spacing: tuple[float, float] | None
+    # Kept by the profile's "retain patient characteristics" option (else absent): the
+    # radiologist's header shows them. Only well-formed values (PS3.5 §6.2 CS and AS).
+    patient_sex: str = ""
+    patient_age: str = ""
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -144,6 +151,8 @@ def _index_dataset(ds: Dataset) -> InstanceIndex:
         ),
         slice_position=slice_position(ds),
         pixel_spacing=spacing,
+        patient_sex=sex if (sex := _text(ds, "PatientSex").upper()) in {"M", "F", "O"} else "",
+        patient_age=age if AGE.fullmatch(age := _text(ds, "PatientAge")) else "",
     )
 
 

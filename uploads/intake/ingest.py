@@ -387,6 +387,8 @@ def study_row(upload: Upload, item: Prepared) -> Study:
             "study_date": index.study_date,
             "description": index.study_description,
             "body_part": index.body_part,
+            "patient_sex": index.patient_sex,
+            "patient_age": index.patient_age,
             "clinical_question": upload.clinical_question,
             "history": upload.history,
             "urgency": upload.urgency,
