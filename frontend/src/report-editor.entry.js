@@ -20,6 +20,8 @@ function startEditor(form) {
   const defaults = defaultsEl ? JSON.parse(defaultsEl.textContent) : {};
   let timer = null;
   let stopped = false;
+  let dirty = false; // changes the server does not have yet
+  let leaving = false; // a form submit (save, sign) carries the changes itself
 
   function setStatus(text, state) {
     if (!statusEl) return;
@@ -61,6 +63,7 @@ function startEditor(form) {
       });
       const body = await response.json();
       if (response.ok) {
+        dirty = false;
         const at = new Date(body.saved_at);
         setStatus(`Draft saved at ${at.toLocaleTimeString()}`, "saved");
       } else {
@@ -75,15 +78,38 @@ function startEditor(form) {
   function schedule() {
     if (stopped) return;
     if (timer) clearTimeout(timer);
+    dirty = true;
     setStatus("Unsaved changes", "dirty");
     timer = setTimeout(save, DELAY);
   }
 
   form.addEventListener("input", schedule);
-  form.addEventListener("submit", () => {
+  form.addEventListener("submit", (event) => {
+    if (event.defaultPrevented) return; // e.g. "Sign?" answered Cancel: still editing
     stopped = true;
+    leaving = true;
     if (timer) clearTimeout(timer);
   });
+
+  // Leaving with changes the server does not have: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (dirty && !leaving) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+
+  // Preview shows what is on screen: pending changes are saved first.
+  const preview = form.querySelector("[data-testid=report-preview]");
+  if (preview) {
+    preview.addEventListener("click", async (event) => {
+      event.preventDefault();
+      if (timer) clearTimeout(timer);
+      if (dirty) await save();
+      if (dirty) return; // not saved: the status line says why
+      window.location.assign(preview.href);
+    });
+  }
 
   // Switching template: sections still empty or showing the old template's text
   // take the new template's text; anything the radiologist wrote stays.

@@ -70,6 +70,32 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report-editor.png"), full_page=True)
 
+    # Preview shows what is on screen (issue 17: it showed the last saved draft).
+    impression = page.get_by_test_id("report-impression")
+    impression.fill(f"{IMPRESSION} Seen in preview.")
+    page.get_by_test_id("report-preview").click()  # before the autosave delay
+    page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/preview/$"))
+    assert "Seen in preview." in page.get_by_test_id("report-body").inner_text()
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/$"))
+    # Leaving with unsaved changes asks first; staying keeps them.
+    impression.fill(IMPRESSION)
+    kinds: list[str] = []
+
+    def stay(dialog: Any) -> None:
+        kinds.append(dialog.type)
+        dialog.dismiss()
+
+    page.once("dialog", stay)
+    page.get_by_test_id("nav-studies").click()
+    page.wait_for_timeout(500)
+    assert kinds == ["beforeunload"], kinds
+    assert page.url.endswith(f"/studies/{study.pk}/report/")
+    assert impression.input_value() == IMPRESSION
+    page.wait_for_function(
+        "el => el.dataset.state === 'saved'", arg=status.element_handle(), timeout=10000
+    )
+
     # Signing asks first (issue 17): Cancel leaves the draft a draft.
     questions: list[str] = []
 
