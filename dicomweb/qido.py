@@ -217,8 +217,8 @@ class Search:
         merged = {**header, **computed}
         if not all(matches(merged.get(tag), value) for tag, value in self.query.keys.items()):
             return None
-        keep = set(merged) if self.query.include_all else self.returned
-        out = {tag: merged[tag] for tag in sorted(keep) if tag in merged}
+        keep = set(merged) if self.query.include_all else self.returned | set(computed)
+        out = {tag: merged[tag] for tag in keep if tag in merged}
         for tag in sorted(self.returned - set(out)):  # asked for, absent: present and empty
             out[tag] = {"vr": attrs.vr_of(tag)}
         return dict(sorted(out.items()))
