@@ -56,6 +56,8 @@ class Caller:
     via: str = "session"
     #: What the view did, for the audit event (ids and counts only, never patient data).
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The stored file of the instance asked for (part of the quiet audit's memory).
+    file: str = ""
 
     def studies(self) -> QuerySet[Study]:
         """Every study this caller may read."""
@@ -75,12 +77,17 @@ class Caller:
     def may_store(self) -> bool:
         return self.user is not None and getattr(self.user, "role", None) in UPLOADERS
 
-    def principal(self) -> str:
+    def principal(self, request: HttpRequest) -> str:
+        """Who, for the quiet audit's memory: the token's or link's stored hash, or the
+        session (never an id alone, which a restored database may give to someone else)."""
         if self.token is not None:
-            return f"token:{self.token.pk}"
-        if self.via == "share":
-            return "link:" + ",".join(str(link.pk) for link in self.links)
-        return f"user:{getattr(self.user, 'pk', '-')}"
+            return f"token:{self.token.token_hash}"
+        if self.via == "share" and self.links:
+            return f"link:{self.links[0].token_hash}"
+        session = getattr(request, "session", None)
+        return (
+            f"session:{getattr(session, 'session_key', '') or '-'}:{getattr(self.user, 'pk', '-')}"
+        )
 
 
 def unauthorized(message: str, error: str = "") -> HttpResponse:
@@ -159,6 +166,7 @@ def find_instance(caller: Caller, study_uid: str, series_uid: str, sop_uid: str)
     if found is None:
         raise Http404("no such instance")
     caller.detail["instance"] = found.pk
+    caller.file = found.file
     return found
 
 
@@ -199,7 +207,7 @@ def dicomweb_view(action: str, *, quiet: bool = False) -> Callable[[View], View]
 
 def audit(request: HttpRequest, caller: Caller, action: str, status: int, *, quiet: bool) -> None:
     if quiet and status == 200:
-        seen = f"{caller.principal()}|{action}|{caller.detail.get('instance')}"
+        seen = f"{caller.principal(request)}|{action}|{caller.detail.get('instance')}|{caller.file}"
         key = "dicomweb-seen:" + hashlib.sha256(seen.encode()).hexdigest()[:40]
         if not cache.add(key, 1, QUIET_SECONDS):
             return
