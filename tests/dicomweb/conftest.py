@@ -23,8 +23,9 @@ def sample_path(name: str) -> Path:
 
 def import_files(owner: Any, names: list[str]) -> None:
     paths = [str(sample_path(name)) for name in names]
-    call_command("import_dicom", *paths, "--owner", owner.email, "--jobs", "1",
-                 stdout=io.StringIO())  # fmt: skip
+    call_command(
+        "import_dicom", *paths, "--owner", owner.email, "--jobs", "1", stdout=io.StringIO()
+    )
 
 
 def new_token(user: Any, *extra: str) -> str:

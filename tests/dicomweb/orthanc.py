@@ -41,16 +41,27 @@ def orthanc(folder: Path) -> Iterator[str]:
     port = free_port()
     plugins = [str(DICOMWEB_PLUGIN)] + ([str(GDCM_PLUGIN)] if GDCM_PLUGIN.exists() else [])
     config = {
-        "Name": "test-pacs", "StorageDirectory": str(folder / "db"),
-        "IndexDirectory": str(folder / "db"), "HttpPort": port, "DicomPort": free_port(),
-        "DicomAet": "TESTPACS", "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-        "Plugins": plugins, "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-    }  # fmt: skip
+        "Name": "test-pacs",
+        "StorageDirectory": str(folder / "db"),
+        "IndexDirectory": str(folder / "db"),
+        "HttpPort": port,
+        "DicomPort": free_port(),
+        "DicomAet": "TESTPACS",
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": plugins,
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+    }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(config))
     log = (folder / "orthanc.log").open("wb")
-    proc = subprocess.Popen([program, str(folder / "config.json")], cwd=folder,
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ})  # fmt: skip
+    proc = subprocess.Popen(
+        [program, str(folder / "config.json")],
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

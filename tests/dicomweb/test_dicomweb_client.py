@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def client_for(live_server: Any, token: str) -> DICOMwebClient:
-    return DICOMwebClient(url=f"{live_server.url}/dicomweb",
-                          headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    return DICOMwebClient(
+        url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def status_of(call: Any) -> int:
@@ -73,8 +75,10 @@ def test_search_retrieve_with_a_token(
     assert len(client.search_for_studies(search_filters={"PatientID": ct.patient_pseudonym})) >= 1
     page = client.search_for_studies(limit=1, offset=1)
     assert len(page) == 1 and pydicom.Dataset.from_json(page[0]).StudyInstanceUID in mine
-    with_field = client.search_for_studies(search_filters={"StudyInstanceUID": ct.study_instance_uid},
-                                           fields=["BodyPartExamined", "00180050"])  # fmt: skip
+    with_field = client.search_for_studies(
+        search_filters={"StudyInstanceUID": ct.study_instance_uid},
+        fields=["BodyPartExamined", "00180050"],
+    )
     assert "00180050" in with_field[0]  # SliceThickness, asked by tag
 
     # series and instances
@@ -109,18 +113,21 @@ def test_search_retrieve_with_a_token(
     # rendered, JPEG by default, PNG when asked; the window changes the pixels
     jpeg = client.retrieve_instance_rendered(*uids)
     assert jpeg[:2] == b"\xff\xd8"
-    narrow = client.retrieve_instance_rendered(*uids, media_types=("image/png",),
-                                               params={"window": "40,80,linear"})  # fmt: skip
-    wide = client.retrieve_instance_rendered(*uids, media_types=("image/png",),
-                                             params={"window": "40,4000", "viewport": "64,64"})  # fmt: skip
+    narrow = client.retrieve_instance_rendered(
+        *uids, media_types=("image/png",), params={"window": "40,80,linear"}
+    )
+    wide = client.retrieve_instance_rendered(
+        *uids, media_types=("image/png",), params={"window": "40,4000", "viewport": "64,64"}
+    )
     assert narrow[:8] == wide[:8] == b"\x89PNG\r\n\x1a\n" and narrow != wide
     timings = {}
-    for name, call in [
+    calls: list[tuple[str, Callable[[], Any]]] = [
         ("QIDO studies (headers kept)", client.search_for_studies),
         ("WADO metadata", lambda: client.retrieve_instance_metadata(*uids)),
         ("WADO frame (native)", lambda: client.retrieve_instance_frames(*uids, frame_numbers=[1])),
         ("WADO rendered (JPEG)", lambda: client.retrieve_instance_rendered(*uids)),
-    ]:
+    ]
+    for name, call in calls:
         best = float("inf")
         for _ in range(5):
             started = time.perf_counter()
@@ -153,8 +160,9 @@ def test_frames_of_a_compressed_multiframe(
     )
     frames = list(pydicom.encaps.generate_frames(stored.PixelData, number_of_frames=10))
     assert as_stored == frames[2]
-    rendered = client.retrieve_instance_frames_rendered(*uids, frame_numbers=[5],
-                                                        media_types=("image/png",))  # fmt: skip
+    rendered = client.retrieve_instance_frames_rendered(
+        *uids, frame_numbers=[5], media_types=("image/png",)
+    )
     assert rendered[:4] == b"\x89PNG"
     assert status_of(lambda: client.retrieve_instance_frames(*uids, frame_numbers=[11])) == 404
 
@@ -176,8 +184,11 @@ def test_outside_rights_bad_token_bad_uid(
     assert found == []
 
     bad = client_for(live_server, "dwp_" + "x" * 43)
-    response = requests.get(f"{live_server.url}/dicomweb/studies",
-                            headers={"Authorization": "Bearer dwp_nope"}, timeout=10)  # fmt: skip
+    response = requests.get(
+        f"{live_server.url}/dicomweb/studies",
+        headers={"Authorization": "Bearer dwp_nope"},
+        timeout=10,
+    )
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert status_of(lambda: bad.search_for_studies()) == 401
@@ -185,12 +196,18 @@ def test_outside_rights_bad_token_bad_uid(
     assert anonymous.status_code == 401 and "Bearer" in anonymous.headers["WWW-Authenticate"]
 
     for bad_uid in ["1.02.3", "abc", "1." + "2" * 70, "1..2"]:
-        response = requests.get(f"{live_server.url}/dicomweb/studies/{bad_uid}/metadata",
-                                headers=client._session.headers, timeout=10)  # fmt: skip
+        response = requests.get(
+            f"{live_server.url}/dicomweb/studies/{bad_uid}/metadata",
+            headers=client._session.headers,
+            timeout=10,
+        )
         assert response.status_code == 400, bad_uid
         assert b"not a valid UID" in response.content
-    response = requests.get(f"{live_server.url}/dicomweb/studies?StudyInstanceUID=1.02",
-                            headers=client._session.headers, timeout=10)  # fmt: skip
+    response = requests.get(
+        f"{live_server.url}/dicomweb/studies?StudyInstanceUID=1.02",
+        headers=client._session.headers,
+        timeout=10,
+    )
     assert response.status_code == 400
 
     # every request was audited, once, without the token
@@ -199,8 +216,13 @@ def test_outside_rights_bad_token_bad_uid(
     assert all("dwp_" not in str(e.detail) for e in events)
 
 
-PHI = {"PatientName": "Doe^Jane^Secret", "PatientID": "PHI-778899", "PatientBirthDate": "19610417",
-       "InstitutionName": "Saint Nowhere Hospital", "ReferringPhysicianName": "Who^Doctor"}  # fmt: skip
+PHI = {
+    "PatientName": "Doe^Jane^Secret",
+    "PatientID": "PHI-778899",
+    "PatientBirthDate": "19610417",
+    "InstitutionName": "Saint Nowhere Hospital",
+    "ReferringPhysicianName": "Who^Doctor",
+}
 
 
 def test_stow_goes_through_deidentification(live_server: Any, patient: Any, settings: Any) -> None:
@@ -219,9 +241,11 @@ def test_stow_goes_through_deidentification(live_server: Any, patient: Any, sett
     assert ref.WarningReason == 0xB000
     study = Study.objects.get(owner=patient)
     assert study.study_instance_uid != sent_study
-    retrieved = client.retrieve_instance(study.study_instance_uid,
-                                         study.series.get().series_instance_uid,
-                                         ref.ReferencedSOPInstanceUID)  # fmt: skip
+    retrieved = client.retrieve_instance(
+        study.study_instance_uid,
+        study.series.get().series_instance_uid,
+        ref.ReferencedSOPInstanceUID,
+    )
     assert str(retrieved.PatientName) != PHI["PatientName"]
 
     # No PHI anywhere in storage (stored files, quarantine, derived images)
@@ -237,18 +261,31 @@ def test_stow_goes_through_deidentification(live_server: Any, patient: Any, sett
     # A file that is not DICOM fails; the answer says so (409: nothing stored)
     url = f"{live_server.url}/dicomweb/studies"
     body = b"--b1\r\nContent-Type: application/dicom\r\n\r\nnot dicom at all\r\n--b1--\r\n"
-    response = requests.post(url, data=body, timeout=30, headers={
-        **client._session.headers, "Content-Type": 'multipart/related; type="application/dicom"; boundary=b1'})  # fmt: skip
+    response = requests.post(
+        url,
+        data=body,
+        timeout=30,
+        headers={
+            **client._session.headers,
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=b1',
+        },
+    )
     assert response.status_code == 409
     failed = pydicom.Dataset.from_json(response.json()).FailedSOPSequence
     assert failed[0].FailureReason == 0xC000
     # Into a study named in the URL: an instance of another study is refused
     other = pydicom.dcmread(sample_path("MR_small.dcm"))
-    response = requests.post(f"{url}/1.2.3.4", data=client._encode_multipart_message(
-        [_bytes(other)], 'multipart/related; type="application/dicom"; boundary=b2'),
-        headers={**client._session.headers,
-                 "Content-Type": 'multipart/related; type="application/dicom"; boundary=b2'},
-        timeout=30)  # fmt: skip
+    response = requests.post(
+        f"{url}/1.2.3.4",
+        data=client._encode_multipart_message(
+            [_bytes(other)], 'multipart/related; type="application/dicom"; boundary=b2'
+        ),
+        headers={
+            **client._session.headers,
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=b2',
+        },
+        timeout=30,
+    )
     assert response.status_code == 409
     assert pydicom.Dataset.from_json(response.json()).FailedSOPSequence[0].FailureReason == 0xA900
 
@@ -262,11 +299,18 @@ def _bytes(ds: pydicom.Dataset) -> bytes:
 def test_stow_counts_against_the_quota(live_server: Any, patient: Any, settings: Any) -> None:
     settings.USER_QUOTA_BYTES = 1000
     client = client_for(live_server, new_token(patient))
-    response = requests.post(f"{live_server.url}/dicomweb/studies", timeout=30,
-        data=client._encode_multipart_message([sample_path("CT_small.dcm").read_bytes()],
-                                              'multipart/related; type="application/dicom"; boundary=q'),
-        headers={**client._session.headers,
-                 "Content-Type": 'multipart/related; type="application/dicom"; boundary=q'})  # fmt: skip
+    response = requests.post(
+        f"{live_server.url}/dicomweb/studies",
+        timeout=30,
+        data=client._encode_multipart_message(
+            [sample_path("CT_small.dcm").read_bytes()],
+            'multipart/related; type="application/dicom"; boundary=q',
+        ),
+        headers={
+            **client._session.headers,
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=q',
+        },
+    )
     assert response.status_code == 409
     assert pydicom.Dataset.from_json(response.json()).FailedSOPSequence[0].FailureReason == 0xA700
     assert not Instance.objects.filter(series__study__owner=patient).exists()

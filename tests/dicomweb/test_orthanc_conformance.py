@@ -21,11 +21,28 @@ from uploads.models import Instance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STUDY = ["StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "PatientName",
-         "PatientID", "PatientBirthDate", "PatientSex", "StudyID", "ReferringPhysicianName",
-         "ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances"]  # fmt: skip
-SERIES = ["SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
-          "NumberOfSeriesRelatedInstances"]  # fmt: skip
+STUDY = [
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyID",
+    "ReferringPhysicianName",
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+]
+SERIES = [
+    "SeriesInstanceUID",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "NumberOfSeriesRelatedInstances",
+]
 INSTANCE = ["SOPInstanceUID", "SOPClassUID", "InstanceNumber", "Rows", "Columns"]
 
 
@@ -35,8 +52,11 @@ def value(result: dict[str, Any], keyword: str) -> Any:
     item = result.get(tag_of(keyword)) or {}
     values = item.get("Value") or []
     values = [v.get("Alphabetic", "") if isinstance(v, dict) else v for v in values]
-    values = [str(v) if not isinstance(v, int | float) else int(v) if v == int(v) else v
-              for v in values if v not in ("", None)]  # fmt: skip
+    values = [
+        str(v) if not isinstance(v, int | float) else int(v) if v == int(v) else v
+        for v in values
+        if v not in ("", None)
+    ]
     return sorted(values) if keyword == "ModalitiesInStudy" else values
 
 
@@ -47,8 +67,9 @@ def by_uid(results: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]
 COMPARED: set[str] = set()  # attributes that had a value on both sides
 
 
-def same(ours: list[dict[str, Any]], theirs: list[dict[str, Any]], key: str,
-         keywords: list[str]) -> int:  # fmt: skip
+def same(
+    ours: list[dict[str, Any]], theirs: list[dict[str, Any]], key: str, keywords: list[str]
+) -> int:
     mine, peer = by_uid(ours, key), by_uid(theirs, key)
     assert sorted(mine) == sorted(peer)
     for uid in mine:
@@ -73,14 +94,17 @@ def test_portal_and_orthanc_answer_qido_alike(
     for instance in Instance.objects.filter(series__study__owner=patient):
         with default_storage.open(instance.file, "rb") as handle:
             orthanc.store(peer, handle.read())  # the same stored, de-identified bytes
-    portal = DICOMwebClient(url=f"{live_server.url}/dicomweb",
-                            headers={"Authorization": f"Bearer {new_token(patient)}"})  # fmt: skip
+    portal = DICOMwebClient(
+        url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Bearer {new_token(patient)}"}
+    )
     pacs = DICOMwebClient(url=f"{peer}/dicom-web")
     fields = STUDY + SERIES + INSTANCE
 
     def both(method: str, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        return (getattr(portal, method)(*args, fields=fields, **kwargs),
-                getattr(pacs, method)(*args, fields=fields, **kwargs))  # fmt: skip
+        return (
+            getattr(portal, method)(*args, fields=fields, **kwargs),
+            getattr(pacs, method)(*args, fields=fields, **kwargs),
+        )
 
     assert same(*both("search_for_studies"), "StudyInstanceUID", STUDY) == 3
     study = patient_studies.get(modalities="CT")
@@ -96,15 +120,36 @@ def test_portal_and_orthanc_answer_qido_alike(
         ours, theirs = both("search_for_studies", search_filters=search_filters)
         assert ours, search_filters
         same(ours, theirs, "StudyInstanceUID", STUDY)
-    assert same(*both("search_for_series", search_filters={"Modality": "MR"}),
-                "SeriesInstanceUID", SERIES) == 2  # fmt: skip
+    assert (
+        same(
+            *both("search_for_series", search_filters={"Modality": "MR"}),
+            "SeriesInstanceUID",
+            SERIES,
+        )
+        == 2
+    )
     for each in patient_studies:
         uid = each.study_instance_uid
         same(*both("search_for_series", uid), "SeriesInstanceUID", SERIES)
         for series in each.series.all():
-            same(*both("search_for_instances", uid, series.series_instance_uid),
-                 "SOPInstanceUID", INSTANCE)  # fmt: skip
+            same(
+                *both("search_for_instances", uid, series.series_instance_uid),
+                "SOPInstanceUID",
+                INSTANCE,
+            )
     # The comparison had something to compare: these had values on both sides.
-    assert {"StudyDate", "PatientID", "PatientName", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
-            "NumberOfStudyRelatedInstances", "Modality", "SeriesNumber", "NumberOfSeriesRelatedInstances",
-            "SOPClassUID", "InstanceNumber", "Rows", "Columns"} <= COMPARED, COMPARED  # fmt: skip
+    assert {
+        "StudyDate",
+        "PatientID",
+        "PatientName",
+        "ModalitiesInStudy",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+        "Modality",
+        "SeriesNumber",
+        "NumberOfSeriesRelatedInstances",
+        "SOPClassUID",
+        "InstanceNumber",
+        "Rows",
+        "Columns",
+    } <= COMPARED, COMPARED

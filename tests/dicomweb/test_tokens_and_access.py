@@ -21,6 +21,7 @@ from tests.sharing.factories import make_link
 from uploads.models import Study, StudyStatus
 
 pytestmark = pytest.mark.django_db
+STOW_X = 'multipart/related; type="application/dicom"; boundary=x'
 
 
 def uids_seen(client: Any, token: str = "") -> set[str]:
@@ -46,8 +47,9 @@ def test_command_prints_a_token_and_stores_only_its_hash(patient: Any) -> None:
         call_command("api_token", "nobody@example.org")
 
 
-def test_page_creates_lists_and_revokes(client: Any, login: Any, patient: Any,
-                                        other_patient: Any) -> None:  # fmt: skip
+def test_page_creates_lists_and_revokes(
+    client: Any, login: Any, patient: Any, other_patient: Any
+) -> None:
     page = login(patient)
     response = page.post("/account/tokens/", {"name": "Weasis", "days": "30"})
     assert response.status_code == 200
@@ -100,9 +102,14 @@ def test_expired_tokens_and_inactive_owners_are_refused(patient: Any) -> None:
 
 
 def test_each_role_reaches_what_its_pages_reach(
-    patient: Any, other_patient: Any, radiologist: Any, other_radiologist: Any,
-    admin_user: Any, patient_studies: Any, other_study: Study,
-) -> None:  # fmt: skip
+    patient: Any,
+    other_patient: Any,
+    radiologist: Any,
+    other_radiologist: Any,
+    admin_user: Any,
+    patient_studies: Any,
+    other_study: Study,
+) -> None:
     client = Client()
     mine = {s.study_instance_uid for s in patient_studies}
     theirs = other_study.study_instance_uid
@@ -110,8 +117,9 @@ def test_each_role_reaches_what_its_pages_reach(
     assert uids_seen(client, new_token(other_patient)) == {theirs}
     assert uids_seen(client, new_token(admin_user)) == mine | {theirs}
     # radiologist: the pool (ready, unassigned) and their own assignments
-    Study.objects.filter(pk=other_study.pk).update(status=StudyStatus.IN_REVIEW,
-                                                   assigned_to=other_radiologist)  # fmt: skip
+    Study.objects.filter(pk=other_study.pk).update(
+        status=StudyStatus.IN_REVIEW, assigned_to=other_radiologist
+    )
     radiologist_token = new_token(radiologist)
     assert uids_seen(client, radiologist_token) == mine
     assert uids_seen(client, new_token(other_radiologist)) == mine | {theirs}
@@ -121,8 +129,7 @@ def test_each_role_reaches_what_its_pages_reach(
     client.force_login(patient)
     assert uids_seen(client) == mine
     # storing: patients and admins only
-    response = Client().post("/dicomweb/studies", b"", headers=auth,
-                             content_type='multipart/related; type="application/dicom"; boundary=x')  # fmt: skip
+    response = Client().post("/dicomweb/studies", b"", headers=auth, content_type=STOW_X)
     assert response.status_code == 403
 
 
@@ -135,8 +142,10 @@ def test_share_link_tokens_reach_one_study_read_only(
     assert uids_seen(client, token) == {study.study_instance_uid}
     series = study.series.first()
     instance = series.instances.first()
-    base = (f"/dicomweb/studies/{study.study_instance_uid}/series/{series.series_instance_uid}"
-            f"/instances/{instance.sop_instance_uid}")  # fmt: skip
+    base = (
+        f"/dicomweb/studies/{study.study_instance_uid}/series/{series.series_instance_uid}"
+        f"/instances/{instance.sop_instance_uid}"
+    )
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get(base + "/metadata", headers=auth).status_code == 200
     assert client.get(base + "/rendered", headers=auth).status_code == 200
@@ -145,10 +154,13 @@ def test_share_link_tokens_reach_one_study_read_only(
     link.save()
     assert client.get(base, headers=auth).status_code == 200
     other = patient_studies.last()
-    assert client.get(f"/dicomweb/studies/{other.study_instance_uid}/metadata",
-                      headers=auth).status_code == 404  # fmt: skip
-    response = client.post("/dicomweb/studies", b"", headers=auth,
-                           content_type='multipart/related; type="application/dicom"; boundary=x')  # fmt: skip
+    assert (
+        client.get(
+            f"/dicomweb/studies/{other.study_instance_uid}/metadata", headers=auth
+        ).status_code
+        == 404
+    )
+    response = client.post("/dicomweb/studies", b"", headers=auth, content_type=STOW_X)
     assert response.status_code == 403
     # a link with a passcode must be opened in the browser; revoked links stop at once
     _, with_passcode = make_link(study, passcode="long enough passcode")
@@ -173,8 +185,10 @@ def test_audit_one_event_per_request_frames_once_per_image(
     study = patient_studies.first()
     series = study.series.first()
     instance = series.instances.first()
-    base = (f"/dicomweb/studies/{study.study_instance_uid}/series/{series.series_instance_uid}"
-            f"/instances/{instance.sop_instance_uid}")  # fmt: skip
+    base = (
+        f"/dicomweb/studies/{study.study_instance_uid}/series/{series.series_instance_uid}"
+        f"/instances/{instance.sop_instance_uid}"
+    )
     AuditEvent.objects.all().delete()
     client.get("/dicomweb/studies", headers=auth)
     client.get(f"/dicomweb/studies/{study.study_instance_uid}/metadata", headers=auth)
@@ -198,24 +212,30 @@ def test_csrf_only_for_sessions_and_cors_only_for_listed_origins(
     settings.DICOMWEB_STOW_WAIT_SECONDS = 0  # the ingest runs on commit, after this test
     strict = Client(enforce_csrf_checks=True)
     body = b"--x\r\nContent-Type: application/dicom\r\n\r\nnot dicom\r\n--x--\r\n"
-    kind = 'multipart/related; type="application/dicom"; boundary=x'
-    with_token = strict.post("/dicomweb/studies", body, content_type=kind,
-                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    kind = STOW_X
+    with_token = strict.post(
+        "/dicomweb/studies", body, content_type=kind, headers={"Authorization": f"Bearer {token}"}
+    )
     assert with_token.status_code == 202  # reached the STOW: the file is in the pipeline
     strict.force_login(patient)
     with_session = strict.post("/dicomweb/studies", body, content_type=kind)
     assert with_session.status_code == 403 and b"CSRF" in with_session.content
 
     settings.DICOMWEB_CORS_ORIGINS = ["https://ohif.example.org"]
-    preflight = {"Origin": "https://ohif.example.org", "Access-Control-Request-Method": "GET",
-                 "Access-Control-Request-Headers": "authorization"}  # fmt: skip
+    preflight = {
+        "Origin": "https://ohif.example.org",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
     response = Client().options("/dicomweb/studies", headers=preflight)
     assert response.status_code == 204
     assert response["Access-Control-Allow-Origin"] == "https://ohif.example.org"
     assert "Authorization" in response["Access-Control-Allow-Headers"]
     assert "Access-Control-Allow-Credentials" not in response
-    response = Client().get("/dicomweb/studies", headers={
-        "Origin": "https://ohif.example.org", "Authorization": f"Bearer {token}"})  # fmt: skip
+    response = Client().get(
+        "/dicomweb/studies",
+        headers={"Origin": "https://ohif.example.org", "Authorization": f"Bearer {token}"},
+    )
     assert response["Access-Control-Allow-Origin"] == "https://ohif.example.org"
     evil = {**preflight, "Origin": "https://evil.example.org"}
     response = Client().options("/dicomweb/studies", headers=evil)
@@ -226,9 +246,15 @@ def test_csrf_only_for_sessions_and_cors_only_for_listed_origins(
 
 def test_tokens_are_masked_in_logs(patient: Any) -> None:
     token = new_token(patient)
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "auth %s and %s", (
-        f"Authorization: Bearer {token}", f"curl -H 'Authorization: bearer abcDEF123' {token}"),
-        None)  # fmt: skip
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "auth %s and %s",
+        (f"Authorization: Bearer {token}", f"curl -H 'Authorization: bearer abcDEF123' {token}"),
+        None,
+    )
     RedactTokens().filter(record)
     text = record.getMessage()
     assert token[4:] not in text and "abcDEF123" not in text
