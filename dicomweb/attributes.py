@@ -109,10 +109,11 @@ def from_index(instance: Instance) -> dict[str, Any]:
 
 def headers(instances: list[Instance]) -> dict[int, dict[str, Any]]:
     """The header of each instance (by id): kept copies, the rest read once and kept."""
+    files = {instance.pk: instance.file for instance in instances}
     found = {
         row.instance_id: row.dataset
-        for row in InstanceHeader.objects.filter(instance__in=[i.pk for i in instances])
-        if row.file == next(i.file for i in instances if i.pk == row.instance_id)
+        for row in InstanceHeader.objects.filter(instance__in=list(files))
+        if row.file == files[row.instance_id]  # else the instance's file changed: read again
     }
     new = []
     for instance in instances:

@@ -18,7 +18,7 @@ with the Store Instances Response Module (PS3.18 Table 10.5.3-3):
   the URL) or C000 (cannot understand: not DICOM, refused by the ingest).
 
 200: every instance stored; 202: some stored, failed or still in the pipeline; 409: none
-stored.
+stored. Each request counts as an upload started (``UPLOAD_CREATE_RATE``, 429 above it).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pydicom import dcmread
 from dicomweb import multipart
 from dicomweb.access import Caller, Invalid, checked_uid
 from dicomweb.attributes import element
+from portal import ratelimit
 from uploads.dicom.uids import is_valid_uid
 from uploads.intake import receive
 from uploads.intake.receiver import finish_association
@@ -132,6 +133,10 @@ def store(request: HttpRequest, caller: Caller, study_uid: str | None = None) ->
                             status=403, content_type="text/plain")  # fmt: skip
     if study_uid is not None:
         checked_uid(study_uid, "StudyInstanceUID")
+    # Each request is an upload: the same limit as uploads started from the browser.
+    if not ratelimit.allow("upload-create", caller.user.pk, "UPLOAD_CREATE_RATE"):
+        return HttpResponse("too many uploads started; please wait a while and try again\n",
+                            status=429, content_type="text/plain")  # fmt: skip
     try:
         parts = parts_of(request)
     except Unsupported:

@@ -29,6 +29,7 @@ from pydicom.pixels import pixel_array
 from dicomweb import attributes as attrs
 from dicomweb import multipart
 from dicomweb.access import Caller, Invalid, NotAcceptable, find_instance, find_series, find_study
+from uploads.dicom.errors import DicomInputError
 from uploads.models import Instance, Study
 from uploads.viewer.rendering import SliceParams, slice_png
 
@@ -196,7 +197,13 @@ def native_frames(data: bytes, instance: Instance, numbers: list[int]) -> Iterat
                 yield bytes(ds.PixelData[(n - 1) * size : n * size])
             return
     for n in numbers:
-        array = pixel_array(io.BytesIO(data), index=n - 1)
+        try:
+            array = pixel_array(io.BytesIO(data), index=n - 1)
+        except Exception as exc:  # no decoder for this encoding, or damaged pixel data
+            raise NotAcceptable(
+                f"the frame cannot be decoded here ({type(exc).__name__}); ask for it as stored "
+                f'(multipart/related; type="{OCTET}"; transfer-syntax=*)'
+            ) from exc
         yield array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
@@ -283,7 +290,10 @@ def rendered(
         raise Invalid("a rendered image is of one frame")
     kind = image_type(request)
     params, quality = render_params(request, numbers[0] - 1)
-    png, _etag = slice_png(instance, params)
+    try:
+        png, _etag = slice_png(instance, params)
+    except (DicomInputError, ValueError) as exc:  # not an image the renderer can draw
+        raise NotAcceptable(f"this instance cannot be rendered: {exc}") from exc
     if kind == "image/png":
         return HttpResponse(png, content_type=kind)
     return HttpResponse(to_jpeg(png, quality), content_type=kind)

@@ -259,3 +259,54 @@ def test_tokens_are_masked_in_logs(patient: Any) -> None:
     text = record.getMessage()
     assert token[4:] not in text and "abcDEF123" not in text
     assert "Bearer [redacted]" in text
+
+
+def test_bad_requests_are_answered_4xx_never_500(patient: Any, patient_studies: Any) -> None:
+    from tests.dicomweb.conftest import import_files
+
+    import_files(patient, ["rtstruct.dcm"])  # no pixels: no frames, nothing to render
+    auth = {"Authorization": f"Bearer {new_token(patient)}"}
+    client = Client()
+    rt = Study.objects.get(owner=patient, modalities="RTSTRUCT")
+    series = rt.series.get()
+    instance = series.instances.get()
+    base = (
+        f"/dicomweb/studies/{rt.study_instance_uid}/series/{series.series_instance_uid}"
+        f"/instances/{instance.sop_instance_uid}"
+    )
+    meta = client.get(base + "/metadata", headers=auth)
+    assert meta.status_code == 200 and "7FE00010" not in meta.json()[0]
+    ct = patient_studies.get(modalities="CT")
+    ct_series = ct.series.get()
+    ct_base = (
+        f"/dicomweb/studies/{ct.study_instance_uid}/series/{ct_series.series_instance_uid}"
+        f"/instances/{ct_series.instances.get().sop_instance_uid}"
+    )
+    stow = "/dicomweb/studies"
+    cases = [
+        ("get", base + "/rendered", {}, 404),
+        ("get", base + "/frames/1", {}, 404),
+        ("get", ct_base + "/frames/0", {}, 404),
+        ("get", ct_base + "/frames/1,x", {}, 400),
+        ("get", ct_base + "/rendered?window=1,2,sigmoid", {}, 400),
+        ("get", ct_base + "/rendered?window=1,nan", {}, 400),
+        ("get", ct_base + "/rendered?viewport=10,10,0,0,5,5", {}, 400),
+        ("get", ct_base + "/rendered?quality=0", {}, 400),
+        ("get", ct_base + "/rendered", {"Accept": "image/gif"}, 406),
+        ("get", ct_base, {"Accept": 'multipart/related; type="application/dicom"; '
+                                    "transfer-syntax=1.2.840.10008.1.2.4.50"}, 406),
+        ("get", ct_base + "/frames/1", {"Accept": 'multipart/related; type="image/jp2"'}, 406),
+        ("get", "/dicomweb/studies?limit=-1", {}, 400),
+        ("get", "/dicomweb/studies?NoSuchKeyword=1", {}, 400),
+        ("get", "/dicomweb/studies?includefield=Nope", {}, 400),
+        ("get", "/dicomweb/series?SeriesInstanceUID=1.2.abc", {}, 400),
+        ("post", stow, {"Content-Type": "application/dicom"}, 415),
+        ("post", stow, {"Content-Type": "multipart/related; type=\"application/dicom\""}, 400),
+        ("post", stow, {"Content-Type": STOW_X}, 400),
+        ("post", stow + "/1.02", {"Content-Type": STOW_X}, 400),
+    ]  # fmt: skip
+    for method, url, headers, want in cases:
+        kind = headers.pop("Content-Type", None)
+        extra = {"content_type": kind, "data": b"--y\r\n\r\n--y--"} if method == "post" else {}
+        response = getattr(client, method)(url, headers={**auth, **headers}, **extra)
+        assert response.status_code == want, (url, headers, response.content[:200])
