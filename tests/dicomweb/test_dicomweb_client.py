@@ -28,10 +28,24 @@ from uploads.models import Instance, Study
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+CLIENTS: list[DICOMwebClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sessions() -> Any:
+    """Close the clients' keep-alive connections: the live server's thread for one holds a
+    database connection until it closes, which would keep the test database in use."""
+    yield
+    while CLIENTS:
+        CLIENTS.pop()._session.close()
+
+
 def client_for(live_server: Any, token: str) -> DICOMwebClient:
-    return DICOMwebClient(
+    client = DICOMwebClient(
         url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Bearer {token}"}
     )
+    CLIENTS.append(client)
+    return client
 
 
 def status_of(call: Any) -> int:

@@ -106,7 +106,6 @@ def test_portal_and_orthanc_answer_qido_alike(
             getattr(pacs, method)(*args, fields=fields, **kwargs),
         )
 
-    assert same(*both("search_for_studies"), "StudyInstanceUID", STUDY) == 3
     study = patient_studies.get(modalities="CT")
     date = study.study_date.strftime("%Y%m%d")
     filters: list[dict[str, str]] = [
@@ -116,6 +115,15 @@ def test_portal_and_orthanc_answer_qido_alike(
         {"PatientID": study.patient_pseudonym},
         {"StudyInstanceUID": study.study_instance_uid},
     ]
+    try:
+        compare(both, filters, patient_studies)
+    finally:
+        portal._session.close()  # its keep-alive connection holds a database connection
+        pacs._session.close()
+
+
+def compare(both: Any, filters: list[dict[str, str]], patient_studies: Any) -> None:
+    assert same(*both("search_for_studies"), "StudyInstanceUID", STUDY) == 3
     for search_filters in filters:
         ours, theirs = both("search_for_studies", search_filters=search_filters)
         assert ours, search_filters
