@@ -15,7 +15,8 @@ with the Store Instances Response Module (PS3.18 Table 10.5.3-3):
   are listed under the UIDs the client sent, without ``RetrieveURL``;
 - ``FailedSOPSequence``: the refused ones under the UIDs the client sent, with
   ``FailureReason`` A700 (out of resources: quota, size), A900 (not of the study named in
-  the URL) or C000 (cannot understand: not DICOM, refused by the ingest).
+  the URL) or C000 (cannot understand: not a PS3.10 file with its ``DICM`` preamble, e.g.
+  a ZIP, which uploads accept but STOW does not; or refused by the ingest).
 
 200: every instance stored; 202: some stored, failed or still in the pipeline; 409: none
 stored. Each request counts as an upload started (``UPLOAD_CREATE_RATE``, 429 above it).
@@ -149,6 +150,9 @@ def store(request: HttpRequest, caller: Caller, study_uid: str | None = None) ->
     keep: list[tuple[str, bytes, dict[str, str]]] = []  # (key, bytes, sent UIDs)
     for data in parts:
         sent = sent_uids(data)
+        if data[128:132] != b"DICM":  # a PS3.10 file (not a ZIP, not a bare data set)
+            failed.append(failure(sent, CANNOT_UNDERSTAND))
+            continue
         if study_uid is not None and sent.get("StudyInstanceUID") != study_uid:
             failed.append(failure(sent, NOT_OF_STUDY))
             continue

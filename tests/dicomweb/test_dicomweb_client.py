@@ -23,7 +23,8 @@ from pydicom.uid import generate_uid
 
 from portal.audit.models import AuditEvent
 from tests.dicomweb.conftest import new_token, sample_path
-from uploads.models import Instance, Study
+from tests.uploads.conftest import zip_bytes
+from uploads.models import FileStatus, Instance, Study, UploadFile
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -272,12 +273,17 @@ def test_stow_goes_through_deidentification(live_server: Any, patient: Any, sett
             assert value.encode() not in data, (path, value)
         assert sent_sop.encode() not in data and sent_study.encode() not in data
 
-    # A file that is not DICOM fails; the answer says so (409: nothing stored)
+    # Files that are not DICOM fail, the answer says so (409: nothing stored): a ZIP (which
+    # uploads accept, STOW does not), and a file that only looks like one, refused by the ingest
     url = f"{live_server.url}/dicomweb/studies"
-    body = b"--b1\r\nContent-Type: application/dicom\r\n\r\nnot dicom at all\r\n--b1--\r\n"
+    archive = zip_bytes({"a.dcm": sample_path("MR_small.dcm").read_bytes()})
+    body = b"".join(
+        b"--b1\r\nContent-Type: application/dicom\r\n\r\n" + part + b"\r\n"
+        for part in [archive, b"\0" * 128 + b"DICM" + b"\x02\x00junk" * 10]
+    )
     response = requests.post(
         url,
-        data=body,
+        data=body + b"--b1--\r\n",
         timeout=30,
         headers={
             **client._session.headers,
@@ -286,7 +292,10 @@ def test_stow_goes_through_deidentification(live_server: Any, patient: Any, sett
     )
     assert response.status_code == 409
     failed = pydicom.Dataset.from_json(response.json()).FailedSOPSequence
-    assert failed[0].FailureReason == 0xC000
+    assert [item.FailureReason for item in failed] == [0xC000, 0xC000]
+    assert Study.objects.filter(owner=patient).count() == 1  # the ZIP's MR was not stored
+    refused = UploadFile.objects.filter(upload__owner=patient, status=FileStatus.REJECTED)
+    assert refused.count() == 1  # the look-alike went through the intake, which refused it
     # Into a study named in the URL: an instance of another study is refused
     other = pydicom.dcmread(sample_path("MR_small.dcm"))
     response = requests.post(
