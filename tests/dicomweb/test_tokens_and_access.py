@@ -162,12 +162,17 @@ def test_share_link_tokens_reach_one_study_read_only(
     )
     response = client.post("/dicomweb/studies", b"", headers=auth, content_type=STOW_X)
     assert response.status_code == 403
+    # a browser that opened the link (a grant in its session) reaches the same one study
+    browser = Client()
+    assert browser.get(f"/s/{token}/").status_code == 302
+    assert uids_seen(browser) == {study.study_instance_uid}
     # a link with a passcode must be opened in the browser; revoked links stop at once
     _, with_passcode = make_link(study, passcode="long enough passcode")
     assert uids_seen_status(client, with_passcode) == 401
     link.revoked_at = timezone.now()
     link.save()
     assert uids_seen_status(client, token) == 401
+    assert browser.get("/dicomweb/studies").status_code == 401
 
 
 def uids_seen_status(client: Any, token: str) -> int:
