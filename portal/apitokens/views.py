@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal.apitokens import tokens
@@ -13,6 +14,7 @@ from portal.apitokens.models import ApiToken
 from portal.audit.log import record
 
 
+@never_cache  # the answer to a POST holds the new token: no cache may keep it
 @login_required
 def token_list(request: HttpRequest) -> HttpResponse:
     """GET: the user's tokens. POST: a new one, shown once on the answer page."""

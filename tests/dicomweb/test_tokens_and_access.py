@@ -56,6 +56,7 @@ def test_page_creates_lists_and_revokes(
     html = response.content.decode()
     assert 'data-testid="token-value"' in html
     token = html.split('data-testid="token-value">')[1].split("<")[0]
+    assert "no-store" in response["Cache-Control"]
     assert token.startswith("dwp_")
     listing = page.get("/account/tokens/").content.decode()
     assert token not in listing and 'data-testid="token-row"' in listing  # shown once only
