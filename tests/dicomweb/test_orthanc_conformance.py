@@ -7,6 +7,7 @@ Skipped when Orthanc is not installed (``.ci/run`` installs it: orthanc, orthanc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,9 @@ def test_portal_and_orthanc_answer_qido_alike(
         pacs._session.close()
 
 
-def compare(both: Any, filters: list[dict[str, str]], patient_studies: Any) -> None:
+def compare(
+    both: Callable[..., tuple[Any, Any]], filters: list[dict[str, str]], patient_studies: Any
+) -> None:
     assert same(*both("search_for_studies"), "StudyInstanceUID", STUDY) == 3
     for search_filters in filters:
         ours, theirs = both("search_for_studies", search_filters=search_filters)
