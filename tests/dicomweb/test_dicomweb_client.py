@@ -115,6 +115,13 @@ def test_search_retrieve_with_a_token(
     assert retrieved.SOPInstanceUID == instance.sop_instance_uid
     assert retrieved.PixelData == stored.PixelData and retrieved.PatientID == stored.PatientID
     assert len(client.retrieve_study(ct.study_instance_uid)) == 1
+    (in_series,) = client.retrieve_series(ct.study_instance_uid, series.series_instance_uid)
+    assert in_series.SOPInstanceUID == instance.sop_instance_uid
+    study_meta = client.retrieve_study_metadata(ct.study_instance_uid)
+    series_meta = client.retrieve_series_metadata(ct.study_instance_uid, series.series_instance_uid)
+    assert study_meta == series_meta and study_meta[0]["00080018"]["Value"] == [uids[2]]
+    everything = client.search_for_instances()  # across studies: with study attributes
+    assert len(everything) == 3 and all("0020000D" in item for item in everything)
 
     # metadata
     meta = client.retrieve_instance_metadata(*uids)
