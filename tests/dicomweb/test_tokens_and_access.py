@@ -12,11 +12,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
+from pydicom import Dataset, dcmread
 
 from portal.apitokens.models import ApiToken
 from portal.audit.models import AuditEvent
 from portal.redact import RedactTokens
-from tests.dicomweb.conftest import new_token
+from tests.dicomweb.conftest import new_token, sample_path
 from tests.sharing.factories import make_link
 from uploads.models import Study, StudyStatus
 
@@ -215,14 +216,20 @@ def test_csrf_only_for_sessions_and_cors_only_for_listed_origins(
     patient: Any, settings: Any
 ) -> None:
     token = new_token(patient)
-    settings.DICOMWEB_STOW_WAIT_SECONDS = 0  # the ingest runs on commit, after this test
     strict = Client(enforce_csrf_checks=True)
-    body = b"--x\r\nContent-Type: application/dicom\r\n\r\nnot dicom\r\n--x--\r\n"
+    # The ingest runs when the request's transaction commits, which this test's never does:
+    # the STOW answers at once that the instance is still being de-identified (202).
+    settings.DICOMWEB_STOW_WAIT_SECONDS = 0
+    ct = sample_path("CT_small.dcm").read_bytes()
+    body = b"--x\r\nContent-Type: application/dicom\r\n\r\n" + ct + b"\r\n--x--\r\n"
     kind = STOW_X
     with_token = strict.post(
         "/dicomweb/studies", body, content_type=kind, headers={"Authorization": f"Bearer {token}"}
     )
-    assert with_token.status_code == 202  # reached the STOW: the file is in the pipeline
+    assert with_token.status_code == 202  # reached the STOW: in the pipeline
+    (pending,) = Dataset.from_json(with_token.json()).ReferencedSOPSequence
+    assert pending.ReferencedSOPInstanceUID == dcmread(sample_path("CT_small.dcm")).SOPInstanceUID
+    assert "RetrieveURL" not in pending and pending.WarningReason == 0xB000
     strict.force_login(patient)
     with_session = strict.post("/dicomweb/studies", body, content_type=kind)
     assert with_session.status_code == 403 and b"CSRF" in with_session.content
