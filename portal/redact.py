@@ -1,7 +1,8 @@
 """Secret tokens out of log lines.
 
 Some URLs carry a capability: share links ``/s/<token>/``, the viewer's slice tokens
-``?t=<token>``, and the emailed links ``/password-reset|verify|invite/<uid>/<token>/``. The
+``?t=<token>``, and the emailed links ``/password-reset|verify|invite/<uid>/<token>/``;
+personal API tokens (``dwp_…``) and ``Bearer`` credentials wherever they appear. The
 database keeps only hashes of them, so a log line with one in clear would be the weakest
 copy. The OpenID Connect callback's ``?code=…&state=…`` are masked too (single use, but a
 code is a credential until it is redeemed). :func:`redact` masks them, also URL-encoded
@@ -28,6 +29,10 @@ _PATTERNS = [
     re.compile(rf"((?:[?&;]|%3[fF]|%26)t(?:=|%3[dD])){_SEGMENT}"),
     # OpenID Connect callback: ?code=<authorization code>&state=<state>
     re.compile(rf"((?:[?&;]|%3[fF]|%26)(?:code|state)(?:=|%3[dD])){_SEGMENT}"),
+    # Personal API tokens (portal/apitokens), wherever they appear, and any Bearer value
+    # (a share link's token sent to /dicomweb/)
+    re.compile(r"(\bdwp_)[A-Za-z0-9_-]+"),
+    re.compile(r"(\b[Bb]earer\s+)[^\s\"',;]+"),
 ]
 
 

@@ -117,8 +117,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "portal.accounts",
     "portal.audit",
+    "portal.apitokens",
     "uploads",
     "reports",
+    "dicomweb",
 ]
 
 MIDDLEWARE = [
@@ -127,6 +129,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "dicomweb.middleware.cors",  # /dicomweb/ only: CORS for DICOMWEB_CORS_ORIGINS
+    "dicomweb.middleware.bearer_without_csrf",  # /dicomweb/ with Authorization: Bearer
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -348,6 +352,20 @@ SHARE_PASSCODE_MAX_FAILURES = env_int("SHARE_PASSCODE_MAX_FAILURES", 5)
 SHARE_LINK_LOCKOUT_SECONDS = env_int("SHARE_LINK_LOCKOUT_SECONDS", 900)
 EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24)
 EXPORT_TIME_LIMIT = env_int("EXPORT_TIME_LIMIT", 3600)
+
+# -- personal API tokens and DICOMweb (portal/apitokens, dicomweb/) -------------------------
+
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+# Origins (scheme://host[:port]) of a separately hosted viewer (OHIF) that may call
+# /dicomweb/ from a browser with a token; empty: no cross-origin access.
+DICOMWEB_CORS_ORIGINS = env_list("DICOMWEB_CORS_ORIGINS")
+# QIDO-RS: most results one query answers (a client pages with limit/offset).
+DICOMWEB_QIDO_MAX_RESULTS = env_int("DICOMWEB_QIDO_MAX_RESULTS", 1000)
+# STOW-RS: largest request body, and how long a request waits for the ingest
+# (de-identification) before it answers 202 with the instances still in the pipeline.
+DICOMWEB_STOW_MAX_BYTES = env_int("DICOMWEB_STOW_MAX_BYTES", 256 * 1024 * 1024)
+DICOMWEB_STOW_WAIT_SECONDS = env_int("DICOMWEB_STOW_WAIT_SECONDS", 30)
 
 # -- reporting (reports/conf.py) ------------------------------------------------------------
 

@@ -67,5 +67,7 @@ urlpatterns = [
     path("", include("uploads.viewer.urls")),
     path("", include("uploads.sharing.urls")),
     path("", include("reports.urls")),
+    path("", include("portal.apitokens.urls")),
+    path("dicomweb/", include("dicomweb.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -274,6 +274,36 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 404, "admin": 200},
     ),
+    # personal API tokens (portal/apitokens); "api_token": a token of the patient
+    "api-tokens": (None, "get", {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}),
+    "api-token-revoke": (
+        "api_token",
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 404, "admin": 404},
+    ),
+    # DICOMweb (dicomweb/urls.py): no session and no token is 401; a search with no match
+    # 204; a UID nobody here reaches 404 (tests/dicomweb has the per-role answers)
+    **{
+        name: (None, "get", {"anonymous": 401, **dict.fromkeys(ROLES[1:], 204)})
+        for name in ("dicomweb-studies", "dicomweb-all-series", "dicomweb-all-instances")
+    },
+    **{
+        name: (kind, "get", {"anonymous": 401, **dict.fromkeys(ROLES[1:], 404)})
+        for name, kind in [
+            ("dicomweb-study", "dw_study"),
+            ("dicomweb-study-metadata", "dw_study"),
+            ("dicomweb-study-series", "dw_study"),
+            ("dicomweb-study-instances", "dw_study"),
+            ("dicomweb-series", "dw_series"),
+            ("dicomweb-series-metadata", "dw_series"),
+            ("dicomweb-series-instances", "dw_series"),
+            ("dicomweb-instance", "dw_instance"),
+            ("dicomweb-instance-metadata", "dw_instance"),
+            ("dicomweb-rendered", "dw_instance"),
+            ("dicomweb-frames", "dw_frames"),
+            ("dicomweb-frame-rendered", "dw_frames"),
+        ]
+    },
 }
 # Django's own admin site has its own permission system (is_staff), tested separately.
 EXEMPT_NAMESPACES = {"admin"}
@@ -323,6 +353,14 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
             return {"upload_id": upload.pk}
         file = UploadFile.objects.create(upload=upload, key="a" * 64, size=10)
         return {"upload_id": upload.pk, "key": file.key}
+    if kind.startswith("dw_"):  # UIDs of a study nobody has
+        uids = {"study": "1.2.3.4", "series": "1.2.3.4.5", "sop": "1.2.3.4.5.6", "frames": "1"}
+        names = {"dw_study": 1, "dw_series": 2, "dw_instance": 3, "dw_frames": 4}[kind]
+        return dict(list(uids.items())[:names])
+    if kind == "api_token":
+        from portal.apitokens.tokens import issue
+
+        return {"pk": issue(users["patient"], name="matrix")[0].pk}
     if kind == "pool_instance":
         from tests.reports.factories import add_instance
 
