@@ -197,7 +197,8 @@ def dicomweb_view(action: str, *, quiet: bool = False) -> Callable[[View], View]
                 response = HttpResponse(f"{exc}\n", status=406, content_type="text/plain")
             except Http404 as exc:
                 response = HttpResponse(f"{exc}\n", status=404, content_type="text/plain")
-            audit(request, caller, action, response.status_code, quiet=quiet)
+            done = "store" if request.method == "POST" else action  # STOW shares the URLs
+            audit(request, caller, done, response.status_code, quiet=quiet)
             return response
 
         return wrapped

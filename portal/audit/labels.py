@@ -61,6 +61,17 @@ ACTIONS: dict[str, str] = {
     "share.downloaded": "Downloaded through a share link",
     "export.requested": "Asked for an export",
     "export.downloaded": "Downloaded an export",
+    "apitoken.created": "Created an API token",
+    "apitoken.revoked": "Revoked an API token",
+    "dicomweb.studies": "Searched studies (DICOMweb)",
+    "dicomweb.search": "Searched series or images (DICOMweb)",
+    "dicomweb.study": "Downloaded a study (DICOMweb)",
+    "dicomweb.series": "Downloaded a series (DICOMweb)",
+    "dicomweb.instance": "Downloaded an image file (DICOMweb)",
+    "dicomweb.metadata": "Read image attributes (DICOMweb)",
+    "dicomweb.frames": "Read image pixels (DICOMweb)",
+    "dicomweb.rendered": "Viewed a rendered image (DICOMweb)",
+    "dicomweb.store": "Stored files (DICOMweb)",
 }
 
 #: The filter's choices: an event code prefix and what it covers.
@@ -73,6 +84,8 @@ GROUPS: list[tuple[str, str]] = [
     ("delivery.", "Report emails"),
     ("share.", "Share links"),
     ("export.", "Exports"),
+    ("dicomweb.", "DICOMweb"),
+    ("apitoken.", "API tokens"),
 ]
 
 OBJECTS: dict[str, str] = {
@@ -85,6 +98,7 @@ OBJECTS: dict[str, str] = {
     "reports.reportversion": "Report version",
     "reports.delivery": "Report email",
     "reports.notification": "Notification",
+    "apitokens.apitoken": "API token",
 }
 
 DETAIL_KEYS: dict[str, str] = {
@@ -98,6 +112,8 @@ DETAIL_KEYS: dict[str, str] = {
     "role": "role",
     "verdict": "verdict",
     "method": "by",
+    "via": "through",
+    "status": "answer",
 }
 
 

@@ -261,6 +261,8 @@ def test_stow_goes_through_deidentification(live_server: Any, patient: Any, sett
     assert "FailedSOPSequence" not in answer
     assert ref.ReferencedSOPInstanceUID != sent_sop  # de-identification replaced it
     assert ref.WarningReason == 0xB000
+    # Audited as a store, not as a search of the same URL.
+    assert AuditEvent.objects.filter(action="dicomweb.store", user=patient).count() == 1
     study = Study.objects.get(owner=patient)
     assert study.study_instance_uid != sent_study
     retrieved = client.retrieve_instance(
