@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def import_one(tmp_path: Path, owner: Any, **attributes: str) -> Study:
-    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds = pydicom.dcmread(str(get_testdata_file("MR_small.dcm")))
     for keyword, value in attributes.items():
         setattr(ds, keyword, value)
     path = tmp_path / "mr.dcm"
