@@ -58,5 +58,6 @@ urlpatterns = [
     path("", include("uploads.viewer.urls")),
     path("", include("uploads.sharing.urls")),
     path("", include("reports.urls")),
+    path("", include("pacs.urls")),
     path("admin/", admin.site.urls),
 ]
