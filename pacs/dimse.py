@@ -34,7 +34,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 #: PS3.5 6.2: an AE title is at most 16 characters of the default repertoire, no
 #: backslash or control characters, and not only spaces.
 AE_TITLE_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
-HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")  # fmt: skip
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 MODALITY_RE = re.compile(r"^[A-Z0-9_]{1,16}$")
 
 #: Status codes (PS3.4 C.4.1.1.4, C.4.3.1.4).
@@ -202,7 +203,9 @@ def associate(
             evt_handlers=handlers or None,
         )  # fmt: skip
     except OSError as exc:
-        raise DimseError(f"cannot connect to {peer}: {exc.strerror or exc}", retriable=True) from exc
+        raise DimseError(
+            f"cannot connect to {peer}: {exc.strerror or exc}", retriable=True
+        ) from exc
     if not assoc.is_established:
         raise refusal(assoc, peer)
     try:

@@ -36,9 +36,7 @@ class PacsPeer(models.Model):
     name = models.CharField(max_length=64, unique=True)
     ae_title = models.CharField("AE title", max_length=16, validators=[validate_ae_title])
     host = models.CharField(max_length=253, validators=[validate_host])
-    port = models.PositiveIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(65535)]
-    )
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
     created_at = models.DateTimeField(auto_now_add=True)
     # The last C-ECHO check: when, whether it answered, and what went wrong.
     echo_at = models.DateTimeField(null=True, blank=True)
@@ -135,9 +133,10 @@ class ImportedStudy(models.Model):
     imported_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["owner", "key"], name="pacs_imported_once")
-        ]
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="pacs_imported_once")]
+
+    def __str__(self) -> str:
+        return f"Study {self.study_id} imported from a PACS"
 
 
 class CohortRow(models.Model):
@@ -153,3 +152,6 @@ class CohortRow(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["pacs_import", "pseudonym"], name="pacs_row_once")
         ]
+
+    def __str__(self) -> str:
+        return f"Cohort row of import {self.pacs_import_id}"

@@ -197,9 +197,7 @@ def run_import(
     listed = set(job.rows.values_list("pseudonym", flat=True)) if job.cohort else None
     chosen = [s for s in found if listed is None or pseudonym_of(s.patient_id) in listed]
     outcome.selected = len(chosen)
-    done = dict(
-        ImportedStudy.objects.filter(owner=job.owner_id).values_list("key", "study_id")
-    )
+    done = dict(ImportedStudy.objects.filter(owner=job.owner_id).values_list("key", "study_id"))
     todo = []
     for study in chosen:
         known = done.get(study_key(job.owner_id, study.study_uid))
@@ -365,15 +363,17 @@ def retrieve_study(job: PacsImport, peer: dimse.Peer, study: dimse.FoundStudy) -
     finish_association(upload.pk, len(receiving.keys))  # sealed; deleted when empty
     if receiving.keys:
         ingest_here(upload.pk)
-    line = study_line(upload) if receiving.keys else {"study": None}
+    line: dict[str, Any] = study_line(upload) if receiving.keys else {"study": None}
     if error is not None:
         raise error
     if counts.get("failed"):
         line["pacs_failed"] = counts["failed"]
     if line["study"] is None:
+        reasons = {r["reason"] for r in line.get("rejected", [])}
         raise dimse.DimseError(
             f"{peer} sent {len(receiving.keys)} instances, none could be stored"
-            + (f" ({counts.get('failed', 0)} not sent)" if counts.get("failed") else ""),
+            + (f" ({counts.get('failed', 0)} not sent)" if counts.get("failed") else "")
+            + (f": {'; '.join(sorted(reasons))[:300]}" if reasons else ""),
             retriable=bool(counts.get("failed")),
         )
     ImportedStudy.objects.get_or_create(
@@ -410,9 +410,11 @@ def cohort_columns(studies: list[Study]) -> tuple[list[str], dict[int, dict[str,
     (matched by pseudonym; the latest import's row wins)."""
     pseudonyms = {s.patient_pseudonym for s in studies if s.patient_pseudonym}
     owners = {s.owner_id for s in studies}
-    rows = CohortRow.objects.filter(
-        pseudonym__in=pseudonyms, pacs_import__owner__in=owners
-    ).select_related("pacs_import").order_by("pacs_import__created_at", "pk")
+    rows = (
+        CohortRow.objects.filter(pseudonym__in=pseudonyms, pacs_import__owner__in=owners)
+        .select_related("pacs_import")
+        .order_by("pacs_import__created_at", "pk")
+    )
     latest: dict[tuple[int, str], dict[str, str]] = {}
     columns: list[str] = []
     for row in rows:

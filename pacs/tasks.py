@@ -22,6 +22,8 @@ from portal.oncommit import after_commit
 log = logging.getLogger(__name__)
 
 TIME_LIMIT = int(settings.PACS_TIME_LIMIT)
+#: Retried when ``retriable`` says so (a DICOM fault), always (the database, the network).
+RETRY_ON: tuple[type[Exception], ...] = (dimse.DimseError, *TRANSIENT)
 
 
 def backoff(retries: int) -> int:
@@ -45,7 +47,7 @@ def run_pacs_import(self: Any, import_id: int) -> str:
     deadline = time.monotonic() + 0.8 * TIME_LIMIT  # then no new study: the next run goes on
     try:
         outcome = service.run_import(job, deadline=deadline)
-    except (dimse.DimseError, *TRANSIENT) as exc:
+    except RETRY_ON as exc:
         retriable = getattr(exc, "retriable", True)
         reason = str(exc) if isinstance(exc, dimse.DimseError) else type(exc).__name__
         if retriable and self.request.retries < settings.PACS_MAX_RETRIES:
@@ -68,7 +70,10 @@ def run_pacs_import(self: Any, import_id: int) -> str:
         schedule(import_id)
         return "continues"
     if outcome.retriable and self.request.retries < settings.PACS_MAX_RETRIES:
-        message = f"{len(outcome.retriable)} studies not imported ({outcome.retriable[-1]}); trying again soon"  # fmt: skip
+        message = (
+            f"{len(outcome.retriable)} studies not imported ({outcome.retriable[-1]}); "
+            "trying again soon"
+        )
         service.finish(import_id, PacsImport.State.RETRYING, message)
         raise self.retry(
             countdown=backoff(self.request.retries), max_retries=settings.PACS_MAX_RETRIES

@@ -13,7 +13,7 @@ from pacs import service, tasks
 from pacs.forms import ImportForm, PeerForm
 from pacs.models import PacsImport, PacsPeer
 from portal.accounts.decorators import role_required
-from portal.accounts.models import Role
+from portal.accounts.models import Role, User
 from portal.audit.log import record
 
 
@@ -22,7 +22,9 @@ def imports(request: HttpRequest) -> HttpResponse:
     return page(request, ImportForm(), PeerForm())
 
 
-def page(request: HttpRequest, form: ImportForm, peer_form: PeerForm, status: int = 200) -> HttpResponse:
+def page(
+    request: HttpRequest, form: ImportForm, peer_form: PeerForm, status: int = 200
+) -> HttpResponse:
     return render(
         request,
         "pacs/imports.html",
@@ -44,10 +46,11 @@ def start(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return page(request, form, PeerForm(), status=400)
     data = form.cleaned_data
+    admin = request.user if isinstance(request.user, User) else None
     try:
         job = service.create_import(
             pacs=data["peer"], owner=data["owner"], since=data["since"], until=data["until"],
-            modality=data["modality"], cohort=data["patients"], requested_by=request.user,
+            modality=data["modality"], cohort=data["patients"], requested_by=admin,
         )  # fmt: skip
     except service.PacsInputError as exc:
         form.add_error(None, str(exc))

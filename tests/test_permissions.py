@@ -259,6 +259,37 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 404, "admin": 200},
     ),
+    # the admin page "Import from PACS" (pacs/urls.py)
+    "pacs-imports": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "pacs-import-start": (  # an empty form: 400 with the fields' errors
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 400},
+    ),
+    "pacs-import": (
+        "pacs_import",
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "pacs-import-restart": (
+        "pacs_import",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
+    "pacs-peer-add": (  # an empty form: 400 with the fields' errors
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 400},
+    ),
+    "pacs-echo": (  # a peer on a closed local port: the check fails fast, then redirects
+        "pacs_peer",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
 }
 # Django's own admin site has its own permission system (is_staff), tested separately.
 EXEMPT_NAMESPACES = {"admin"}
@@ -308,6 +339,17 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
             return {"upload_id": upload.pk}
         file = UploadFile.objects.create(upload=upload, key="a" * 64, size=10)
         return {"upload_id": upload.pk, "key": file.key}
+    if kind in {"pacs_import", "pacs_peer"}:
+        from pacs.models import PacsImport, PacsPeer
+        from tests.pacs.orthanc import free_port
+
+        if kind == "pacs_peer":
+            peer = PacsPeer.objects.create(name="p", ae_title="PACS", host="127.0.0.1",
+                                           port=free_port())  # fmt: skip
+            return {"pk": peer.pk}
+        job = PacsImport.objects.create(peer_label="PACS@127.0.0.1:104",
+                                        owner=users["patient"], since="2024-01-01")  # fmt: skip
+        return {"pk": job.pk}
     if kind == "pool_instance":
         from tests.reports.factories import add_instance
 

@@ -2,95 +2,203 @@
 
 import django.core.validators
 import django.db.models.deletion
-import pacs.models
 from django.conf import settings
 from django.db import migrations, models
 
+import pacs.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('uploads', '0007_upload_ends'),
+        ("uploads", "0007_upload_ends"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PacsPeer',
+            name="PacsPeer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True)),
-                ('ae_title', models.CharField(max_length=16, validators=[pacs.models.validate_ae_title], verbose_name='AE title')),
-                ('host', models.CharField(max_length=253, validators=[pacs.models.validate_host])),
-                ('port', models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(65535)])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('echo_at', models.DateTimeField(blank=True, null=True)),
-                ('echo_ok', models.BooleanField(null=True)),
-                ('echo_message', models.CharField(blank=True, max_length=500)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64, unique=True)),
+                (
+                    "ae_title",
+                    models.CharField(
+                        max_length=16,
+                        validators=[pacs.models.validate_ae_title],
+                        verbose_name="AE title",
+                    ),
+                ),
+                ("host", models.CharField(max_length=253, validators=[pacs.models.validate_host])),
+                (
+                    "port",
+                    models.PositiveIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(65535),
+                        ]
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("echo_at", models.DateTimeField(blank=True, null=True)),
+                ("echo_ok", models.BooleanField(null=True)),
+                ("echo_message", models.CharField(blank=True, max_length=500)),
             ],
             options={
-                'verbose_name': 'PACS peer',
-                'ordering': ['name'],
+                "verbose_name": "PACS peer",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='PacsImport',
+            name="PacsImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('peer_label', models.CharField(max_length=300)),
-                ('since', models.DateField()),
-                ('until', models.DateField(blank=True, null=True)),
-                ('modality', models.CharField(blank=True, max_length=16)),
-                ('cohort', models.BooleanField(default=False)),
-                ('listed', models.PositiveIntegerField(default=0)),
-                ('state', models.CharField(choices=[('queued', 'Waiting to start'), ('running', 'Importing'), ('retrying', 'Waiting to try again'), ('done', 'Finished'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('matched', models.PositiveIntegerField(default=0)),
-                ('selected', models.PositiveIntegerField(default=0)),
-                ('imported', models.PositiveIntegerField(default=0)),
-                ('skipped', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('instances', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pacs_imports', to=settings.AUTH_USER_MODEL)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('peer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='pacs.pacspeer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("peer_label", models.CharField(max_length=300)),
+                ("since", models.DateField()),
+                ("until", models.DateField(blank=True, null=True)),
+                ("modality", models.CharField(blank=True, max_length=16)),
+                ("cohort", models.BooleanField(default=False)),
+                ("listed", models.PositiveIntegerField(default=0)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Waiting to start"),
+                            ("running", "Importing"),
+                            ("retrying", "Waiting to try again"),
+                            ("done", "Finished"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("matched", models.PositiveIntegerField(default=0)),
+                ("selected", models.PositiveIntegerField(default=0)),
+                ("imported", models.PositiveIntegerField(default=0)),
+                ("skipped", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("instances", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pacs_imports",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "peer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="pacs.pacspeer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ImportedStudy',
+            name="ImportedStudy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64)),
-                ('instances', models.PositiveIntegerField(default=0)),
-                ('imported_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='uploads.study')),
-                ('pacs_import', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='studies', to='pacs.pacsimport')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=64)),
+                ("instances", models.PositiveIntegerField(default=0)),
+                ("imported_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="uploads.study",
+                    ),
+                ),
+                (
+                    "pacs_import",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="studies",
+                        to="pacs.pacsimport",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('owner', 'key'), name='pacs_imported_once')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("owner", "key"), name="pacs_imported_once")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CohortRow',
+            name="CohortRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pseudonym', models.CharField(db_index=True, max_length=64)),
-                ('columns', models.JSONField(default=dict)),
-                ('pacs_import', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='pacs.pacsimport')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("pseudonym", models.CharField(db_index=True, max_length=64)),
+                ("columns", models.JSONField(default=dict)),
+                (
+                    "pacs_import",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rows",
+                        to="pacs.pacsimport",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('pacs_import', 'pseudonym'), name='pacs_row_once')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("pacs_import", "pseudonym"), name="pacs_row_once"
+                    )
+                ],
             },
         ),
     ]

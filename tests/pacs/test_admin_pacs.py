@@ -48,14 +48,14 @@ def test_echo_button(login: Any, admin_user: Any, peer: PacsPeer) -> None:
 
 def test_add_peer_validates_each_field(login: Any, admin_user: Any) -> None:
     client = login(admin_user)
-    bad = client.post(reverse("pacs-peer-add"),
-                      {"name": "X", "ae_title": "A" * 17, "host": "no such host!", "port": "0"})  # fmt: skip
+    bad_peer = {"name": "X", "ae_title": "A" * 17, "host": "no such host!", "port": "0"}
+    bad = client.post(reverse("pacs-peer-add"), bad_peer)
     assert bad.status_code == 400
     assert b"at most 16 characters" in bad.content
     assert b"neither an IP address nor a host name" in bad.content
     assert not PacsPeer.objects.exists()
-    good = client.post(reverse("pacs-peer-add"),
-                       {"name": "Main PACS", "ae_title": "MAINPACS", "host": "10.1.2.3", "port": "104"})  # fmt: skip
+    good_peer = {"name": "Main PACS", "ae_title": "MAINPACS", "host": "10.1.2.3", "port": "104"}
+    good = client.post(reverse("pacs-peer-add"), good_peer)
     assert good.status_code == 302
     assert PacsPeer.objects.get().ae_title == "MAINPACS"
 
@@ -72,7 +72,8 @@ def test_the_page_starts_the_import_task_and_shows_progress(
         "owner": patient.email, "patients": listed,
     })  # fmt: skip
     job = PacsImport.objects.get()
-    assert started.status_code == 302 and started["Location"] == reverse("pacs-import", args=[job.pk])
+    assert started.status_code == 302
+    assert started["Location"] == reverse("pacs-import", args=[job.pk])
     # The task ran once the request committed (in-process here).
     job.refresh_from_db()
     assert job.state == PacsImport.State.DONE, job.message

@@ -139,12 +139,13 @@ def test_modality_filter_and_no_list(
     done = command("--pacs", pacs.address, "--since", "2024-01-01", "--modality", "MR",
                    "--owner", patient.email, "--jobs", "1")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    *studies, summary = lines_of(done)
+    *_, summary = lines_of(done)
     # MR in 2024 and later: Alpha's 2024-05-20 and Bravo's 2025-01-02.
     assert summary["pacs"]["selected"] == 2 and summary["pacs"]["imported"] == 2
     assert set(Study.objects.values_list("modalities", flat=True)) == {"MR"}
     assert {s.patient_pseudonym for s in Study.objects.all()} == {
-        service.pseudonym_of(ALPHA), service.pseudonym_of(BRAVO)
+        service.pseudonym_of(ALPHA),
+        service.pseudonym_of(BRAVO),
     }
 
 
