@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, StoragePresentationContexts, build_role, evt
+from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
@@ -154,10 +156,25 @@ def _entity(calling: str, timeouts: Timeouts) -> AE:
     return ae
 
 
+def late_answer(assoc: Any) -> Any:
+    """The peer's A-ASSOCIATE-RJ when pynetdicom missed it: when the rejection and the
+    closed connection arrive before its requesting thread looks, it takes the closed
+    socket for a failed connection and reads no answer (seen with Orthanc under load, about
+    1 in 10). The answer is still among what the peer sent."""
+    try:
+        waiting = list(assoc.dul.to_user_queue.queue)
+    except AttributeError:
+        return None
+    for item in waiting:
+        if isinstance(item, A_ASSOCIATE) and item.result in (0x01, 0x02):
+            return item
+    return None
+
+
 def refusal(assoc: Any, peer: Peer) -> DimseError:
     """Why an association was not established, in plain words."""
-    answer = assoc.acceptor.primitive
-    if assoc.is_rejected and answer is not None:
+    answer = assoc.acceptor.primitive or late_answer(assoc)
+    if answer is not None and answer.result in (0x01, 0x02):
         reason = answer.reason_str
         transient = answer.result == 0x02
         hint = ""
@@ -197,17 +214,25 @@ def associate(
             ae.add_requested_context(abstract, syntaxes)
         else:
             ae.add_requested_context(abstract)
-    try:
-        assoc = ae.associate(
-            peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles or None,
-            evt_handlers=handlers or None,
-        )  # fmt: skip
-    except OSError as exc:
-        raise DimseError(
-            f"cannot connect to {peer}: {exc.strerror or exc}", retriable=True
-        ) from exc
-    if not assoc.is_established:
-        raise refusal(assoc, peer)
+    for attempt in (1, 2):
+        started = time.monotonic()
+        try:
+            assoc = ae.associate(
+                peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles or None,
+                evt_handlers=handlers or None,
+            )  # fmt: skip
+        except OSError as exc:
+            raise DimseError(
+                f"cannot connect to {peer}: {exc.strerror or exc}", retriable=True
+            ) from exc
+        if assoc.is_established:
+            break
+        error = refusal(assoc, peer)
+        # A quick failure with no answer at all: once more at once (the race above, when
+        # the rejection itself was not read yet); a refusal or a timeout is final.
+        quick = time.monotonic() - started < 2
+        if attempt == 2 or not (error.retriable and quick and not assoc.is_rejected):
+            raise error
     try:
         yield assoc
     finally:
