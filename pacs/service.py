@@ -243,7 +243,9 @@ def retrieve_all(
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="pacs-get") as pool:
         while pending or running:
             while pending and len(running) < max(1, jobs):
-                if deadline is not None and time.monotonic() > deadline:
+                # Past the deadline no new study starts, but every run imports one at
+                # least (so a chain of runs always ends).
+                if number and deadline is not None and time.monotonic() > deadline:
                     outcome.more = True
                     pending.clear()
                     break

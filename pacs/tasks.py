@@ -44,7 +44,8 @@ def run_pacs_import(self: Any, import_id: int) -> str:
     if not service.claim(import_id):
         return "not waiting"
     job = PacsImport.objects.get(pk=import_id)
-    deadline = time.monotonic() + 0.8 * TIME_LIMIT  # then no new study: the next run goes on
+    # Then no new study: the next run goes on.
+    deadline = time.monotonic() + 0.8 * settings.PACS_TIME_LIMIT
     try:
         outcome = service.run_import(job, deadline=deadline)
     except RETRY_ON as exc:

@@ -136,3 +136,21 @@ def test_a_refusal_fails_at_once_an_absent_pacs_is_retried(
     refused.refresh_from_db()
     assert refused.state == PacsImport.State.FAILED and refused.attempts == 1
     assert "Called AE title not recognised" in refused.message
+
+
+def test_a_run_past_its_deadline_hands_over_to_the_next(
+    require_postgres: None, patient: Any, peer: PacsPeer, settings: Any
+) -> None:
+    """With no time left each run imports one study and queues the next run, which
+    skips what is there: the import ends with every study, each once."""
+    settings.PACS_TIME_LIMIT = 0
+    job = PacsImport.objects.create(
+        peer=peer, peer_label=str(peer.as_peer()), owner=patient, since="2024-01-01",
+        until="2024-12-31",
+    )  # fmt: skip
+    run_pacs_import.delay(job.pk)  # the next runs are queued on commit: here, at once
+    job.refresh_from_db()
+    assert job.state == PacsImport.State.DONE, job.message
+    assert job.attempts == 4  # one run per study, in range: Alpha x2, Bravo, Charlie
+    assert (job.imported, job.skipped, job.failed) == (1, 3, 0)
+    assert Study.objects.count() == 4
