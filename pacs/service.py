@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -121,6 +120,9 @@ def create_import(
         dimse.check_ae_title(peer.ae_title)
         dimse.check_host(peer.host)
         dimse.check_port(peer.port)
+    except dimse.InvalidPeer as exc:
+        raise PacsInputError(f"PACS address: {exc}") from exc
+    try:
         modality = dimse.check_modality(modality)
     except dimse.InvalidPeer as exc:
         raise PacsInputError(str(exc)) from exc
@@ -311,7 +313,6 @@ class Receiving:
         self.pacs_ae = pacs_ae
         self.arrived: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self.keys: set[str] = set()
-        self.lock = threading.Lock()
 
     def put(self, data: bytes) -> None:
         self.arrived.put(data)
@@ -361,8 +362,11 @@ def retrieve_study(job: PacsImport, peer: dimse.Peer, study: dimse.FoundStudy) -
         )  # fmt: skip
     except dimse.DimseError as exc:
         error = exc  # what arrived is kept; a re-run retrieves the study again
-    receiving.flush(final=True)
-    finish_association(upload.pk, len(receiving.keys))  # sealed; deleted when empty
+    finally:  # also when the database failed: the upload is sealed, never left open
+        try:
+            receiving.flush(final=True)
+        finally:
+            finish_association(upload.pk, len(receiving.keys))  # deleted when empty
     if receiving.keys:
         ingest_here(upload.pk)
     line: dict[str, Any] = study_line(upload) if receiving.keys else {"study": None}

@@ -69,7 +69,7 @@ class LoadedPacs:
         return f"{self.server.ae_title}@127.0.0.1:{self.server.dicom_port}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedPacs]:
     """Orthanc as the PACS, knowing the portal's calling AE title (``PORTAL``)."""
     if not installed():

@@ -74,7 +74,7 @@ class Command(BaseCommand):
                 modality=opts["modality"], cohort=cohort,
             )  # fmt: skip
         except service.PacsInputError as exc:
-            raise CommandError(f"--pacs / --modality: {exc}") from exc
+            raise CommandError(str(exc)) from exc
         service.claim(job.pk)
 
         def emit(line: dict[str, Any]) -> None:
