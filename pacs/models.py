@@ -92,6 +92,8 @@ class PacsImport(models.Model):
     skipped = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     instances = models.PositiveIntegerField(default=0)
+    # Instances received from the PACS in this run so far (progress within a study).
+    received = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -212,7 +212,7 @@ def run_import(
             emit(line)
     PacsImport.objects.filter(pk=job.pk).update(
         matched=outcome.matched, selected=outcome.selected, skipped=outcome.skipped,
-        imported=0, failed=0, instances=0,
+        imported=0, failed=0, instances=0, received=0,
     )  # fmt: skip
     say(
         f"{peer}: {outcome.matched} studies matched, {outcome.selected} selected, "
@@ -306,33 +306,44 @@ def import_one(job: PacsImport, peer: dimse.Peer, study: dimse.FoundStudy) -> di
 
 class Receiving:
     """Instances arriving on the C-GET association (its thread) are queued; the caller's
-    thread registers them in batches as the upload page sends them (``receive_whole``)."""
+    thread registers them in batches as the upload page sends them (``receive_whole``:
+    up to ``UPLOAD_BATCH_FILES`` files and ``UPLOAD_CHUNK_SIZE`` bytes), and counts them on
+    the import's row (the page's progress within a study)."""
 
-    def __init__(self, upload: Upload, pacs_ae: str) -> None:
+    def __init__(self, upload: Upload, pacs_ae: str, import_id: int) -> None:
         self.upload = upload
         self.pacs_ae = pacs_ae
+        self.import_id = import_id
         self.arrived: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self.pending: list[bytes] = []
         self.keys: set[str] = set()
 
     def put(self, data: bytes) -> None:
         self.arrived.put(data)
 
     def flush(self, final: bool = False) -> None:
-        """Register what has arrived: a batch once it is full, everything when ``final``."""
-        batch: list[bytes] = []
-        size = 0
+        """Register full batches of what has arrived; with ``final``, all of it."""
         while True:
             try:
-                data = self.arrived.get_nowait()
+                self.pending.append(self.arrived.get_nowait())
             except queue.Empty:
                 break
-            batch.append(data)
-            size += len(data)
-            if len(batch) >= settings.UPLOAD_BATCH_FILES or size >= settings.UPLOAD_CHUNK_SIZE:
+        batch: list[bytes] = []
+        size = 0
+        for data in self.pending:
+            if batch and (
+                len(batch) >= settings.UPLOAD_BATCH_FILES
+                or size + len(data) > settings.UPLOAD_CHUNK_SIZE
+            ):
                 self.register(batch)
                 batch, size = [], 0
-        if batch:
+            batch.append(data)
+            size += len(data)
+        full = len(batch) >= settings.UPLOAD_BATCH_FILES or size >= settings.UPLOAD_CHUNK_SIZE
+        if batch and (final or full):
             self.register(batch)
+            batch = []
+        self.pending = batch
 
     def register(self, batch: list[bytes]) -> None:
         entries, names, kept = [], [], []
@@ -346,13 +357,16 @@ class Receiving:
             kept.append(data)
         if entries:
             receive_whole(self.upload, entries, b"".join(kept), queue=False, names=names)
+            PacsImport.objects.filter(pk=self.import_id).update(
+                received=F("received") + len(entries)
+            )
 
 
 def retrieve_study(job: PacsImport, peer: dimse.Peer, study: dimse.FoundStudy) -> dict[str, Any]:
     """C-GET the study into one upload of the job's owner, ingest it here, and remember
     it (``ImportedStudy``) once something of it is stored."""
     upload = Upload.objects.create(owner_id=job.owner_id, expected_files=settings.UPLOAD_MAX_FILES)
-    receiving = Receiving(upload, peer.ae_title)
+    receiving = Receiving(upload, peer.ae_title, job.pk)
     error: dimse.DimseError | None = None
     counts: dict[str, int] = {}
     try:

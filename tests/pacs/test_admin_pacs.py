@@ -78,7 +78,8 @@ def test_the_page_starts_the_import_task_and_shows_progress(
     job.refresh_from_db()
     assert job.state == PacsImport.State.DONE, job.message
     assert (job.matched, job.selected, job.imported, job.failed) == (4, 3, 3, 0)
-    assert job.instances == 3 * INSTANCES_PER_STUDY and job.requested_by == admin_user
+    assert job.instances == job.received == 3 * INSTANCES_PER_STUDY
+    assert job.requested_by == admin_user
     assert Study.objects.filter(owner=patient).count() == 3
     page = client.get(started["Location"])
     assert page.status_code == 200
