@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "uploads",
     "reports",
     "dicomweb",
+    "pacs",
 ]
 
 MIDDLEWARE = [
@@ -339,6 +340,18 @@ DICOM_PORT = env_int("DICOM_PORT", 11112)
 # loopback address; without it only senders on this machine, for DICOM_RECEIVER_OWNER.
 DICOM_PEERS = env_list("DICOM_PEERS")
 DICOM_RECEIVER_OWNER = env_str("DICOM_RECEIVER_OWNER")
+# Imports from a PACS (pacs/, docs/pacs.md): the portal calls the PACS (C-FIND, C-GET) with
+# this calling AE title, which the PACS must know; timeouts in seconds (connecting, then
+# silence on an association); studies retrieved at once; most studies one query may match;
+# time limit of the import task (a run takes no new study after 80 % of it and queues the
+# next run); retries of a run that met a fault worth retrying (PACS away, database down).
+PACS_AE_TITLE = env_str("PACS_AE_TITLE", DICOM_AE_TITLE)
+PACS_CONNECT_TIMEOUT = env_int("PACS_CONNECT_TIMEOUT", 10)
+PACS_TIMEOUT = env_int("PACS_TIMEOUT", 60)
+PACS_JOBS = env_int("PACS_JOBS", 2)
+PACS_MAX_STUDIES = env_int("PACS_MAX_STUDIES", 5000)
+PACS_TIME_LIMIT = env_int("PACS_TIME_LIMIT", 3600)
+PACS_MAX_RETRIES = env_int("PACS_MAX_RETRIES", 5)
 # Fault-injection tests only: seconds each ingest sleeps, so a worker can be killed mid-batch.
 
 # -- share links and exports ---------------------------------------------------------------
@@ -486,6 +499,9 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # Authlib's debug lines name PKCE verifiers: never below INFO.
         "authlib": {"level": "INFO"},
+        # pynetdicom logs whole C-FIND identifiers and C-STORE headers (patient data) at
+        # INFO and DEBUG: only its warnings and errors (rejections, aborts) are kept.
+        "pynetdicom": {"level": "WARNING"},
         "django.request": {"filters": _REDACT},
         "django.security.csrf": {"filters": _REDACT},
         "django.server": {

@@ -69,5 +69,6 @@ urlpatterns = [
     path("", include("reports.urls")),
     path("", include("portal.apitokens.urls")),
     path("dicomweb/", include("dicomweb.urls")),
+    path("", include("pacs.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("portal", "reports", "uploads", "dicomweb")
+PACKAGES = ("portal", "reports", "uploads", "dicomweb", "pacs")
 PARTS = ("intake", "viewer", "sharing")  # under uploads/; uploads/dicom is the engine
 
 

@@ -304,6 +304,37 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
             ("dicomweb-frame-rendered", "dw_frames"),
         ]
     },
+    # the admin page "Import from PACS" (pacs/urls.py)
+    "pacs-imports": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "pacs-import-start": (  # an empty form: 400 with the fields' errors
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 400},
+    ),
+    "pacs-import": (
+        "pacs_import",
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "pacs-import-restart": (
+        "pacs_import",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
+    "pacs-peer-add": (  # an empty form: 400 with the fields' errors
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 400},
+    ),
+    "pacs-echo": (  # a peer on a closed local port: the check fails fast, then redirects
+        "pacs_peer",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
 }
 # Django's own admin site has its own permission system (is_staff), tested separately.
 EXEMPT_NAMESPACES = {"admin"}
@@ -361,6 +392,17 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         from portal.apitokens.tokens import issue
 
         return {"pk": issue(users["patient"], name="matrix")[0].pk}
+    if kind in {"pacs_import", "pacs_peer"}:
+        from pacs.models import PacsImport, PacsPeer
+        from tests.pacs.orthanc import free_port
+
+        if kind == "pacs_peer":
+            peer = PacsPeer.objects.create(name="p", ae_title="PACS", host="127.0.0.1",
+                                           port=free_port())  # fmt: skip
+            return {"pk": peer.pk}
+        job = PacsImport.objects.create(peer_label="PACS@127.0.0.1:104",
+                                        owner=users["patient"], since="2024-01-01")  # fmt: skip
+        return {"pk": job.pk}
     if kind == "pool_instance":
         from tests.reports.factories import add_instance
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from uploads.intake import quarantine, quota
+from uploads.intake import ingest, quarantine, quota
 from uploads.intake.tasks import schedule
 from uploads.models import FileStatus, Upload, UploadFile
 
@@ -83,3 +83,13 @@ def receive_whole(
 def refused(upload: Upload, key: str, name: str, size: int, reason: str) -> UploadFile:
     return UploadFile(upload=upload, key=key, name=name, size=size, received=0,
                       status=FileStatus.REJECTED, message=reason)  # fmt: skip
+
+
+def ingest_here(upload_id: int) -> None:
+    """Ingest the upload's received files in this process, batch after batch, until none
+    is left to claim (for callers that receive whole files with ``queue=False`` and wait
+    for the outcome, such as the PACS import)."""
+    while True:
+        batch = ingest.process_batch(upload_id)
+        if not batch.outcomes and not batch.more:
+            return

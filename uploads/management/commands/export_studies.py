@@ -10,7 +10,8 @@ modality, study date (as shifted) and description. One JSON line per study on st
 others, e.g. ``icd10``): only the studies of the listed patients, and their columns in
 ``metadata.csv`` next to the pseudonym (``uploads/sharing/cohort.py``). The original IDs are read
 in memory only: they are not written anywhere, printed or logged. A last JSON line gives
-how many listed patients were found.
+how many listed patients were found. Without ``--cohort``, the columns of patient lists
+imported with ``import_from_pacs`` are added, matched by pseudonym (``pacs/service.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from pacs.service import cohort_columns
 from portal.accounts.models import User
 from uploads.dicom.errors import DicomInputError
 from uploads.models import Study, StudyStatus
@@ -68,16 +70,18 @@ class Command(BaseCommand):
             listed = read_cohort_file(cohort)
             matched = match(listed, selected)
             selected = [study for study in selected if study.pk in matched]
+        # Without a list: the columns of lists imported from a PACS, kept by pseudonym.
+        kept_columns, kept = ([], {}) if listed else cohort_columns(selected)
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         rows = []
         for study in selected:
             line = self.export_one(study, folder)
             if line["file"]:
-                columns = listed.rows[matched[study.pk]] if listed else {}
+                columns = listed.rows[matched[study.pk]] if listed else kept.get(study.pk, {})
                 rows.append({**exports.metadata_row(study), **columns})
             self.stdout.write(json.dumps(line))
-        extra = listed.columns if listed else []
+        extra = listed.columns if listed else kept_columns
         (folder / "metadata.csv").write_text(exports.csv_text(rows, extra), encoding="utf-8")
         if listed is not None:
             found = len(set(matched.values()))
