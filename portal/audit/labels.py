@@ -63,6 +63,10 @@ ACTIONS: dict[str, str] = {
     "export.downloaded": "Downloaded an export",
     "apitoken.created": "Created an API token",
     "apitoken.revoked": "Revoked an API token",
+    "pacs.peer_added": "Added a PACS",
+    "pacs.echo": "Checked the connection to a PACS",
+    "pacs.import_started": "Started an import from a PACS",
+    "pacs.import_restarted": "Ran an import from a PACS again",
     "dicomweb.studies": "Searched studies (DICOMweb)",
     "dicomweb.search": "Searched series or images (DICOMweb)",
     "dicomweb.study": "Downloaded a study (DICOMweb)",
@@ -85,6 +89,7 @@ GROUPS: list[tuple[str, str]] = [
     ("share.", "Share links"),
     ("export.", "Exports"),
     ("dicomweb.", "DICOMweb"),
+    ("pacs.", "Imports from a PACS"),
     ("apitoken.", "API tokens"),
 ]
 
@@ -99,6 +104,8 @@ OBJECTS: dict[str, str] = {
     "reports.delivery": "Report email",
     "reports.notification": "Notification",
     "apitokens.apitoken": "API token",
+    "pacs.pacspeer": "PACS",
+    "pacs.pacsimport": "PACS import",
 }
 
 DETAIL_KEYS: dict[str, str] = {
