@@ -54,7 +54,8 @@ ACTIONS: dict[str, str] = {
     "share.opened": "Opened a share link",
     "share.refused": "Share link refused",
     "share.passcode_failed": "Wrong share-link passcode",
-    "share.verdict": "Gave a verdict through a share link",
+    "share.verdict": "Answered through a share link",
+    "share.answer_emailed": "Told the sharer by email that an answer waits",
     "share.export_requested": "Asked for an export through a share link",
     "share.downloaded": "Downloaded through a share link",
     "export.requested": "Asked for an export",
@@ -95,6 +96,8 @@ DETAIL_KEYS: dict[str, str] = {
     "error": "error",
     "role": "role",
     "verdict": "verdict",
+    "kind": "kind",
+    "choice": "choice no.",
     "method": "by",
 }
 
