@@ -266,8 +266,7 @@ def test_reviewer_verdict_reaches_the_creator(
     assert response.status_code == 302 and response.url.endswith("?verdict=saved")
     assert client.post(f"/shares/{link.pk}/verdict/", {"verdict": "maybe"}).status_code == 400
     assert (
-        client.post(f"/shares/{other_link.pk}/verdict/", {"verdict": "Eligible"}).status_code
-        == 404
+        client.post(f"/shares/{other_link.pk}/verdict/", {"verdict": "Eligible"}).status_code == 404
     )
     link.refresh_from_db()
     assert link.verdict == "Needs more images" and link.verdict_comment == "Add sagittal T2."
