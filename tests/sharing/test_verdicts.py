@@ -184,7 +184,8 @@ def test_sharer_is_told_in_the_portal_and_by_email_without_the_answer(
             assert secret.lower() not in part.lower(), secret
     assert "does not contain the answer" in body
     link.refresh_from_db()
-    assert link.verdict_notified_at is not None and link.verdict_notified_at >= link.verdict_at
+    assert link.verdict_notified_at and link.verdict_at
+    assert link.verdict_notified_at >= link.verdict_at
     # A redelivered task sends nothing more.
     assert send_answer_email.apply(args=[link.pk]).get() == "already sent"
     # While the notification is unread, a changed answer adds no notification or email.

@@ -25,9 +25,7 @@ def holder(browser: Any, live_server: Any) -> Iterator[Any]:
     context.close()
 
 
-def test_own_choices_at_phone_width_with_the_keyboard(
-    page: Any, holder: Any, patient: Any
-) -> None:
+def test_own_choices_at_phone_width_with_the_keyboard(page: Any, holder: Any, patient: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     study = make_study(patient, instances=2)
     page.set_viewport_size(PHONE)
@@ -43,9 +41,10 @@ def test_own_choices_at_phone_width_with_the_keyboard(
     press_tab_until(page, "share-create")
     page.keyboard.press("Enter")
     url = page.get_by_test_id("share-link").input_value()
-    assert "Operate / Wait and see / Ask for an MRI" in page.get_by_test_id(
-        "share-created-asks"
-    ).inner_text()
+    assert (
+        "Operate / Wait and see / Ask for an MRI"
+        in page.get_by_test_id("share-created-asks").inner_text()
+    )
 
     holder.goto(url)
     holder.wait_for_selector("body[data-ready=true]")

@@ -12,7 +12,7 @@ from django.db import migrations, models
 TRIAL = {"eligible": "Eligible", "not_eligible": "Not eligible", "needs_more": "Needs more images"}
 
 
-def to_kinds(apps, schema_editor):  # type: ignore[no-untyped-def]
+def to_kinds(apps, schema_editor):
     ShareLink = apps.get_model("uploads", "ShareLink")
     for link in ShareLink.objects.all().only("pk", "verdict", "verdict_at").iterator():
         ShareLink.objects.filter(pk=link.pk).update(
@@ -23,7 +23,7 @@ def to_kinds(apps, schema_editor):  # type: ignore[no-untyped-def]
         )
 
 
-def to_keys(apps, schema_editor):  # type: ignore[no-untyped-def]
+def to_keys(apps, schema_editor):
     """Back: labels of the trial set become keys again; other answers cannot be kept in
     the old field (16 characters, three values) and are cleared, their comment kept."""
     ShareLink = apps.get_model("uploads", "ShareLink")

@@ -90,7 +90,8 @@ def managed_study(request: HttpRequest, pk: int) -> Study:
 def default_kind(request: HttpRequest) -> str:
     """What a new link asks by default: a second opinion for patients, trial eligibility
     for admins (central review)."""
-    return VerdictKind.TRIAL if request.user.role == Role.ADMIN else VerdictKind.OPINION
+    admin = getattr(request.user, "role", None) == Role.ADMIN
+    return VerdictKind.TRIAL if admin else VerdictKind.OPINION
 
 
 @never_cache
