@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from celery.exceptions import Retry
 from django.test import Client
 
 from portal.audit.models import AuditEvent
@@ -205,16 +206,30 @@ def test_sharer_is_told_in_the_portal_and_by_email_without_the_answer(
 
 
 def test_answer_email_is_retried_and_sent_once(
-    patient: Any, study: Any, smtp_settings: Any, settings: Any
+    patient: Any, study: Any, smtp_settings: Any, settings: Any, monkeypatch: Any
 ) -> None:
     link, _ = make_link(study, patient, verdict_kind="trial", verdict_choices=["Eligible", "No"])
     assert notify.send_email(link.pk) == "no answer"
     ShareLink.objects.filter(pk=link.pk).update(verdict="Eligible", verdict_at=link.created_at)
     settings.EMAIL_PORT = 1  # nothing listens there: the mail server is down
-    settings.REPORT_EMAIL_MAX_RETRIES = 0
+    settings.REPORT_EMAIL_MAX_RETRIES = 2
     with pytest.raises(OSError):
         notify.send_email(link.pk)
-    assert send_answer_email.apply(args=[link.pk]).get() == "failed"
+    delays: list[int] = []
+    real_retry = send_answer_email.retry
+
+    def retry(*args: Any, **kwargs: Any) -> Any:
+        delays.append(kwargs["countdown"])
+        return real_retry(*args, **kwargs)
+
+    monkeypatch.setattr(send_answer_email, "retry", retry)
+    with pytest.raises(Retry):  # retried later, with the report email's backoff
+        send_answer_email.apply(args=[link.pk]).get()
+    with pytest.raises(Retry):
+        send_answer_email.apply(args=[link.pk], retries=1).get()
+    assert delays[:2] == [settings.REPORT_EMAIL_RETRY_DELAY, 2 * settings.REPORT_EMAIL_RETRY_DELAY]
+    # The last allowed retry fails too: it gives up (logged; the notification is there).
+    assert send_answer_email.apply(args=[link.pk], retries=2).get() == "failed"
     assert ShareLink.objects.get(pk=link.pk).verdict_notified_at is None
     settings.EMAIL_PORT = smtp_settings.port
     assert send_answer_email.apply(args=[link.pk]).get() == "sent"

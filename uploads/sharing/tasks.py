@@ -74,26 +74,27 @@ def purge_expired_exports() -> int:
     return exports.purge_expired()
 
 
+#: Brief failures of the answer email worth another try: the mail server, the database.
+ANSWER_EMAIL_RETRIED: tuple[type[Exception], ...] = (*MAIL_TRANSIENT, DatabaseError)
+
+
 @shared_task(
     name="uploads.sharing.send_answer_email",
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=None,
-    autoretry_for=(DatabaseError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
 )
 def send_answer_email(self: Any, link_id: int) -> str:
     """Email the sharer that a reviewer answered (no answer text); idempotent.
 
-    The mail server's failures are retried with backoff like the report email's
-    (``REPORT_EMAIL_MAX_RETRIES``, ``REPORT_EMAIL_RETRY_DELAY``); then it gives up, logged
-    (the in-portal notification is there already).
+    The mail server's (and the database's) brief failures are retried with backoff like the
+    report email's (``REPORT_EMAIL_MAX_RETRIES``, ``REPORT_EMAIL_RETRY_DELAY``); then it
+    gives up, logged (the in-portal notification is there already).
     """
     try:
         return notify.send_email(link_id)
-    except MAIL_TRANSIENT as exc:
+    except ANSWER_EMAIL_RETRIED as exc:
         retries = self.request.retries
         if retries >= mail_conf.email_max_retries():
             log.warning("answer email of link %s: gave up (%s)", link_id, type(exc).__name__)
