@@ -267,9 +267,25 @@ class Usage(models.Model):
 
 
 class Verdict(models.TextChoices):
+    """The trial-eligibility set. A link keeps the labels (``ShareLink.verdict_choices``);
+    the values are the keys links stored before migration 0008 (still accepted)."""
+
     ELIGIBLE = "eligible", "Eligible"
     NOT_ELIGIBLE = "not_eligible", "Not eligible"
     NEEDS_MORE = "needs_more", "Needs more images"
+
+
+class VerdictKind(models.TextChoices):
+    """What the holder of a share link may answer, chosen when the link is made."""
+
+    OPINION = "opinion", "Second opinion"
+    TRIAL = "trial", "Trial eligibility"
+    CUSTOM = "custom", "Own choices"
+    NONE = "none", "No answer (view only)"
+
+
+#: The choices of a trial-eligibility link, as stored on it.
+TRIAL_CHOICES: list[str] = [str(label) for label in Verdict.labels]
 
 
 class ShareLink(models.Model):
@@ -298,10 +314,18 @@ class ShareLink(models.Model):
     )
     open_count = models.PositiveIntegerField(default=0)
     last_opened_at = models.DateTimeField(null=True, blank=True)
-    # The reviewer's answer, seen by the creator on the study page.
-    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    # What the reviewer may answer: a kind and, for choice kinds, the labels offered.
+    verdict_kind = models.CharField(
+        max_length=8, choices=VerdictKind.choices, default=VerdictKind.OPINION
+    )
+    verdict_choices = models.JSONField(default=list, blank=True)
+    # The reviewer's answer, seen by the creator on the study page: the chosen label
+    # (choice kinds) and the comment, or the opinion (second opinion) in verdict_comment.
+    verdict = models.CharField(max_length=60, blank=True)
     verdict_comment = models.TextField(blank=True)
     verdict_at = models.DateTimeField(null=True, blank=True)
+    # When the creator was emailed that an answer waits (at most once per answer).
+    verdict_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -331,6 +355,18 @@ class ShareLink(models.Model):
     @property
     def has_passcode(self) -> bool:
         return bool(self.passcode_hash)
+
+    @property
+    def asks_for_answer(self) -> bool:
+        return self.verdict_kind != VerdictKind.NONE
+
+    @property
+    def asks_for_choice(self) -> bool:
+        return self.verdict_kind in (VerdictKind.TRIAL, VerdictKind.CUSTOM)
+
+    @property
+    def is_answered(self) -> bool:
+        return self.verdict_at is not None
 
 
 class ExportKind(models.TextChoices):

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 
 from portal.accounts.decorators import role_required
 from portal.audit.log import record
+from reports.models import Notification
 from uploads.models import TERMINAL, FileStatus, Study, Upload, UploadFile
 from uploads.permissions import UPLOADERS, visible_studies
 
@@ -34,6 +35,10 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not visible_studies(request.user).filter(pk=pk).exists():
         raise Http404("No such study")
     record(request, "study.viewed", study)
+    # Notifications that lead here (e.g. a reviewer's answer on a share link) are read now.
+    Notification.objects.filter(user=request.user.pk, link=request.path, read=False).update(
+        read=True
+    )
     series = study.series.annotate(n_images=Count("instances")).order_by("number", "id")
     rejected = UploadFile.objects.filter(
         upload__studies=study, status=FileStatus.REJECTED

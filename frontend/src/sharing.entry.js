@@ -117,5 +117,22 @@ function setupExportPanel(panel) {
   refresh();
 }
 
+// The share-link form: the box for the sharer's own choices shows only when "Your own
+// choices" is picked (without this script it is always shown, and ignored otherwise).
+function setupShareForm(form) {
+  const kind = form.querySelector("select[name=verdict_kind]");
+  const choices = form.querySelector("[data-share-choices]");
+  if (!kind || !choices) return;
+  const textarea = choices.querySelector("textarea");
+  const update = () => {
+    const custom = kind.value === "custom";
+    choices.hidden = !custom;
+    textarea.required = custom;
+  };
+  kind.addEventListener("change", update);
+  update();
+}
+
 setupCopyButtons();
+document.querySelectorAll("[data-share-form]").forEach(setupShareForm);
 document.querySelectorAll("[data-export-panel]").forEach(setupExportPanel);

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS, browser_login
 from tests.sharing.factories import make_link
-from uploads.models import Instance, ShareLink
+from uploads.models import TRIAL_CHOICES, Instance, ShareLink
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -108,7 +108,10 @@ def test_link_holder_sees_exactly_one_study(
 
 
 def test_passcode_and_verdict(holder: Any, patient: Any, imported_study: Any) -> None:
-    link, token = make_link(imported_study, patient, passcode="blue-lagoon")
+    link, token = make_link(
+        imported_study, patient, passcode="blue-lagoon",
+        verdict_kind="trial", verdict_choices=TRIAL_CHOICES,
+    )  # fmt: skip
     holder.goto(f"/s/{token}/")
     holder.get_by_test_id("share-passcode").fill("green-lagoon")
     holder.get_by_test_id("share-passcode-submit").click()
@@ -117,12 +120,12 @@ def test_passcode_and_verdict(holder: Any, patient: Any, imported_study: Any) ->
     holder.get_by_test_id("share-passcode-submit").click()
     holder.wait_for_selector("body[data-ready=true]")
     holder.get_by_test_id("share-verdict").locator("summary").click()
-    holder.get_by_test_id("share-verdict-choice").select_option("eligible")
+    holder.get_by_test_id("verdict-option").first.check()
     holder.get_by_test_id("share-verdict-comment").fill("Good quality.")
-    holder.get_by_test_id("share-verdict-submit").click()
+    holder.get_by_test_id("verdict-submit").click()
     holder.get_by_test_id("share-verdict-saved").wait_for()
     link.refresh_from_db()
-    assert link.verdict == "eligible" and link.verdict_comment == "Good quality."
+    assert link.verdict == "Eligible" and link.verdict_comment == "Good quality."
 
 
 def test_owner_exports_from_the_study_page(page: Any, patient: Any, imported_study: Any) -> None:

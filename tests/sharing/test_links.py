@@ -14,7 +14,7 @@ from django.utils import timezone
 from portal.audit.models import AuditEvent
 from tests.sharing.conftest import open_link
 from tests.sharing.factories import make_link
-from uploads.models import Instance, ShareLink, StudyStatus
+from uploads.models import TRIAL_CHOICES, Instance, ShareLink, StudyStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def test_owner_creates_a_link_shown_once_and_stored_hashed(
     event = AuditEvent.objects.get(action="share.created")
     assert event.object_id == str(link.pk) and event.actor == patient.email
     assert event.detail == {"study": imported_study.pk, "days": 7, "passcode": False,
-                            "download": True}  # fmt: skip
+                            "download": True, "kind": "opinion"}  # fmt: skip
     # The study page lists it (with a revoke button) but cannot show the URL again.
     page = client.get(f"/studies/{imported_study.pk}/").content.decode()
     assert 'data-testid="share-revoke"' in page and 'data-testid="share-create"' in page
@@ -251,24 +251,28 @@ def test_each_use_is_audited_and_the_creator_sees_it(
 def test_reviewer_verdict_reaches_the_creator(
     client: Client, login: Any, patient: Any, imported_study: Any, other_study: Any
 ) -> None:
-    link, token = make_link(imported_study, patient)
+    link, token = make_link(
+        imported_study, patient, verdict_kind="trial", verdict_choices=TRIAL_CHOICES
+    )
     other_link, _ = make_link(other_study)
     open_link(client, token)
     viewer = client.get(f"/studies/{imported_study.pk}/viewer/").content.decode()
     assert 'data-testid="share-verdict-submit"' in viewer
     assert 'data-testid="export-zip"' not in viewer  # downloads not allowed on this link
     response = client.post(
-        f"/shares/{link.pk}/verdict/", {"verdict": "needs_more", "comment": "Add sagittal T2."}
+        f"/shares/{link.pk}/verdict/",
+        {"verdict": "Needs more images", "comment": "Add sagittal T2."},
     )
     assert response.status_code == 302 and response.url.endswith("?verdict=saved")
     assert client.post(f"/shares/{link.pk}/verdict/", {"verdict": "maybe"}).status_code == 400
     assert (
-        client.post(f"/shares/{other_link.pk}/verdict/", {"verdict": "eligible"}).status_code == 404
+        client.post(f"/shares/{other_link.pk}/verdict/", {"verdict": "Eligible"}).status_code == 404
     )
     link.refresh_from_db()
-    assert link.verdict == "needs_more" and link.verdict_comment == "Add sagittal T2."
+    assert link.verdict == "Needs more images" and link.verdict_comment == "Add sagittal T2."
     event = AuditEvent.objects.get(action="share.verdict")
-    assert event.detail == {"study": imported_study.pk, "verdict": "needs_more"}  # no free text
+    # No free text: the kind and the choice's number in the set.
+    assert event.detail == {"study": imported_study.pk, "kind": "trial", "choice": 3}
     page = login(patient).get(f"/studies/{imported_study.pk}/").content.decode()
     assert "Needs more images" in page and "Add sagittal T2." in page
 

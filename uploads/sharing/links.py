@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from portal.accounts.models import Role
 from portal.audit.log import client_ip, record
-from uploads.models import ShareLink, Study
+from uploads.models import TRIAL_CHOICES, ShareLink, Study, VerdictKind
 
 #: Shortest passcode a link may have.
 PASSCODE_MIN_LENGTH = 8
@@ -92,10 +92,20 @@ def create_link(
     passcode: str = "",
     allow_download: bool = False,
     label: str = "",
+    verdict_kind: str = VerdictKind.OPINION,
+    choices: list[str] | None = None,
 ) -> tuple[ShareLink, str]:
-    """Create a link valid for `days` (1 to ``SHARE_LINK_MAX_DAYS``); returns it and its token."""
+    """Create a link valid for `days` (1 to ``SHARE_LINK_MAX_DAYS``); returns it and its token.
+
+    ``verdict_kind`` says what the reviewer may answer; ``choices`` are the labels of own
+    choices (checked by ``verdicts.parse_choices``).
+    """
     if not 1 <= days <= max_days():
         raise ValueError(f"a link is valid for 1 to {max_days()} days")
+    if verdict_kind not in VerdictKind.values:
+        raise ValueError(f"unknown verdict kind {verdict_kind!r}")
+    if verdict_kind == VerdictKind.CUSTOM and not choices:
+        raise ValueError("own choices need their labels")
     token = secrets.token_urlsafe(32)
     link = ShareLink.objects.create(
         study=study,
@@ -105,10 +115,21 @@ def create_link(
         expires_at=timezone.now() + timedelta(days=days),
         passcode_hash=make_password(passcode) if passcode else "",
         allow_download=allow_download,
+        verdict_kind=verdict_kind,
+        verdict_choices=choices_for(verdict_kind, choices),
     )
     record(request, "share.created", link, study=study.pk, days=days,
-           passcode=bool(passcode), download=allow_download)  # fmt: skip
+           passcode=bool(passcode), download=allow_download, kind=verdict_kind)  # fmt: skip
     return link, token
+
+
+def choices_for(kind: str, custom: list[str] | None = None) -> list[str]:
+    """The labels a link of `kind` offers (``custom`` for own choices, else none)."""
+    if kind == VerdictKind.TRIAL:
+        return list(TRIAL_CHOICES)
+    if kind == VerdictKind.CUSTOM:
+        return list(custom or [])
+    return []
 
 
 def revoke(request: HttpRequest, link: ShareLink) -> bool:

@@ -1,4 +1,5 @@
-"""Celery tasks of exports: thin wrappers around ``exports`` owning the retries.
+"""Celery tasks of exports and of share-link answers: thin wrappers around ``exports`` and
+``notify`` owning the retries.
 
 Task names are those of the module before it moved (``uploads.tasks_export.*``): queued
 messages and the beat schedule keep working.
@@ -15,9 +16,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError
 
-from portal.errors import TRANSIENT
+from portal.errors import MAIL_TRANSIENT, TRANSIENT
 from portal.oncommit import after_commit
-from uploads.sharing import exports
+from reports import conf as mail_conf
+from uploads.sharing import exports, notify
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +72,40 @@ def schedule(export_id: int) -> None:
 def purge_expired_exports() -> int:
     """Periodic: delete the files of expired exports."""
     return exports.purge_expired()
+
+
+#: Brief failures of the answer email worth another try: the mail server, the database.
+ANSWER_EMAIL_RETRIED: tuple[type[Exception], ...] = (*MAIL_TRANSIENT, DatabaseError)
+
+
+@shared_task(
+    name="uploads.sharing.send_answer_email",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
+def send_answer_email(self: Any, link_id: int) -> str:
+    """Email the sharer that a reviewer answered (no answer text); idempotent.
+
+    The mail server's (and the database's) brief failures are retried with backoff like the
+    report email's (``REPORT_EMAIL_MAX_RETRIES``, ``REPORT_EMAIL_RETRY_DELAY``); then it
+    gives up, logged (the in-portal notification is there already).
+    """
+    try:
+        return notify.send_email(link_id)
+    except ANSWER_EMAIL_RETRIED as exc:
+        retries = self.request.retries
+        if retries >= mail_conf.email_max_retries():
+            log.warning("answer email of link %s: gave up (%s)", link_id, type(exc).__name__)
+            return "failed"
+        log.info("answer email of link %s: retry %s (%s)", link_id, retries + 1, type(exc).__name__)
+        raise self.retry(
+            exc=exc, countdown=mail_conf.email_retry_delay(retries), max_retries=None
+        ) from exc
+
+
+def schedule_answer_email(link_id: int) -> None:
+    """Queue the email once the answer has committed (robust: a broker that is down does
+    not fail the reviewer's request; the notification in the portal is there anyway)."""
+    after_commit(send_answer_email.delay, link_id)

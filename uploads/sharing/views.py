@@ -6,12 +6,13 @@ which accept a valid grant for the study (``uploads.sharing``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -19,16 +20,41 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.audit.log import record
 from uploads import permissions
-from uploads.models import ShareLink, Study, Verdict
+from uploads.models import ShareLink, Study, VerdictKind
 from uploads.permissions import visible_studies
-from uploads.sharing import links
+from uploads.sharing import links, verdicts
 
 
 class ShareForm(forms.Form):
-    days = forms.IntegerField(required=False, min_value=1)
-    passcode = forms.CharField(required=False, max_length=128, strip=False)
+    days = forms.IntegerField(label="Valid for", required=False, min_value=1)
+    passcode = forms.CharField(label="Passcode", required=False, max_length=128, strip=False)
     allow_download = forms.BooleanField(required=False)
-    label = forms.CharField(required=False, max_length=100)
+    label = forms.CharField(label="For (note)", required=False, max_length=100)
+    verdict_kind = forms.ChoiceField(
+        label="The reviewer may answer", required=False, choices=VerdictKind.choices
+    )
+    verdict_choices = forms.CharField(
+        label="Your choices", required=False, max_length=1000, widget=forms.Textarea
+    )
+
+    def __init__(self, *args: Any, default_kind: str = VerdictKind.OPINION, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.default_kind = default_kind
+
+    def clean_verdict_kind(self) -> str:
+        return str(self.cleaned_data.get("verdict_kind") or self.default_kind)
+
+    def clean(self) -> dict[str, Any]:
+        """Own choices: 2 to 6 lines of at most 60 characters (the message under the field)."""
+        data = super().clean() or {}
+        kind = data.get("verdict_kind")
+        data["choices"] = []
+        if kind == VerdictKind.CUSTOM and "verdict_choices" in data:
+            try:
+                data["choices"] = verdicts.parse_choices(data["verdict_choices"])
+            except ValueError as exc:
+                self.add_error("verdict_choices", str(exc))
+        return data
 
     def clean_days(self) -> int:
         days = self.cleaned_data.get("days") or links.default_days()
@@ -53,11 +79,6 @@ class PasscodeForm(forms.Form):
     passcode = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput)
 
 
-class VerdictForm(forms.Form):
-    verdict = forms.ChoiceField(choices=Verdict.choices)
-    comment = forms.CharField(required=False, max_length=4000)
-
-
 def managed_study(request: HttpRequest, pk: int) -> Study:
     """The study if the user may share it (its owner, or an admin), else 404."""
     study = visible_studies(request.user).filter(pk=pk).first()
@@ -66,13 +87,20 @@ def managed_study(request: HttpRequest, pk: int) -> Study:
     return study
 
 
+def default_kind(request: HttpRequest) -> str:
+    """What a new link asks by default: a second opinion for patients, trial eligibility
+    for admins (central review)."""
+    admin = getattr(request.user, "role", None) == Role.ADMIN
+    return VerdictKind.TRIAL if admin else VerdictKind.OPINION
+
+
 @never_cache
 @require_POST
 @role_required(Role.PATIENT, Role.ADMIN)
 def share_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Create a link; the page shows its full URL this once (only a hash is kept)."""
     study = managed_study(request, pk)
-    form = ShareForm(request.POST)
+    form = ShareForm(request.POST, default_kind=default_kind(request))
     if not form.is_valid():
         return render(
             request, "uploads/share_created.html", {"study": study, "form": form}, status=400
@@ -81,6 +109,7 @@ def share_create(request: HttpRequest, pk: int) -> HttpResponse:
     link, token = links.create_link(
         request, study, days=data["days"], passcode=data["passcode"],
         allow_download=data["allow_download"], label=data["label"],
+        verdict_kind=data["verdict_kind"], choices=data["choices"],
     )  # fmt: skip
     context = {"study": study, "link": link, "url": links.share_url(token)}
     return render(request, "uploads/share_created.html", context)
@@ -160,18 +189,13 @@ def open_viewer(request: HttpRequest, link: ShareLink) -> HttpResponse:
 
 @require_POST
 def share_verdict(request: HttpRequest, pk: int) -> HttpResponse:
-    """The link holder's verdict (eligible / not eligible / needs more images + comment)."""
+    """The link holder's answer, checked against the link's own set (``verdicts``)."""
     link = next((link for link in permissions.granted_links(request) if link.pk == pk), None)
     if link is None:
         raise Http404("No such link")
-    form = VerdictForm(request.POST)
-    if not form.is_valid():
-        return HttpResponse("Choose a verdict.", status=400, content_type="text/plain")
-    ShareLink.objects.filter(pk=link.pk).update(
-        verdict=form.cleaned_data["verdict"],
-        verdict_comment=form.cleaned_data["comment"],
-        verdict_at=timezone.now(),
-    )
-    verdict = form.cleaned_data["verdict"]
-    record(request, "share.verdict", link, study=link.study_id, verdict=verdict)
+    try:
+        answer = verdicts.check_answer(link, request.POST.dict())
+    except verdicts.AnswerError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    verdicts.save_answer(request, link, answer)
     return redirect(reverse("viewer", args=[link.study_id]) + "?verdict=saved")
