@@ -1,4 +1,4 @@
-"""Migration ``uploads.0008_share_verdict_kinds`` with data: links made before it keep
+"""Migration ``uploads.0009_share_verdict_kinds`` with data: links made before it keep
 working as trial-eligibility links with their answers, and it goes back."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from django.utils import timezone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("uploads", "0007_upload_ends")]
-AFTER = [("uploads", "0008_share_verdict_kinds")]
+BEFORE = [("uploads", "0008_patient_characteristics")]
+AFTER = [("uploads", "0009_share_verdict_kinds")]
 
 
 def migrate(targets: list[tuple[str, str]]) -> Any:

@@ -34,7 +34,7 @@ def to_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("uploads", "0007_upload_ends"),
+        ("uploads", "0008_patient_characteristics"),
     ]
 
     operations = [
