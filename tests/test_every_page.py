@@ -158,12 +158,16 @@ def check_page(page: Any, role: str, target: Page, walk: Walk) -> None:
     if response is None or response.status != target.status:  # the holder's too, redirected
         walk.problems.append(f"{where}: answered {response and response.status}")
         return
+    # Folded parts (share menu, download choices) are checked open: what they show counts.
+    opened = page.evaluate(
+        "() => [...document.querySelectorAll('details:not([open])')].map(d => d.open = true).length"
+    )
     for width in WIDTHS:
         if width != WIDTHS[0]:
             page.set_viewport_size({"width": width, "height": 800})
         wide = sideways_scroll(page, width)
         if wide:
-            walk.problems.append(f"{where}: {wide}")
+            walk.problems.append(f"{where}{' (folded parts open)' if opened else ''}: {wide}")
     walk.problems += [f"{where}: {line}" for line in describe(axe_violations(page))]
     walk.checked.setdefault(role, []).append(target.name)
 
@@ -238,6 +242,52 @@ def test_keyboard_reaches_every_control_in_order(
                 problems += [f"{path}: {item}" for item in click_only]
                 assert page.get_by_test_id("viewer-series").locator("button").count() >= 1
     assert walked == 5
+    assert not problems, "\n".join(problems)
+
+
+def test_opened_panels_and_upload_preview(
+    context_for: Any, patient: Any, other_patient: Any, radiologist: Any, mr_series: Any,
+    tmp_path: Any,
+) -> None:
+    """States the page walk does not reach by opening URLs: the upload page once files are
+    chosen (studies found, personal data preview, skipped files) and the viewer with its
+    attribute panel and keyboard help open; at 360 and 390 px and through axe-core."""
+    import shutil
+
+    folder = tmp_path / "cd" / "DICOM"
+    folder.mkdir(parents=True)
+    for path in mr_series[:4]:
+        shutil.copy(path, folder / path.name)
+    (folder.parent / "autorun.inf").write_text("[autorun]\nopen=viewer.exe\n")
+    study = make_study(other_patient, assigned_to=radiologist, instances=2)
+    problems: list[str] = []
+
+    def check(page: Any, what: str) -> None:
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            wide = sideways_scroll(page, width)
+            if wide:
+                problems.append(f"{what}: {wide}")
+        problems.extend(f"{what}: {line}" for line in describe(axe_violations(page)))
+
+    page = context_for().new_page()
+    browser_login(page, patient.email)
+    page.goto("/upload/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.get_by_test_id("upload-folder-input").set_input_files(folder.parent)
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    page.get_by_test_id("deid-preview").locator("table").first.wait_for()
+    assert page.get_by_test_id("upload-skipped").inner_text()
+    check(page, "upload page with files chosen")
+
+    page = context_for().new_page()
+    browser_login(page, radiologist.email)
+    page.goto(f"/studies/{study.pk}/viewer/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.get_by_test_id("viewer-tags-toggle").click()
+    page.get_by_test_id("viewer-tags").locator("tbody tr").first.wait_for()
+    page.get_by_test_id("viewer-help-toggle").click()
+    check(page, "viewer with attributes and help open")
     assert not problems, "\n".join(problems)
 
 
