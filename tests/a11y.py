@@ -42,13 +42,16 @@ def describe(violations: list[dict[str, Any]]) -> list[str]:
 WIDE = """limit => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > limit + 0.5 && !e.closest('.table-scroll'))
   .filter(e => getComputedStyle(e).visibility !== 'hidden')
-  .map(e => `${e.tagName.toLowerCase()}${e.dataset.testid ? '[' + e.dataset.testid + ']' : ''}`
-            + `.${[...e.classList].join('.')} ends at ${Math.round(e.getBoundingClientRect().right)}`)
+  .map(e => {
+    const id = e.dataset.testid ? `[${e.dataset.testid}]` : '';
+    const right = Math.round(e.getBoundingClientRect().right);
+    return `${e.tagName.toLowerCase()}${id}.${[...e.classList].join('.')} ends at ${right}`;
+  })
   .slice(0, 6)"""
 
 
 def sideways_scroll(page: Any, width: int) -> str:
-    """"" when the page fits ``width`` CSS pixels, else what sticks out.
+    """Empty when the page fits ``width`` CSS pixels, else how wide it is and what sticks out.
 
     The page must already have that viewport width."""
     scroll_width = int(page.evaluate("document.documentElement.scrollWidth"))
@@ -60,18 +63,18 @@ def sideways_scroll(page: Any, width: int) -> str:
 # Elements that the keyboard reaches, in page order (tabindex > 0 breaks page order: the
 # Tab walk then differs from this list). One radio button of a group is reachable.
 FOCUSABLE = """() => {
-  const sel = 'a[href], button, input, select, textarea, summary, [tabindex], [contenteditable=true]';
+  const sel = 'a[href], button, input, select, textarea, summary, [tabindex], '
+    + '[contenteditable=true]';
   const seen = new Set();
   const out = [];
-  document.querySelectorAll(sel).forEach((e, i) => {
+  document.querySelectorAll(sel).forEach(e => {
     if (e.disabled || e.type === 'hidden' || e.tabIndex < 0) return;
     if (e.closest('[hidden], [inert]')) return;
     if (e.closest('details:not([open])') && e.tagName !== 'SUMMARY') return;
     const style = getComputedStyle(e);
     if (style.visibility === 'hidden' || style.display === 'none') return;
     const box = e.getBoundingClientRect();
-    const hiddenInput = e.tagName === 'INPUT' && e.type === 'file';  // visually hidden, still focusable
-    if (!hiddenInput && box.width === 0 && box.height === 0) return;
+    if (box.width === 0 && box.height === 0) return;
     if (e.type === 'radio' && e.name) {
       if (seen.has(e.name)) return;
       seen.add(e.name);
@@ -80,7 +83,8 @@ FOCUSABLE = """() => {
     out.push(describeElement(e));
   });
   function describeElement(e) {
-    const name = e.dataset.testid || e.id || e.getAttribute('aria-label') || e.textContent.trim().slice(0, 30);
+    const name = e.dataset.testid || e.id || e.getAttribute('aria-label')
+      || e.textContent.trim().slice(0, 30);
     return `${e.tagName.toLowerCase()}:${name}`;
   }
   return out;
@@ -98,7 +102,8 @@ FOCUSED = """() => {
   const shadow = style.boxShadow && style.boxShadow !== 'none';
   return { order: e.dataset.a11yOrder ?? null, tag: e.tagName.toLowerCase(),
            name: e.dataset.testid || e.id || e.textContent.trim().slice(0, 30),
-           visible: ring || Boolean(shadow), outline: `${style.outlineStyle} ${style.outlineWidth}` };
+           visible: ring || Boolean(shadow),
+           outline: `${style.outlineStyle} ${style.outlineWidth}` };
 }"""
 
 
@@ -136,6 +141,12 @@ def tab_walk(page: Any) -> list[str]:
     return problems
 
 
+DESCRIBE_LISTENER = """function() {
+  const native = this.closest('a[href], button, input, select, textarea, summary, label');
+  const testid = this.dataset.testid || '';
+  const name = this.tagName.toLowerCase() + (testid ? `[${testid}]` : '');
+  return { native: Boolean(native), name, testid };
+}"""
 CLICK_EVENTS = {"click", "mousedown", "mouseup", "pointerdown", "pointerup", "dblclick"}
 NATIVE = {"a", "button", "input", "select", "textarea", "summary", "label", "option"}
 
@@ -150,9 +161,8 @@ def click_only_elements(page: Any, root: str = "body", exempt: tuple[str, ...] =
             "Runtime.evaluate",
             {"expression": f"[...document.querySelectorAll('{root}, {root} *')]"},
         )
-        props = cdp.send(
-            "Runtime.getProperties", {"objectId": handle["result"]["objectId"], "ownProperties": True}
-        )
+        elements = {"objectId": handle["result"]["objectId"], "ownProperties": True}
+        props = cdp.send("Runtime.getProperties", elements)
         found = []
         for prop in props["result"]:
             if not prop["name"].isdigit():
@@ -166,12 +176,7 @@ def click_only_elements(page: Any, root: str = "body", exempt: tuple[str, ...] =
                 "Runtime.callFunctionOn",
                 {
                     "objectId": object_id,
-                    "functionDeclaration": """function() {
-                      const native = this.closest('a[href], button, input, select, textarea, summary, label');
-                      return { native: Boolean(native), role: this.getAttribute('role') || '',
-                               tabindex: this.getAttribute('tabindex'),
-                               name: this.tagName.toLowerCase() + (this.dataset.testid ? '[' + this.dataset.testid + ']' : ''),
-                               testid: this.dataset.testid || '' }; }""",
+                    "functionDeclaration": DESCRIBE_LISTENER,
                     "returnByValue": True,
                 },
             )["result"]["value"]

@@ -103,7 +103,12 @@ def test_folder_upload_resumes_after_interruption(
     assert page.get_by_test_id("upload-resume").is_visible()
     # Discarding asks first (issue 17); Cancel keeps the interrupted upload.
     questions: list[str] = []
-    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog: Any) -> None:
+        questions.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
     page.get_by_test_id("upload-discard").click()
     page.wait_for_timeout(300)
     assert questions and "Discard" in questions[0]
