@@ -259,9 +259,10 @@ def test_keyboard_reaches_every_control_in_order(
 def test_opened_panels_and_upload_preview(
     context_for: Any, patient: Any, other_patient: Any, radiologist: Any, tmp_path: Any
 ) -> None:
-    """States the page walk does not reach by opening URLs: the upload page once files are
-    chosen (studies found, personal data preview, skipped files) and the viewer with its
-    attribute panel and keyboard help open; at 360 and 390 px and through axe-core."""
+    """States the page walk does not reach by opening URLs: the login page with an error,
+    the page showing a new share link, the upload page once files are chosen (studies
+    found, personal data preview, skipped files) and the viewer with its attribute panel and
+    keyboard help open; at 360 and 390 px and through axe-core."""
     import shutil
 
     folder = tmp_path / "cd" / "DICOM"
@@ -281,7 +282,15 @@ def test_opened_panels_and_upload_preview(
         problems.extend(f"{what}: {line}" for line in describe(axe_violations(page)))
 
     page = context_for().new_page()
+    browser_login(page, patient.email, "not-the-password")
+    page.get_by_test_id("login-error").wait_for()
+    check(page, "login page with an error")
     browser_login(page, patient.email)
+    own = make_study(patient, instances=1)
+    page.goto(f"/studies/{own.pk}/")
+    page.get_by_test_id("share-create").click()
+    page.get_by_test_id("share-link").wait_for()
+    check(page, "share link created")
     page.goto("/upload/")
     page.wait_for_selector("body[data-ready=true]")
     page.get_by_test_id("upload-folder-input").set_input_files(folder.parent)
