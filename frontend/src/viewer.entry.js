@@ -368,7 +368,7 @@ function toggleCine() {
 
 function bindKeys() {
   document.addEventListener("keydown", (event) => {
-    if (event.target.closest("input, textarea, select")) return;
+    if (event.target.closest("input, textarea, select, .tags")) return;  // the attribute panel scrolls with the arrows
     const presets = ["", ...(state.series?.presets || [])];
     if (["ArrowDown", "ArrowRight", "PageDown"].includes(event.key)) { go(event.key === "PageDown" ? 10 : 1); event.preventDefault(); }
     else if (["ArrowUp", "ArrowLeft", "PageUp"].includes(event.key)) { go(event.key === "PageUp" ? -10 : -1); event.preventDefault(); }
