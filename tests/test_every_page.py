@@ -161,7 +161,7 @@ def check_page(page: Any, role: str, target: Page, walk: Walk) -> None:
     where = f"{role} {target.name} {target.url}"
     page.set_viewport_size({"width": WIDTHS[0], "height": 800})
     response = page.goto(target.url)
-    if page.locator("script[src*='.entry.js']:not([src*='confirm.entry'])").count():
+    if page.locator("script[src*='.entry.js']:not([src*='common.entry'])").count():
         page.wait_for_load_state("networkidle")  # pages built by a bundle (viewer, upload...)
     if response is None or response.status != target.status:  # the holder's too, redirected
         walk.problems.append(f"{where}: answered {response and response.status}")

@@ -87,7 +87,7 @@ def test_the_page_starts_the_import_task_and_shows_progress(
     assert 'data-testid="pacs-progress"' in html and 'value="100"' in html
     assert 'data-processed="3" data-selected="3"' in html
     assert html.count('data-testid="pacs-import-study"') == 3
-    assert 'http-equiv="refresh"' not in html  # finished: no more refreshing
+    assert "data-refresh-seconds" not in html  # finished: no more refreshing
     # Run again: everything is skipped.
     client.post(reverse("pacs-import-restart", args=[job.pk]))
     job.refresh_from_db()
@@ -155,3 +155,15 @@ def test_a_run_past_its_deadline_hands_over_to_the_next(
     assert job.attempts == 4  # one run per study, in range: Alpha x2, Bravo, Charlie
     assert (job.imported, job.skipped, job.failed) == (1, 3, 0)
     assert Study.objects.count() == 4
+
+
+def test_a_running_import_page_follows_itself_without_a_meta_refresh(
+    login: Any, admin_user: Any, patient: Any
+) -> None:
+    """The page reloads itself while the import runs (common.entry.js, data-refresh-seconds);
+    a <meta http-equiv=refresh> was an accessibility fault (axe: meta-refresh, critical)."""
+    job = PacsImport.objects.create(peer_label="PACS@127.0.0.1:104", owner=patient,
+                                    since="2024-01-01")  # fmt: skip
+    html = login(admin_user).get(reverse("pacs-import", args=[job.pk])).content.decode()
+    assert not job.finished
+    assert 'data-refresh-seconds="3"' in html and 'http-equiv="refresh"' not in html
