@@ -7,6 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views
+from portal.accounts import security_views as security
 from portal.accounts import views as accounts
 from portal.accounts.forms import VerifyingSetPasswordForm
 
@@ -16,6 +17,14 @@ urlpatterns = [
     # accounts
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
+    path("login/code/", security.mfa_verify, name="mfa-verify"),
+    path("login/two-factor/", security.mfa_enrol, name="mfa-enrol"),
+    path("account/security/", security.security, name="account-security"),
+    path("account/security/disable/", security.mfa_disable, name="mfa-disable"),
+    path("account/security/codes/", security.mfa_recovery_codes, name="mfa-recovery-codes"),
+    path("account/sessions/end/", security.session_end, name="session-end"),
+    path("account/sessions/end-all/", security.sessions_end_all, name="sessions-end-all"),
+    path("account/confirm/", security.reauth_view, name="reauth"),
     path("signup/", accounts.signup, name="signup"),
     path("verify/<uidb64>/<token>/", accounts.verify_email, name="verify-email"),
     path("invite/<uidb64>/<token>/", accounts.accept_invite, name="accept-invite"),
@@ -51,6 +60,7 @@ urlpatterns = [
     ),
     path("manage/users/", accounts.users, name="users"),
     path("manage/users/<int:pk>/", accounts.user_update, name="user-update"),
+    path("manage/users/<int:pk>/reset-2fa/", security.user_mfa_reset, name="user-mfa-reset"),
     path("manage/audit/", views.audit_log, name="audit-log"),
     # each part's own routes
     path("", include("uploads.urls")),

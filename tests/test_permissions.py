@@ -25,6 +25,43 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "signup": (None, "get", {"anonymous": 200, "patient": 302, "radiologist": 302, "admin": 302}),
     "verify-email": ("bad_token", "get", dict.fromkeys(ROLES, 400)),
     "accept-invite": ("bad_token", "get", dict.fromkeys(ROLES, 400)),
+    # the second factor at login (a pending sign-in only), enrolment, the Security page
+    "mfa-verify": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 302, "admin": 302},
+    ),
+    "mfa-enrol": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 200, "admin": 200},
+    ),
+    "account-security": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 200, "admin": 200},
+    ),
+    "mfa-disable": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 403, "admin": 403},
+    ),
+    "mfa-recovery-codes": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 302, "admin": 302},
+    ),
+    "session-end": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 404, "admin": 404},
+    ),
+    "sessions-end-all": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 302, "admin": 302},
+    ),
+    "reauth": (None, "get", {"anonymous": LOGIN, "patient": 200, "radiologist": 200, "admin": 200}),
     "password_reset": (None, "get", dict.fromkeys(ROLES, 200)),
     "password_reset_done": (None, "get", dict.fromkeys(ROLES, 200)),
     "password_reset_confirm": ("bad_token", "get", dict.fromkeys(ROLES, 200)),
@@ -42,6 +79,11 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "manage": (None, "get", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200}),
     "users": (None, "get", {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200}),
     "user-update": (
+        "target_user",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
+    "user-mfa-reset": (
         "target_user",
         "post",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
