@@ -420,10 +420,13 @@ def next_totp(user: Any) -> str:
         time.sleep(mfa.STEP - time.time() % mfa.STEP + 0.05)
 
 
-def password_login(client: Any, user: Any, password: str = PASSWORD, next: str = "") -> Any:
+def password_login(
+    client: Any, user: Any, password: str = PASSWORD, next: str = "", **extra: Any
+) -> Any:
     """Log ``user`` in with the Django test client through the real forms (password, then
     the code for staff, enrolling an authenticator first when they have none). Returns the
-    last response (a redirect to ``next`` or the home page when it worked)."""
+    last response (a redirect to ``next`` or the home page when it worked). ``extra``
+    goes to both posts (e.g. ``secure=True``)."""
     from django.urls import reverse
 
     from portal.accounts import mfa
@@ -431,7 +434,7 @@ def password_login(client: Any, user: Any, password: str = PASSWORD, next: str =
     url = reverse("login") + (f"?next={next}" if next else "")
     if mfa.required_for(user) and not mfa.has_device(user):
         enrol_totp(user)
-    response = client.post(url, {"email": user.email, "password": password})
+    response = client.post(url, {"email": user.email, "password": password}, **extra)
     if response.status_code == 302 and response.url == reverse("mfa-verify"):
-        response = client.post(response.url, {"code": next_totp(user)})
+        response = client.post(response.url, {"code": next_totp(user)}, **extra)
     return response

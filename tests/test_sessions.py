@@ -47,9 +47,7 @@ def test_every_login_is_recorded_and_lasts_at_most_the_roles_lifetime(
     response = client.get("/worklist/")
     assert response.status_code == 302 and response.url == "/login/?next=/worklist/"
     assert "_auth_user_id" not in client.session
-    assert messages_of(response) == [
-        "Your session reached its time limit. Please log in again."
-    ]
+    assert messages_of(response) == ["Your session reached its time limit. Please log in again."]
     record.refresh_from_db()
     assert record.ended_at is not None and record.end_reason == "absolute"
     event = AuditEvent.objects.get(action="session.expired")
@@ -108,7 +106,9 @@ def test_the_session_list_and_signing_one_out(login: Any, patient: Any) -> None:
     # Another account's session cannot be named.
     other = Client()
     other.force_login(patient.__class__.objects.create_user("x@example.org", PASSWORD))
-    assert laptop.post("/account/sessions/end/", {"session": record_of(other).pk}).status_code == 404
+    assert (
+        laptop.post("/account/sessions/end/", {"session": record_of(other).pk}).status_code == 404
+    )
     assert other.get("/studies/").status_code == 200
 
 
