@@ -222,3 +222,20 @@ def test_admins_and_radiologists_are_the_default_roles(settings: Any) -> None:
     assert not mfa.required_for(user)
     settings.MFA_REQUIRED_ROLES = ["radiologist", "admin", "patient"]
     assert mfa.required_for(user)
+
+
+def test_only_the_sign_in_module_calls_login() -> None:
+    """``django.contrib.auth.login`` is called in portal/accounts/signin.py only: every way
+    in passes the second factor there (the test client's force_login aside)."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    callers = set()
+    for package in ("portal", "uploads", "reports"):
+        for path in (repo / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module == "django.contrib.auth":
+                    if any(alias.name == "login" for alias in node.names):
+                        callers.add(path.relative_to(repo).as_posix())
+    assert callers == {"portal/accounts/signin.py"}

@@ -1,21 +1,29 @@
-"""``session_limits``: a signed-in session ends when it was ended elsewhere, idle too long
-or is too old (per role, ``SESSION_IDLE_SECONDS`` / ``SESSION_MAX_SECONDS``); the user is
-signed out and sent to the login page with a plain message. One indexed read per signed-in
-request; ``last_seen_at`` is written at most every minute (sooner for short idle limits)."""
+"""``session_limits``: a signed-in session ends when it was signed out elsewhere (the
+Security page, "sign out everywhere", an admin's 2FA reset), was idle longer than
+``SESSION_IDLE_SECONDS[role]`` or is older than ``SESSION_MAX_SECONDS[role]``.
+
+The check runs when the request's user is first used (``request.user`` stays lazy), so a
+request that never looks at the user (a slice PNG with its token) still costs no session
+or database work. An ended session is flushed and the user is anonymous from then on:
+pages that need a login send the browser to the login page (``?next=`` kept), where a
+plain message says why. One indexed read per signed-in request; ``last_seen_at`` is
+written at most every minute (sooner for short idle limits).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import logout
-from django.contrib.auth.views import redirect_to_login
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from portal.accounts import session_records
-from portal.accounts.models import User, UserSession
+from portal.accounts.models import UserSession
 from portal.audit.log import record as audit
 
 MESSAGES = {
@@ -30,9 +38,9 @@ def _minutes(seconds: int) -> str:
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
-def check(request: HttpRequest, user: User) -> str:
+def check(request: HttpRequest, user: Any) -> str:
     """Why the request's session must end ("idle", "absolute", "ended"), or ""."""
-    record = session_records.current(request)
+    record = session_records.current(request, user)
     now = timezone.now()
     if record is None:  # a session from before records existed: it starts now
         session_records.start(request, user, "unknown", signed_in=False)
@@ -52,19 +60,24 @@ def check(request: HttpRequest, user: User) -> str:
     return reason
 
 
+def _checked_user(request: HttpRequest, user: Any) -> Any:
+    if not user.is_authenticated:
+        return user
+    reason = check(request, user)
+    if not reason:
+        return user
+    idle = session_records.idle_seconds(user)
+    request.session.flush()  # as logout() does (the record is already ended and audited)
+    messages.info(request, MESSAGES[reason].format(minutes=_minutes(idle)))
+    return AnonymousUser()
+
+
 def session_limits(
     get_response: Callable[[HttpRequest], HttpResponse],
 ) -> Callable[[HttpRequest], HttpResponse]:
     def middleware(request: HttpRequest) -> HttpResponse:
-        user = request.user
-        if user.is_authenticated:
-            reason = check(request, user)  # type: ignore[arg-type]
-            if reason:
-                path = request.get_full_path()
-                idle = session_records.idle_seconds(user)  # type: ignore[arg-type]
-                logout(request)
-                messages.info(request, MESSAGES[reason].format(minutes=_minutes(idle)))
-                return redirect_to_login(path)
+        user = request.user  # Django's lazy user: not loaded yet
+        request.user = SimpleLazyObject(lambda: _checked_user(request, user))  # type: ignore[assignment]
         return get_response(request)
 
     return middleware

@@ -71,11 +71,11 @@ def start(
     return record
 
 
-def current(request: HttpRequest) -> UserSession | None:
+def current(request: HttpRequest, user: Any) -> UserSession | None:
     pk = request.session.get(SESSION_ID)
-    if not pk or not request.user.is_authenticated:
+    if not pk or not user.is_authenticated:
         return None
-    return UserSession.objects.filter(pk=pk, user_id=request.user.pk).first()
+    return UserSession.objects.filter(pk=pk, user_id=user.pk).first()
 
 
 def short_agent(agent: str) -> str:
