@@ -8,6 +8,8 @@ secrets never are.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -81,8 +83,9 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
 def mfa_enrol(request: HttpRequest) -> HttpResponse:
     """Set up an authenticator app: during a pending sign-in (required for staff) or from
     the Security page. The first good code confirms it; the recovery codes are shown once."""
+    pending: dict[str, Any] | None
     if request.user.is_authenticated:
-        user: User = request.user  # type: ignore[assignment]
+        user: User = request.user
         pending = None
         if mfa.has_device(user):
             messages.info(request, "Two-factor authentication is already on.")
@@ -120,14 +123,14 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
         device = mfa.pending_device(user) or mfa.start_enrolment(user)
     secret = mfa.secret_of(device)
     uri = mfa.provisioning_uri(user, device)
-    context = {
+    page: dict[str, Any] = {
         "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         "qr": mfa.qr_svg(uri),
         "error": error,
         "required": mfa.required_for(user),
         "pending": pending is not None,
     }
-    return render(request, "accounts/mfa_enrol.html", context, status=status)
+    return render(request, "accounts/mfa_enrol.html", page, status=status)
 
 
 # -- the Security page -----------------------------------------------------------------------

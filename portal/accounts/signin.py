@@ -54,7 +54,10 @@ def pending_user(request: HttpRequest) -> tuple[User, dict[str, Any]] | None:
     if time.time() - float(pending.get("at", 0)) > settings.MFA_PENDING_SECONDS:
         request.session.pop(PENDING, None)
         return None
-    user = User.objects.filter(pk=pending.get("uid"), is_active=True).first()
+    uid = pending.get("uid")
+    if not isinstance(uid, int):
+        return None
+    user = User.objects.filter(pk=uid, is_active=True).first()
     if user is None:
         request.session.pop(PENDING, None)
         return None
