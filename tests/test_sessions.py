@@ -200,3 +200,21 @@ def test_signing_in_counts_as_a_confirmation(client: Client, radiologist: Any) -
 
     request = client.get("/account/security/").wsgi_request
     assert reauth.is_recent(request)
+
+
+def test_a_change_in_the_django_admin_needs_a_recent_confirmation(
+    login: Any, admin_user: Any, patient: Any
+) -> None:
+    client = login(admin_user)
+    make_stale(client)
+    url = f"/admin/accounts/user/{patient.pk}/change/"
+    assert client.get(url).status_code == 200  # reading needs no confirmation
+    response = client.post(url, {"email": patient.email, "role": "admin"}, HTTP_REFERER=url)
+    assert response.status_code == 302
+    assert (
+        response.url
+        == f"/account/confirm/?next=%2Fadmin%2Faccounts%2Fuser%2F{patient.pk}%2Fchange%2F"
+    )
+    patient.refresh_from_db()
+    assert patient.role == Role.PATIENT
+    assert client.post("/admin/logout/").status_code in {200, 302}  # logging out does not ask
