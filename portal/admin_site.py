@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -22,6 +22,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from portal.accounts import reauth
+
+_View = TypeVar("_View", bound=Callable[..., Any])
 
 
 class PortalAdminSite(admin.AdminSite):
@@ -38,7 +40,7 @@ class PortalAdminSite(admin.AdminSite):
         )
         return redirect_to_login(target)
 
-    def admin_view(self, view: Callable[..., Any], cacheable: bool = False) -> Callable[..., Any]:
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
         """Django's checks, then: a change (POST, logging out aside) needs a recent login."""
         inner = super().admin_view(view, cacheable)
         if getattr(view, "__name__", "") == "logout":
@@ -54,4 +56,4 @@ class PortalAdminSite(admin.AdminSite):
                 return reauth.ask(request)
             return inner(request, *args, **kwargs)
 
-        return wrapped
+        return cast(_View, wrapped)
