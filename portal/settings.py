@@ -135,6 +135,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.accounts.middleware.session_limits",  # idle / absolute / ended sessions
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.security_headers",
 ]
@@ -441,6 +442,28 @@ if OIDC_SIGNUP not in {"patients", "none"}:
     raise ImproperlyConfigured(f"OIDC_SIGNUP must be 'patients' or 'none', got {OIDC_SIGNUP!r}")
 if OIDC_ISSUER and not OIDC_CLIENT_ID:
     raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID is needed too")
+# -- sign-in: second factor, sessions, re-authentication (portal/accounts/) ----------------
+
+# Roles that must use a second factor (TOTP, portal/accounts/mfa.py); others may.
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", "radiologist,admin")
+MFA_ISSUER = env_str("MFA_ISSUER", "DICOM Portal")  # the name authenticator apps show
+MFA_PENDING_SECONDS = 600  # between the password and the code (or enrolment)
+# Sessions end after this long without a request, and this long after sign-in, per role.
+_IDLE_MINUTES = {"patient": 60, "radiologist": 30, "admin": 30}
+_MAX_HOURS = {"patient": 168, "radiologist": 12, "admin": 12}
+SESSION_IDLE_SECONDS = {
+    "patient": env_int("SESSION_IDLE_MINUTES_PATIENT", _IDLE_MINUTES["patient"]) * 60,
+    "radiologist": env_int("SESSION_IDLE_MINUTES_RADIOLOGIST", _IDLE_MINUTES["radiologist"]) * 60,
+    "admin": env_int("SESSION_IDLE_MINUTES_ADMIN", _IDLE_MINUTES["admin"]) * 60,
+}
+SESSION_MAX_SECONDS = {
+    "patient": env_int("SESSION_MAX_HOURS_PATIENT", _MAX_HOURS["patient"]) * 3600,
+    "radiologist": env_int("SESSION_MAX_HOURS_RADIOLOGIST", _MAX_HOURS["radiologist"]) * 3600,
+    "admin": env_int("SESSION_MAX_HOURS_ADMIN", _MAX_HOURS["admin"]) * 3600,
+}
+# Role changes, API tokens and exports ask for the password (and code) again when the last
+# sign-in or confirmation is older than this (portal/accounts/decorators.py).
+REAUTH_SECONDS = env_int("REAUTH_MINUTES", 10) * 60
 
 # -- security ---------------------------------------------------------------------------------
 

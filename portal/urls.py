@@ -8,6 +8,7 @@ from django.urls import include, path
 
 from portal import views
 from portal.accounts import oidc
+from portal.accounts import security_views as security
 from portal.accounts import views as accounts
 from portal.accounts.forms import VerifyingSetPasswordForm
 
@@ -17,6 +18,14 @@ urlpatterns = [
     # accounts
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
+    path("login/code/", security.mfa_verify, name="mfa-verify"),
+    path("login/two-factor/", security.mfa_enrol, name="mfa-enrol"),
+    path("account/security/", security.security, name="account-security"),
+    path("account/security/disable/", security.mfa_disable, name="mfa-disable"),
+    path("account/security/codes/", security.mfa_recovery_codes, name="mfa-recovery-codes"),
+    path("account/sessions/end/", security.session_end, name="session-end"),
+    path("account/sessions/end-all/", security.sessions_end_all, name="sessions-end-all"),
+    path("account/confirm/", security.reauth_view, name="reauth"),
     path("signup/", accounts.signup, name="signup"),
     path("oidc/login/", oidc.oidc_login, name="oidc-login"),
     path("oidc/callback/", oidc.oidc_callback, name="oidc-callback"),
@@ -60,6 +69,7 @@ urlpatterns = [
         accounts.user_resend_invite,
         name="user-resend-invite",
     ),
+    path("manage/users/<int:pk>/reset-2fa/", security.user_mfa_reset, name="user-mfa-reset"),
     path("manage/audit/", views.audit_log, name="audit-log"),
     # each part's own routes
     path("", include("uploads.urls")),

@@ -11,7 +11,7 @@ from django.core.cache import cache
 
 from portal.accounts.models import Role, User
 from portal.audit.models import AuditEvent
-from tests.conftest import PASSWORD, link_in, text_body
+from tests.conftest import PASSWORD, link_in, password_login, text_body
 
 pytestmark = pytest.mark.django_db
 
@@ -88,10 +88,10 @@ def test_deactivated_account_cannot_log_in(client: Any, patient: Any) -> None:
 
 
 def test_login_next_parameter_is_kept_only_for_local_urls(client: Any, admin_user: Any) -> None:
-    data = {"email": admin_user.email, "password": PASSWORD}
-    assert client.post("/login/?next=/manage/audit/", data).url == "/manage/audit/"
+    # An admin passes the second factor too: ``next`` is kept (checked) across it.
+    assert password_login(client, admin_user, next="/manage/audit/").url == "/manage/audit/"
     client.logout()
-    assert client.post("/login/?next=https://evil.example/", data).url == "/"
+    assert password_login(client, admin_user, next="https://evil.example/").url == "/"
 
 
 def test_admin_invites_radiologist_with_one_time_link(login: Any, admin_user: Any) -> None:
@@ -108,9 +108,12 @@ def test_admin_invites_radiologist_with_one_time_link(login: Any, admin_user: An
 
     new_password = "a-long-new-secret-42"
     response = client.post(link, {"new_password1": new_password, "new_password2": new_password})
-    assert response.status_code == 302
+    # A radiologist needs 2FA: setting the password leads to the enrolment, not a session.
+    assert response.status_code == 302 and response.url == "/login/two-factor/"
     invitee.refresh_from_db()
     assert invitee.check_password(new_password) and invitee.email_verified
+    assert "_auth_user_id" not in client.session
+    assert password_login(client, invitee, new_password).url == "/"
     assert client.get("/").url == "/worklist/"
     client.logout()
     # One time only.

@@ -29,6 +29,43 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "oidc-callback": (None, "get", dict.fromkeys(ROLES, 404)),
     "verify-email": ("bad_token", "get", dict.fromkeys(ROLES, 400)),
     "accept-invite": ("bad_token", "get", dict.fromkeys(ROLES, 400)),
+    # the second factor at login (a pending sign-in only), enrolment, the Security page
+    "mfa-verify": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 302, "admin": 302},
+    ),
+    "mfa-enrol": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 200, "admin": 200},
+    ),
+    "account-security": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 200, "radiologist": 200, "admin": 200},
+    ),
+    "mfa-disable": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 403, "admin": 403},
+    ),
+    "mfa-recovery-codes": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 302, "admin": 302},
+    ),
+    "session-end": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 404, "admin": 404},
+    ),
+    "sessions-end-all": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 302, "radiologist": 302, "admin": 302},
+    ),
+    "reauth": (None, "get", {"anonymous": LOGIN, "patient": 200, "radiologist": 200, "admin": 200}),
     "password_reset": (None, "get", dict.fromkeys(ROLES, 200)),
     "password_reset_done": (None, "get", dict.fromkeys(ROLES, 200)),
     "password_reset_confirm": ("bad_token", "get", dict.fromkeys(ROLES, 200)),
@@ -52,6 +89,11 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
     ),
     "user-update": (
+        "target_user",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
+    "user-mfa-reset": (
         "target_user",
         "post",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},

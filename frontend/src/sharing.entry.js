@@ -102,6 +102,11 @@ function setupExportPanel(panel) {
           method: "POST", body, credentials: "same-origin",
           headers: { Accept: "application/json", "X-CSRFToken": csrf(form) },
         });
+        if (response.status === 401 && response.headers.get("X-Reauth-URL")) {
+          // An export asks for a recent sign-in: confirm it, then come back.
+          window.location.assign(response.headers.get("X-Reauth-URL"));
+          return;
+        }
         if (!response.ok) {
           const message = document.createElement("tr");
           message.append(cell(span(await response.text(), "error", "export-error")));

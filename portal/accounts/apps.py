@@ -8,3 +8,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from portal import checks  # noqa: F401  (the project's system checks register)
+        from portal.accounts import session_records
+
+        session_records.connect()

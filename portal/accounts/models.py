@@ -103,3 +103,58 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} via {self.issuer}"
+# -- two-factor authentication (portal/accounts/mfa.py) ---------------------------------------
+
+
+class TOTPDevice(models.Model):
+    """A user's authenticator app. Unconfirmed while enrolling (until the first code)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="totp_devices")
+    # Fernet token of the base32 secret (key derived from SECRET_KEY); never logged.
+    secret_encrypted = models.TextField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last time-step whose code was accepted: each code works once.
+    last_used_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"TOTP device of user {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """A one-time recovery code: only a salted SHA-256 of it is kept."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "code_hash"])]
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} of user {self.user_id}"
+
+
+# -- sessions (portal/accounts/session_records.py) --------------------------------------------
+
+
+class UserSession(models.Model):
+    """One signed-in session: listed on the Security page, ended there or by the limits."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    key_hash = models.CharField(max_length=64, db_index=True)  # SHA-256 of the session key
+    method = models.CharField(max_length=20, blank=True)  # password, oidc, invite...
+    mfa = models.CharField(max_length=10, blank=True)  # totp, recovery, or "" (none)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=120, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of user {self.user_id}"

@@ -15,7 +15,7 @@ from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.hashers import make_password
@@ -29,7 +29,7 @@ from django.views.decorators.http import require_POST
 
 from portal import ratelimit
 from portal.accounts import emails, throttle
-from portal.accounts.decorators import role_required
+from portal.accounts.decorators import recent_auth_required, role_required
 from portal.accounts.forms import (
     EmailForm,
     InviteForm,
@@ -216,8 +216,7 @@ def accept_invite(request: HttpRequest, uidb64: str, token: str) -> HttpResponse
     if request.method == "POST" and form.is_valid():
         form.save()
         record(request, "account.invite_accepted", user, user=user)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("home")
+        return complete_sign_in(request, user, "invite")  # staff enrol their 2FA first
     return render(request, "accounts/accept_invite.html", {"form": form, "invitee": user})
 
 
@@ -255,6 +254,7 @@ def users(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
+@recent_auth_required
 def user_update(request: HttpRequest, pk: int) -> HttpResponse:
     target = get_object_or_404(User, pk=pk)
     if target == request.user:

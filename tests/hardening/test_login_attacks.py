@@ -22,7 +22,7 @@ from django.test import Client
 
 from portal.accounts import throttle
 from portal.accounts.models import User
-from tests.conftest import PASSWORD, make_user, text_body
+from tests.conftest import PASSWORD, enrol_totp, make_user, next_totp, text_body
 
 pytestmark = pytest.mark.django_db
 
@@ -80,8 +80,12 @@ def test_admin_reaches_the_admin_site_after_the_portal_login(admin_user: Any, pa
     forget_login_failures(admin_user.email, ip)
     client = Client(REMOTE_ADDR=ip)
     try:
+        enrol_totp(admin_user)
         login_url = client.get("/admin/", follow=True).redirect_chain[-1][0]
         response = client.post(login_url, {"email": admin_user.email, "password": PASSWORD})
+        # The second factor comes between the password and the admin (tests/test_mfa.py).
+        assert response.status_code == 302 and response.url == "/login/code/"
+        response = client.post(response.url, {"code": next_totp(admin_user)})
         assert response.status_code == 302 and response.url == "/admin/"
         page = client.get("/admin/")
         assert page.status_code == 200 and b"DICOM Portal administration" in page.content

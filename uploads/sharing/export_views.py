@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.accounts.decorators import recent_auth_required
 from portal.audit.log import record
 from portal.redirects import next_url
 from uploads.models import Export, ExportKind, ExportStatus
@@ -28,6 +29,7 @@ def wants_json(request: HttpRequest) -> bool:
 
 @require_POST
 @share_or_login_required
+@recent_auth_required  # an account's export (bulk download) asks for a recent sign-in
 def export_create(request: HttpRequest, pk: int) -> HttpResponse:
     study, link = exports.export_access(request, pk)
     kind = request.POST.get("kind", "")

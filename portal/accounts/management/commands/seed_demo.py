@@ -41,3 +41,7 @@ class Command(BaseCommand):
             user.save()
             verb = "created" if created else "updated"
             self.stdout.write(f"{verb} {role:<12} {email}  {shown}")
+        self.stdout.write(
+            "The radiologist and the admin set up two-factor authentication (an "
+            "authenticator app) at their first login (MFA_REQUIRED_ROLES)."
+        )
