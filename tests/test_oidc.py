@@ -29,7 +29,7 @@ import requests
 
 from portal.accounts.models import ExternalIdentity, Role, User
 from portal.audit.models import AuditEvent
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, enrol_totp, next_totp
 
 REPO = Path(__file__).resolve().parent.parent
 PROVIDER_SCRIPT = REPO / "tests" / "oidc" / "provider.mjs"
@@ -184,7 +184,7 @@ def test_new_patient_signs_up_and_is_matched_by_subject_later(
     identity = ExternalIdentity.objects.get(user=user)
     assert (identity.issuer, identity.subject) == (provider.issuer, "sub-newpat")
     login = AuditEvent.objects.get(action="login", user=user)
-    assert login.detail == {"method": "oidc"}
+    assert login.detail == {"method": "oidc", "mfa": "none"}
     assert AuditEvent.objects.filter(action="account.signup", user=user).exists()
 
     # Later sign-ins match by (issuer, subject), not by email: the portal address changed.
@@ -257,14 +257,31 @@ def test_staff_claim_signs_in_an_invited_account_with_the_claimed_role(
     rad = User.objects.create_user("rad@example.org", None, role=Role.RADIOLOGIST)
     boss = User.objects.create_user("boss@example.org", None, role=Role.RADIOLOGIST)
 
-    assert sign_in(client, provider, "rad").status_code == 302
+    # Staff need their second factor after the provider too (MFA_REQUIRED_ROLES): a
+    # provider sign-in is the first factor only.
+    response = sign_in(client, provider, "rad")
+    assert response.status_code == 302 and response.url == "/login/two-factor/"
+    assert signed_in_user(client) is None
+    enrol_totp(rad)
+    client.post("/logout/")
+    response = sign_in(client, provider, "rad")
+    assert response.status_code == 302 and response.url == "/login/code/"
+    assert signed_in_user(client) is None
+    assert client.post(response.url, {"code": next_totp(rad)}).status_code == 302
     assert signed_in_user(client) == rad
     rad.refresh_from_db()
     assert rad.role == Role.RADIOLOGIST and rad.email_verified
     assert client.get("/worklist/").status_code == 200
+    assert AuditEvent.objects.get(action="login", user=rad).detail == {
+        "method": "oidc",
+        "mfa": "totp",
+    }
 
     client.post("/logout/")
-    assert sign_in(client, provider, "boss").status_code == 302
+    enrol_totp(boss)
+    response = sign_in(client, provider, "boss")
+    assert response.status_code == 302 and response.url == "/login/code/"
+    client.post(response.url, {"code": next_totp(boss)})
     boss.refresh_from_db()
     assert signed_in_user(client) == boss and boss.role == Role.ADMIN and boss.is_staff
     change = AuditEvent.objects.get(action="account.role_from_oidc")
@@ -350,7 +367,7 @@ def test_callback_without_a_flow_of_this_session_is_refused(
 def test_password_login_goes_through_complete_sign_in(client: Any, patient: User) -> None:
     response = client.post("/login/?next=/studies/", {"email": patient.email, "password": PASSWORD})
     assert response.status_code == 302 and response.url == "/studies/"
-    assert AuditEvent.objects.get(action="login").detail == {"method": "password"}
+    assert AuditEvent.objects.get(action="login").detail == {"method": "password", "mfa": "none"}
 
 
 @pytest.mark.browser
@@ -360,16 +377,21 @@ def test_sign_in_in_chromium(page: Any, live_server: Any, settings: Any, tmp_pat
     radiologist signs in at the provider and lands on the page they asked for."""
     with run_provider(tmp_path, [f"{live_server.url}/oidc/callback/"]) as server:
         configure(settings, server)
-        User.objects.create_user("rad@example.org", None, role=Role.RADIOLOGIST)
+        rad = User.objects.create_user("rad@example.org", None, role=Role.RADIOLOGIST)
+        enrol_totp(rad)
         page.goto("/login/?next=/worklist/")
         page.get_by_test_id("login-oidc").click()
         page.wait_for_url(f"{server.issuer}/interaction/**")
         page.locator("input[name=login]").fill("rad")
         page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{live_server.url}/login/code/")  # then the second factor
+        page.get_by_test_id("mfa-code").fill(next_totp(rad))
+        page.get_by_test_id("mfa-submit").click()
         page.wait_for_url(f"{live_server.url}/worklist/")
         assert page.get_by_test_id("nav-logout").count() == 1
         event = AuditEvent.objects.get(action="login")
-        assert event.actor == "rad@example.org" and event.detail == {"method": "oidc"}
+        assert event.actor == "rad@example.org"
+        assert event.detail == {"method": "oidc", "mfa": "totp"}
 
         page.get_by_test_id("nav-logout").click()
         page.context.clear_cookies()  # the provider's session too: another person

@@ -103,6 +103,8 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} via {self.issuer}"
+
+
 # -- two-factor authentication (portal/accounts/mfa.py) ---------------------------------------
 
 
