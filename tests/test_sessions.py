@@ -218,3 +218,19 @@ def test_a_change_in_the_django_admin_needs_a_recent_confirmation(
     patient.refresh_from_db()
     assert patient.role == Role.PATIENT
     assert client.post("/admin/logout/").status_code in {200, 302}  # logging out does not ask
+
+
+def test_creating_an_api_token_needs_a_recent_confirmation(client: Client, patient: Any) -> None:
+    """Issue 21: re-authentication before token creation."""
+    from portal.apitokens.models import ApiToken
+
+    password_login(client, patient)
+    make_stale(client)
+    response = client.post("/account/tokens/", {"name": "script", "days": "7"})
+    assert response.status_code == 302 and response.url.startswith("/account/confirm/")
+    assert not ApiToken.objects.exists()
+    assert client.get("/account/tokens/").status_code == 200  # listing needs nothing more
+    ok = client.post(response.url, {"password": PASSWORD})
+    assert ok.status_code == 302
+    created = client.post("/account/tokens/", {"name": "script", "days": "7"})
+    assert created.status_code == 200 and ApiToken.objects.filter(owner=patient).count() == 1

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from portal.accounts import reauth
 from portal.apitokens import tokens
 from portal.apitokens.models import ApiToken
 from portal.audit.log import record
@@ -17,10 +18,13 @@ from portal.audit.log import record
 @never_cache  # the answer to a POST holds the new token: no cache may keep it
 @login_required
 def token_list(request: HttpRequest) -> HttpResponse:
-    """GET: the user's tokens. POST: a new one, shown once on the answer page."""
+    """GET: the user's tokens. POST: a new one, shown once on the answer page, after a
+    recent sign-in or confirmation (``REAUTH_MINUTES``)."""
     created = ""
     error = ""
     status = 200
+    if request.method == "POST" and not reauth.is_recent(request):
+        return reauth.ask(request)  # a token acts as its owner: confirm it is them first
     if request.method == "POST":
         name = request.POST.get("name", "")
         try:
