@@ -436,7 +436,7 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         return {"pk": issue(users["patient"], name="matrix")[0].pk}
     if kind in {"pacs_import", "pacs_peer"}:
         from pacs.models import PacsImport, PacsPeer
-        from tests.pacs.orthanc import free_port
+        from tests.orthanc import free_port
 
         if kind == "pacs_peer":
             peer = PacsPeer.objects.create(name="p", ae_title="PACS", host="127.0.0.1",

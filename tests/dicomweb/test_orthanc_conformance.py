@@ -15,8 +15,8 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 from django.core.files.storage import default_storage
 
+from tests import orthanc
 from tests.conftest import missing
-from tests.dicomweb import orthanc
 from tests.dicomweb.conftest import new_token
 from uploads.models import Instance
 
@@ -83,22 +83,22 @@ def same(
 
 @pytest.fixture
 def peer(tmp_path: Path) -> Any:
-    if orthanc.binary() is None or not orthanc.DICOMWEB_PLUGIN.exists():
+    if not orthanc.installed() or not orthanc.DICOMWEB_PLUGIN.exists():
         missing("Orthanc with its DICOMweb plugin is not installed (orthanc, orthanc-dicomweb)")
-    with orthanc.orthanc(tmp_path / "orthanc") as url:
-        yield url
+    with orthanc.orthanc(tmp_path / "orthanc", dicomweb=True) as server:
+        yield server
 
 
 def test_portal_and_orthanc_answer_qido_alike(
-    live_server: Any, patient: Any, patient_studies: Any, peer: str
+    live_server: Any, patient: Any, patient_studies: Any, peer: orthanc.Orthanc
 ) -> None:
     for instance in Instance.objects.filter(series__study__owner=patient):
         with default_storage.open(instance.file, "rb") as handle:
-            orthanc.store(peer, handle.read())  # the same stored, de-identified bytes
+            peer.store(handle.read())  # the same stored, de-identified bytes
     portal = DICOMwebClient(
         url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Bearer {new_token(patient)}"}
     )
-    pacs = DICOMwebClient(url=f"{peer}/dicom-web")
+    pacs = DICOMwebClient(url=f"{peer.url}/dicom-web")
     fields = STUDY + SERIES + INSTANCE
 
     def both(method: str, *args: Any, **kwargs: Any) -> tuple[Any, Any]:

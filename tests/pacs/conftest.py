@@ -14,7 +14,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from tests.conftest import missing
-from tests.pacs.orthanc import Orthanc, installed, orthanc
+from tests.orthanc import Orthanc, installed, orthanc
 
 
 @dataclass(frozen=True)

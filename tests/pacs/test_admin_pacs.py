@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from pacs.models import PacsImport, PacsPeer
 from pacs.tasks import run_pacs_import
+from tests.orthanc import free_port
 from tests.pacs.conftest import INSTANCES_PER_STUDY, LoadedPacs
-from tests.pacs.orthanc import free_port
 from tests.pacs.test_import_from_pacs import ALPHA, BRAVO
 from uploads.models import Study
 

@@ -209,7 +209,7 @@ def test_other_bad_inputs(patient: Any, tmp_path: Path, settings: Any) -> None:
 
 
 def test_an_unreachable_pacs(patient: Any, settings: Any) -> None:
-    from tests.pacs.orthanc import free_port
+    from tests.orthanc import free_port
 
     settings.PACS_CONNECT_TIMEOUT = 3
     address = f"PACS@127.0.0.1:{free_port()}"

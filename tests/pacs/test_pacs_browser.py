@@ -9,7 +9,7 @@ import pytest
 
 from pacs.models import PacsImport, PacsPeer
 from tests.conftest import browser_login
-from tests.pacs.orthanc import free_port
+from tests.orthanc import free_port
 from tests.uploads.test_admin_uploads_browser import PHONE, no_sideways_scroll, press_tab_until
 
 pytestmark = [

@@ -1,5 +1,7 @@
-"""Orthanc as the PACS of the tests: Debian's ``/usr/sbin/Orthanc`` with a config of our
-own in a temp folder, free ports, loaded over its HTTP API (``POST /instances``).
+"""Orthanc as a peer of the tests (../shared/notes/peers.md): Debian's
+``/usr/sbin/Orthanc`` with a config of our own in a temp folder, free ports, loaded over
+its HTTP API (``POST /instances``). The PACS of ``tests/pacs`` (a node for the portal's AE
+title) and the DICOMweb conformance peer of ``tests/dicomweb`` (its DICOMweb plugin).
 
 Orthanc 1.10.1 listens on all interfaces (it cannot bind one address). So the test PACS
 answers no one but the portal: HTTP refuses non-local peers (``RemoteAccessAllowed``
@@ -22,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 ORTHANC = Path("/usr/sbin/Orthanc")
+PLUGINS = Path("/usr/share/orthanc/plugins")
+DICOMWEB_PLUGIN = PLUGINS / "libOrthancDicomWeb.so"
+GDCM_PLUGIN = PLUGINS / "libOrthancGdcm.so"
 
 
 def free_port() -> int:
@@ -40,6 +45,10 @@ class Orthanc:
     dicom_port: int
     ae_title: str
     folder: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
     def request(self, method: str, path: str, body: bytes | None = None) -> Any:
         conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=60)
@@ -68,8 +77,11 @@ def _up(port: int) -> bool:
 
 
 @contextmanager
-def orthanc(folder: Path, portal_ae: str, ae_title: str = "TESTPACS") -> Iterator[Orthanc]:
-    """A running Orthanc that knows ``portal_ae`` (from 127.0.0.1) as its only node."""
+def orthanc(
+    folder: Path, portal_ae: str = "", ae_title: str = "TESTPACS", *, dicomweb: bool = False
+) -> Iterator[Orthanc]:
+    """A running Orthanc that knows ``portal_ae`` (from 127.0.0.1) as its only node, with
+    its DICOMweb plugin (at ``/dicom-web/``, and GDCM for compressed images) if asked."""
     http_port, dicom_port = free_port(), free_port()
     folder.mkdir(parents=True, exist_ok=True)
     config = {
@@ -88,9 +100,12 @@ def orthanc(folder: Path, portal_ae: str, ae_title: str = "TESTPACS") -> Iterato
         "DicomAlwaysAllowGet": False,
         "DicomAlwaysAllowMove": False,
         "DicomCheckModalityHost": True,
-        "DicomModalities": {"portal": [portal_ae, "127.0.0.1", free_port()]},
+        "DicomModalities": {"portal": [portal_ae, "127.0.0.1", free_port()]} if portal_ae else {},
         "Plugins": [],
     }
+    if dicomweb:
+        config["Plugins"] = [str(p) for p in (DICOMWEB_PLUGIN, GDCM_PLUGIN) if p.exists()]
+        config["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/"}
     (folder / "config.json").write_text(json.dumps(config))
     log = folder / "orthanc.log"
     with log.open("wb") as handle:
