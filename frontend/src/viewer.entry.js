@@ -8,8 +8,17 @@ const studyId = root.dataset.study;
 const state = {
   manifest: null, series: null, index: 0, frames: [], window: null, preset: "",
   invert: false, zoom: 1, panX: 0, panY: 0, fit: true, cine: null, measuring: false,
-  measure: null, cache: new Map(), rt: false, rtData: new Map(),
+  measure: null, measures: new Map(), cache: new Map(), rt: false, rtData: new Map(),
 };
+
+// Measurements belong to their image: (instance, frame) -> [{a, b}] in the image's own
+// pixel coordinates (Columns x Rows). Only the shown image's are drawn, and they are
+// redrawn from those coordinates whenever the stage or the image moves.
+function imageKey(entry) { return `${entry.img.id}:${entry.frame}`; }
+function measuresHere() {
+  const entry = state.frames[state.index];
+  return entry ? state.measures.get(imageKey(entry)) || [] : [];
+}
 
 // A flat list of (instance, frame) for the current series.
 function framesOf(series) {
@@ -80,6 +89,7 @@ function show() {
   prefetch();
   if (!$("viewer-tags").hidden) loadTags();
   if (state.rt) loadRt(entry);
+  drawOverlay();  // this image's measurements only, at once (not the previous image's)
 }
 
 // Radiotherapy overlay: contours and isodose lines of this image's plane, in the image's
@@ -193,7 +203,7 @@ function selectSeries(series) {
   state.index = Math.floor(state.frames.length / 2);
   state.window = null;
   state.preset = "";
-  state.measure = null;
+  state.measure = null;  // a drag in progress; finished measurements stay with their image
   document.querySelectorAll(".thumb").forEach((t) => t.classList.toggle("active", t.dataset.series === String(series.id)));
   renderPresets();
   show();
@@ -250,6 +260,20 @@ async function loadTags() {
     return tr;
   });
   panel.querySelector("tbody").replaceChildren(...rows);
+  filterTags();
+}
+
+// The attribute panel's search: rows whose tag, keyword or value contain every word typed.
+function filterTags() {
+  const words = $("viewer-tags-search").value.toLowerCase().split(/\s+/).filter(Boolean);
+  let shown = 0;
+  for (const row of $("viewer-tags").querySelectorAll("tbody tr")) {
+    const text = row.textContent.toLowerCase();
+    const match = words.every((w) => text.includes(w));
+    row.hidden = !match;
+    shown += match;
+  }
+  $("viewer-tags-count").textContent = words.length ? `${shown} shown` : "";
 }
 
 // Distance measurement in mm from PixelSpacing (PS3.3 C.7.6.2.1.1).
@@ -279,24 +303,45 @@ function drawOverlay() {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const rect = image.getBoundingClientRect();
   drawRt(ctx, (fx, fy) => ({ x: rect.left - stage.left + fx * rect.width, y: rect.top - stage.top + fy * rect.height }));
-  const m = state.measure;
-  if (!m || !m.b) return;
   const { img } = state.frames[state.index];
   const px = (p) => ({ x: rect.left - stage.left + (p.x / img.columns) * rect.width,
                        y: rect.top - stage.top + (p.y / img.rows) * rect.height });
-  const a = px(m.a);
-  const b = px(m.b);
-  ctx.strokeStyle = "#ffd400";
-  ctx.lineWidth = 2;
-  ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
+  const lines = [...measuresHere(), ...(state.measure && state.measure.b ? [state.measure] : [])];
+  const drawn = [];
+  let text = "";
+  for (const m of lines) {
+    const a = px(m.a);
+    const b = px(m.b);
+    ctx.strokeStyle = "#ffd400";
+    ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
+    text = lengthText(m);
+    ctx.fillStyle = "#ffd400";
+    ctx.font = "14px sans-serif";
+    ctx.fillText(text, b.x + 6, b.y - 6);
+    drawn.push([a.x, a.y, b.x, b.y].map((v) => Math.round(v * 10) / 10));
+  }
+  // What was drawn, in stage pixels, for tests and assistive tools (the canvas is opaque).
+  canvas.dataset.measures = JSON.stringify(drawn);
+  $("viewer-measure-result").textContent = text;
+}
+
+function lengthText(m) {
   const scale = mmPerPixel();
-  const text = scale
+  return scale
     ? `${Math.hypot((m.b.x - m.a.x) * scale.x, (m.b.y - m.a.y) * scale.y).toFixed(1)} mm`
     : `${Math.hypot(m.b.x - m.a.x, m.b.y - m.a.y).toFixed(0)} px (no pixel spacing: not mm)`;
-  ctx.fillStyle = "#ffd400";
-  ctx.font = "14px sans-serif";
-  ctx.fillText(text, b.x + 6, b.y - 6);
-  $("viewer-measure-result").textContent = text;
+}
+
+// Delete: the last measurement on this image. Esc: all of this image's, and measuring off.
+function removeMeasures(all) {
+  const entry = state.frames[state.index];
+  if (!entry) return;
+  const list = measuresHere().slice(0, all ? 0 : -1);
+  if (list.length) state.measures.set(imageKey(entry), list);
+  else state.measures.delete(imageKey(entry));
+  state.measure = null;
+  drawOverlay();
 }
 
 let windowTimer = null;
@@ -330,7 +375,15 @@ function bindPointer() {
       windowTimer = setTimeout(show, 120);  // debounced re-render
     }
   });
-  stage.addEventListener("pointerup", () => { drag = null; });
+  stage.addEventListener("pointerup", () => {
+    const m = state.measure;
+    if (drag && drag.kind === "measure" && m && m.b && Math.hypot(m.b.x - m.a.x, m.b.y - m.a.y) > 1) {
+      const key = imageKey(state.frames[state.index]);
+      state.measures.set(key, [...(state.measures.get(key) || []), m]);
+    }
+    if (drag && drag.kind === "measure") { state.measure = null; drawOverlay(); }
+    drag = null;
+  });
   stage.addEventListener("wheel", (event) => {
     event.preventDefault();
     if (event.ctrlKey) { zoomBy(event.deltaY < 0 ? 1.15 : 1 / 1.15); return; }
@@ -383,6 +436,8 @@ function bindKeys() {
     else if (event.key === "m") toggleMeasure();
     else if (event.key === "r" && !$("viewer-rt-toggle").hidden) toggleRt();
     else if (event.key === "?") $("viewer-help").hidden = !$("viewer-help").hidden;
+    else if (event.key === "Delete" || event.key === "Backspace") removeMeasures(false);
+    else if (event.key === "Escape") { removeMeasures(true); if (state.measuring) toggleMeasure(); }
   });
 }
 
@@ -390,7 +445,7 @@ function fit() { state.fit = true; state.zoom = 1; state.panX = state.panY = 0; 
 function toggleMeasure() {
   state.measuring = !state.measuring;
   $("viewer-measure").classList.toggle("active", state.measuring);
-  if (!state.measuring) { state.measure = null; drawOverlay(); $("viewer-measure-result").textContent = ""; }
+  if (!state.measuring) { state.measure = null; drawOverlay(); }
 }
 
 async function init() {
@@ -415,6 +470,10 @@ async function init() {
   $("viewer-help-toggle").addEventListener("click", () => { $("viewer-help").hidden = !$("viewer-help").hidden; });
   $("viewer-image").addEventListener("load", () => { document.body.dataset.loaded = $("viewer-image").src; drawOverlay(); });
   window.addEventListener("resize", applyTransform);  // a larger stage may need more pixels
+  // Any change of the stage's size (a panel opened, the window resized) moves the image:
+  // redraw the vectors from their image coordinates.
+  new ResizeObserver(() => drawOverlay()).observe($("viewer-stage"));
+  $("viewer-tags-search").addEventListener("input", filterTags);
   selectSeries(state.manifest.series[0]);
   document.body.dataset.ready = "true";
 }
