@@ -18,7 +18,7 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
@@ -139,7 +139,12 @@ def ended_link_page(request: HttpRequest) -> HttpResponseBase | None:
     ids = session.get(ENDED_KEY, []) if session is not None else []
     if not ids:
         return None
-    link = ShareLink.objects.filter(pk__in=ids).order_by("-pk").first()
+    return link_ended(request, ShareLink.objects.filter(pk__in=ids).order_by("-pk").first())
+
+
+def link_ended(request: HttpRequest, link: ShareLink | None) -> HttpResponse:
+    """The 410 page of a link that no longer opens its study, saying why: revoked,
+    expired, or (deleted with its study) no longer available."""
     if link is not None and link.is_revoked:
         title = "Link revoked"
         text = "This link was revoked by the person who shared it. Ask them for a new one."

@@ -18,9 +18,10 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, make_password
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.encoding import force_str
@@ -203,9 +204,12 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/verify_resend.html", {"form": form})
 
 
-def invitation_pending(user: User) -> bool:
-    """Invited and not accepted yet: no password chosen, never signed in."""
-    return user.is_active and not user.has_usable_password() and user.last_login is None
+def pending_invitations() -> QuerySet[User]:
+    """Accounts invited and not accepted yet: active, no password chosen (Django marks an
+    unusable password with ``UNUSABLE_PASSWORD_PREFIX``), never signed in."""
+    return User.objects.filter(
+        is_active=True, last_login=None, password__startswith=UNUSABLE_PASSWORD_PREFIX
+    )
 
 
 def accept_invite(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
@@ -242,12 +246,7 @@ def users(request: HttpRequest) -> HttpResponse:
             "form": form,
             "users": User.objects.order_by("role", "email"),
             "roles": Role.choices,
-            "pending": set(
-                # Django marks an unusable password with a leading "!".
-                User.objects.filter(
-                    is_active=True, last_login=None, password__startswith="!"
-                ).values_list("pk", flat=True)
-            ),
+            "pending": set(pending_invitations().values_list("pk", flat=True)),
         },
     )
 
@@ -275,7 +274,7 @@ def user_resend_invite(request: HttpRequest, pk: int) -> HttpResponse:
     """Send a pending invitation again (a new link; the old one keeps working until the
     password is chosen), within ``ACCOUNT_EMAIL_RATE``."""
     target = get_object_or_404(User, pk=pk)
-    if not invitation_pending(target):
+    if not pending_invitations().filter(pk=target.pk).exists():
         messages.error(request, f"{target.email} has already accepted the invitation.")
     elif not allow_account_email(target.email):
         messages.error(request, f"Too many emails to {target.email} lately. Try again later.")

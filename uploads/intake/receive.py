@@ -87,8 +87,9 @@ def refused(upload: Upload, key: str, name: str, size: int, reason: str) -> Uplo
 
 def ingest_here(upload_id: int) -> None:
     """Ingest the upload's received files in this process, batch after batch, until none
-    is left to claim (for callers that receive whole files with ``queue=False`` and wait
-    for the outcome, such as the PACS import)."""
+    is left to claim (files unpacked from ZIPs join the upload and are taken too); for
+    callers that receive whole files with ``queue=False`` and wait for the outcome
+    (``import_dicom``, in each of its processes, and the PACS import)."""
     while True:
         batch = ingest.process_batch(upload_id)
         if not batch.outcomes and not batch.more:

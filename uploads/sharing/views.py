@@ -156,11 +156,7 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No such link")
     if not link.is_active:
         record(request, "share.refused", link, study=link.study_id, reason=link.state)
-        if link.is_revoked:
-            text = "This link was revoked by the person who shared it. Ask them for a new one."
-        else:
-            text = "This link has expired. Ask the person who shared it for a new one."
-        return message_page(request, f"Link {link.state}", text, 410)
+        return permissions.link_ended(request, link)
     if link.has_passcode:
         return passcode_step(request, link)
     return open_viewer(request, link)

@@ -30,7 +30,7 @@ from django.db import connection, connections, transaction
 
 from portal.accounts.models import User
 from uploads.intake import ingest
-from uploads.intake.receive import receive_whole
+from uploads.intake.receive import ingest_here, receive_whole
 from uploads.models import FileStatus, Upload
 
 
@@ -49,15 +49,6 @@ def batches(files: list[Path]) -> Iterator[list[tuple[Path, bytes]]]:
         size += len(data)
     if batch:
         yield batch
-
-
-def drain(upload_id: int) -> None:
-    """Ingest batch after batch until no received file is left to claim (files unpacked
-    from ZIPs join the upload and are taken too)."""
-    while True:
-        batch = ingest.process_batch(upload_id)
-        if not batch.outcomes and not batch.more:
-            return
 
 
 def walk(paths: list[str]) -> list[Path]:
@@ -133,14 +124,14 @@ class Command(BaseCommand):
         )
         if parallel:
             self.ingest_in_parallel(upload.pk, jobs)
-        drain(upload.pk)  # what is left (all of it when not in parallel)
+        ingest_here(upload.pk)  # what is left (all of it when not in parallel)
         self.report(upload, repeats)
 
     def ingest_in_parallel(self, upload_id: int, jobs: int) -> None:
         """``jobs`` forked processes drain the upload; each has its own connections."""
         connections.close_all()
         context = multiprocessing.get_context("fork")
-        workers = [context.Process(target=drain, args=(upload_id,)) for _ in range(jobs)]
+        workers = [context.Process(target=ingest_here, args=(upload_id,)) for _ in range(jobs)]
         for worker in workers:
             worker.start()
         for worker in workers:
