@@ -183,6 +183,9 @@ class Upload(models.Model):
     # Re-queued by the watchdog without progress since; when it last was.
     requeues = models.PositiveIntegerField(default=0)
     requeued_at = models.DateTimeField(null=True, blank=True)
+    # Once it has ended (done or cancelled): its quarantine folder was emptied. A worker
+    # killed between ending it and the clean-up leaves it False; the watchdog clears it.
+    quarantine_cleared = models.BooleanField(default=False)
     studies = models.ManyToManyField(Study, blank=True, related_name="uploads")
 
     class Meta:

@@ -226,7 +226,11 @@ def test_retry_requeues_received_files_and_revives_a_stuck_upload(
     stale = timezone.now() - timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT + 1)
     UploadFile.objects.filter(upload_id=upload).update(updated_at=stale)
     with capture():
-        assert watchdog.check(send=lambda upload_id: None) == {"requeued": 1, "attention": 1}
+        assert watchdog.check(send=lambda upload_id: None) == {
+            "requeued": 1,
+            "attention": 1,
+            "cleared": 0,
+        }
     row = Upload.objects.get(pk=upload)
     assert row.state == Upload.State.NEEDS_ATTENTION and row.requeues == 1
     kicked.clear()

@@ -59,7 +59,11 @@ def stalled_upload(client: Any, settings: Any, monkeypatch: Any) -> int:
     stale = timezone.now() - timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT + 1)
     UploadFile.objects.filter(upload_id=upload).update(updated_at=stale)
     settings.UPLOAD_MAX_REQUEUES = 0
-    assert watchdog.check(send=lambda upload_id: None) == {"requeued": 1, "attention": 1}
+    assert watchdog.check(send=lambda upload_id: None) == {
+        "requeued": 1,
+        "attention": 1,
+        "cleared": 0,
+    }
     monkeypatch.undo()  # workers are back
     return upload
 

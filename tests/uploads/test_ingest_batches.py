@@ -458,3 +458,39 @@ def test_a_copy_left_by_a_killed_run_does_not_stay_behind(
     assert not default_storage.exists(own)
     _, names = default_storage.listdir(f"instances/{patient.pk}/")
     assert names == [instance.file.rsplit("/", 1)[1]]
+
+
+def test_the_watchdog_clears_what_a_worker_killed_after_closing_left(
+    login: Any, patient: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The closing run commits "done" and is killed before its clean-up (seen in the
+    soak test): the received bytes must not wait an hour for the orphan sweep. The
+    watchdog's next round clears them, once; a later round has nothing to do."""
+    from uploads.intake import watchdog
+
+    client = login(patient)
+    upload = UploadClient(client).create(2)
+    post_batch(client, upload, [variant(1), variant(2)])
+    ingest_all(upload)  # on-commit clean-ups never run: the worker died after the commit
+    assert Upload.objects.get(pk=upload).state == Upload.State.DONE
+    assert not quarantine.is_empty()
+    with django_capture_on_commit_callbacks(execute=True):
+        watchdog.check(send=lambda upload_id: None)
+    assert quarantine.is_empty()
+    assert watchdog.check(send=lambda upload_id: None)["cleared"] == 0
+
+
+def test_a_cancelled_upload_leaves_nothing_in_quarantine(
+    login: Any, patient: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Cancelling drops the parts of files still on their way and those a killed worker
+    left of files already stored."""
+    from uploads.intake import lifecycle
+
+    client = login(patient)
+    upload = UploadClient(client).create(3)
+    post_batch(client, upload, [variant(1), variant(2), variant(3)])
+    ingest.process_batch(upload, limit=1)  # committed; its parts not deleted (killed)
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.cancel(upload)
+    assert quarantine.is_empty()

@@ -114,7 +114,11 @@ def test_an_interrupted_upload_needs_attention_and_says_so(
 
     upload = api.create(3)
     api.send(upload, "a.dcm", variant(0))
-    assert watchdog.check(send=print) == {"requeued": 0, "attention": 0}  # not idle yet
+    assert watchdog.check(send=print) == {
+        "requeued": 0,
+        "attention": 0,
+        "cleared": 0,
+    }  # not idle yet
     long_ago = timezone.now() - timedelta(seconds=settings.UPLOAD_IDLE_SECONDS + 1)
     UploadFile.objects.filter(upload_id=upload).update(updated_at=long_ago)
     Upload.objects.filter(pk=upload).update(created_at=long_ago)
@@ -144,12 +148,12 @@ def test_processing_that_never_progresses_needs_attention(
     UploadFile.objects.filter(upload_id=upload).update(updated_at=stale)
     for _ in range(settings.UPLOAD_MAX_REQUEUES):
         with django_capture_on_commit_callbacks(execute=True):
-            assert watchdog.check(send=sent.append) == {"requeued": 1, "attention": 0}
+            assert watchdog.check(send=sent.append) == {"requeued": 1, "attention": 0, "cleared": 0}
         # Not again before another claim timeout has passed: its run may still come.
         assert watchdog.check(send=sent.append)["requeued"] == 0
         Upload.objects.filter(pk=upload).update(requeued_at=stale)
     with django_capture_on_commit_callbacks(execute=True):
-        assert watchdog.check(send=sent.append) == {"requeued": 1, "attention": 1}
+        assert watchdog.check(send=sent.append) == {"requeued": 1, "attention": 1, "cleared": 0}
     row = Upload.objects.get(pk=upload)
     assert row.state == Upload.State.NEEDS_ATTENTION and "our side" in row.attention
     assert sent == [upload] * (settings.UPLOAD_MAX_REQUEUES + 1)

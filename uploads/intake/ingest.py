@@ -627,7 +627,7 @@ def close_if_done(upload: Upload) -> bool:
     upload.state = Upload.State.DONE
     upload.attention = ""
     upload.save(update_fields=["state", "attention"])
-    after_commit(quarantine.discard_upload, upload.pk)  # what a killed worker left
+    after_commit(quarantine.clear_ended, upload.pk)  # with what a killed worker left
     now = timezone.now()
     waiting = [StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION]
     upload.studies.filter(status__in=waiting).update(

@@ -41,8 +41,8 @@ OnChange = Callable[..., Any] | None
 
 def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = None) -> Upload:
     """Stop a live upload: it is cancelled, and every file still on its way is refused
-    with ``message``. Their quarantined bytes are deleted once the transaction has
-    committed (right after it, when called inside an outer transaction). Its studies that
+    with ``message``. The upload's quarantined bytes are deleted once the transaction
+    has committed (right after it, when called inside an outer transaction). Its studies that
     were still waiting for it (and for no other live upload) are cancelled too: nobody
     asked for them to be read, and they must not stay "being prepared" for ever.
 
@@ -70,8 +70,7 @@ def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = Non
         )
         if on_change is not None:
             on_change(upload, refused=len(pending))
-    for file in pending:
-        quarantine.discard(file)
+    quarantine.clear_ended(upload_id)  # the refused files' parts, and any a killed worker left
     return upload
 
 

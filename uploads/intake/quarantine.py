@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from uploads.models import FileStatus, UploadFile
+from uploads.models import FileStatus, Upload, UploadFile
 
 #: Parts of no waiting file are deleted once they are this old: younger ones may belong to
 #: a request whose file row has not committed yet.
@@ -79,6 +79,30 @@ def discard_upload(upload_id: int) -> int:
     for path in paths:
         default_storage.delete(path)
     return len(paths)
+
+
+#: The states after which an upload's received bytes are never read again.
+ENDED = (Upload.State.DONE, Upload.State.CANCELLED)
+
+
+def clear_ended(upload_id: int) -> int:
+    """Empty the quarantine folder of an upload that has ended and record that it was
+    done, so the watchdog (:func:`uncleared`) stops looking at it. Idempotent; an
+    upload still live is left alone. Returns how many parts were deleted."""
+    if not Upload.objects.filter(pk=upload_id, state__in=ENDED).exists():
+        return 0
+    deleted = discard_upload(upload_id)
+    Upload.objects.filter(pk=upload_id).update(quarantine_cleared=True)
+    return deleted
+
+
+def uncleared(limit: int = 200) -> list[int]:
+    """Ended uploads whose clean-up has not run (the worker that ended them died)."""
+    return list(
+        Upload.objects.filter(state__in=ENDED, quarantine_cleared=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def stored() -> Iterator[tuple[str, str]]:

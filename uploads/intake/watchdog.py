@@ -13,6 +13,9 @@ Beat runs :func:`check` every ``UPLOAD_WATCHDOG_SECONDS`` (``make run`` starts b
    for ``UPLOAD_IDLE_SECONDS``: the sender went away before sending everything (a closed
    laptop, a lost connection). It needs attention; the uploader can resume it (choose the
    same files again on the upload page) or send it as it is.
+3. **Bytes left after the end.** An upload that ended (done, cancelled) whose clean-up
+   did not run (the worker died right after the commit) has its quarantine emptied now,
+   not an hour later by the orphan sweep: received bytes may still identify the patient.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from portal.oncommit import after_commit
-from uploads.intake import ingest
+from uploads.intake import ingest, quarantine
 from uploads.models import FileStatus, StudyStatus, Upload, UploadFile
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,9 @@ def interrupted(received: int, expected: int) -> str:
 
 def check(send: Callable[[int], Any], now: datetime | None = None) -> dict[str, int]:
     """One round: re-queue stalled uploads (``send(upload_id)`` queues a run once the
-    round's transaction commits), flag those that will not end on their own. Returns how
-    many uploads were re-queued and how many now need attention."""
+    round's transaction commits), flag those that will not end on their own, empty the
+    quarantine of ended uploads whose clean-up was lost. Returns how many uploads were
+    re-queued, how many now need attention, and how many were cleared."""
     now = now or timezone.now()
     requeued = attention = 0
     for upload_id in ingest.stale_uploads():
@@ -68,7 +72,8 @@ def check(send: Callable[[int], Any], now: datetime | None = None) -> dict[str, 
             if locked.state == Upload.State.OPEN:
                 flag(locked, interrupted(received, locked.expected_files))
                 attention += 1
-    return {"requeued": requeued, "attention": attention}
+    cleared = [quarantine.clear_ended(upload_id) for upload_id in quarantine.uncleared()]
+    return {"requeued": requeued, "attention": attention, "cleared": len(cleared)}
 
 
 def requeue(upload_id: int, now: datetime, send: Callable[[int], Any]) -> str:
