@@ -279,6 +279,13 @@ class SMTPSink:
 @pytest.fixture
 def smtp_server() -> Iterator[SMTPSink]:
     """A real SMTP server (aiosmtpd) in this process, collecting parsed messages."""
+    yield from run_smtp()
+
+
+def run_smtp(delay: float = 0.0) -> Iterator[SMTPSink]:
+    """Serve SMTP on a free loopback port; each message is answered ``delay`` seconds
+    late (a slow mail server)."""
+    import asyncio
     import email
     import email.policy
     import socket
@@ -289,6 +296,7 @@ def smtp_server() -> Iterator[SMTPSink]:
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            await asyncio.sleep(delay)
             sink.messages.append(
                 email.message_from_bytes(envelope.content, policy=email.policy.default)
             )

@@ -20,7 +20,7 @@ def path_of(url: str) -> str:
 
 
 def test_a_new_confirmation_link_is_sent_only_for_an_unconfirmed_account(
-    client: Any, patient: Any, smtp_settings: Any, settings: Any
+    client: Any, patient: Any, smtp_settings: Any, settings: Any, transactional_db: None
 ) -> None:
     cache.clear()
     settings.ACCOUNT_EMAIL_RATE = "2/hour"

@@ -20,7 +20,9 @@ def path_of(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
 
 
-def test_signup_sends_verification_and_blocks_login_until_verified(client: Any) -> None:
+def test_signup_sends_verification_and_blocks_login_until_verified(
+    client: Any, transactional_db: None
+) -> None:
     response = client.post(
         "/signup/",
         {"email": "New@Example.org", "password": PASSWORD, "password2": PASSWORD},
@@ -144,7 +146,9 @@ def test_admin_changes_role_and_deactivates(login: Any, admin_user: Any, patient
     assert client.post(f"/manage/users/{admin_user.pk}/", {"role": "patient"}).status_code == 403
 
 
-def test_password_reset_through_real_smtp(client: Any, patient: Any, smtp_settings: Any) -> None:
+def test_password_reset_through_real_smtp(
+    client: Any, patient: Any, smtp_settings: Any, transactional_db: None
+) -> None:
     response = client.post("/password-reset/", {"email": patient.email})
     assert response.status_code == 302
     (message,) = smtp_settings.wait_for(1)

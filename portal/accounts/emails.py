@@ -1,9 +1,16 @@
-"""Account emails: verification, invitation, "you already have an account". Plain text +
-HTML, no patient data."""
+"""Account emails: verification, invitation, "you already have an account", password
+reset. Plain text + HTML, no patient data.
+
+The ones a stranger can trigger for any address (sign-up, a new confirmation link, a
+password reset) are sent by a worker (:mod:`portal.accounts.tasks`), so how long the page
+takes to answer does not tell whether the address has an account."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -46,4 +53,20 @@ def send_invitation(user: User, invited_by: User) -> None:
         "invite",
         user.email,
         {"link": settings.SITE_URL + path, "role": user.get_role_display(), "by": invited_by},
+    )
+
+
+def send_password_reset(user: User) -> None:
+    """Django's password-reset email (its template variables), with the site's address."""
+    site = urlsplit(settings.SITE_URL)
+    send_templated(
+        "password_reset",
+        user.email,
+        {
+            "protocol": site.scheme,
+            "domain": site.netloc,
+            "uid": uid_for(user),
+            "token": default_token_generator.make_token(user),
+            "user": user,
+        },
     )

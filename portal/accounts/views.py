@@ -41,8 +41,10 @@ from portal.accounts.forms import (
 )
 from portal.accounts.models import Role, User
 from portal.accounts.signin import complete_sign_in
+from portal.accounts.tasks import send_account_email
 from portal.accounts.tokens import invite_token, verification_token
 from portal.audit.log import client_ip, record
+from portal.oncommit import after_commit
 
 
 def allow_account_email(email: str) -> bool:
@@ -114,7 +116,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         email, password = form.cleaned_data["email"], form.cleaned_data["password"]
         user = create_patient(request, email, password)
         if user is not None:
-            emails.send_verification(user)
+            after_commit(send_account_email.delay, "verification", user.pk)
         else:
             notify_existing(request, email, password)
         return render(request, "accounts/signup_done.html", {"email": email})
@@ -143,12 +145,13 @@ def notify_existing(request: HttpRequest, email: str, password: str) -> None:
         return
     record(request, "account.signup_existing", user, user=user)
     if allow_account_email(email):
-        emails.send_account_exists(user)
+        after_commit(send_account_email.delay, "account_exists", user.pk)
 
 
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's password reset, limited per client IP (429, ``PASSWORD_RESET_IP_RATE``) and
-    per address (``ACCOUNT_EMAIL_RATE``: no email, the same "sent" page)."""
+    per address (``ACCOUNT_EMAIL_RATE``: no email, the same "sent" page); the email is
+    sent by a worker."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         ip = client_ip(request)
@@ -161,9 +164,13 @@ class PasswordResetView(auth_views.PasswordResetView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: PasswordResetForm) -> HttpResponse:
-        if not allow_account_email(form.cleaned_data["email"]):
-            return HttpResponseRedirect(self.get_success_url())
-        return super().form_valid(form)
+        """The email goes through a worker (the same answer time with or without an
+        account), to the accounts Django's form would write to: active, with a password."""
+        email = form.cleaned_data["email"]
+        if allow_account_email(email):
+            for user in form.get_users(email):
+                after_commit(send_account_email.delay, "password_reset", user.pk)
+        return HttpResponseRedirect(self.get_success_url())
 
 
 def _user_from_uid(uidb64: str) -> User | None:
@@ -198,7 +205,7 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
         user = unconfirmed.filter(email__iexact=email).first()
         # Accounts from an invitation have no password yet: the invitation is their link.
         if user is not None and user.has_usable_password() and allow_account_email(email):
-            emails.send_verification(user)
+            after_commit(send_account_email.delay, "verification", user.pk)
             record(request, "account.verification_resent", user, user=user)
         return render(request, "accounts/signup_done.html", {"email": email, "resent": True})
     return render(request, "accounts/verify_resend.html", {"form": form})

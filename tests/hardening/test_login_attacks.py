@@ -22,7 +22,7 @@ from django.test import Client
 
 from portal.accounts import throttle
 from portal.accounts.models import User
-from tests.conftest import PASSWORD, enrol_totp, make_user, next_totp, text_body
+from tests.conftest import PASSWORD, enrol_totp, make_user, next_totp, run_smtp, text_body
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +111,9 @@ def unique_ip() -> str:
     return f"198.18.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
-def test_password_reset_emails_are_limited_per_address(settings: Any, smtp_settings: Any) -> None:
+def test_password_reset_emails_are_limited_per_address(
+    settings: Any, smtp_settings: Any, transactional_db: None
+) -> None:
     """15 requests in a second for one address: ACCOUNT_EMAIL_RATE emails, and every
     answer is the same "we sent you a link" redirect."""
     settings.ACCOUNT_EMAIL_RATE = "3/hour"
@@ -140,6 +142,47 @@ def test_password_reset_is_limited_per_ip(settings: Any, smtp_settings: Any) -> 
     assert "Too many password-reset requests" in refused.content.decode()
     other = Client(REMOTE_ADDR=unique_ip())
     assert other.post("/password-reset/", {"email": unique_address("nobody")}).status_code == 302
+
+
+SLOW_SMTP = 1.0  # seconds the mail server takes to accept a message
+
+
+@pytest.fixture
+def slow_smtp(settings: Any) -> Any:
+    for sink in run_smtp(delay=SLOW_SMTP):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        yield sink
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [("/password-reset/", "email"), ("/verify/again/", "email"), ("/signup/", "email")],
+)
+def test_account_emails_do_not_make_the_answer_slower(
+    path: str, field: str, settings: Any, slow_smtp: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A slow mail server must not tell an attacker which addresses have an account: the
+    answer comes as fast whether or not an email is due, and the email (sent by a worker
+    once the request has committed) still arrives, with a working link."""
+    settings.ACCOUNT_EMAIL_RATE = settings.PASSWORD_RESET_IP_RATE = settings.SIGNUP_RATE = "0"
+    known = make_user(unique_address("known"), "patient")
+    if path == "/verify/again/":  # a new link is only for an address not yet confirmed
+        User.objects.filter(pk=known.pk).update(email_verified=False)
+    client = Client(REMOTE_ADDR=unique_ip())
+    data = {"password": PASSWORD, "password2": PASSWORD}
+    timings = {}
+    for name, address in (("known", known.email), ("unknown", unique_address("nobody"))):
+        with django_capture_on_commit_callbacks(execute=True):  # the commit, after the answer
+            start = time.perf_counter()
+            response = client.post(path, {**data, field: address})
+            timings[name] = time.perf_counter() - start
+        assert response.status_code in (200, 302), response.status_code
+    (message, *_) = slow_smtp.wait_for(1)
+    assert message["To"] == known.email and "http" in text_body(message)
+    assert max(timings.values()) < SLOW_SMTP / 2, timings
 
 
 def timed_login(client: Client, email: str) -> float:
@@ -182,7 +225,7 @@ def done_text(response: Any, email: str) -> str:
 
 
 def test_signup_with_an_existing_address_looks_like_a_new_signup(
-    patient: Any, smtp_settings: Any
+    patient: Any, smtp_settings: Any, transactional_db: None
 ) -> None:
     new_address = unique_address("new")
     fresh = signup(Client(REMOTE_ADDR=unique_ip()), new_address)
@@ -201,7 +244,7 @@ def test_signup_with_an_existing_address_looks_like_a_new_signup(
 
 
 def test_signup_notices_to_an_existing_address_are_limited(
-    patient: Any, settings: Any, smtp_settings: Any
+    patient: Any, settings: Any, smtp_settings: Any, transactional_db: None
 ) -> None:
     settings.ACCOUNT_EMAIL_RATE = "2/hour"
     user = make_user(unique_address("notice"), "patient")
