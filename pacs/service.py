@@ -39,9 +39,9 @@ from pacs.models import CohortRow, ImportedStudy, PacsImport, PacsPeer
 from portal.accounts.models import User
 from uploads.dicom.uids import patient_pseudonym
 from uploads.intake.keys import server_key
-from uploads.intake.receive import ingest_here, receive_whole
+from uploads.intake.receive import ingest_here, outcomes_by_study, receive_whole
 from uploads.intake.receiver import finish_association
-from uploads.models import FileStatus, Study, Upload
+from uploads.models import Study, Upload
 from uploads.sharing.cohort import Cohort
 
 log = logging.getLogger(__name__)
@@ -405,20 +405,17 @@ def retrieve_study(job: PacsImport, peer: dimse.Peer, study: dimse.FoundStudy) -
 
 
 def study_line(upload: Upload) -> dict[str, Any]:
-    """The study the upload made, with what became of its files (as ``import_dicom``)."""
-    line: dict[str, Any] = {"study": None, "instances_stored": 0, "duplicates": 0, "rejected": []}
-    for file in upload.files.select_related("instance__series").order_by("id"):
-        if file.instance is not None and line["study"] is None:
-            line["study"] = file.instance.series.study_id
-        if file.status == FileStatus.STORED:
-            line["instances_stored"] += 1
-        elif file.status == FileStatus.DUPLICATE:
-            line["duplicates"] += 1
-        elif file.status == FileStatus.REJECTED:
-            line["rejected"].append({"file": file.name, "reason": file.message})
-    if line["study"] is None:
+    """The study the upload made, with what became of its files (as ``import_dicom``
+    reports it). A retrieve brings one study; files that made none count with it."""
+    per_study = outcomes_by_study(upload)
+    study = min((k for k in per_study if k is not None), default=None)
+    if study is None:  # every file a duplicate of an earlier copy, or rejected
         study = Study.objects.filter(uploads=upload).values_list("pk", flat=True).first()
-        line["study"] = study
+    line: dict[str, Any] = {"study": study, "instances_stored": 0, "duplicates": 0, "rejected": []}
+    for row in per_study.values():
+        line["instances_stored"] += row["instances_stored"]
+        line["duplicates"] += row["duplicates"]
+        line["rejected"] += row["rejected"]
     return line
 
 

@@ -6,6 +6,9 @@ registered by ``ingest.expand_archive`` inside the archive's own transaction.)""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from typing import Any
+
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
@@ -94,3 +97,25 @@ def ingest_here(upload_id: int) -> None:
         batch = ingest.process_batch(upload_id)
         if not batch.outcomes and not batch.more:
             return
+
+
+def outcomes_by_study(
+    upload: Upload, repeats: dict[int, int] | None = None
+) -> dict[int | None, dict[str, Any]]:
+    """What became of the upload's files, per study they made (``None``: files that made
+    none): instances stored, duplicates (plus ``repeats``: extra copies of a file the
+    caller sent, by file id), and the rejected files with their reasons. The one count
+    behind ``import_dicom``'s and the PACS import's reports."""
+    per_study: dict[int | None, dict[str, Any]] = defaultdict(
+        lambda: {"instances_stored": 0, "duplicates": 0, "rejected": []}
+    )
+    for file in upload.files.select_related("instance__series").order_by("id"):
+        row = per_study[file.instance.series.study_id if file.instance else None]
+        row["duplicates"] += (repeats or {}).get(file.pk, 0)
+        if file.status == FileStatus.STORED:
+            row["instances_stored"] += 1
+        elif file.status == FileStatus.DUPLICATE:
+            row["duplicates"] += 1
+        elif file.status == FileStatus.REJECTED:
+            row["rejected"].append({"file": file.name, "reason": file.message})
+    return dict(per_study)

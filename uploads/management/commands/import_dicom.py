@@ -30,8 +30,8 @@ from django.db import connection, connections, transaction
 
 from portal.accounts.models import User
 from uploads.intake import ingest
-from uploads.intake.receive import ingest_here, receive_whole
-from uploads.models import FileStatus, Upload
+from uploads.intake.receive import ingest_here, outcomes_by_study, receive_whole
+from uploads.models import Upload
 
 
 def batches(files: list[Path]) -> Iterator[list[tuple[Path, bytes]]]:
@@ -140,19 +140,7 @@ class Command(BaseCommand):
                 print(f"an ingest process ended with code {worker.exitcode}", file=sys.stderr)
 
     def report(self, upload: Upload, repeats: dict[int, int]) -> None:
-        per_study: dict[int | None, dict[str, Any]] = defaultdict(
-            lambda: {"instances_stored": 0, "duplicates": 0, "rejected": []}
-        )
-        for file in upload.files.select_related("instance__series").order_by("id"):
-            study_id = file.instance.series.study_id if file.instance else None
-            row = per_study[study_id]
-            row["duplicates"] += repeats.get(file.pk, 0)
-            if file.status == FileStatus.STORED:
-                row["instances_stored"] += 1
-            elif file.status == FileStatus.DUPLICATE:
-                row["duplicates"] += 1
-            elif file.status == FileStatus.REJECTED:
-                row["rejected"].append({"file": file.name, "reason": file.message})
+        per_study = outcomes_by_study(upload, repeats)
         for study_id in sorted(k for k in per_study if k is not None):
             self.stdout.write(json.dumps({"study": study_id, **per_study[study_id]}))
         if None in per_study and per_study[None]["rejected"]:
