@@ -12,6 +12,7 @@
 import dcmjs from "dcmjs";
 import { deflateSync, inflateSync } from "fflate";
 import ENGINE from "./generated/engine-constants.js";
+import { nameParts, namesPattern, personNames } from "./names.js";
 import { readable } from "./readable.js";
 
 const { DicomMessage, DicomDict, ReadBufferStream, WriteBufferStream, DicomMetaDictionary } =
@@ -253,11 +254,12 @@ function bytesOf(value) {
 // -- one run over one data set ------------------------------------------------------------
 
 class Run {
-  constructor(engine, pseudonym, shift, scrub, collect) {
+  constructor(engine, pseudonym, shift, scrub, collect, namesRe = null) {
     this.compiled = engine.compiled;
     this.pseudonym = pseudonym;
     this.shift = shift;
     this.scrubRe = scrub;
+    this.namesRe = namesRe;
     this.collect = collect;
     this.counts = new Map(); // "tag|action" -> {tag, action, count, changed, values}
     this.pendingUids = []; // [element, original values] remapped after the walk
@@ -281,9 +283,13 @@ class Run {
     return entry;
   }
 
+  // The patient's names and IDs anywhere, then every person's name parts as whole words.
   scrub(value) {
-    if (!this.scrubRe || !value) return value;
-    return value.replace(this.scrubRe, (m) => "*".repeat([...m].length));
+    let out = value;
+    for (const pattern of [this.scrubRe, this.namesRe]) {
+      if (pattern && out) out = out.replace(pattern, (m) => "*".repeat([...m].length));
+    }
+    return out;
   }
 }
 
@@ -843,7 +849,8 @@ function checkUsable(parsed) {
  * @param {object} engine from createEngine
  * @param {ArrayBuffer} buffer the original file (not modified)
  * @param {object} opts {collectValues: keep original values in the report (local preview
- *   only), thumbnail: render a small preview of images flagged for pixel review}
+ *   only), thumbnail: render a small preview of images flagged for pixel review, names:
+ *   the Person Name values of the other files of the upload (names.js personNames)}
  * @returns {Promise<{bytes: ArrayBuffer, report: object}>}
  * @throws {DeidError} for files it cannot read or rewrite; the message quotes no value
  */
@@ -858,7 +865,9 @@ async function deidentify(engine, buffer, opts = {}) {
   const pseudonym = await patientPseudonym(engine.cryptoKey, identity);
   const shift = compiled.datesShifted ? await dateShiftDays(engine.cryptoKey, identity) : null;
   const scrub = compiled.cleanDescriptors ? scrubPattern(dict) : null;
-  const run = new Run(engine, pseudonym, shift, scrub, Boolean(opts.collectValues));
+  const names = compiled.cleanDescriptors
+    ? namesPattern(nameParts(personNames(dict, new Set(opts.names || [])))) : null;
+  const run = new Run(engine, pseudonym, shift, scrub, Boolean(opts.collectValues), names);
   try {
     walk(dict, run, NORMAL);
   } catch {

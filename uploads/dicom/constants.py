@@ -150,7 +150,9 @@ TEXT_DUMMIES = {
     "AS": "000D",
     "DS": "0",
     "IS": "0",
-    "UR": "",
+    # A valid URI (RFC 3986) under the reserved .invalid domain (RFC 2606): D needs a
+    # non-zero length value (PS3.15 Table E.1-1a), e.g. for Selector UR Value.
+    "UR": "http://example.invalid/",
 }
 NUMBER_DUMMIES: dict[str, int | float] = {
     "US": 0,
@@ -173,6 +175,14 @@ CLEANABLE_VRS = frozenset({"AE", "CS", "LO", "SH", "LT", "ST", "UT", "UC", "PN"}
 MIN_TOKEN = 3
 #: How a name is split into the tokens cut out of descriptors.
 NAME_SPLIT_PATTERN = r"[\^=,\s]+"
+#: Every person's name found in an upload or study (any PN value, nested ones included)
+#: is cut out of kept descriptors as whole words (case-insensitive), the same matching
+#: as for text found in the pixels: its family, given and middle name components
+#: (PS3.5 6.2.1; prefixes and suffixes such as "Dr" are not names), each component
+#: whole and split into words at these characters, words of at least this length.
+NAME_PART_COMPONENTS = 3
+NAME_WORD_SPLIT_PATTERN = r"[\s,.\-]+"
+MIN_NAME_PART = 2
 
 #: Days a patient's dates move back at most (the shift is -1 .. -MAX_SHIFT_DAYS).
 MAX_SHIFT_DAYS = 3650
@@ -415,6 +425,9 @@ def engine_constants() -> dict[str, Any]:
             "cleanable_vrs": sorted(CLEANABLE_VRS),
             "min_token": MIN_TOKEN,
             "name_split": NAME_SPLIT_PATTERN,
+            "name_part_components": NAME_PART_COMPONENTS,
+            "name_word_split": NAME_WORD_SPLIT_PATTERN,
+            "min_name_part": MIN_NAME_PART,
             "name_tags": [_hex(t) for t in NAME_TAGS],
             "id_tags": [_hex(t) for t in ID_TAGS],
         },

@@ -103,7 +103,7 @@ const ENGINE = {
       "AS": "000D",
       "DS": "0",
       "IS": "0",
-      "UR": ""
+      "UR": "http://example.invalid/"
     },
     "number": {
       "US": 0,
@@ -147,6 +147,9 @@ const ENGINE = {
     ],
     "min_token": 3,
     "name_split": "[\\^=,\\s]+",
+    "name_part_components": 3,
+    "name_word_split": "[\\s,.\\-]+",
+    "min_name_part": 2,
     "name_tags": [
       "00100010",
       "00101001",
