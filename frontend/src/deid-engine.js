@@ -13,6 +13,7 @@ import dcmjs from "dcmjs";
 import { deflateSync, inflateSync } from "fflate";
 import ENGINE from "./generated/engine-constants.js";
 import { nameParts, namesPattern, personNames } from "./names.js";
+import { geometry, maskPixels, maskProblem } from "./pixelmask.js";
 import { readable } from "./readable.js";
 
 const { DicomMessage, DicomDict, ReadBufferStream, WriteBufferStream, DicomMetaDictionary } =
@@ -775,6 +776,19 @@ function addDeidentificationAttributes(dict, run, compiled) {
   }
 }
 
+// After the pixels were cleaned (pixelmask.js): Burned In Annotation NO and the Clean
+// Pixel Data Option's code (PS3.15 E.3.1, CID 7050).
+function markPixelsCleaned(dict) {
+  const tags = ENGINE.tags;
+  dict[tags.BurnedInAnnotation] = element("CS", ["NO"]);
+  const code = ENGINE.clean_pixel_code;
+  dict[tags.DeidentificationMethodCodeSequence].Value.push({
+    "00080100": element("SH", [code.code]),
+    "00080102": element("SH", [ENGINE.method.coding_scheme]),
+    "00080104": element("LO", [code.meaning]),
+  });
+}
+
 function newMeta(sopClass, sopInstance, syntax, compiled) {
   return {
     "00020001": element("OB", [new Uint8Array([0, 1]).buffer]),
@@ -875,6 +889,8 @@ async function deidentify(engine, buffer, opts = {}) {
   }
   await remapPendingUids(run, engine);
   addDeidentificationAttributes(dict, run, compiled);
+  const masked = opts.masks && opts.masks.length ? maskPixels(parsed, opts.masks) : 0;
+  if (masked) markPixelsCleaned(dict);
   const sopClass = text(dict, SOP_CLASS_UID);
   const sopInstance = text(dict, SOP_INSTANCE_UID);
   parsed.meta = newMeta(sopClass, sopInstance, parsed.syntax, compiled);
@@ -891,6 +907,8 @@ async function deidentify(engine, buffer, opts = {}) {
       seriesInstanceUid: text(dict, SERIES_UID), sopClassUid: sopClass,
       patientPseudonym: pseudonym, datesShifted: shift !== null, dateShiftDays: shift,
       needsPixelReview: Boolean(review), reason: review, thumbnail: thumb,
+      image: review ? { ...geometry(dict), cannotMask: maskProblem(parsed) } : null,
+      regionsMasked: masked,
       profileEdition: compiled.edition, options: compiled.options,
       actions: actionsReport(run, compiled),
     },

@@ -19,6 +19,7 @@ const state = {
   config: null, profile: null, skipped: [], studies: [], open: null, controller: null,
   checking: false, checkRound: 0, cache: new Map(), cacheBytes: 0, serverOnly: false,
   names: new Map(),  // SHA-256 key -> local file name, for messages about rejected files
+  personNames: [],  // every PN value of the upload: cut out of descriptors, never sent
   unfinished: null,  // a "finish" request that failed, sent again while following
 };
 
@@ -129,13 +130,28 @@ async function readCopy(item) {
 }
 
 function deidContext(entry, extra = {}) {
-  return { summary: entry.summary, config: state.config, ...extra };
+  return { summary: entry.summary, config: state.config, names: state.personNames,
+           masks: entry.masks || [], ...extra };
+}
+
+// Every person's name in the upload (kept on this page): a name found in one file is cut
+// out of the descriptors of all. When new files bring new names, the files checked
+// before are checked again.
+function gatherNames() {
+  const names = [...new Set(state.studies.flatMap((s) => s.items)
+    .flatMap((e) => e.summary.personNames || []))].sort();
+  if (names.join("\n") === state.personNames.join("\n")) return;
+  state.personNames = names;
+  for (const entry of state.studies.flatMap((s) => s.items)) delete entry.deid;
+  state.cache.clear();
+  state.cacheBytes = 0;
 }
 
 // Run the engine on every file not checked yet; the first file of each series also
 // yields the preview (original values, kept on this computer) and a thumbnail.
 async function checkFiles() {
   const round = ++state.checkRound;
+  gatherNames();
   const jobs = [];
   const previewed = new Set();
   for (const study of state.studies) {

@@ -11,6 +11,7 @@
 // actions only, never values. --options a,b overrides the profile's enabled options.
 // --names-across: the Person Name values of all FILEs are gathered first and cut out of
 // the descriptors of each (as the upload page does for the files of one upload).
+// --mask x,y,w,h (repeatable): black out that region of every frame (pixelmask.js).
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { createEngine, DeidError, parse } from "../src/deid-engine.js";
@@ -22,6 +23,9 @@ function parseArgs(argv) {
     const arg = argv[i];
     if (arg === "--names-across") {
       args.namesAcross = true;
+    } else if (arg === "--mask") {
+      const [x, y, w, h] = argv[(i += 1)].split(",").map(Number);
+      (args.masks ||= []).push({ x, y, w, h });
     } else if (arg === "--profile" || arg === "--key" || arg === "--out" || arg === "--options") {
       args[arg.slice(2)] = argv[(i += 1)];
     } else {
@@ -59,7 +63,7 @@ async function main() {
   for (const [index, input] of args.files.entries()) {
     try {
       const { bytes, report } = await engine.deidentify(toArrayBuffer(readFileSync(input)),
-        { names: [...names] });
+        { names: [...names], masks: args.masks || [] });
       const output = join(args.out, `${index}_${basename(input)}`);
       writeFileSync(output, new Uint8Array(bytes));
       delete report.thumbnail;

@@ -133,6 +133,9 @@ OPTION_INFO: dict[str, tuple[str, str, str]] = {
     "retain_safe_private": ("retain_safe_private", "113111", "Retain Safe Private Option"),
 }
 BASIC_PROFILE_CODE = ("113100", "Basic Application Confidentiality Profile")
+#: Added to De-identification Method Code Sequence when regions of the pixels were
+#: blacked out (PS3.15 E.3.1 Clean Pixel Data Option), and only then.
+CLEAN_PIXEL_CODE = ("113101", "Clean Pixel Data Option")
 #: First De-identification Method value; ``{edition}`` is the table's edition.
 METHOD_TEMPLATE = "PS3.15 {edition} Basic Application Confidentiality Profile"
 #: Longest LO value (PS3.5 6.2): De-identification Method values are cut to it.
@@ -391,6 +394,7 @@ def engine_constants() -> dict[str, Any]:
         },
         "option_order": list(OPTION_INFO),
         "basic_profile_code": {"code": BASIC_PROFILE_CODE[0], "meaning": BASIC_PROFILE_CODE[1]},
+        "clean_pixel_code": {"code": CLEAN_PIXEL_CODE[0], "meaning": CLEAN_PIXEL_CODE[1]},
         "method": {
             "template": METHOD_TEMPLATE,
             "max_length": LO_MAX_LENGTH,

@@ -47,6 +47,10 @@ const ENGINE = {
     "code": "113100",
     "meaning": "Basic Application Confidentiality Profile"
   },
+  "clean_pixel_code": {
+    "code": "113101",
+    "meaning": "Clean Pixel Data Option"
+  },
   "method": {
     "template": "PS3.15 {edition} Basic Application Confidentiality Profile",
     "max_length": 64,

@@ -1,0 +1,134 @@
+"""The browser's pixel masking (frontend/src/pixelmask.js, run in Node through
+frontend/tools/deid-node.mjs --mask) on real files of every photometric interpretation it
+handles: inside each region every frame holds the contract's fill ("black as displayed"),
+outside nothing changed; Burned In Annotation becomes NO and code 113101 is added only
+when something was masked; a compressed file is left for the server."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+from tests.uploads.conftest import sample_bytes
+from tests.uploads.test_deid_crosscheck import KEY, NODE, TOOL, read, write_profile
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+
+REGIONS = [(3, 5, 20, 7), (40, 0, 30, 4)]  # x, y, w, h (the second crosses the top edge)
+
+
+def _variant(name: str, photometric: str | None = None) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(sample_bytes(name)))
+    if photometric:
+        ds.PhotometricInterpretation = photometric
+    ds.BurnedInAnnotation = "YES"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+CASES = {
+    "CT_small.dcm": ("CT_small.dcm", None),  # MONOCHROME2, 16-bit signed
+    "ExplVR_BigEnd.dcm": ("ExplVR_BigEnd.dcm", None),  # big endian
+    "monochrome1.dcm": ("CT_small.dcm", "MONOCHROME1"),
+    "emri_small.dcm": ("emri_small.dcm", None),  # 10 frames
+    "SC_rgb.dcm": ("SC_rgb.dcm", None),  # RGB, 8-bit
+    "SC_rgb_2frame.dcm": ("SC_rgb_2frame.dcm", None),
+    "ybr_full.dcm": ("SC_rgb.dcm", "YBR_FULL"),
+}
+
+
+def run_browser(paths: list[Path], out: Path, masks: list[tuple[int, int, int, int]]) -> list[dict[str, Any]]:
+    args = [str(NODE), "--no-warnings", str(TOOL), "--profile", str(write_profile(out)),
+            "--key", KEY.hex(), "--out", str(out / "files")]  # fmt: skip
+    for mask in masks:
+        args += ["--mask", ",".join(map(str, mask))]
+    done = subprocess.run(
+        [*args, *map(str, paths)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return list(json.loads(done.stdout)["files"])
+
+
+def frames(ds: Dataset) -> np.ndarray:
+    """Stored values as (frames, rows, columns[, samples]); YBR_FULL is not converted."""
+    arr = ds.pixel_array if ds.PhotometricInterpretation != "YBR_FULL" else _raw_ybr(ds)
+    return arr if int(ds.get("NumberOfFrames", 1) or 1) > 1 else arr[np.newaxis]
+
+
+def _raw_ybr(ds: Dataset) -> np.ndarray:
+    from pydicom.pixels import pixel_array
+
+    return np.asarray(pixel_array(ds, as_rgb=False))
+
+
+def region_mask(shape: tuple[int, ...]) -> np.ndarray:
+    inside = np.zeros(shape[1:3], dtype=bool)
+    for x, y, w, h in REGIONS:
+        inside[y : y + h, x : x + w] = True
+    return inside
+
+
+def codes(ds: Dataset) -> list[str]:
+    return [str(item.CodeValue) for item in ds.DeidentificationMethodCodeSequence]
+
+
+@pytest.fixture(scope="module")
+def masked(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Dataset, Dataset]]:
+    folder = tmp_path_factory.mktemp("pixelmask")
+    paths = []
+    for label, (name, photometric) in CASES.items():
+        paths.append(folder / label)
+        paths[-1].write_bytes(_variant(name, photometric))
+    results = run_browser(paths, folder / "out", REGIONS)
+    out = []
+    for path, result in zip(paths, results, strict=True):
+        assert "error" not in result, result
+        out.append((path.name, read(path.read_bytes()), read(Path(result["output"]).read_bytes())))
+    return out
+
+
+def test_every_frame_is_filled_inside_and_unchanged_outside(masked: list[Any]) -> None:
+    for label, before, after in masked:
+        old, new = frames(before), frames(after)
+        inside = region_mask(old.shape)
+        photometric = before.PhotometricInterpretation
+        for index in range(old.shape[0]):
+            frame, done = old[index], new[index]
+            assert np.array_equal(done[~inside], frame[~inside]), (label, index)
+            if photometric == "MONOCHROME2":
+                fill: Any = frame.min()
+            elif photometric == "MONOCHROME1":
+                fill = frame.max()
+            elif photometric == "YBR_FULL":
+                fill = np.array([0, 128, 128])
+            else:
+                fill = np.array([0, 0, 0])
+            assert (done[inside] == fill).all(), (label, index)
+        assert after.BurnedInAnnotation == "NO", label
+        assert codes(after)[-1] == "113101", label
+
+
+def test_nothing_masked_without_regions_or_in_a_compressed_file(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.dcm"
+    plain.write_bytes(_variant("CT_small.dcm"))
+    compressed = tmp_path / "compressed.dcm"
+    compressed.write_bytes(_variant("JPEG2000.dcm"))
+    (result,) = run_browser([plain], tmp_path / "none", [])
+    ds = read(Path(result["output"]).read_bytes())
+    assert ds.BurnedInAnnotation == "YES" and "113101" not in codes(ds)
+    assert np.array_equal(ds.pixel_array, read(plain.read_bytes()).pixel_array)
+    (result,) = run_browser([compressed], tmp_path / "jpeg", REGIONS)
+    ds = read(Path(result["output"]).read_bytes())
+    assert result["report"]["regionsMasked"] == 0
+    assert result["report"]["image"]["cannotMask"] == "the image is compressed"
+    assert ds.BurnedInAnnotation == "YES" and "113101" not in codes(ds)
+    assert ds.PixelData == read(compressed.read_bytes()).PixelData
