@@ -22,7 +22,11 @@ from tests.uploads.test_deid_crosscheck import KEY, NODE, TOOL, read, write_prof
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
-REGIONS = [(3, 5, 20, 7), (40, 0, 30, 4)]  # x, y, w, h (the second crosses the top edge)
+Region = tuple[int, int, int, int]
+REGIONS: list[Region] = [
+    (3, 5, 20, 7),
+    (40, 0, 30, 4),
+]  # x, y, w, h (the second crosses the top edge)
 
 
 def _variant(name: str, photometric: str | None = None) -> bytes:
@@ -46,7 +50,7 @@ CASES = {
 }
 
 
-def run_browser(paths: list[Path], out: Path, masks: list[tuple[int, int, int, int]]) -> list[dict[str, Any]]:
+def run_browser(paths: list[Path], out: Path, masks: list[Region]) -> list[dict[str, Any]]:
     args = [str(NODE), "--no-warnings", str(TOOL), "--profile", str(write_profile(out)),
             "--key", KEY.hex(), "--out", str(out / "files")]  # fmt: skip
     for mask in masks:
