@@ -917,7 +917,7 @@ async function deidentify(engine, buffer, opts = {}) {
 
 // -- thumbnail for the burned-in text warning ---------------------------------------------
 
-const THUMB_MAX = 160;
+const THUMB_MAX = 320; // big enough to place boxes on (boxeditor.js)
 
 function number(dict, tag, fallback) {
   const v = strings(dict[tag])[0];
