@@ -776,6 +776,15 @@ function addDeidentificationAttributes(dict, run, compiled) {
   }
 }
 
+// The input's pixels were cleaned before (deidentify._pixels_cleaned): Burned In
+// Annotation NO and the Clean Pixel Data Option's code.
+function pixelsCleaned(dict) {
+  const tags = ENGINE.tags;
+  if (text(dict, tags.BurnedInAnnotation).toUpperCase() !== "NO") return false;
+  const items = dict[tags.DeidentificationMethodCodeSequence]?.Value || [];
+  return items.some((item) => text(item, "00080100") === ENGINE.clean_pixel_code.code);
+}
+
 // After the pixels were cleaned (pixelmask.js): Burned In Annotation NO and the Clean
 // Pixel Data Option's code (PS3.15 E.3.1, CID 7050).
 function markPixelsCleaned(dict) {
@@ -874,6 +883,7 @@ async function deidentify(engine, buffer, opts = {}) {
   checkUsable(parsed);
   const { dict } = parsed;
   const review = pixelReview(dict);
+  const cleanedBefore = pixelsCleaned(dict);
   const thumb = opts.thumbnail && review ? thumbnail(parsed) : null;
   const identity = patientIdentity(dict);
   const pseudonym = await patientPseudonym(engine.cryptoKey, identity);
@@ -890,7 +900,7 @@ async function deidentify(engine, buffer, opts = {}) {
   await remapPendingUids(run, engine);
   addDeidentificationAttributes(dict, run, compiled);
   const masked = opts.masks && opts.masks.length ? maskPixels(parsed, opts.masks) : 0;
-  if (masked) markPixelsCleaned(dict);
+  if (masked || cleanedBefore) markPixelsCleaned(dict);
   const sopClass = text(dict, SOP_CLASS_UID);
   const sopInstance = text(dict, SOP_INSTANCE_UID);
   parsed.meta = newMeta(sopClass, sopInstance, parsed.syntax, compiled);

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 
 from tests.uploads.conftest import sample_bytes
 from tests.uploads.test_deid_crosscheck import KEY, NODE, TOOL, read, write_profile
+from uploads.dicom.deidentify import deidentify_bytes
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
@@ -136,3 +137,20 @@ def test_nothing_masked_without_regions_or_in_a_compressed_file(tmp_path: Path) 
     assert result["report"]["image"]["cannotMask"] == "the image is compressed"
     assert ds.BurnedInAnnotation == "YES" and "113101" not in codes(ds)
     assert ds.PixelData == read(compressed.read_bytes()).PixelData
+
+
+def test_the_server_keeps_the_clean_pixel_code_of_a_file_the_browser_masked(
+    masked: list[Any],
+) -> None:
+    """The server de-identifies what the browser sent once more: the code stays, and only
+    where Burned In Annotation is NO as well."""
+    _, _, after = masked[0]
+    data = io.BytesIO()
+    after.save_as(data, enforce_file_format=True)
+    again, _ = deidentify_bytes(data.getvalue(), key=KEY)
+    assert codes(read(again))[-1] == "113101"
+    after.BurnedInAnnotation = "YES"  # a claim the header contradicts: not carried over
+    data = io.BytesIO()
+    after.save_as(data, enforce_file_format=True)
+    again, _ = deidentify_bytes(data.getvalue(), key=KEY)
+    assert "113101" not in codes(read(again))

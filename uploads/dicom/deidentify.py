@@ -59,6 +59,7 @@ from uploads.dicom.constants import (
     ALWAYS_REVIEW_SOP_CLASSES,
     BASIC_PROFILE_CODE,
     BINARY_SIZES,
+    CLEAN_PIXEL_CODE,
     CLEANABLE_VRS,
     CLEANED,
     CODING_SCHEME,
@@ -951,15 +952,20 @@ def _encode_text(tag: int, vr: str, text: str, implicit: bool, order: str) -> by
 
 
 @functools.cache
-def _method_code_element(options: DeidOptions, implicit: bool, little: bool) -> RawDataElement:
+def _method_code_element(
+    options: DeidOptions, implicit: bool, little: bool, pixels_cleaned: bool = False
+) -> RawDataElement:
     """De-identification Method Code Sequence, already encoded (PS3.3 C.7.1.1).
 
-    CID 7050 codes of the profile and the options (PS3.16). Encoded once per option set
-    and encoding and inserted as a raw element: writing five small items through pydicom
-    would cost a fifth of the whole file write.
+    CID 7050 codes of the profile and the options (PS3.16), and the Clean Pixel Data
+    Option's when the pixels were cleaned. Encoded once per option set and encoding and
+    inserted as a raw element: writing five small items through pydicom would cost a fifth
+    of the whole file write.
     """
     order = "<" if little else ">"
     codes = [BASIC_PROFILE_CODE] + [_OPTION_INFO[n][1:] for n in options.names()]
+    if pixels_cleaned:
+        codes.append(CLEAN_PIXEL_CODE)
     items = b""
     for value, meaning in codes:
         item = b"".join(
@@ -1099,6 +1105,20 @@ def _issued_here(ds: Dataset, key: bytes, uid_root: str, uid_scope: str) -> bool
     )
 
 
+_METHOD_CODES = TAGS["DeidentificationMethodCodeSequence"]
+_BURNED_IN = TAGS["BurnedInAnnotation"]
+
+
+def _pixels_cleaned(ds: Dataset) -> bool:
+    """The input says its pixels were cleaned already (e.g. by the browser engine's box
+    editor, before sending): Burned In Annotation NO and the Clean Pixel Data Option's
+    code (PS3.15 E.3.1) in De-identification Method Code Sequence. Kept in the output."""
+    if _text(ds, _BURNED_IN).upper() != "NO" or _METHOD_CODES not in _elements(ds):
+        return False
+    items = ds[_METHOD_CODES].value or ()
+    return any(_text(item, 0x00080100) == CLEAN_PIXEL_CODE[0] for item in items)
+
+
 def _deidentify(
     ds: Dataset,
     key: bytes,
@@ -1115,6 +1135,7 @@ def _deidentify(
     if not sop_class or not _text(ds, _SOP_INSTANCE_UID):
         raise DicomInputError(MESSAGES["no_sop_uids"])
     review = pixel_review(ds)
+    cleaned_pixels = _pixels_cleaned(ds)
     identity = patient_identity(ds)
     if _issued_here(ds, key, uid_root, uid_scope):
         # Our own output again (e.g. an exported study re-imported): keep the pseudonym
@@ -1141,7 +1162,7 @@ def _deidentify(
     ds.add_new(_PATIENT_ID, "LO", pseudonym)
     ds.add_new(TAGS["PatientIdentityRemoved"], "CS", "YES")
     ds.add_new(TAGS["DeidentificationMethod"], "LO", _method_values(options, edition))
-    method_codes = _method_code_element(options, *_encoding(syntax, ds))
+    method_codes = _method_code_element(options, *_encoding(syntax, ds), cleaned_pixels)
     ds[TAGS["DeidentificationMethodCodeSequence"]] = method_codes
     temporal = "MODIFIED" if shift is not None else "REMOVED"
     ds.add_new(TAGS["LongitudinalTemporalInformationModified"], "CS", temporal)
