@@ -132,6 +132,7 @@ __all__ = [
     "deidentify_file",
     "engine_constants",
     "name_parts",
+    "names_in_file",
     "patient_identity",
     "person_names",
     "pixel_review",
@@ -892,6 +893,21 @@ def person_names(ds: Dataset) -> set[str]:
     with _quiet():
         _gather_names(ds, found)
     return found
+
+
+def names_in_file(data: bytes) -> set[str]:
+    """:func:`person_names` of an encoded file (read up to its Pixel Data); an empty set
+    for anything that is not a readable DICOM file (de-identifying it says why)."""
+    if not sniff_dicom(data[:1024]):
+        return set()
+    has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
+    with _quiet():
+        try:
+            check_inflated_size(io.BytesIO(data))
+            ds = dcmread(io.BytesIO(data), force=not has_preamble, stop_before_pixels=True)
+            return person_names(ds)
+        except Exception:
+            return set()
 
 
 def _gather_names(ds: Dataset, found: set[str]) -> None:
