@@ -5,11 +5,12 @@
 //   * a region is {x, y, w, h} in stored pixel coordinates (column x, row y from the top
 //     left), applied to every frame;
 //   * the fill is "black as displayed": MONOCHROME2 the frame's minimum stored value,
-//     MONOCHROME1 its maximum, RGB (0, 0, 0), YBR_FULL Y = 0 and Cb = Cr = 128;
+//     MONOCHROME1 its maximum, RGB (0, 0, 0), YBR_FULL Y = 0 and Cb = Cr = 128,
+//     PALETTE COLOR the index whose colour is darkest;
 //   * after masking, Burned In Annotation (0028,0301) is NO and the De-identification
 //     Method Code Sequence (0012,0064) gains 113101 (done by deid-engine.js).
-// Compressed images, PALETTE COLOR, YBR_FULL_422 and bit depths other than 8 or 16 are
-// not masked here: `maskProblem` says why in plain words and the server cleans them.
+// Compressed images, segmented palettes, YBR_FULL_422 and bit depths other than 8 or 16
+// are not masked here: `maskProblem` says why in plain words and the server cleans them.
 // Pure module: no DOM.
 
 const IMPLICIT_LE = "1.2.840.10008.1.2";
@@ -45,12 +46,40 @@ export function maskProblem(parsed) {
   const g = geometry(dict);
   if (!g.rows || !g.columns) return "the image size is missing";
   if (g.bits !== 8 && g.bits !== 16) return "this kind of image cannot be changed here";
-  const grey = g.samples === 1 && (g.photometric === "MONOCHROME1" || g.photometric === "MONOCHROME2");
+  const grey = g.samples === 1 && (g.photometric === "MONOCHROME1" || g.photometric === "MONOCHROME2" ||
+    (g.photometric === "PALETTE COLOR" && darkestIndex(dict, little(parsed)) !== null));
   const colour = g.samples === 3 && g.bits === 8 && (g.photometric === "RGB" || g.photometric === "YBR_FULL");
   if (!grey && !colour) return "this kind of image cannot be changed here";
   const data = g.rows * g.columns * g.samples * (g.bits / 8) * g.frames;
   if (pixelData(parsed).length < data) return "the image data is shorter than the image";
   return "";
+}
+
+const little = (parsed) => parsed.readSyntax !== EXPLICIT_BE;
+
+// PALETTE COLOR (PS3.3 C.7.6.3.1.5): the stored value whose colour is darkest (smallest
+// luminance, then smallest index), or null without usable lookup tables.
+function darkestIndex(dict, isLittle) {
+  const luts = ["1201", "1202", "1203"].map((e) => {
+    const data = dict[`0028${e}`]?.Value?.[0];
+    if (data instanceof ArrayBuffer) return new DataView(data);
+    return ArrayBuffer.isView(data) ? new DataView(data.buffer, data.byteOffset, data.byteLength) : null;
+  });
+  const descriptor = dict["00281101"]?.Value;
+  if (luts.includes(null) || !Array.isArray(descriptor) || descriptor.length < 3) return null;
+  const count = Number(descriptor[0]) || 65536;
+  const firstMapped = Number(descriptor[1]);
+  const wide = Number(descriptor[2]) === 16;
+  const size = Math.min(...luts.map((v) => (wide ? v.byteLength / 2 : v.byteLength)));
+  if (!Number.isFinite(firstMapped) || size < count) return null;
+  const at = (v, i) => (wide ? v.getUint16(2 * i, isLittle) : v.getUint8(i));
+  let best = 0;
+  let bestLuma = Infinity;
+  for (let i = 0; i < count; i += 1) {
+    const luma = 0.299 * at(luts[0], i) + 0.587 * at(luts[1], i) + 0.114 * at(luts[2], i);
+    if (luma < bestLuma) [best, bestLuma] = [i, luma];
+  }
+  return firstMapped + best;
 }
 
 // The value bytes of the (native) Pixel Data element kept by deid-engine.js parse().
@@ -91,7 +120,8 @@ function greyFrame(view, g, frame, regions, little) {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  const fill = g.photometric === "MONOCHROME1" ? hi : lo;
+  const fill = g.photometric === "PALETTE COLOR" ? g.paletteFill
+    : g.photometric === "MONOCHROME1" ? hi : lo;
   for (const r of regions) {
     for (let y = r.y; y < r.y + r.h; y += 1) {
       for (let x = r.x; x < r.x + r.w; x += 1) set(y * g.columns + x, fill);
@@ -128,9 +158,10 @@ export function maskPixels(parsed, regions) {
   parsed.pixel = parsed.pixel.slice(); // a copy: the input file stays as it was
   const bytes = pixelData(parsed);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const little = parsed.readSyntax !== EXPLICIT_BE;
+  const isLittle = little(parsed);
+  if (g.photometric === "PALETTE COLOR") g.paletteFill = darkestIndex(parsed.dict, isLittle);
   for (let frame = 0; frame < g.frames; frame += 1) {
-    if (g.samples === 1) greyFrame(view, g, frame, inside, little);
+    if (g.samples === 1) greyFrame(view, g, frame, inside, isLittle);
     else colourFrame(bytes, g, frame, inside);
   }
   return inside.length;

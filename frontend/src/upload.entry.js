@@ -254,7 +254,7 @@ const ACTION_WORDS = {
   replaced: "replaced by a placeholder",
   "uid-remapped": "replaced by new identifiers",
   "date-shifted": "moved by the same number of days (intervals kept)",
-  cleaned: "kept, with your name and IDs cut out",
+  cleaned: "kept, with names and IDs cut out",
 };
 const PSEUDONYM_TAGS = new Set(["0010,0010", "0010,0020"]);
 

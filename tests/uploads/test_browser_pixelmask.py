@@ -32,7 +32,11 @@ REGIONS: list[Region] = [
 
 def _variant(name: str, photometric: str | None = None) -> bytes:
     ds = pydicom.dcmread(io.BytesIO(sample_bytes(name)))
-    if photometric:
+    if photometric == "reversed palette":  # the darkest colour is the last index
+        for colour in ("Red", "Green", "Blue"):
+            element = ds[f"{colour}PaletteColorLookupTableData"]
+            element.value = np.frombuffer(element.value, "<u2")[::-1].tobytes()
+    elif photometric:
         ds.PhotometricInterpretation = photometric
     ds.BurnedInAnnotation = "YES"
     out = io.BytesIO()
@@ -48,7 +52,22 @@ CASES = {
     "SC_rgb.dcm": ("SC_rgb.dcm", None),  # RGB, 8-bit
     "SC_rgb_2frame.dcm": ("SC_rgb_2frame.dcm", None),
     "ybr_full.dcm": ("SC_rgb.dcm", "YBR_FULL"),
+    "OBXXXX1A.dcm": ("OBXXXX1A.dcm", None),  # PALETTE COLOR, 16-bit tables
+    "OBXXXX1A_2frame.dcm": ("OBXXXX1A_2frame.dcm", None),
+    "palette_reversed.dcm": ("OBXXXX1A.dcm", "reversed palette"),
 }
+
+
+def darkest_index(ds: Dataset) -> int:
+    """The stored value whose palette colour has the smallest luminance (first of ties)."""
+    count, first, bits = (int(v) for v in ds.RedPaletteColorLookupTableDescriptor)
+    dtype = "<u2" if bits == 16 else "u1"
+    red, green, blue = (
+        np.frombuffer(ds[f"{c}PaletteColorLookupTableData"].value, dtype)[: count or 65536]
+        for c in ("Red", "Green", "Blue")
+    )
+    luma = 0.299 * red.astype(float) + 0.587 * green + 0.114 * blue
+    return first + int(np.argmin(luma))
 
 
 def run_browser(paths: list[Path], out: Path, masks: list[Region]) -> list[dict[str, Any]]:
@@ -113,6 +132,8 @@ def test_every_frame_is_filled_inside_and_unchanged_outside(masked: list[Any]) -
                 fill: Any = frame.min()
             elif photometric == "MONOCHROME1":
                 fill = frame.max()
+            elif photometric == "PALETTE COLOR":
+                fill = darkest_index(before)
             elif photometric == "YBR_FULL":
                 fill = np.array([0, 128, 128])
             else:
@@ -140,17 +161,25 @@ def test_nothing_masked_without_regions_or_in_a_compressed_file(tmp_path: Path) 
 
 
 def test_the_server_keeps_the_clean_pixel_code_of_a_file_the_browser_masked(
-    masked: list[Any],
+    masked: list[Any], tmp_path: Path
 ) -> None:
     """The server de-identifies what the browser sent once more: the code stays, and only
-    where Burned In Annotation is NO as well."""
+    where Burned In Annotation is NO as well. The browser engine does the same."""
     _, _, after = masked[0]
     data = io.BytesIO()
     after.save_as(data, enforce_file_format=True)
     again, _ = deidentify_bytes(data.getvalue(), key=KEY)
     assert codes(read(again))[-1] == "113101"
+    (tmp_path / "sent.dcm").write_bytes(data.getvalue())
+    (result,) = run_browser([tmp_path / "sent.dcm"], tmp_path / "again", [])
+    assert codes(read(Path(result["output"]).read_bytes()))[-1] == "113101"
     after.BurnedInAnnotation = "YES"  # a claim the header contradicts: not carried over
     data = io.BytesIO()
     after.save_as(data, enforce_file_format=True)
     again, _ = deidentify_bytes(data.getvalue(), key=KEY)
     assert "113101" not in codes(read(again))
+
+
+def test_fill_of_a_palette_is_its_darkest_colour(masked: list[Any]) -> None:
+    fills = {label: darkest_index(before) for label, before, _ in masked if "palette" in label}
+    assert fills == {"palette_reversed.dcm": 255}  # not simply index 0
