@@ -108,10 +108,10 @@ function greyFrame(view, g, frame, regions, little) {
   const step = g.bits / 8;
   const base = frame * size * step;
   const get = g.bits === 8
-    ? (i) => (g.signed ? view.getInt8(base + i) : view.getUint8(base + i))
+    ? (i) => (g.signed ? view.getInt8(g.byte(base + i)) : view.getUint8(g.byte(base + i)))
     : (i) => (g.signed ? view.getInt16(base + 2 * i, little) : view.getUint16(base + 2 * i, little));
   const set = g.bits === 8
-    ? (i, v) => (g.signed ? view.setInt8(base + i, v) : view.setUint8(base + i, v))
+    ? (i, v) => (g.signed ? view.setInt8(g.byte(base + i), v) : view.setUint8(g.byte(base + i), v))
     : (i, v) => (g.signed ? view.setInt16(base + 2 * i, v, little) : view.setUint16(base + 2 * i, v, little));
   let lo = Infinity;
   let hi = -Infinity;
@@ -138,7 +138,7 @@ function colourFrame(bytes, g, frame, regions) {
       for (let x = r.x; x < r.x + r.w; x += 1) {
         const p = y * g.columns + x;
         for (let c = 0; c < 3; c += 1) {
-          bytes[g.planar ? base + c * size + p : base + p * 3 + c] = fill[c];
+          bytes[g.byte(g.planar ? base + c * size + p : base + p * 3 + c)] = fill[c];
         }
       }
     }
@@ -159,6 +159,10 @@ export function maskPixels(parsed, regions) {
   const bytes = pixelData(parsed);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const isLittle = little(parsed);
+  // 8-bit samples in OW, big endian: each pair of bytes is swapped (PS3.5 7.3, A.2).
+  const vr = String.fromCharCode(parsed.pixel[4], parsed.pixel[5]);
+  const swapped = !isLittle && g.bits === 8 && vr === "OW";
+  g.byte = swapped ? (i) => i ^ 1 : (i) => i;
   if (g.photometric === "PALETTE COLOR") g.paletteFill = darkestIndex(parsed.dict, isLittle);
   for (let frame = 0; frame < g.frames; frame += 1) {
     if (g.samples === 1) greyFrame(view, g, frame, inside, isLittle);

@@ -55,6 +55,8 @@ CASES = {
     "OBXXXX1A.dcm": ("OBXXXX1A.dcm", None),  # PALETTE COLOR, 16-bit tables
     "OBXXXX1A_2frame.dcm": ("OBXXXX1A_2frame.dcm", None),
     "palette_reversed.dcm": ("OBXXXX1A.dcm", "reversed palette"),
+    "OBXXXX1A_expb_2frame.dcm": ("OBXXXX1A_expb_2frame.dcm", None),  # big endian
+    "US1_UNCR.dcm": ("US1_UNCR.dcm", None),  # a real ultrasound, RGB 640 x 480
 }
 
 
@@ -152,12 +154,16 @@ def test_nothing_masked_without_regions_or_in_a_compressed_file(tmp_path: Path) 
     ds = read(Path(result["output"]).read_bytes())
     assert ds.BurnedInAnnotation == "YES" and "113101" not in codes(ds)
     assert np.array_equal(ds.pixel_array, read(plain.read_bytes()).pixel_array)
-    (result,) = run_browser([compressed], tmp_path / "jpeg", REGIONS)
-    ds = read(Path(result["output"]).read_bytes())
-    assert result["report"]["regionsMasked"] == 0
-    assert result["report"]["image"]["cannotMask"] == "the image is compressed"
-    assert ds.BurnedInAnnotation == "YES" and "113101" not in codes(ds)
-    assert ds.PixelData == read(compressed.read_bytes()).PixelData
+    segmented = tmp_path / "segmented.dcm"  # a real US whose palette is segmented
+    segmented.write_bytes(_variant("gdcm-US-ALOKA-16.dcm"))
+    results = run_browser([compressed, segmented], tmp_path / "left", REGIONS)
+    why = ["the image is compressed", "this kind of image cannot be changed here"]
+    for path, result, reason in zip((compressed, segmented), results, why, strict=True):
+        ds = read(Path(result["output"]).read_bytes())
+        assert result["report"]["regionsMasked"] == 0
+        assert result["report"]["image"]["cannotMask"] == reason
+        assert ds.BurnedInAnnotation == "YES" and "113101" not in codes(ds)
+        assert ds.PixelData == read(path.read_bytes()).PixelData
 
 
 def test_the_server_keeps_the_clean_pixel_code_of_a_file_the_browser_masked(
