@@ -23,6 +23,7 @@ const state = {
   names: new Map(),  // SHA-256 key -> local file name, for messages about rejected files
   personNames: [],  // every PN value of the upload: cut out of descriptors, never sent
   masks: new Map(),  // series UID -> boxes {x, y, w, h} blacked out in its images
+  editors: new Map(),  // series UID -> its box editor, kept across renders (a drag goes on)
   unfinished: null,  // a "finish" request that failed, sent again while following
 };
 
@@ -334,8 +335,13 @@ function burnedInWarning(review) {
     box.append(el("p", { text: "Put a box over every name, number or date written in the " +
       "picture: those parts are blacked out on this computer before anything is sent. " +
       "A radiologist checks the images too. Untick the study to leave it out." }));
-    box.append(boxEditor({ image, canvas, boxes: state.masks.get(review.seriesUid) || NO_MASKS,
-      images: review.images, onChange: (boxes) => setMasks(review.seriesUid, boxes) }));
+    let editor = state.editors.get(review.seriesUid);
+    if (!editor) {
+      editor = boxEditor({ image, canvas, boxes: state.masks.get(review.seriesUid) || NO_MASKS,
+        images: review.images, onChange: (boxes) => setMasks(review.seriesUid, boxes) });
+      state.editors.set(review.seriesUid, editor);
+    }
+    box.append(editor);
     return box;
   }
   const why = image ? image.cannotMask : "";
@@ -377,8 +383,10 @@ function renderPreview() {
         ...keptNote(study),
         ...pixelReviews(study).map(burnedInWarning));
     });
+  const focused = document.activeElement; // e.g. a box being moved with the keyboard
   $("deid-preview").replaceChildren(...blocks);
   $("deid-preview-section").hidden = blocks.length === 0;
+  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus();
 }
 
 function progress(done, total) {

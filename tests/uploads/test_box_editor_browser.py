@@ -127,3 +127,32 @@ def test_the_moved_box_is_blacked_out_in_the_file_that_arrives(
     for ds in stored.values():
         text = " ".join(str(e.value) for e in ds.iterall() if e.VR in ("LO", "SH", "PN", "LT"))
         assert not re.search(r"(?i)(?<!\w)(oladele|adaeze|vandamme|kris)(?!\w)", text), text
+
+
+def test_an_ultrasound_starts_with_its_header_band_blacked_out(
+    phone_page: Any, patient: Any, tmp_path: Path
+) -> None:
+    """A real ultrasound (RGB, 640 x 480): the default box covers the top tenth, full
+    width; sent as it is, the stored file is black there and unchanged elsewhere."""
+    from tests.uploads.conftest import sample_bytes
+
+    page = phone_page
+    folder = tmp_path / "us"
+    folder.mkdir()
+    data = sample_bytes("US1_UNCR.dcm")
+    (folder / "us.dcm").write_bytes(data)
+    original = pydicom.dcmread(io.BytesIO(data)).pixel_array
+    open_upload_page(page, patient.email)
+    page.get_by_test_id("upload-folder-input").set_input_files(folder)
+    page.get_by_test_id("upload-status").filter(has_text="press Send").wait_for()
+    assert box_of(page) == {"x": 0, "y": 0, "w": 640, "h": 48}
+    summary = page.get_by_test_id("pixel-mask-summary").inner_text()
+    assert "1 box will be blacked out in this image before sending" in summary
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
+    (instance,) = Instance.objects.filter(series__study__owner=patient)
+    arrived = pydicom.dcmread(io.BytesIO(default_storage.open(instance.file).read()))
+    pixels = arrived.pixel_array
+    assert (pixels[:48] == 0).all()
+    assert np.array_equal(pixels[48:], original[48:])
+    assert arrived.BurnedInAnnotation == "NO"
