@@ -21,9 +21,9 @@ def main() -> None:
     delay = float(os.environ["INGEST_TEST_DELAY"])
     prepare = ingest.prepare
 
-    def slow_prepare(file: Any) -> Any:
+    def slow_prepare(*args: Any) -> Any:
         time.sleep(delay)
-        return prepare(file)
+        return prepare(*args)
 
     ingest.prepare = slow_prepare
     from celery.__main__ import main as celery

@@ -12,6 +12,8 @@
 import dcmjs from "dcmjs";
 import { deflateSync, inflateSync } from "fflate";
 import ENGINE from "./generated/engine-constants.js";
+import { nameParts, namesPattern, personNames } from "./names.js";
+import { geometry, maskPixels, maskProblem } from "./pixelmask.js";
 import { readable } from "./readable.js";
 
 const { DicomMessage, DicomDict, ReadBufferStream, WriteBufferStream, DicomMetaDictionary } =
@@ -253,11 +255,12 @@ function bytesOf(value) {
 // -- one run over one data set ------------------------------------------------------------
 
 class Run {
-  constructor(engine, pseudonym, shift, scrub, collect) {
+  constructor(engine, pseudonym, shift, scrub, collect, namesRe = null) {
     this.compiled = engine.compiled;
     this.pseudonym = pseudonym;
     this.shift = shift;
     this.scrubRe = scrub;
+    this.namesRe = namesRe;
     this.collect = collect;
     this.counts = new Map(); // "tag|action" -> {tag, action, count, changed, values}
     this.pendingUids = []; // [element, original values] remapped after the walk
@@ -281,9 +284,13 @@ class Run {
     return entry;
   }
 
+  // The patient's names and IDs anywhere, then every person's name parts as whole words.
   scrub(value) {
-    if (!this.scrubRe || !value) return value;
-    return value.replace(this.scrubRe, (m) => "*".repeat([...m].length));
+    let out = value;
+    for (const pattern of [this.scrubRe, this.namesRe]) {
+      if (pattern && out) out = out.replace(pattern, (m) => "*".repeat([...m].length));
+    }
+    return out;
   }
 }
 
@@ -769,6 +776,28 @@ function addDeidentificationAttributes(dict, run, compiled) {
   }
 }
 
+// The input's pixels were cleaned before (deidentify._pixels_cleaned): Burned In
+// Annotation NO and the Clean Pixel Data Option's code.
+function pixelsCleaned(dict) {
+  const tags = ENGINE.tags;
+  if (text(dict, tags.BurnedInAnnotation).toUpperCase() !== "NO") return false;
+  const items = dict[tags.DeidentificationMethodCodeSequence]?.Value || [];
+  return items.some((item) => text(item, "00080100") === ENGINE.clean_pixel_code.code);
+}
+
+// After the pixels were cleaned (pixelmask.js): Burned In Annotation NO and the Clean
+// Pixel Data Option's code (PS3.15 E.3.1, CID 7050).
+function markPixelsCleaned(dict) {
+  const tags = ENGINE.tags;
+  dict[tags.BurnedInAnnotation] = element("CS", ["NO"]);
+  const code = ENGINE.clean_pixel_code;
+  dict[tags.DeidentificationMethodCodeSequence].Value.push({
+    "00080100": element("SH", [code.code]),
+    "00080102": element("SH", [ENGINE.method.coding_scheme]),
+    "00080104": element("LO", [code.meaning]),
+  });
+}
+
 function newMeta(sopClass, sopInstance, syntax, compiled) {
   return {
     "00020001": element("OB", [new Uint8Array([0, 1]).buffer]),
@@ -843,7 +872,8 @@ function checkUsable(parsed) {
  * @param {object} engine from createEngine
  * @param {ArrayBuffer} buffer the original file (not modified)
  * @param {object} opts {collectValues: keep original values in the report (local preview
- *   only), thumbnail: render a small preview of images flagged for pixel review}
+ *   only), thumbnail: render a small preview of images flagged for pixel review, names:
+ *   the Person Name values of the other files of the upload (names.js personNames)}
  * @returns {Promise<{bytes: ArrayBuffer, report: object}>}
  * @throws {DeidError} for files it cannot read or rewrite; the message quotes no value
  */
@@ -853,12 +883,15 @@ async function deidentify(engine, buffer, opts = {}) {
   checkUsable(parsed);
   const { dict } = parsed;
   const review = pixelReview(dict);
+  const cleanedBefore = pixelsCleaned(dict);
   const thumb = opts.thumbnail && review ? thumbnail(parsed) : null;
   const identity = patientIdentity(dict);
   const pseudonym = await patientPseudonym(engine.cryptoKey, identity);
   const shift = compiled.datesShifted ? await dateShiftDays(engine.cryptoKey, identity) : null;
   const scrub = compiled.cleanDescriptors ? scrubPattern(dict) : null;
-  const run = new Run(engine, pseudonym, shift, scrub, Boolean(opts.collectValues));
+  const names = compiled.cleanDescriptors
+    ? namesPattern(nameParts(personNames(dict, new Set(opts.names || [])))) : null;
+  const run = new Run(engine, pseudonym, shift, scrub, Boolean(opts.collectValues), names);
   try {
     walk(dict, run, NORMAL);
   } catch {
@@ -866,6 +899,8 @@ async function deidentify(engine, buffer, opts = {}) {
   }
   await remapPendingUids(run, engine);
   addDeidentificationAttributes(dict, run, compiled);
+  const masked = opts.masks && opts.masks.length ? maskPixels(parsed, opts.masks) : 0;
+  if (masked || cleanedBefore) markPixelsCleaned(dict);
   const sopClass = text(dict, SOP_CLASS_UID);
   const sopInstance = text(dict, SOP_INSTANCE_UID);
   parsed.meta = newMeta(sopClass, sopInstance, parsed.syntax, compiled);
@@ -882,6 +917,8 @@ async function deidentify(engine, buffer, opts = {}) {
       seriesInstanceUid: text(dict, SERIES_UID), sopClassUid: sopClass,
       patientPseudonym: pseudonym, datesShifted: shift !== null, dateShiftDays: shift,
       needsPixelReview: Boolean(review), reason: review, thumbnail: thumb,
+      image: review ? { ...geometry(dict), cannotMask: maskProblem(parsed) } : null,
+      regionsMasked: masked,
       profileEdition: compiled.edition, options: compiled.options,
       actions: actionsReport(run, compiled),
     },
@@ -890,7 +927,7 @@ async function deidentify(engine, buffer, opts = {}) {
 
 // -- thumbnail for the burned-in text warning ---------------------------------------------
 
-const THUMB_MAX = 160;
+const THUMB_MAX = 320; // big enough to place boxes on (boxeditor.js)
 
 function number(dict, tag, fallback) {
   const v = strings(dict[tag])[0];

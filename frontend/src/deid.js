@@ -125,7 +125,9 @@ function run(message) {
  * @param {ArrayBuffer} buffer the original file
  * @param {object} context {config, summary, preview: collect original values and a
  *   thumbnail for the local preview, allowRaw: on failure return the original bytes for
- *   server-only de-identification instead of throwing}
+ *   server-only de-identification instead of throwing, names: the Person Name values of
+ *   the whole upload (cut out of descriptors), masks: regions {x, y, w, h} blacked out
+ *   in every frame (pixelmask.js)}
  * @returns {Promise<{bytes: ArrayBuffer, deidentified: boolean, report: object|null}>}
  * @throws {DeidFailure} when the file cannot be de-identified here (and !allowRaw)
  */
@@ -134,7 +136,8 @@ export async function prepareForUpload(buffer, context = {}) {
   try {
     const preview = Boolean(context.preview);
     const { bytes, report } = await run({ type: "deidentify", id: 0, buffer,
-      collectValues: preview, thumbnail: preview });
+      collectValues: preview, thumbnail: preview, names: context.names || [],
+      masks: context.masks || [] });
     return { bytes, deidentified: true, report };
   } catch (error) {
     if (context.allowRaw && error instanceof DeidFailure && error.buffer) {

@@ -1,7 +1,7 @@
 // Web Worker running the de-identification engine off the page's main thread.
 // Messages in:
 //   {type: "init", profile, options, key}          once, before any file
-//   {type: "deidentify", id, buffer, collectValues, thumbnail}   one file at a time
+//   {type: "deidentify", id, buffer, collectValues, thumbnail, names, masks}   one file at a time
 //   {type: "roundtrip", id, buffer, mode}          benchmark floor: parse + write only
 // Messages out: {type: "ready"} | {type: "init-error", message}
 //   | {type: "done", id, bytes, report} | {type: "error", id, message, buffer}
@@ -27,6 +27,7 @@ async function deidentify(message) {
     if (!engine) throw new DeidError("the de-identification engine is not ready");
     const { bytes, report } = await engine.deidentify(buffer, {
       collectValues: Boolean(message.collectValues), thumbnail: Boolean(message.thumbnail),
+      names: message.names || [], masks: message.masks || [],
     });
     const transfer = [bytes];
     if (report.thumbnail && report.thumbnail.rgba) transfer.push(report.thumbnail.rgba);

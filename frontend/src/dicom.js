@@ -1,5 +1,6 @@
 // Reading DICOM in the browser with dcmjs: a patient-free summary of one file.
 import dcmjs from "dcmjs";
+import { personNames } from "./names.js";
 
 const { DicomMessage } = dcmjs.data;
 
@@ -16,7 +17,9 @@ function parseHeader(buffer) {
   return DicomMessage.readFile(buffer, { ignoreErrors: true, untilTag: "7FE00010" });
 }
 
-// Study/series grouping keys and display fields; never names, IDs or birth dates.
+// Study/series grouping keys and display fields; never IDs or birth dates. `personNames`
+// (every PN value) stays on this page: the engine cuts those names out of the kept
+// descriptors of every file of the upload (names.js); it is never sent.
 export async function summarize(item) {
   let file;
   try {
@@ -44,6 +47,7 @@ export async function summarize(item) {
     sopClass: value(d, "00080016"),
     sex: value(d, "00100040"),
     age: value(d, "00101010"),
+    personNames: [...personNames(d)],
   };
   if (!summary.studyUid || !summary.seriesUid || !summary.sopUid) {
     return { error: "not usable: the file has no study, series or image identifier" };

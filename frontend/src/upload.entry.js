@@ -7,6 +7,7 @@ import { formatDate, groupStudies, summarize } from "./dicom.js";
 import { readableAge, readableSex } from "./readable.js";
 import { fromDataTransfer, fromFileList, triage } from "./files.js";
 import { CLIENT_DEIDENTIFIES, prepareForUpload, setupDeid } from "./deid.js";
+import { boxEditor, defaultBoxes } from "./boxeditor.js";
 import { api, finishUpload, sendUpload } from "./uploader.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -14,11 +15,15 @@ const PARALLEL = 3;
 const STORE = "portal-upload";
 // De-identified files kept from the check before Send (not de-identified twice).
 const CACHE_BYTES = 256 * 1024 ** 2;
+const NO_MASKS = [];
 
 const state = {
   config: null, profile: null, skipped: [], studies: [], open: null, controller: null,
   checking: false, checkRound: 0, cache: new Map(), cacheBytes: 0, serverOnly: false,
   names: new Map(),  // SHA-256 key -> local file name, for messages about rejected files
+  personNames: [],  // every PN value of the upload: cut out of descriptors, never sent
+  masks: new Map(),  // series UID -> boxes {x, y, w, h} blacked out in its images
+  editors: new Map(),  // series UID -> its box editor, kept across renders (a drag goes on)
   unfinished: null,  // a "finish" request that failed, sent again while following
 };
 
@@ -129,13 +134,45 @@ async function readCopy(item) {
 }
 
 function deidContext(entry, extra = {}) {
-  return { summary: entry.summary, config: state.config, ...extra };
+  return { summary: entry.summary, config: state.config, names: state.personNames,
+           masks: masksOf(entry), ...extra };
+}
+
+function masksOf(entry) {
+  return state.masks.get(entry.summary.seriesUid) || NO_MASKS;
+}
+
+// The boxes of a series changed: its files are de-identified again before sending.
+function setMasks(seriesUid, boxes) {
+  state.masks.set(seriesUid, boxes);
+  for (const entry of state.studies.flatMap((s) => s.items)) {
+    if (entry.summary.seriesUid !== seriesUid) continue;
+    const cached = state.cache.get(entry.item);
+    if (cached) {
+      state.cache.delete(entry.item);
+      state.cacheBytes -= cached.byteLength;
+    }
+  }
+}
+
+// Every person's name in the upload (kept on this page): a name found in one file is cut
+// out of the descriptors of all. When new files bring new names, the files checked
+// before are checked again.
+function gatherNames() {
+  const names = [...new Set(state.studies.flatMap((s) => s.items)
+    .flatMap((e) => e.summary.personNames || []))].sort();
+  if (names.join("\n") === state.personNames.join("\n")) return;
+  state.personNames = names;
+  for (const entry of state.studies.flatMap((s) => s.items)) delete entry.deid;
+  state.cache.clear();
+  state.cacheBytes = 0;
 }
 
 // Run the engine on every file not checked yet; the first file of each series also
 // yields the preview (original values, kept on this computer) and a thumbnail.
 async function checkFiles() {
   const round = ++state.checkRound;
+  gatherNames();
   const jobs = [];
   const previewed = new Set();
   for (const study of state.studies) {
@@ -180,9 +217,11 @@ async function checkFiles() {
 
 async function checkOne({ entry, preview }) {
   try {
-    const prepared = await prepareForUpload(await readCopy(entry.item), deidContext(entry, { preview }));
+    const context = deidContext(entry, { preview });
+    const prepared = await prepareForUpload(await readCopy(entry.item), context);
     entry.deid = { ok: true };
     if (preview) entry.preview = prepared.report; // original values: this page only
+    if (context.masks !== masksOf(entry)) return; // the boxes changed meanwhile: not cached
     if (state.cacheBytes + prepared.bytes.byteLength <= CACHE_BYTES) {
       state.cache.set(entry.item, prepared.bytes);
       state.cacheBytes += prepared.bytes.byteLength;
@@ -216,7 +255,7 @@ const ACTION_WORDS = {
   replaced: "replaced by a placeholder",
   "uid-remapped": "replaced by new identifiers",
   "date-shifted": "moved by the same number of days (intervals kept)",
-  cleaned: "kept, with your name and IDs cut out",
+  cleaned: "kept, with names and IDs cut out",
 };
 const PSEUDONYM_TAGS = new Set(["0010,0010", "0010,0020"]);
 
@@ -244,7 +283,9 @@ function previewRows(study) {
 function pixelReviews(study) {
   return study.items.filter((e) => e.preview && e.preview.needsPixelReview).map((e) => ({
     series: e.summary.seriesDescription || e.summary.modality,
-    reason: e.preview.reason, thumbnail: e.preview.thumbnail,
+    reason: e.preview.reason, thumbnail: e.preview.thumbnail, image: e.preview.image,
+    seriesUid: e.summary.seriesUid, modality: e.summary.modality,
+    images: study.items.filter((i) => i.summary.seriesUid === e.summary.seriesUid).length,
   }));
 }
 
@@ -277,18 +318,37 @@ function previewRow(row) {
 function burnedInWarning(review) {
   const box = el("div", { class: "notice burned-in", testid: "deid-burned-in" },
     el("p", {}, el("strong", { text: `Possible text in the images: ${review.series || "a series"}` }),
-      ` — ${review.reason}. Names written into the pictures cannot be removed automatically; ` +
-      "a radiologist will check them. Untick the study to leave it out."));
+      ` — ${review.reason}.`));
   const thumb = review.thumbnail;
+  let canvas = null;
   if (thumb && thumb.rgba) {
-    const canvas = el("canvas", { width: String(thumb.width), height: String(thumb.height),
-                                  testid: "deid-burned-in-thumbnail", "aria-label": "Preview image" });
+    canvas = el("canvas", { width: String(thumb.width), height: String(thumb.height),
+                            testid: "deid-burned-in-thumbnail", "aria-label": "Preview image" });
     canvas.getContext("2d").putImageData(
       new ImageData(new Uint8ClampedArray(thumb.rgba), thumb.width, thumb.height), 0, 0);
-    box.append(canvas);
-  } else {
-    box.append(el("p", { class: "helptext", text: (thumb && thumb.unavailable) || "no preview" }));
   }
+  const image = review.image;
+  if (image && !image.cannotMask) {
+    if (!state.masks.has(review.seriesUid)) {
+      setMasks(review.seriesUid, defaultBoxes(review.modality, image));
+    }
+    box.append(el("p", { text: "Put a box over every name, number or date written in the " +
+      "picture: those parts are blacked out on this computer before anything is sent. " +
+      "A radiologist checks the images too. Untick the study to leave it out." }));
+    let editor = state.editors.get(review.seriesUid);
+    if (!editor) {
+      editor = boxEditor({ image, canvas, boxes: state.masks.get(review.seriesUid) || NO_MASKS,
+        images: review.images, onChange: (boxes) => setMasks(review.seriesUid, boxes) });
+      state.editors.set(review.seriesUid, editor);
+    }
+    box.append(editor);
+    return box;
+  }
+  const why = image ? image.cannotMask : "";
+  box.append(el("p", { text: `${why ? `This image cannot be changed on this computer (${why}). ` : ""}` +
+    "Text found in the pictures is blacked out by the portal after sending, and a radiologist " +
+    "checks the images. Untick the study to leave it out." }));
+  box.append(canvas || el("p", { class: "helptext", text: (thumb && thumb.unavailable) || "no preview" }));
   return box;
 }
 
@@ -323,8 +383,10 @@ function renderPreview() {
         ...keptNote(study),
         ...pixelReviews(study).map(burnedInWarning));
     });
+  const focused = document.activeElement; // e.g. a box being moved with the keyboard
   $("deid-preview").replaceChildren(...blocks);
   $("deid-preview-section").hidden = blocks.length === 0;
+  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus();
 }
 
 function progress(done, total) {

@@ -9,15 +9,24 @@
 // Each FILE is written to DIR/<n>_<its name>; a JSON summary goes to stdout:
 // {"files": [{"input", "output", "report"} or {"input", "error"}]}. Reports hold tags and
 // actions only, never values. --options a,b overrides the profile's enabled options.
+// --names-across: the Person Name values of all FILEs are gathered first and cut out of
+// the descriptors of each (as the upload page does for the files of one upload).
+// --mask x,y,w,h (repeatable): black out that region of every frame (pixelmask.js).
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { createEngine, DeidError } from "../src/deid-engine.js";
+import { createEngine, DeidError, parse } from "../src/deid-engine.js";
+import { personNames } from "../src/names.js";
 
 function parseArgs(argv) {
   const args = { files: [] };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
-    if (arg === "--profile" || arg === "--key" || arg === "--out" || arg === "--options") {
+    if (arg === "--names-across") {
+      args.namesAcross = true;
+    } else if (arg === "--mask") {
+      const [x, y, w, h] = argv[(i += 1)].split(",").map(Number);
+      (args.masks ||= []).push({ x, y, w, h });
+    } else if (arg === "--profile" || arg === "--key" || arg === "--out" || arg === "--options") {
       args[arg.slice(2)] = argv[(i += 1)];
     } else {
       args.files.push(arg);
@@ -40,10 +49,21 @@ async function main() {
     : args.options.split(",").map((s) => s.trim()).filter(Boolean);
   const engine = await createEngine({ profile, options, key: args.key });
   mkdirSync(args.out, { recursive: true });
+  const names = new Set();
+  if (args.namesAcross) {
+    for (const input of args.files) {
+      try {
+        personNames(parse(toArrayBuffer(readFileSync(input))).dict, names);
+      } catch {
+        // not readable: refused below, with its reason
+      }
+    }
+  }
   const files = [];
   for (const [index, input] of args.files.entries()) {
     try {
-      const { bytes, report } = await engine.deidentify(toArrayBuffer(readFileSync(input)));
+      const { bytes, report } = await engine.deidentify(toArrayBuffer(readFileSync(input)),
+        { names: [...names], masks: args.masks || [] });
       const output = join(args.out, `${index}_${basename(input)}`);
       writeFileSync(output, new Uint8Array(bytes));
       delete report.thumbnail;

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import warnings
@@ -27,8 +28,9 @@ from pydicom.sequence import Sequence
 
 from tests.conftest import REPO
 from tests.dicom.test_deid_markers import _planted_bytes, searchable
+from tests.dicom.test_deid_names import study_files
 from tests.uploads.conftest import GE_CT, sample_bytes
-from uploads.dicom.deidentify import DeidOptions, deidentify_bytes
+from uploads.dicom.deidentify import DeidOptions, deidentify_bytes, person_names
 from uploads.dicom.profile import PROFILE_PATH
 from uploads.intake.deid_api import profile_payload
 
@@ -70,6 +72,7 @@ OPTION_SETS = {
     "all": list(DeidOptions.option_names()),
 }
 SPECIFIC_CHARACTER_SET = "0008,0005"
+TEXT_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
@@ -320,3 +323,40 @@ def test_profile_endpoint_serves_the_table_options_and_choice(
     settings.DEID_OPTIONS = ["clean_descriptors"]
     body = client.get("/api/deid/profile/").json()
     assert body["allow_server_only"] is True and body["options"] == ["clean_descriptors"]
+
+
+# -- people's names across the files of one study (issue 20) ----------------------------------
+
+
+def test_names_of_a_study_are_cut_out_alike(tmp_path: Path) -> None:
+    """Real files of one study whose descriptors name its referring and performing
+    physicians (each name found in one file only): both engines, given the names of the
+    whole study, leave none of them in any output and write the same data sets."""
+    paths = []
+    for index, data in enumerate(study_files()):
+        paths.append(tmp_path / f"study_{index}.dcm")
+        paths[-1].write_bytes(data)
+    names: set[str] = set()
+    for path in paths:
+        names |= person_names(read(path.read_bytes()))
+    args = [str(NODE), "--no-warnings", str(TOOL), "--profile", str(write_profile(tmp_path)),
+            "--key", KEY.hex(), "--out", str(tmp_path / "files"), "--names-across"]  # fmt: skip
+    done = subprocess.run(
+        [*args, *map(str, paths)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    browser = json.loads(done.stdout)["files"]
+    options = DeidOptions.from_names(profile_payload()["options"])
+    assert options.clean_descriptors
+    for path, result in zip(paths, browser, strict=True):
+        clean, _ = deidentify_bytes(
+            path.read_bytes(), key=KEY, options=options, uid_root="2.25", names=names
+        )
+        js_bytes = Path(result["output"]).read_bytes()
+        assert differences(read(clean), read(js_bytes)) == [], path.name
+        for output in (clean, js_bytes):
+            text = " ".join(str(e.value) for e in read(output).iterall() if e.VR in TEXT_VRS)
+            for part in ("Oladele", "Adaeze", "Vandamme", "Kris", "Li", "Wu"):
+                assert not re.search(rf"(?<!\w){part}(?!\w)", text, re.I), (path.name, part)
+    masked = read(Path(browser[0]["output"]).read_bytes())
+    assert masked.SeriesDescription == "******** protocol, ** lab"  # names of the MR file

@@ -494,3 +494,26 @@ def test_a_cancelled_upload_leaves_nothing_in_quarantine(
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.cancel(upload)
     assert quarantine.is_empty()
+
+
+def test_a_name_found_in_one_file_is_cut_out_of_the_other_files(login: Any, patient: Any) -> None:
+    """Server de-identification (issue 20): the people's names of a batch's files are
+    gathered before any is de-identified. The CT's Series Description names the MR's
+    performing physician; the CT alone does not know that name."""
+    from django.core.files.storage import default_storage
+
+    from tests.dicom.test_deid_names import study_files
+
+    client = login(patient)
+    files = study_files()
+    upload = UploadClient(client).create(len(files))
+    assert post_batch(client, upload, files).status_code == 200
+    outcomes = ingest_all(upload)
+    assert sorted(o.status for o in outcomes) == ["stored", "stored"]
+    stored = [
+        pydicom.dcmread(io.BytesIO(default_storage.open(i.file).read()))
+        for i in Instance.objects.all()
+    ]
+    ct = next(ds for ds in stored if ds.Modality == "CT")
+    assert ct.SeriesDescription == "******** protocol, ** lab"
+    assert ct.StudyDescription == "Investigators^*******"

@@ -133,6 +133,9 @@ OPTION_INFO: dict[str, tuple[str, str, str]] = {
     "retain_safe_private": ("retain_safe_private", "113111", "Retain Safe Private Option"),
 }
 BASIC_PROFILE_CODE = ("113100", "Basic Application Confidentiality Profile")
+#: Added to De-identification Method Code Sequence when regions of the pixels were
+#: blacked out (PS3.15 E.3.1 Clean Pixel Data Option), and only then.
+CLEAN_PIXEL_CODE = ("113101", "Clean Pixel Data Option")
 #: First De-identification Method value; ``{edition}`` is the table's edition.
 METHOD_TEMPLATE = "PS3.15 {edition} Basic Application Confidentiality Profile"
 #: Longest LO value (PS3.5 6.2): De-identification Method values are cut to it.
@@ -150,7 +153,9 @@ TEXT_DUMMIES = {
     "AS": "000D",
     "DS": "0",
     "IS": "0",
-    "UR": "",
+    # A valid URI (RFC 3986) under the reserved .invalid domain (RFC 2606): D needs a
+    # non-zero length value (PS3.15 Table E.1-1a), e.g. for Selector UR Value.
+    "UR": "http://example.invalid/",
 }
 NUMBER_DUMMIES: dict[str, int | float] = {
     "US": 0,
@@ -173,6 +178,14 @@ CLEANABLE_VRS = frozenset({"AE", "CS", "LO", "SH", "LT", "ST", "UT", "UC", "PN"}
 MIN_TOKEN = 3
 #: How a name is split into the tokens cut out of descriptors.
 NAME_SPLIT_PATTERN = r"[\^=,\s]+"
+#: Every person's name found in an upload or study (any PN value, nested ones included)
+#: is cut out of kept descriptors as whole words (case-insensitive), the same matching
+#: as for text found in the pixels: its family, given and middle name components
+#: (PS3.5 6.2.1; prefixes and suffixes such as "Dr" are not names), each component
+#: whole and split into words at these characters, words of at least this length.
+NAME_PART_COMPONENTS = 3
+NAME_WORD_SPLIT_PATTERN = r"[\s,.\-]+"
+MIN_NAME_PART = 2
 
 #: Days a patient's dates move back at most (the shift is -1 .. -MAX_SHIFT_DAYS).
 MAX_SHIFT_DAYS = 3650
@@ -381,6 +394,7 @@ def engine_constants() -> dict[str, Any]:
         },
         "option_order": list(OPTION_INFO),
         "basic_profile_code": {"code": BASIC_PROFILE_CODE[0], "meaning": BASIC_PROFILE_CODE[1]},
+        "clean_pixel_code": {"code": CLEAN_PIXEL_CODE[0], "meaning": CLEAN_PIXEL_CODE[1]},
         "method": {
             "template": METHOD_TEMPLATE,
             "max_length": LO_MAX_LENGTH,
@@ -415,6 +429,9 @@ def engine_constants() -> dict[str, Any]:
             "cleanable_vrs": sorted(CLEANABLE_VRS),
             "min_token": MIN_TOKEN,
             "name_split": NAME_SPLIT_PATTERN,
+            "name_part_components": NAME_PART_COMPONENTS,
+            "name_word_split": NAME_WORD_SPLIT_PATTERN,
+            "min_name_part": MIN_NAME_PART,
             "name_tags": [_hex(t) for t in NAME_TAGS],
             "id_tags": [_hex(t) for t in ID_TAGS],
         },

@@ -59,6 +59,7 @@ from uploads.dicom.constants import (
     ALWAYS_REVIEW_SOP_CLASSES,
     BASIC_PROFILE_CODE,
     BINARY_SIZES,
+    CLEAN_PIXEL_CODE,
     CLEANABLE_VRS,
     CLEANED,
     CODING_SCHEME,
@@ -75,9 +76,12 @@ from uploads.dicom.constants import (
     LO_MAX_LENGTH,
     MESSAGES,
     METHOD_TEMPLATE,
+    MIN_NAME_PART,
     MIN_TOKEN,
+    NAME_PART_COMPONENTS,
     NAME_SPLIT_PATTERN,
     NAME_TAGS,
+    NAME_WORD_SPLIT_PATTERN,
     NUMBER_DUMMIES,
     OPTION_INFO,
     OVERLAY_DATA_ELEMENT,
@@ -127,7 +131,10 @@ __all__ = [
     "deidentify_bytes",
     "deidentify_file",
     "engine_constants",
+    "name_parts",
+    "names_in_file",
     "patient_identity",
+    "person_names",
     "pixel_review",
 ]
 
@@ -366,6 +373,7 @@ class _Run:
         "counts",
         "invalid_uids",
         "key",
+        "names_re",
         "pseudonym",
         "scrub_re",
         "shift",
@@ -383,6 +391,7 @@ class _Run:
         pseudonym: str,
         shift: int | None,
         scrub_re: re.Pattern[str] | None,
+        names_re: re.Pattern[str] | None = None,
     ) -> None:
         self.compiled = compiled
         self.key = key
@@ -392,6 +401,7 @@ class _Run:
         self.pseudonym = pseudonym
         self.shift = shift
         self.scrub_re = scrub_re
+        self.names_re = names_re
         self.counts: Counter[tuple[int, str]] = Counter()
         self.uid_cache: dict[str, str] = {}
 
@@ -411,9 +421,12 @@ class _Run:
         return new
 
     def scrub(self, text: str) -> str:
-        if self.scrub_re is None or not text:
-            return text
-        return self.scrub_re.sub(lambda m: "*" * len(m.group(0)), text)
+        """The patient's names and IDs anywhere in ``text``, then every person's name
+        parts as whole words, replaced by as many ``*``."""
+        for pattern in (self.scrub_re, self.names_re):
+            if pattern is not None and text:
+                text = pattern.sub(lambda m: "*" * len(m.group(0)), text)
+        return text
 
 
 def _elements(ds: Dataset) -> dict[int, Any]:
@@ -840,6 +853,85 @@ def _identifier_tokens(ds: Dataset) -> set[str]:
     return {t for t in tokens if len(t) >= _MIN_TOKEN}
 
 
+_PN_COMPONENT_SPLIT_RE = re.compile(r"\^")
+_NAME_WORD_SPLIT_RE = re.compile(NAME_WORD_SPLIT_PATTERN)
+_NOT_NAMES = frozenset({DUMMY_TEXT_VALUE.casefold()})
+
+
+def name_parts(values: Iterable[str]) -> set[str]:
+    """The parts of Person Name values that are cut out of descriptors.
+
+    Each value's component groups (alphabetic, ideographic, phonetic, separated by
+    ``=``) and, in each, the family, given and middle name components (PS3.5 6.2.1,
+    separated by ``^``; prefix and suffix are titles, not names): every component whole
+    and its words, at least :data:`MIN_NAME_PART` characters long. Pseudonyms and the
+    engine's own dummy are not names.
+
+    >>> sorted(name_parts(["Van Damme^Kris^^Dr."]))
+    ['Damme', 'Kris', 'Van', 'Van Damme']
+    """
+    parts: set[str] = set()
+    for value in values:
+        if _PSEUDONYM_RE.match(value.strip(" \x00")):
+            continue
+        for group in value.split("="):
+            for component in _PN_COMPONENT_SPLIT_RE.split(group)[:NAME_PART_COMPONENTS]:
+                whole = component.strip(" \x00")
+                parts.add(whole)
+                parts.update(_NAME_WORD_SPLIT_RE.split(whole))
+    return {p for p in parts if len(p) >= MIN_NAME_PART and p.casefold() not in _NOT_NAMES}
+
+
+def person_names(ds: Dataset) -> set[str]:
+    """Every Person Name (VR PN, PS3.5 6.2) value in ``ds``, nested ones included.
+
+    Gathered from every file of an upload or study before any is de-identified, so that
+    a name found in one file is cut out of the descriptors of all (PS3.15 E.3.5, Clean
+    Descriptors Option). Private elements count when their VR is explicit.
+    """
+    found: set[str] = set()
+    with _quiet():
+        _gather_names(ds, found)
+    return found
+
+
+def names_in_file(data: bytes) -> set[str]:
+    """:func:`person_names` of an encoded file (read up to its Pixel Data); an empty set
+    for anything that is not a readable DICOM file (de-identifying it says why)."""
+    if not sniff_dicom(data[:1024]):
+        return set()
+    has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
+    with _quiet():
+        try:
+            check_inflated_size(io.BytesIO(data))
+            ds = dcmread(io.BytesIO(data), force=not has_preamble, stop_before_pixels=True)
+            return person_names(ds)
+        except Exception:
+            return set()
+
+
+def _gather_names(ds: Dataset, found: set[str]) -> None:
+    elements = _elements(ds)
+    for tag in [int(t) for t in elements]:
+        elem = elements[tag]
+        if _is_sequence(elem, tag):
+            for item in ds[tag].value or ():
+                _gather_names(item, found)
+            continue
+        vr = elem.VR if elem.VR is not None else _dictionary_vr(tag)
+        if vr == "PN":
+            found.update(v for v in _strings(ds, tag) if v)
+
+
+def _names_pattern(parts: set[str]) -> re.Pattern[str] | None:
+    """Whole words (no letter, digit or ``_`` on either side), case-insensitive."""
+    if not parts:
+        return None
+    ordered = sorted(parts, key=lambda p: (-len(p), p))
+    words = "|".join(re.escape(p) for p in ordered)
+    return re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
+
+
 def _scrub_pattern(tokens: set[str]) -> re.Pattern[str] | None:
     if not tokens:
         return None
@@ -876,15 +968,20 @@ def _encode_text(tag: int, vr: str, text: str, implicit: bool, order: str) -> by
 
 
 @functools.cache
-def _method_code_element(options: DeidOptions, implicit: bool, little: bool) -> RawDataElement:
+def _method_code_element(
+    options: DeidOptions, implicit: bool, little: bool, pixels_cleaned: bool = False
+) -> RawDataElement:
     """De-identification Method Code Sequence, already encoded (PS3.3 C.7.1.1).
 
-    CID 7050 codes of the profile and the options (PS3.16). Encoded once per option set
-    and encoding and inserted as a raw element: writing five small items through pydicom
-    would cost a fifth of the whole file write.
+    CID 7050 codes of the profile and the options (PS3.16), and the Clean Pixel Data
+    Option's when the pixels were cleaned. Encoded once per option set and encoding and
+    inserted as a raw element: writing five small items through pydicom would cost a fifth
+    of the whole file write.
     """
     order = "<" if little else ">"
     codes = [BASIC_PROFILE_CODE] + [_OPTION_INFO[n][1:] for n in options.names()]
+    if pixels_cleaned:
+        codes.append(CLEAN_PIXEL_CODE)
     items = b""
     for value, meaning in codes:
         item = b"".join(
@@ -935,6 +1032,7 @@ def deidentify(
     options: DeidOptions | None = None,
     uid_root: str = DEFAULT_UID_ROOT,
     uid_scope: str = "",
+    names: Iterable[str] = (),
 ) -> DeidResult:
     """De-identify ``ds`` **in place** (PS3.15 E.1.1 Basic Profile plus ``options``).
 
@@ -956,6 +1054,11 @@ def deidentify(
         Under an owned root: whom the UIDs are issued for (e.g. an account). A UID in
         the input is kept only when it was issued under this root for this scope with
         this key (:func:`uploads.dicom.uids.is_issued_uid`); every other UID is replaced.
+    names : iterable of str
+        Person Name values found in the other files of the same upload or study
+        (:func:`person_names` of each, gathered before any is de-identified). With Clean
+        Descriptors, their parts and those of every PN value in ``ds`` are cut out of the
+        kept descriptors as whole words (:func:`name_parts`).
 
     Returns
     -------
@@ -977,7 +1080,8 @@ def deidentify(
     edition = prof.load_profile().edition
     with _quiet():
         try:
-            return _deidentify(ds, key, options, uid_root, uid_scope, compiled, edition)
+            extra = frozenset(names)
+            return _deidentify(ds, key, options, (uid_root, uid_scope), compiled, edition, extra)
         except DicomInputError:
             raise
         except Exception as exc:
@@ -1017,21 +1121,37 @@ def _issued_here(ds: Dataset, key: bytes, uid_root: str, uid_scope: str) -> bool
     )
 
 
+_METHOD_CODES = TAGS["DeidentificationMethodCodeSequence"]
+_BURNED_IN = TAGS["BurnedInAnnotation"]
+
+
+def _pixels_cleaned(ds: Dataset) -> bool:
+    """The input says its pixels were cleaned already (e.g. by the browser engine's box
+    editor, before sending): Burned In Annotation NO and the Clean Pixel Data Option's
+    code (PS3.15 E.3.1) in De-identification Method Code Sequence. Kept in the output."""
+    if _text(ds, _BURNED_IN).upper() != "NO" or _METHOD_CODES not in _elements(ds):
+        return False
+    items = ds[_METHOD_CODES].value or ()
+    return any(_text(item, 0x00080100) == CLEAN_PIXEL_CODE[0] for item in items)
+
+
 def _deidentify(
     ds: Dataset,
     key: bytes,
     options: DeidOptions,
-    uid_root: str,
-    uid_scope: str,
+    uid_where: tuple[str, str],
     compiled: prof.CompiledProfile,
     edition: str,
+    names: frozenset[str],
 ) -> DeidResult:
+    uid_root, uid_scope = uid_where
     if _is_dicomdir(ds):
         raise DicomInputError(MESSAGES["dicomdir"])
     sop_class = _text(ds, _SOP_CLASS_UID)
     if not sop_class or not _text(ds, _SOP_INSTANCE_UID):
         raise DicomInputError(MESSAGES["no_sop_uids"])
     review = pixel_review(ds)
+    cleaned_pixels = _pixels_cleaned(ds)
     identity = patient_identity(ds)
     if _issued_here(ds, key, uid_root, uid_scope):
         # Our own output again (e.g. an exported study re-imported): keep the pseudonym
@@ -1045,8 +1165,11 @@ def _deidentify(
             if options.retain_longitudinal_modified_dates
             else None
         )
-    scrub = _scrub_pattern(_identifier_tokens(ds)) if options.clean_descriptors else None
-    run = _Run(compiled, key, uid_root, uid_scope, pseudonym, shift, scrub)
+    scrub = names_re = None
+    if options.clean_descriptors:
+        scrub = _scrub_pattern(_identifier_tokens(ds))
+        names_re = _names_pattern(name_parts(person_names(ds) | names))
+    run = _Run(compiled, key, uid_root, uid_scope, pseudonym, shift, scrub, names_re)
     syntax = _transfer_syntax(ds)
 
     _walk(ds, run, _NORMAL)
@@ -1055,7 +1178,7 @@ def _deidentify(
     ds.add_new(_PATIENT_ID, "LO", pseudonym)
     ds.add_new(TAGS["PatientIdentityRemoved"], "CS", "YES")
     ds.add_new(TAGS["DeidentificationMethod"], "LO", _method_values(options, edition))
-    method_codes = _method_code_element(options, *_encoding(syntax, ds))
+    method_codes = _method_code_element(options, *_encoding(syntax, ds), cleaned_pixels)
     ds[TAGS["DeidentificationMethodCodeSequence"]] = method_codes
     temporal = "MODIFIED" if shift is not None else "REMOVED"
     ds.add_new(TAGS["LongitudinalTemporalInformationModified"], "CS", temporal)
@@ -1143,6 +1266,7 @@ def deidentify_bytes(
     options: DeidOptions | None = None,
     uid_root: str = DEFAULT_UID_ROOT,
     uid_scope: str = "",
+    names: Iterable[str] = (),
 ) -> tuple[bytes, DeidResult]:
     """De-identify an encoded DICOM file and return the new file's bytes.
 
@@ -1156,7 +1280,7 @@ def deidentify_bytes(
         SOP Instance UID). No other exception escapes for bad input.
     """
     encoded, result, _ = deidentify_encoded(
-        data, key=key, options=options, uid_root=uid_root, uid_scope=uid_scope
+        data, key=key, options=options, uid_root=uid_root, uid_scope=uid_scope, names=names
     )
     return encoded, result
 
@@ -1168,12 +1292,15 @@ def deidentify_encoded(
     options: DeidOptions | None = None,
     uid_root: str = DEFAULT_UID_ROOT,
     uid_scope: str = "",
+    names: Iterable[str] = (),
 ) -> tuple[bytes, DeidResult, Dataset]:
     """As :func:`deidentify_bytes`, and also return the de-identified data set as it was
     written, so a caller that indexes the result need not parse the new bytes again."""
     with _quiet():
         ds = _read(data)
-        result = deidentify(ds, key=key, options=options, uid_root=uid_root, uid_scope=uid_scope)
+        result = deidentify(
+            ds, key=key, options=options, uid_root=uid_root, uid_scope=uid_scope, names=names
+        )
         try:
             encoded = encode_file(ds, data) or _write(ds)
         except Exception as exc:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -40,7 +41,7 @@ from pydicom.uid import UID
 from portal.errors import TRANSIENT
 from portal.oncommit import after_commit
 from uploads import storage
-from uploads.dicom.deidentify import DeidResult, deidentify_encoded
+from uploads.dicom.deidentify import DeidResult, deidentify_encoded, names_in_file
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.index import InstanceIndex, check_limits, index_dataset
 from uploads.dicom.sources import is_zip, iter_zip
@@ -171,8 +172,10 @@ def run_batch(ids: list[int], batch: Batch, written: list[str]) -> None:
             finish_batch(upload, files)
             return
         prepared: list[Prepared] = []
+        received = {file.pk: quarantine.read_all(file) for file in files}
+        names = batch_names(received.values())
         for file in files:
-            result = prepare(file)
+            result = prepare(file, received.pop(file.pk), names)
             if isinstance(result, Prepared):
                 prepared.append(result)
             else:
@@ -238,10 +241,23 @@ def claim_files(upload_id: int, limit: int, only: int | None = None) -> tuple[li
     return ids, more
 
 
-def prepare(file: UploadFile) -> Prepared | FileOutcome:
-    """Read, verify and de-identify one file. A file that cannot be used is settled here
-    (rejected with its reason); a ZIP is unpacked into child files."""
-    data = quarantine.read_all(file)
+def batch_names(received: Iterable[bytes]) -> frozenset[str]:
+    """Every person's name (PN value) in the batch's files, read before any of them is
+    de-identified: Clean Descriptors cuts all of them out of every file's descriptors.
+    Held in memory for the batch only, never stored or logged (docs/deidentification.md,
+    "People's names in descriptors")."""
+    names: set[str] = set()
+    for data in received:
+        names |= names_in_file(data)
+    return frozenset(names)
+
+
+def prepare(
+    file: UploadFile, data: bytes, names: frozenset[str] = frozenset()
+) -> Prepared | FileOutcome:
+    """Verify and de-identify one received file (``data``); ``names``: :func:`batch_names`.
+    A file that cannot be used is settled here (rejected with its reason); a ZIP is
+    unpacked into child files."""
     try:
         if len(data) != file.size:
             raise DicomInputError(
@@ -251,7 +267,7 @@ def prepare(file: UploadFile) -> Prepared | FileOutcome:
             raise DicomInputError("the file arrived damaged; please upload it again")
         if is_zip(data):
             return expand_archive(file, data)
-        return deidentify(file, data)
+        return deidentify(file, data, names)
     except DicomInputError as exc:
         return settle(file, FileStatus.REJECTED, str(exc))
     except TRANSIENT:
@@ -268,13 +284,14 @@ def refuse_for_a_bug(file: UploadFile, exc: Exception) -> FileOutcome:
     return settle(file, FileStatus.REJECTED, INTERNAL_ERROR)
 
 
-def deidentify(file: UploadFile, data: bytes) -> Prepared:
+def deidentify(file: UploadFile, data: bytes, names: frozenset[str] = frozenset()) -> Prepared:
     clean, result, ds = deidentify_encoded(
         data,
         key=keys.server_key(),
         options=keys.deid_options(),
         uid_root=settings.DEID_UID_ROOT,
         uid_scope=keys.uid_scope(file.upload.owner_id),
+        names=names,
     )
     if str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         raise DicomInputError("CD index (DICOMDIR): used only to find the images")

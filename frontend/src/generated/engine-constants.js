@@ -47,6 +47,10 @@ const ENGINE = {
     "code": "113100",
     "meaning": "Basic Application Confidentiality Profile"
   },
+  "clean_pixel_code": {
+    "code": "113101",
+    "meaning": "Clean Pixel Data Option"
+  },
   "method": {
     "template": "PS3.15 {edition} Basic Application Confidentiality Profile",
     "max_length": 64,
@@ -103,7 +107,7 @@ const ENGINE = {
       "AS": "000D",
       "DS": "0",
       "IS": "0",
-      "UR": ""
+      "UR": "http://example.invalid/"
     },
     "number": {
       "US": 0,
@@ -147,6 +151,9 @@ const ENGINE = {
     ],
     "min_token": 3,
     "name_split": "[\\^=,\\s]+",
+    "name_part_components": 3,
+    "name_word_split": "[\\s,.\\-]+",
+    "min_name_part": 2,
     "name_tags": [
       "00100010",
       "00101001",
