@@ -98,7 +98,7 @@ def marker_stack(orientation: list[float], count: int = 6) -> list[Dataset]:
     voxel at the patient's far left (+x), posterior (+y) and superior (+z) corner."""
     row, column = np.array(orientation[:3]), np.array(orientation[3:])
     normal = np.cross(row, column)
-    datasets = []
+    datasets: list[Dataset] = []
     series, frame = generate_uid(), generate_uid()
     for k in range(count):
         ds = Dataset()
