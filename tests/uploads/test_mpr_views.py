@@ -59,7 +59,12 @@ def test_the_volume_is_built_once_per_process_and_the_cache_is_bounded(
     client.force_login(imported_study.owner)
     series = the_series(imported_study)
     built = []
-    monkeypatch.setattr(volumes, "load_volume", lambda s: built.append(1) or load_volume(s))
+
+    def counted(sources: Any) -> Any:
+        built.append(1)
+        return load_volume(sources)
+
+    monkeypatch.setattr(volumes, "load_volume", counted)
     for n in range(5):
         assert client.get(f"/api/series/{series.pk}/mpr/axial.png?index={n}").status_code == 200
     assert client.get(f"/api/series/{series.pk}/mpr/").status_code == 200
