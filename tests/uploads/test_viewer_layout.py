@@ -182,3 +182,32 @@ def test_mpr_crosshair_links_the_three_planes(page: Any, patient: Any, imported_
     page.wait_for_function(
         "() => document.querySelector('[data-testid=layout-overlay-3]').dataset.lines === '[]'"
     )
+
+
+def test_the_page_fits_a_phone_passes_axe_and_tabs_in_order(
+    browser: Any, live_server: Any, patient: Any, imported_study: Any, prior_study: Any
+) -> None:
+    """At 360 and 390 px: no sideways scroll, no serious axe-core violation; at desktop
+    width Tab reaches every control in order with a visible focus ring, and the only
+    pointer-driven elements are the viewports (focusable; their keys are in the help)."""
+    from tests.a11y import axe_violations, click_only_elements, describe, sideways_scroll, tab_walk
+
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)  # axe is inline
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    browser_login(page, patient.email)
+    for width in (360, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(f"/studies/{imported_study.pk}/layout/")
+        page.wait_for_selector("body[data-ready=true]")
+        viewport(page, 1)
+        assert sideways_scroll(page, width) == ""
+        assert describe(axe_violations(page)) == []
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"/studies/{imported_study.pk}/layout/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_load_state("networkidle")
+    assert tab_walk(page) == []
+    viewports = tuple(f"layout-viewport-{n}" for n in range(4))
+    assert click_only_elements(page, ".layout-room", exempt=viewports) == []
+    context.close()
