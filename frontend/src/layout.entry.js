@@ -59,7 +59,7 @@ function setLayout(name) {
 
 function relink() { if (state.sync) link(shown()); }
 
-async function place(n, studyKey, seriesId) {
+async function place(n, studyKey, seriesId, focus = true) {
   const study = state.studies.get(studyKey);
   const series = study && study.manifest.series.find((s) => s.id === seriesId);
   if (!series) return;
@@ -70,7 +70,7 @@ async function place(n, studyKey, seriesId) {
   vp.setGeometry(await geometryOf(series.id));
   relink();
   redraw();
-  vp.el.focus();
+  if (focus) vp.el.focus();
 }
 
 async function startMpr() {
@@ -160,11 +160,11 @@ async function init() {
     // study's series of the same modality and description (else its first), else this
     // study's second series.
     const first = current.series[0];
-    await place(0, key, first.id);
+    await place(0, key, first.id, false);
     const prior = priors.length ? state.studies.get(`prior${priors[0].id}`).manifest.series : [];
     const match = prior.find((s) => s.modality === first.modality && s.description === first.description) || prior[0];
-    if (match) await place(1, `prior${priors[0].id}`, match.id);
-    else if (current.series[1]) await place(1, key, current.series[1].id);
+    if (match) await place(1, `prior${priors[0].id}`, match.id, false);
+    else if (current.series[1]) await place(1, key, current.series[1].id, false);
     state.active = 0;
     relink();
     redraw();

@@ -134,8 +134,20 @@ export class Viewport {
     this.img.alt = text;
   }
 
+  // Scale the image to fit the viewport (up as well as down), keeping its aspect.
+  fit() {
+    const { naturalWidth: w, naturalHeight: h } = this.img;
+    if (!w || !h) return;
+    const box = this.el.getBoundingClientRect();
+    const scale = Math.max(0.01, Math.min((box.width - 4) / w, (box.height - 4) / h));
+    const [width, height] = [Math.floor(w * scale), Math.floor(h * scale)];
+    Object.assign(this.img.style, { width: `${width}px`, height: `${height}px`,
+      left: `${Math.round((box.width - 4 - width) / 2)}px`, top: `${Math.round((box.height - 4 - height) / 2)}px` });
+  }
+
   // Fractions of the shown image → canvas pixels.
   placer() {
+    this.fit();
     const box = this.el.getBoundingClientRect();
     const rect = this.img.getBoundingClientRect();
     this.canvas.width = box.width;
