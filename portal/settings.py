@@ -201,6 +201,11 @@ else:
 # bounded by Redis' maxmemory with volatile-lru (docs/deployment.md): entries with a
 # lifetime are evicted first, the broker's queues (no lifetime) never.
 SLICE_CACHE_SECONDS = env_int("SLICE_CACHE_SECONDS", 3600)
+# Multiplanar reformat (uploads/viewer/volumes.py): each web worker process keeps the
+# volumes of this many series in memory (least recently used first out; a 512x512x300 CT
+# takes 150 MB), and refuses to build a volume of more than MPR_MAX_VOXELS voxels.
+MPR_VOLUME_CACHE = env_int("MPR_VOLUME_CACHE", 3)
+MPR_MAX_VOXELS = env_int("MPR_MAX_VOXELS", 512 * 512 * 1200)
 
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}

@@ -216,6 +216,33 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
     ),
+    # layouts, priors and multiplanar reformat (uploads/viewer/mpr_views.py); the series
+    # has one image: past the permission check, MPR says in words it is not a volume
+    "viewer-layout": (
+        "study",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    "api-study-priors": (
+        "study",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    "api-series-geometry": (
+        "pool_series",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    "api-series-mpr": (
+        "pool_series",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 422, "admin": 422},
+    ),
+    "api-series-mpr-plane": (
+        "pool_series_plane",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 422, "admin": 422},
+    ),
     # reporting (reports/urls.py); kinds made by tests/reports/factories.route_kwargs
     "study-request": (
         "study",
@@ -449,6 +476,11 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         from tests.reports.factories import add_instance
 
         return {"pk": add_instance(users["study"]).pk}
+    if kind in {"pool_series", "pool_series_plane"}:
+        from tests.reports.factories import add_instance
+
+        series = {"pk": add_instance(users["study"]).series_id}
+        return series if kind == "pool_series" else {**series, "plane": "coronal"}
     if kind in {"share_link", "share_token", "export"}:
         from tests.sharing.factories import route_kwargs as sharing_kwargs
 

@@ -74,6 +74,7 @@ __all__ = [
     "VolumeError",
     "VolumePlan",
     "dicomdir_plan",
+    "fill_volume",
     "lps_to_ras",
     "nifti_affine",
     "plan_volume",
@@ -573,10 +574,7 @@ def write_nifti(
             (p.astype(np.float32) * slope + intercept if float_output else p)
             for p, slope, intercept in slices
         )
-        if plan.resampling is None:
-            _fill_as_acquired(volume, values)
-        else:
-            _fill_resampled(volume, plan.resampling, values)
+        fill_volume(volume, plan, values)
         volume.flush()
         image = nib.Nifti1Image(volume, plan.affine)
         if plan.description:
@@ -591,6 +589,19 @@ def write_nifti(
             image.header.set_slope_inter(1.0, 0.0)
         nib.save(image, os.fspath(path))
         del volume, image
+
+
+def fill_volume(volume: np.ndarray, plan: VolumePlan, slices: Iterator[np.ndarray]) -> None:
+    """Fill a ``plan.shape`` (columns, rows, slices) array with the planned volume.
+
+    ``slices`` are the stored (or rescaled) values of the acquired slices, (rows, columns)
+    each, in ``plan.order``. Used by :func:`write_nifti` and by the viewer's multiplanar
+    reformat (:mod:`uploads.dicom.volume`), so both see the same resampled voxels.
+    """
+    if plan.resampling is None:
+        _fill_as_acquired(volume, slices)
+    else:
+        _fill_resampled(volume, plan.resampling, slices)
 
 
 def _fill_as_acquired(volume: np.ndarray, slices: Iterator[np.ndarray]) -> None:

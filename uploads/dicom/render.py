@@ -94,6 +94,7 @@ __all__ = [
     "read_dataset",
     "render_array",
     "render_png",
+    "window_values",
 ]
 
 #: Largest frame accepted, in values (rows x columns x samples per pixel), checked before
@@ -1025,6 +1026,23 @@ def _window_table(
     table = _to_uint8(_window_unit(values, window), invert)
     table.setflags(write=False)
     return table
+
+
+def window_values(
+    stored: np.ndarray, slope: float, intercept: float, window: Window, invert: bool = False
+) -> np.ndarray:
+    """Stored greyscale values → 8-bit display values: Rescale Slope/Intercept (PS3.3
+    C.11.1), then `window` (C.11.2.1.2), then an optional inversion. Integer values of at
+    most 16 bits go through the same cached table as a rendered slice (one look-up per
+    pixel); other values are computed. Used for reformatted planes (:mod:`uploads.dicom.mpr`).
+    """
+    if stored.dtype.kind in "iu" and stored.dtype.itemsize <= 2:
+        dtype_str = stored.dtype.str.lstrip("<>=|")
+        _, index_dtype = _domain(dtype_str)
+        table = _window_table(dtype_str, float(slope), float(intercept), window, invert)
+        return np.take(table, stored.view(index_dtype))
+    values = stored.astype(np.float32) * slope + intercept
+    return _to_uint8(_window_unit(values, window), invert)
 
 
 def _grey(
