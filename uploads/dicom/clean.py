@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.filewriter import dcmwrite
 
 from uploads.dicom.deidentify import DeidOptions, DeidResult, deidentify_encoded
+from uploads.dicom.index import check_limits, index_dataset
 from uploads.dicom.pixels import CLEAN_PIXEL_CODE, Cleaning, clean_dataset
 from uploads.dicom.words import identifying_words
 
@@ -109,6 +110,10 @@ def deidentify_and_clean(
     wanted = clean and "PixelData" in ds
     if not wanted or not (result.needs_pixel_review or regions or browser_cleaned):
         return CleanedFile(encoded, result, ds, None, "")
+    try:
+        check_limits(index_dataset(ds), int(ds.get("SamplesPerPixel", 1) or 1))
+    except Exception:  # too large to decode here: the caller refuses it as it would anyway
+        return CleanedFile(encoded, result, ds, None, HOLD_UNDECODABLE)
     try:
         cleaning = clean_dataset(ds, words, regions=regions, ocr=ocr)
         if cleaning.masked:
