@@ -87,6 +87,7 @@ def test_matching_forgives_ocr_confusions_but_leaves_labels_alone() -> None:
     m = Matcher(["DOE", "JOHNSTONE", "4711-0815", "5 MAR 1971", "BAPTIST MED CTR"])
     assert m.word("D0E") and m.word("J0HNST0NE") and m.word("JOHNST0NF")  # O/0, one typo
     assert m.word("DOE*JOHN") and m.word("ID:4711-0815") and m.word("471l-0815")
+    assert m.word("DOESJOHNSTONE") and not m.word("DOESN")  # "^" misread, joined
     assert m.match(["DOB", "5", "Mar", "1971"]) == {1, 2, 3}
     for label in ("C5-1", "ABD", "MI=0.8", "cm", "PWR", "L", "1971"):
         assert not m.word(label), label
@@ -266,3 +267,41 @@ def test_real_institution_name_in_a_real_ultrasound_is_found() -> None:
     result = cleaned(sample_bytes("US1_UNCR.dcm"))
     assert result.cleaning is not None
     assert {"BAPTIST", "MED", "CTR"} <= {b.text for b in result.cleaning.identifying}
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+@needs_ocr
+def test_cli_clean_pixels_and_mask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from uploads.dicom import cli_deidentify
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "us.dcm").write_bytes(burn("US1_UNCR.dcm").data)
+    argv = ["--key", "k", "--out", str(tmp_path / "out"), str(tmp_path / "in")]
+    code = cli_deidentify.main([*argv, "--clean-pixels", "--mask", "600,440,40,40"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and "pixels cleaned" in lines[0], lines
+    (written,) = (tmp_path / "out").rglob("*.dcm")
+    ds = dcmread(written)
+    assert ds.BurnedInAnnotation == "NO"
+    assert frames_of(ds)[0, 440:480, 600:640].max() == 0  # the region asked for
+
+
+def test_cli_mask_alone_needs_no_ocr_and_bad_regions_are_refused_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.dicom.conftest import sample_bytes
+    from uploads.dicom import cli_deidentify
+
+    (tmp_path / "mr.dcm").write_bytes(sample_bytes("MR_small.dcm"))
+    argv = ["--key", "k", "--out", str(tmp_path / "out"), str(tmp_path / "mr.dcm")]
+    assert cli_deidentify.main([*argv, "--mask", "0,0,10,5"]) == 0
+    (written,) = (tmp_path / "out").rglob("*.dcm")
+    ds = dcmread(written)
+    assert (pixel_array(ds)[0:5, 0:10] == pixel_array(ds).min()).all()
+    assert "needs pixel review" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        cli_deidentify.main([*argv, "--mask", "1,2,three,4"])
+    assert exit_info.value.code == 2
+    assert "four whole numbers" in capsys.readouterr().err

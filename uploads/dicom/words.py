@@ -170,6 +170,20 @@ class Matcher:
                 return True
             if any(_token_match(seen, value) for value in self._fuzzy):
                 return True
+            if self._joined(seen):
+                return True
+        return False
+
+    def _joined(self, seen: str) -> bool:
+        """Two values read as one word, the separator lost or misread ("DOESJOHN" for
+        "DOE^JOHN"): both halves must be values of three or more characters."""
+        for cut in range(3, len(seen) - 2):
+            left = seen[:cut]
+            if left in self._exact and (
+                seen[cut:] in self._exact
+                or (len(seen) - cut > 3 and seen[cut + 1 :] in self._exact)
+            ):
+                return True
         return False
 
     def match(self, words: Sequence[str]) -> set[int]:
