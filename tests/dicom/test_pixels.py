@@ -305,3 +305,31 @@ def test_cli_mask_alone_needs_no_ocr_and_bad_regions_are_refused_in_words(
         cli_deidentify.main([*argv, "--mask", "1,2,three,4"])
     assert exit_info.value.code == 2
     assert "four whole numbers" in capsys.readouterr().err
+
+
+@needs_ocr
+def test_a_browser_cleaned_file_is_read_again_and_held_when_a_date_is_left(tmp_path: Path) -> None:
+    """The browser sends Burned In Annotation NO and code 113101 with a pseudonymised
+    header: the server cannot match the patient's values, so dates and long numbers
+    still readable hold the image; the code stays in the stored file."""
+    from pydicom.dataset import Dataset as Item
+    from pydicom.sequence import Sequence as Seq
+
+    from uploads.dicom.clean import HOLD_SUSPECT
+
+    places = [(20, 370), (20, 388), (20, 406), (560, 340), (560, 358)]
+    ds = dcmread(io.BytesIO(burn("US1_UNCR.dcm", places).data))
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "ANON^X", "X1", ""
+    ds.InstitutionName = ""
+    ds.BurnedInAnnotation = "NO"
+    code = Item()
+    code.CodeValue, code.CodingSchemeDesignator = "113101", "DCM"
+    code.CodeMeaning = "Clean Pixel Data Option"
+    ds.DeidentificationMethodCodeSequence = Seq([code])
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    result = cleaned(out.getvalue())
+    assert result.hold == HOLD_SUSPECT
+    stored = dcmread(io.BytesIO(result.data))
+    values = [i.CodeValue for i in stored.DeidentificationMethodCodeSequence]
+    assert values.count("113101") == 1

@@ -24,7 +24,7 @@ from pydicom.filewriter import dcmwrite
 
 from uploads.dicom.deidentify import DeidOptions, DeidResult, deidentify_encoded
 from uploads.dicom.index import check_limits, index_dataset
-from uploads.dicom.pixels import CLEAN_PIXEL_CODE, Cleaning, clean_dataset
+from uploads.dicom.pixels import CLEAN_PIXEL_CODE, Cleaning, add_clean_code, clean_dataset
 from uploads.dicom.words import identifying_words
 
 __all__ = ["CleanedFile", "already_cleaned", "deidentify_and_clean", "hold_reason"]
@@ -48,11 +48,14 @@ class CleanedFile:
     hold: str  #: why an admin must confirm the image, or ""
 
 
-def _header_words(data: bytes) -> list[str]:
+def _header(data: bytes) -> tuple[list[str], bool]:
+    """The identifying words of the original header, and whether it says its pixels were
+    cleaned already (de-identification rewrites the method codes, so look first)."""
     try:
-        return identifying_words(dcmread(io.BytesIO(data), stop_before_pixels=True, force=True))
+        ds = dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+        return identifying_words(ds), already_cleaned(ds)
     except Exception:  # the de-identification reports what is wrong with the file
-        return []
+        return [], False
 
 
 def already_cleaned(ds: Dataset) -> bool:
@@ -102,11 +105,10 @@ def deidentify_and_clean(
     of a file that needs pixel review (plus ``regions``, in every frame). Raises
     :class:`~uploads.dicom.errors.DicomInputError` for bad input, like
     :func:`deidentify_encoded`; pixels that cannot be decoded are kept and held."""
-    words = _header_words(data) if clean else []
+    words, browser_cleaned = _header(data) if clean else ([], False)
     encoded, result, ds = deidentify_encoded(
         data, key=key, options=options, uid_root=uid_root, uid_scope=uid_scope
     )
-    browser_cleaned = already_cleaned(ds)
     wanted = clean and "PixelData" in ds
     if not wanted or not (result.needs_pixel_review or regions or browser_cleaned):
         return CleanedFile(encoded, result, ds, None, "")
@@ -116,7 +118,9 @@ def deidentify_and_clean(
         return CleanedFile(encoded, result, ds, None, HOLD_UNDECODABLE)
     try:
         cleaning = clean_dataset(ds, words, regions=regions, ocr=ocr)
-        if cleaning.masked:
+        if browser_cleaned and not cleaning.masked:
+            add_clean_code(ds)  # cleaned in the browser: the record stays with the file
+        if cleaning.masked or browser_cleaned:
             out = io.BytesIO()
             dcmwrite(out, ds, enforce_file_format=True)
             encoded = out.getvalue()

@@ -54,6 +54,7 @@ __all__ = [
     "CLEAN_PIXEL_CODE",
     "Cleaning",
     "TextBox",
+    "add_clean_code",
     "clean_dataset",
     "detect_text",
     "display_frames",
@@ -334,7 +335,7 @@ def mask_dataset(ds: Dataset, regions: Sequence[dict[str, int]]) -> None:
             frame[r["y"] : r["y"] + r["h"], r["x"] : r["x"] + r["w"]] = value
     _write_pixels(ds, frames.reshape(arr.shape), compress=syntax.is_compressed)
     ds.BurnedInAnnotation = "NO"
-    _add_clean_code(ds)
+    add_clean_code(ds)
 
 
 def _write_pixels(ds: Dataset, arr: np.ndarray, *, compress: bool) -> None:
@@ -352,7 +353,9 @@ def _write_pixels(ds: Dataset, arr: np.ndarray, *, compress: bool) -> None:
     ds["PixelData"].VR = "OB" if int(ds.BitsAllocated) <= 8 else "OW"
 
 
-def _add_clean_code(ds: Dataset) -> None:
+def add_clean_code(ds: Dataset) -> None:
+    """Add (113101, DCM, "Clean Pixel Data Option") to De-identification Method Code
+    Sequence unless it is there (PS3.15 E.1.1 item 6, CID 7050)."""
     value, scheme, meaning = CLEAN_PIXEL_CODE
     items = list(ds.get("DeidentificationMethodCodeSequence", []) or [])
     if any(
