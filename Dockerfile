@@ -1,6 +1,9 @@
 # The portal image: web (gunicorn), worker and beat all run from it (docker-compose.yml).
 FROM node:20-bookworm-slim AS frontend
 WORKDIR /app
+# Tesseract reads burned-in text in the worker (uploads/dicom/pixels.py)
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY frontend ./frontend
@@ -9,6 +12,9 @@ RUN npm run build
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/data
 WORKDIR /app
+# Tesseract reads burned-in text in the worker (uploads/dicom/pixels.py)
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml requirements.lock ./
 COPY portal ./portal
 COPY uploads ./uploads

@@ -305,6 +305,9 @@ DEID_OPTIONS = env_list(
 DEID_UID_ROOT = env_str("DEID_UID_ROOT", "2.25.171586514918853302742")
 # Files the browser cannot de-identify may be sent for server-only de-identification.
 DEID_ALLOW_SERVER_ONLY = env_bool("DEID_ALLOW_SERVER_ONLY", False)
+# Find identifying text burned into the pixels of files that need review, mask it in
+# every frame (PS3.15 E.3.1) and hold what is left for an admin (docs/burned-in-text.md).
+DEID_CLEAN_PIXELS = env_bool("DEID_CLEAN_PIXELS", True)
 # Lifetime of the per-image tokens the viewer's manifest hands out (uploads/viewer/slice_tokens.py).
 SLICE_TOKEN_SECONDS = env_int("SLICE_TOKEN_SECONDS", 600)
 UPLOAD_MAX_FILE_SIZE = env_int("UPLOAD_MAX_FILE_SIZE", 2 * 1024**3)

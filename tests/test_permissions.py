@@ -134,6 +134,27 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "post",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
     ),
+    # images held for burned-in text (uploads/intake/pixel_review.py)
+    "pixel-review": (
+        None,
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "pixel-review-image": (
+        "held_instance",
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 200},
+    ),
+    "pixel-review-confirm": (
+        "held_instance",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
+    "pixel-review-reject": (
+        "held_instance",
+        "post",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
+    ),
     # studies, upload API, viewer (uploads/)
     "study": (
         "study",
@@ -472,6 +493,13 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         job = PacsImport.objects.create(peer_label="PACS@127.0.0.1:104",
                                         owner=users["patient"], since="2024-01-01")  # fmt: skip
         return {"pk": job.pk}
+    if kind == "held_instance":  # an image held for an admin's check of burned-in text
+        from tests.reports.factories import add_instance
+
+        held = add_instance(users["study"], needs_pixel_review=True)
+        held.pixel_hold = "identifying text is still readable after cleaning"
+        held.save(update_fields=["pixel_hold"])
+        return {"pk": held.pk}
     if kind == "pool_instance":
         from tests.reports.factories import add_instance
 

@@ -131,6 +131,16 @@ class Instance(models.Model):
     pixel_spacing = models.JSONField(null=True, blank=True)
     needs_pixel_review = models.BooleanField(default=False)
     pixel_review_reason = models.CharField(max_length=255, blank=True)
+    # Burned-in text (uploads/dicom/pixels.py): what OCR found and what was masked
+    # (boxes and regions only, never the words), why an admin must confirm the image
+    # before its study is released ("" = not held), and who decided.
+    pixel_cleaning = models.JSONField(null=True, blank=True)
+    pixel_hold = models.CharField(max_length=255, blank=True)
+    pixel_checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    pixel_checked_at = models.DateTimeField(null=True, blank=True)
     # Storage name (Django storage API) of the de-identified file.
     file = models.CharField(max_length=255)
     size = models.BigIntegerField(default=0)

@@ -6,11 +6,15 @@ Examples
 
     PORTAL_DEID_KEY=... python -m uploads.dicom deidentify CD/ scans.zip --out clean/
     python -m uploads.dicom deidentify a.dcm --out clean --no-option clean-descriptors
+    python -m uploads.dicom deidentify us.dcm --out clean --clean-pixels --mask 0,0,640,40
 
 Inputs may be files, folders and ZIP archives (:mod:`uploads.dicom.sources`). Each
 de-identified file is written as ``OUT/<new Study UID>/<new Series UID>/<new SOP UID>.dcm``.
 One line per input item (written, skipped with a reason, or failed with a reason, and
-whether its pixels need review), then a total line. The exit status is 0 when at least
+whether its pixels need review), then a total line. ``--clean-pixels`` finds identifying
+text burned into the pixels of files that need review and masks it in every frame
+(PS3.15 E.3.1, :mod:`uploads.dicom.pixels`); ``--mask x,y,w,h`` (repeatable) masks a
+region of every file as well. The exit status is 0 when at least
 one file was de-identified, 1 when none was, 2 for a usage error.
 """
 
@@ -23,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from uploads.dicom.deidentify import DEFAULT_UID_ROOT, DeidOptions, deidentify_bytes
+from uploads.dicom.clean import deidentify_and_clean
+from uploads.dicom.deidentify import DEFAULT_UID_ROOT, DeidOptions
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.sources import Skipped, iter_sources
 from uploads.dicom.uids import validate_uid_root
@@ -67,7 +72,37 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_UID_ROOT,
         help=f"root of new UIDs (default {DEFAULT_UID_ROOT})",
     )
+    parser.add_argument(
+        "--clean-pixels",
+        action="store_true",
+        help="find identifying text burned into the pixels (OCR) and mask it in every frame",
+    )
+    parser.add_argument(
+        "--mask",
+        action="append",
+        default=[],
+        type=parse_region,
+        metavar="X,Y,W,H",
+        help="also mask this region (pixels: column, row from the top-left, width, height) "
+        "in every frame of every file; repeatable",
+    )
     parser.set_defaults(func=run)
+
+
+def parse_region(text: str) -> dict[str, int]:
+    """``"x,y,w,h"`` as a region; an argparse error in plain words otherwise."""
+    parts = text.split(",")
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a region: give four whole numbers x,y,w,h"
+        ) from None
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: x and y must be 0 or more, width and height more than 0"
+        )
+    return {"x": x, "y": y, "w": w, "h": h}
 
 
 def _fail(message: str, err: TextIO) -> int:
@@ -95,13 +130,20 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             print(f"{item.name} -> skipped: {item.reason}", file=out)
             continue
         try:
-            data, result = deidentify_bytes(
-                item.read(), key=key, options=options, uid_root=args.uid_root
+            cleaned = deidentify_and_clean(
+                item.read(),
+                key=key,
+                options=options,
+                uid_root=args.uid_root,
+                clean=bool(args.clean_pixels or args.mask),
+                regions=args.mask,
+                ocr=bool(args.clean_pixels),
             )
         except DicomInputError as exc:
             failed += 1
             print(f"{item.name} -> failed: {exc}", file=out)
             continue
+        data, result = cleaned.data, cleaned.result
         relative = Path(
             result.study_instance_uid or "no-study-uid",
             result.series_instance_uid or "no-series-uid",
@@ -112,9 +154,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         target.write_bytes(data)
         done += 1
         note = ""
-        if result.needs_pixel_review:
+        if cleaned.cleaning is not None and cleaned.cleaning.masked:
+            count = len(cleaned.cleaning.regions)
+            note = f" [pixels cleaned: {count} region{'s' if count != 1 else ''} masked]"
+        if cleaned.hold or (result.needs_pixel_review and cleaned.cleaning is None):
             review += 1
-            note = f" [needs pixel review: {result.pixel_review_reason}]"
+            note += f" [needs pixel review: {cleaned.hold or result.pixel_review_reason}]"
         print(f"{item.name} -> {relative.as_posix()}{note}", file=out)
     print(
         f"total: {done} de-identified, {skipped} skipped, {failed} failed, "

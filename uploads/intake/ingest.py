@@ -33,7 +33,7 @@ from functools import partial
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
@@ -41,7 +41,8 @@ from pydicom.uid import UID
 from portal.errors import TRANSIENT
 from portal.oncommit import after_commit
 from uploads import storage
-from uploads.dicom.deidentify import DeidResult, deidentify_encoded, names_in_file
+from uploads.dicom.clean import deidentify_and_clean
+from uploads.dicom.deidentify import DeidResult, names_in_file
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.index import InstanceIndex, check_limits, index_dataset
 from uploads.dicom.sources import is_zip, iter_zip
@@ -87,6 +88,8 @@ class Prepared:
     index: InstanceIndex
     result: DeidResult
     pseudonym: str
+    cleaning: dict[str, object] | None = None  #: burned-in text found and masked
+    hold: str = ""  #: why an admin must confirm the image first
 
 
 def claim_timeout() -> timedelta:
@@ -285,21 +288,28 @@ def refuse_for_a_bug(file: UploadFile, exc: Exception) -> FileOutcome:
 
 
 def deidentify(file: UploadFile, data: bytes, names: frozenset[str] = frozenset()) -> Prepared:
-    clean, result, ds = deidentify_encoded(
+    """De-identify (cutting ``names``, the people's names of the batch, out of kept
+    descriptors); with ``DEID_CLEAN_PIXELS``, burned-in identifying text of files that
+    need pixel review is found and masked too (``uploads/dicom/clean.py``)."""
+    done = deidentify_and_clean(
         data,
         key=keys.server_key(),
         options=keys.deid_options(),
         uid_root=settings.DEID_UID_ROOT,
         uid_scope=keys.uid_scope(file.upload.owner_id),
         names=names,
+        clean=settings.DEID_CLEAN_PIXELS,
     )
+    clean, result, ds = done.data, done.result, done.dataset
     if str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         raise DicomInputError("CD index (DICOMDIR): used only to find the images")
     index = index_dataset(ds)
     if not index.has_pixels and "Image Storage" in UID(index.sop_class_uid).name:
         raise DicomInputError("not usable: an image file without pixel data")
     check_limits(index, samples_per_pixel(ds))
-    return Prepared(file, clean, index, result, str(ds.get("PatientID", ""))[:64])
+    cleaning = done.cleaning.as_json() if done.cleaning is not None else None
+    pseudonym = str(ds.get("PatientID", ""))[:64]
+    return Prepared(file, clean, index, result, pseudonym, cleaning, done.hold[:255])
 
 
 def samples_per_pixel(ds: Dataset) -> int:
@@ -444,6 +454,8 @@ def instance_row(series: Series, item: Prepared, name: str) -> Instance:
         pixel_spacing=list(index.pixel_spacing) if index.pixel_spacing else None,
         needs_pixel_review=item.result.needs_pixel_review,
         pixel_review_reason=item.result.pixel_review_reason[:255],
+        pixel_cleaning=item.cleaning,
+        pixel_hold=item.hold,
         file=name,
         size=len(item.clean),
     )
@@ -647,13 +659,19 @@ def close_if_done(upload: Upload) -> bool:
     after_commit(quarantine.clear_ended, upload.pk)  # with what a killed worker left
     now = timezone.now()
     waiting = [StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION]
-    upload.studies.filter(status__in=waiting).update(
+    # A study with an image held for an admin (burned-in text) waits for that check.
+    upload.studies.filter(status__in=waiting).exclude(held_images()).update(
         status=StudyStatus.READY, requested_at=now, updated_at=now
     )
     for study_id in upload.studies.values_list("pk", flat=True):
         # A warm-up only (low priority): a broker outage must not fail the request.
         after_commit(queue_prerender, study_id)
     return True
+
+
+def held_images() -> Exists:
+    """The study has an image held for an admin's check (``Instance.pixel_hold``)."""
+    return Exists(Instance.objects.filter(series__study=OuterRef("pk")).exclude(pixel_hold=""))
 
 
 def stale_uploads() -> list[int]:

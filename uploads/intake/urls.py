@@ -3,7 +3,7 @@ the admins' Uploads pages."""
 
 from django.urls import path
 
-from uploads.intake import admin_views, api, deid_api
+from uploads.intake import admin_views, api, deid_api, pixel_review
 
 urlpatterns = [
     # the browser's upload API
@@ -23,4 +23,9 @@ urlpatterns = [
     path("manage/uploads/<int:pk>/retry/", admin_views.upload_retry, name="admin-upload-retry"),
     path("manage/uploads/<int:pk>/cancel/", admin_views.upload_cancel, name="admin-upload-cancel"),
     path("manage/uploads/<int:pk>/close/", admin_views.upload_close, name="admin-upload-close"),
+    # admins: images held for burned-in text (docs/burned-in-text.md)
+    path("manage/pixels/", pixel_review.held_list, name="pixel-review"),
+    path("manage/pixels/<int:pk>/image.png", pixel_review.held_image, name="pixel-review-image"),
+    path("manage/pixels/<int:pk>/confirm/", pixel_review.held_confirm, name="pixel-review-confirm"),
+    path("manage/pixels/<int:pk>/reject/", pixel_review.held_reject, name="pixel-review-reject"),
 ]
