@@ -75,7 +75,7 @@ def key_image_png(
             return png
         labels = _labels(data, request.frame, marks) if marks else {}
         return key_image_draw.draw(
-            png, marks, instance.columns or 1, instance.rows or 1, labels, entry
+            png, marks, instance.columns or 1, instance.rows or 1, labels, entry, size
         )
     except Exception as exc:  # one bad image must not stop the PDF
         log.warning("key image of instance %s: %s", instance.pk, type(exc).__name__)

@@ -227,6 +227,17 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 400, "admin": 400},
     ),
+    "api-instance-geometry": (
+        "pool_instance",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    # the signed-in user's mouse convention; no body is a 400
+    "api-viewer-mouse": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 400, "radiologist": 400, "admin": 400},
+    ),
     # reporting (reports/urls.py); kinds made by tests/reports/factories.route_kwargs
     "study-request": (
         "study",

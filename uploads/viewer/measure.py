@@ -7,17 +7,21 @@ probe moved across an image does not decode the file each time.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from portal.numbers import finite_float
 from uploads import permissions
-from uploads.dicom import roi
+from uploads.dicom import orientation, roi
 from uploads.dicom.errors import DicomInputError
+from uploads.dicom.render import read_dataset
 from uploads.models import Instance
 from uploads.viewer.rendering import file_tag, read_instance
 from uploads.viewer.views import viewable_instance
@@ -116,3 +120,47 @@ def probe_json(request: HttpRequest, pk: int) -> JsonResponse:
             "unit": values.unit,
         }
     )
+
+
+@require_GET
+@permissions.share_or_login_required
+def geometry_json(request: HttpRequest, pk: int) -> JsonResponse:
+    """What the overlays need of one frame: the orientation letters at the image's edges
+    (from Image Orientation (Patient)) and the pixel spacing for the scale bar."""
+    instance = viewable_instance(request, pk)
+    try:
+        frame = _frame_of(instance, request.GET)
+        ds = read_dataset(read_instance(instance), pixels=False)
+    except ValueError as exc:
+        return _error(str(exc))
+    except DicomInputError as exc:
+        return _error(f"cannot read this image: {exc}", 422)
+    cosines = orientation.image_orientation(ds, frame)
+    return JsonResponse(
+        {
+            "instance": instance.pk,
+            "frame": frame,
+            "orientation": cosines,
+            "labels": orientation.edge_labels(cosines) if cosines else None,
+            "spacing": instance.pixel_spacing,
+        }
+    )
+
+
+#: Mouse conventions of the viewer (frontend/src/viewer/mouse.js).
+MOUSE_CONVENTIONS = ("ohif", "classic")
+
+
+@require_POST
+@login_required
+def mouse_preference(request: HttpRequest) -> JsonResponse:
+    """Keep the signed-in user's mouse convention: ``{"mouse": "ohif" | "classic"}``."""
+    try:
+        data = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = None
+    value = data.get("mouse") if isinstance(data, dict) else None
+    if value not in MOUSE_CONVENTIONS:
+        return _error("mouse must be one of: " + ", ".join(MOUSE_CONVENTIONS))
+    get_user_model().objects.filter(pk=request.user.pk or 0).update(viewer_mouse=value)
+    return JsonResponse({"ok": True, "mouse": value})

@@ -11,5 +11,7 @@ urlpatterns = [
     path("api/instances/<int:pk>/attributes/", views.attributes, name="api-instance-attributes"),
     path("api/instances/<int:pk>/roi/", measure.roi_json, name="api-instance-roi"),
     path("api/instances/<int:pk>/probe/", measure.probe_json, name="api-instance-probe"),
+    path("api/viewer/mouse/", measure.mouse_preference, name="api-viewer-mouse"),
+    path("api/instances/<int:pk>/geometry/", measure.geometry_json, name="api-instance-geometry"),
     path("api/instances/<int:pk>/rt/", views.rt_overlay_json, name="api-instance-rt"),
 ]

@@ -72,6 +72,7 @@ def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
     record(request, "study.viewer_opened", study)
     context = {"study": study, **permissions.viewer_context(request, study)}
     author = request.user.is_authenticated and study.assigned_to_id == request.user.pk
+    context["viewer_mouse"] = getattr(request.user, "viewer_mouse", "") or "ohif"
     embed = request.GET.get("embed") == "1" and "share" not in context
     if author:
         context["report_url"] = reverse("report-editor", args=[study.pk])
