@@ -47,7 +47,8 @@ export function createAnnotations(view) {
     const rect = view.imageRect();
     const x = ((event.clientX - rect.left) / rect.width) * img.columns;
     const y = ((event.clientY - rect.top) / rect.height) * img.rows;
-    return [Math.max(0, Math.min(img.columns, x)), Math.max(0, Math.min(img.rows, y))];
+    const round = (v) => Math.round(v * 1000) / 1000; // as the server keeps them
+    return [round(Math.max(0, Math.min(img.columns, x))), round(Math.max(0, Math.min(img.rows, y)))];
   }
 
   function spacing() {
