@@ -55,6 +55,13 @@ def drawn(frame: Any) -> list[dict[str, Any]]:
     )
 
 
+# Some annotation on the canvas has its statistics from the server.
+MEASURED = (
+    "() => JSON.parse(document.querySelector('[data-testid=viewer-overlay]')"
+    ".dataset.annotations || '[]').some((a) => a.result && a.result.mean !== undefined)"
+)
+
+
 def stored_hu(instance: Instance) -> np.ndarray:
     with default_storage.open(instance.file, "rb") as handle:
         ds = pydicom.dcmread(handle)
@@ -73,10 +80,7 @@ def test_roi_mean_is_numpy_on_the_stored_hounsfield_units(
     frame = open_reading(page, assigned_study, radiologist.email)
     frame.get_by_test_id("viewer-tool-ellipse").click()
     drag(page, frame, (0.3, 0.35), (0.7, 0.6))
-    frame.wait_for_function(
-        "() => JSON.parse(document.querySelector('[data-testid=viewer-overlay]').dataset.annotations"
-        " || '[]').some((a) => a.result && a.result.mean !== undefined)"
-    )
+    frame.wait_for_function(MEASURED)
     mark = drawn(frame)[0]
     assert mark["kind"] == "ellipse" and mark["text"].startswith("mean ")
     # The ellipse as saved in the draft, in image coordinates, and numpy on the same pixels
@@ -105,8 +109,11 @@ def test_roi_mean_is_numpy_on_the_stored_hounsfield_units(
     image = frame.get_by_test_id("viewer-image").bounding_box()
     stage = frame.get_by_test_id("viewer-stage").bounding_box()
     (ax, ay), (bx, by) = mark["points"]
-    assert ax == pytest.approx(image["x"] - stage["x"] + x0 / 128 * image["width"], abs=2)
-    assert by == pytest.approx(image["y"] - stage["y"] + y1 / 128 * image["height"], abs=2)
+    left, top = image["x"] - stage["x"], image["y"] - stage["y"]
+    assert (ax, ay, bx, by) == pytest.approx(
+        (left + x0 / 128 * image["width"], top + y0 / 128 * image["height"],
+         left + x1 / 128 * image["width"], top + y1 / 128 * image["height"]), abs=2
+    )  # fmt: skip
 
     # A reload: the annotation comes back from the draft, measured again.
     page.reload()
@@ -116,10 +123,7 @@ def test_roi_mean_is_numpy_on_the_stored_hounsfield_units(
         else page.frame(name="reading-viewer")
     )
     frame.wait_for_selector("body[data-ready=true]")
-    frame.wait_for_function(
-        "() => JSON.parse(document.querySelector('[data-testid=viewer-overlay]').dataset.annotations"
-        " || '[]').some((a) => a.result && a.result.mean !== undefined)"
-    )
+    frame.wait_for_function(MEASURED)
     assert drawn(frame)[0]["image"] == stored["points"]
 
 
