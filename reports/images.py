@@ -7,6 +7,10 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 
+from reports import key_image_draw, measurements
+from reports.annotations import on_image
+from uploads.dicom import roi
+from uploads.dicom.errors import DicomInputError
 from uploads.models import Instance
 
 log = logging.getLogger(__name__)
@@ -25,8 +29,13 @@ def engine_available() -> bool:
     return True
 
 
-def key_image_png(entry: dict[str, Any], size: int = KEY_IMAGE_SIZE) -> bytes | None:
-    """Render one key image ``{instance_id, frame, center, width}`` to PNG.
+def key_image_png(
+    entry: dict[str, Any],
+    size: int = KEY_IMAGE_SIZE,
+    annotations: list[dict[str, Any]] | None = None,
+) -> bytes | None:
+    """Render one key image ``{instance_id, frame, center, width}`` to PNG, with the
+    annotations of its image drawn on it (and cropped to its zoom, if any).
 
     Parameters
     ----------
@@ -34,6 +43,8 @@ def key_image_png(entry: dict[str, Any], size: int = KEY_IMAGE_SIZE) -> bytes | 
         A key image as stored on a report version.
     size
         Longest side of the PNG, in pixels.
+    annotations
+        The report version's annotations; those on this image are drawn.
 
     Returns
     -------
@@ -57,10 +68,27 @@ def key_image_png(entry: dict[str, Any], size: int = KEY_IMAGE_SIZE) -> bytes | 
     request = RenderRequest(frame=int(entry.get("frame") or 0), window=window, size=size)
     try:
         with default_storage.open(instance.file, "rb") as handle:
-            return render_png(handle.read(), request).png
+            data = handle.read()
+        png = render_png(data, request).png
+        marks = on_image(annotations or [], instance.pk, request.frame)
+        if not marks and "zoom" not in entry:
+            return png
+        labels = _labels(data, request.frame, marks) if marks else {}
+        return key_image_draw.draw(
+            png, marks, instance.columns or 1, instance.rows or 1, labels, entry, size
+        )
     except Exception as exc:  # one bad image must not stop the PDF
         log.warning("key image of instance %s: %s", instance.pk, type(exc).__name__)
         return None
+
+
+def _labels(data: bytes, frame: int, marks: list[dict[str, Any]]) -> dict[str, str]:
+    """The text beside each annotation, measured on the stored pixels."""
+    try:
+        values = roi.modality_frame(data, frame)
+    except DicomInputError:  # a colour image: lengths and angles only
+        values = None
+    return {mark["id"]: measurements.measure(mark, values).label() for mark in marks}
 
 
 def describe(entry: dict[str, Any]) -> str:

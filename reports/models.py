@@ -86,6 +86,9 @@ class ReportVersion(models.Model):
     addendum_reason = models.TextField(blank=True)
     # [{"instance_id": int, "frame": int, "center": float | None, "width": float | None}]
     key_images = models.JSONField(default=list, blank=True)
+    # Measurements drawn in the viewer, in image coordinates (reports/annotations.py):
+    # [{"id", "instance_id", "frame", "kind", "points": [[x, y], ...]}]
+    annotations = models.JSONField(default=list, blank=True)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

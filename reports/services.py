@@ -36,6 +36,7 @@ from portal.audit.log import record
 from portal.numbers import finite_float
 from portal.oncommit import after_commit
 from reports import delivery, report_templates, states, tasks
+from reports.annotations import clean_annotations
 from reports.errors import Conflict, Invalid, NotAllowed
 from reports.models import (
     Delivery,
@@ -317,10 +318,29 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
             raise Invalid("A key image's frame is out of range.")
         if (center is None) != (width is None) or (width is not None and width <= 0):
             raise Invalid("Give both window center and a positive width, or neither.")
-        cleaned.append(
-            {"instance_id": instance_id, "frame": frame, "center": center, "width": width}
-        )
+        image: dict[str, Any] = {
+            "instance_id": instance_id,
+            "frame": frame,
+            "center": center,
+            "width": width,
+        }
+        cleaned.append(image | _view(entry))
     return cleaned
+
+
+def _view(entry: Mapping[str, Any]) -> dict[str, float]:
+    """The viewport of a key image taken from the viewer: ``zoom`` (at least 1) and the
+    image point at the viewport's centre (``cx``, ``cy``, fractions of the image)."""
+    try:
+        zoom = _number(entry.get("zoom"))
+        cx, cy = _number(entry.get("cx")), _number(entry.get("cy"))
+    except ValueError as exc:
+        raise Invalid("A key image's zoom and centre must be numbers.") from exc
+    if zoom is None or zoom <= 1:
+        return {}
+    if cx is None or cy is None or not (0 <= cx <= 1 and 0 <= cy <= 1):
+        cx = cy = 0.5
+    return {"zoom": min(zoom, 16.0), "cx": cx, "cy": cy}
 
 
 def _number(value: Any) -> float | None:
@@ -358,6 +378,11 @@ def _apply(version: ReportVersion, study: Study, data: Mapping[str, Any]) -> lis
         if images != version.key_images:
             version.key_images = images
             changed.append("key_images")
+    if "annotations" in data:
+        marks = clean_annotations(study, data["annotations"])
+        if marks != version.annotations:
+            version.annotations = marks
+            changed.append("annotations")
     return changed
 
 
@@ -556,6 +581,7 @@ def start_addendum(
             template=latest.template,
             addendum_reason=reason,
             key_images=list(latest.key_images),
+            annotations=list(latest.annotations),
             author=user,
         )
         for name in report_templates.SECTION_NAMES:

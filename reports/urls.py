@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from reports.views import deliveries, editor, manage, notifications, output, request, worklist
+from reports.views import (
+    deliveries,
+    editor,
+    manage,
+    notifications,
+    output,
+    reading,
+    request,
+    worklist,
+)
 
 urlpatterns = [
     # the uploader's request
@@ -12,6 +21,12 @@ urlpatterns = [
     path("worklist/", worklist.worklist, name="worklist"),
     path("studies/<int:pk>/claim/", worklist.claim, name="study-claim"),
     path("studies/<int:pk>/report/", editor.editor, name="report-editor"),
+    path("studies/<int:pk>/read/", reading.reading, name="reading"),
+    path(
+        "studies/<int:pk>/report/annotations/",
+        reading.report_annotations,
+        name="report-annotations",
+    ),
     path("studies/<int:pk>/report/autosave/", editor.autosave, name="report-autosave"),
     path("studies/<int:pk>/report/key-images/", editor.add_key_image, name="report-key-image"),
     path("studies/<int:pk>/report/sign/", editor.sign, name="report-sign"),

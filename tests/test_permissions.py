@@ -264,6 +264,28 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 422, "admin": 422},
     ),
+    # region statistics and pixel probe: whoever sees the image; no query is a 400
+    "api-instance-roi": (
+        "pool_instance",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 400, "admin": 400},
+    ),
+    "api-instance-probe": (
+        "pool_instance",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 400, "admin": 400},
+    ),
+    "api-instance-geometry": (
+        "pool_instance",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
+    # the signed-in user's mouse convention; no body is a 400
+    "api-viewer-mouse": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 400, "radiologist": 400, "admin": 400},
+    ),
     # reporting (reports/urls.py); kinds made by tests/reports/factories.route_kwargs
     "study-request": (
         "study",
@@ -281,6 +303,16 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         {"anonymous": LOGIN, "patient": 403, "radiologist": 302, "admin": 403},
     ),
     "report-editor": (
+        "assigned",
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 200, "admin": 403},
+    ),
+    "reading": (
+        "assigned",
+        "get",
+        {"anonymous": LOGIN, "patient": 403, "radiologist": 200, "admin": 403},
+    ),
+    "report-annotations": (
         "assigned",
         "get",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 200, "admin": 403},

@@ -2,6 +2,8 @@
 // allows only external scripts from 'self') and loaded with `defer` on the editor page
 // while the report is a draft.
 
+import { bindSplit, listenForKeyImages } from "./report/reading.js";
+
 const DELAY = 1500;
 
 function csrfToken(form) {
@@ -197,7 +199,17 @@ function startEditor(form) {
     });
   }
   renderKeyImages();
+  // On the reading page the viewer beside the form adds key images itself (saved in the
+  // draft already): show them, and keep them when this form autosaves.
+  listenForKeyImages((list) => {
+    if (!keyInput) return;
+    keyInput.value = JSON.stringify(list);
+    renderKeyImages();
+    setStatus(`Key image added (${list.length} in the report)`, "saved");
+  });
 }
+
+bindSplit();
 
 const reportForm = document.getElementById("report-form");
 if (reportForm) startEditor(reportForm);

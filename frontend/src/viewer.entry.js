@@ -1,24 +1,32 @@
 // The slice viewer: server-rendered PNGs, scrolled by wheel, keys, slider and touch;
 // presets, drag-to-window, zoom/pan, cine, invert, prefetch, attributes, measurement,
 // and the radiotherapy overlay (structure contours, isodose lines) drawn as vectors.
+import { createAnnotations, TOOLS } from "./viewer/annotations.js";
+import { createOverlays } from "./viewer/overlays.js";
+import { dragKind, DEFAULT as DEFAULT_MOUSE } from "./viewer/mouse.js";
+import { bindReading } from "./viewer/reading.js";
+
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const root = document.querySelector("[data-study]");
 const studyId = root.dataset.study;
 
 const state = {
   manifest: null, series: null, index: 0, frames: [], window: null, preset: "",
-  invert: false, zoom: 1, panX: 0, panY: 0, fit: true, cine: null, measuring: false,
-  measure: null, measures: new Map(), cache: new Map(), rt: false, rtData: new Map(),
+  invert: false, zoom: 1, panX: 0, panY: 0, fit: true, cine: null,
+  cache: new Map(), rt: false, rtData: new Map(), mouse: root.dataset.mouse || DEFAULT_MOUSE,
 };
 
-// Measurements belong to their image: (instance, frame) -> [{a, b}] in the image's own
-// pixel coordinates (Columns x Rows). Only the shown image's are drawn, and they are
-// redrawn from those coordinates whenever the stage or the image moves.
-function imageKey(entry) { return `${entry.img.id}:${entry.frame}`; }
-function measuresHere() {
-  const entry = state.frames[state.index];
-  return entry ? state.measures.get(imageKey(entry)) || [] : [];
-}
+// Annotations belong to their image (instance, frame), in the image's own pixel
+// coordinates; only the shown image's are drawn, redrawn whenever the stage or the image
+// moves (frontend/src/viewer/annotations.js). Overlays: frontend/src/viewer/overlays.js.
+const notes = createAnnotations({
+  entry: () => state.frames[state.index] || null,
+  imageRect: () => $("viewer-image").getBoundingClientRect(),
+  redraw: () => drawOverlay(),
+  saveUrl: root.dataset.annotationsUrl || null,
+  onSaved: (text) => { const el = $("viewer-annotations-status"); if (el) el.textContent = text; },
+});
+const overlays = createOverlays(state, $);
 
 // A flat list of (instance, frame) for the current series.
 function framesOf(series) {
@@ -203,7 +211,7 @@ function selectSeries(series) {
   state.index = Math.floor(state.frames.length / 2);
   state.window = null;
   state.preset = "";
-  state.measure = null;  // a drag in progress; finished measurements stay with their image
+  // finished annotations stay with their image
   document.querySelectorAll(".thumb").forEach((t) => t.classList.toggle("active", t.dataset.series === String(series.id)));
   renderPresets();
   show();
@@ -276,23 +284,6 @@ function filterTags() {
   $("viewer-tags-count").textContent = words.length ? `${shown} shown` : "";
 }
 
-// Distance measurement in mm from PixelSpacing (PS3.3 C.7.6.2.1.1).
-function mmPerPixel() {
-  const entry = state.frames[state.index];
-  const image = $("viewer-image");
-  const spacing = entry.img.spacing;
-  if (!spacing || !image.naturalWidth) return null;
-  return { x: spacing[1], y: spacing[0] };
-}
-
-// Points in the image's own pixels (Columns x Rows), whatever the PNG's resolution.
-function toImage(event) {
-  const { img } = state.frames[state.index];
-  const rect = $("viewer-image").getBoundingClientRect();
-  return { x: ((event.clientX - rect.left) / rect.width) * img.columns,
-           y: ((event.clientY - rect.top) / rect.height) * img.rows };
-}
-
 function drawOverlay() {
   const canvas = $("viewer-overlay");
   const image = $("viewer-image");
@@ -303,45 +294,13 @@ function drawOverlay() {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const rect = image.getBoundingClientRect();
   drawRt(ctx, (fx, fy) => ({ x: rect.left - stage.left + fx * rect.width, y: rect.top - stage.top + fy * rect.height }));
-  const { img } = state.frames[state.index];
-  const px = (p) => ({ x: rect.left - stage.left + (p.x / img.columns) * rect.width,
-                       y: rect.top - stage.top + (p.y / img.rows) * rect.height });
-  const lines = [...measuresHere(), ...(state.measure && state.measure.b ? [state.measure] : [])];
-  const drawn = [];
-  let text = "";
-  for (const m of lines) {
-    const a = px(m.a);
-    const b = px(m.b);
-    ctx.strokeStyle = "#ffd400";
-    ctx.lineWidth = 2;
-    ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
-    text = lengthText(m);
-    ctx.fillStyle = "#ffd400";
-    ctx.font = "14px sans-serif";
-    ctx.fillText(text, b.x + 6, b.y - 6);
-    drawn.push([a.x, a.y, b.x, b.y].map((v) => Math.round(v * 10) / 10));
-  }
-  // What was drawn, in stage pixels, for tests and assistive tools (the canvas is opaque).
-  canvas.dataset.measures = JSON.stringify(drawn);
-  $("viewer-measure-result").textContent = text;
-}
-
-function lengthText(m) {
-  const scale = mmPerPixel();
-  return scale
-    ? `${Math.hypot((m.b.x - m.a.x) * scale.x, (m.b.y - m.a.y) * scale.y).toFixed(1)} mm`
-    : `${Math.hypot(m.b.x - m.a.x, m.b.y - m.a.y).toFixed(0)} px (no pixel spacing: not mm)`;
-}
-
-// Delete: the last measurement on this image. Esc: all of this image's, and measuring off.
-function removeMeasures(all) {
-  const entry = state.frames[state.index];
-  if (!entry) return;
-  const list = measuresHere().slice(0, all ? 0 : -1);
-  if (list.length) state.measures.set(imageKey(entry), list);
-  else state.measures.delete(imageKey(entry));
-  state.measure = null;
-  drawOverlay();
+  const drawn = notes.draw(ctx, stage);
+  // What was drawn, in stage pixels, for tests and assistive tools (the canvas is opaque):
+  // lengths as [ax, ay, bx, by] in data-measures, every annotation in data-annotations.
+  canvas.dataset.measures = JSON.stringify(drawn.measures);
+  canvas.dataset.annotations = JSON.stringify(drawn.annotations);
+  $("viewer-measure-result").textContent = drawn.text;
+  overlays.update();
 }
 
 let windowTimer = null;
@@ -351,23 +310,22 @@ function bindPointer() {
   stage.addEventListener("contextmenu", (e) => e.preventDefault());
   stage.addEventListener("pointerdown", (event) => {
     stage.setPointerCapture(event.pointerId);
-    if (state.measuring && event.button === 0) {
-      state.measure = { a: toImage(event), b: null };
-      drag = { kind: "measure" };
-      return;
-    }
+    if (notes.pointerDown(event)) { drag = { kind: "note" }; return; }
     const base = state.window || defaultWindowGuess();
-    drag = { kind: event.button === 2 ? "window" : "pan", x: event.clientX, y: event.clientY,
-             win: { ...base }, panX: state.panX, panY: state.panY };
+    drag = { kind: dragKind(event, state.mouse), x: event.clientX, y: event.clientY,
+             win: { ...base }, panX: state.panX, panY: state.panY, zoom: state.zoom };
   });
   stage.addEventListener("pointermove", (event) => {
-    if (!drag) return;
-    if (drag.kind === "measure") { state.measure.b = toImage(event); drawOverlay(); return; }
+    if (notes.pointerMove(event) || !drag) return;
     const dx = event.clientX - drag.x;
     const dy = event.clientY - drag.y;
     if (drag.kind === "pan") {
       state.panX = drag.panX + dx; state.panY = drag.panY + dy; applyTransform();
-    } else {
+    } else if (drag.kind === "zoom") {
+      state.fit = false;
+      state.zoom = Math.max(0.1, Math.min(16, drag.zoom * Math.exp(-dy / 200)));
+      applyTransform();
+    } else if (drag.kind === "window") {
       state.window = { center: drag.win.center + dy * (drag.win.width / 256),
                        width: Math.max(1, drag.win.width + dx * (drag.win.width / 256)) };
       $("viewer-window").textContent = describeWindow();
@@ -376,12 +334,7 @@ function bindPointer() {
     }
   });
   stage.addEventListener("pointerup", () => {
-    const m = state.measure;
-    if (drag && drag.kind === "measure" && m && m.b && Math.hypot(m.b.x - m.a.x, m.b.y - m.a.y) > 1) {
-      const key = imageKey(state.frames[state.index]);
-      state.measures.set(key, [...(state.measures.get(key) || []), m]);
-    }
-    if (drag && drag.kind === "measure") { state.measure = null; drawOverlay(); }
+    notes.pointerUp();
     drag = null;
   });
   stage.addEventListener("wheel", (event) => {
@@ -433,20 +386,29 @@ function bindKeys() {
     else if (event.key === "-") zoomBy(0.8);
     else if (event.key === "f") fit();
     else if (event.key === "p") toggleCine();
-    else if (event.key === "m") toggleMeasure();
+    else if (toolKeys[event.key]) setTool(toolKeys[event.key]);
+    else if (event.key === "n") notes.selectNext();
+    else if (event.key === "o") overlays.toggle();
+    else if (event.key === "k" && reading.canAddKeyImage) reading.addKeyImage();
     else if (event.key === "r" && !$("viewer-rt-toggle").hidden) toggleRt();
     else if (event.key === "?") $("viewer-help").hidden = !$("viewer-help").hidden;
-    else if (event.key === "Delete" || event.key === "Backspace") removeMeasures(false);
-    else if (event.key === "Escape") { removeMeasures(true); if (state.measuring) toggleMeasure(); }
+    else if (event.key === "Delete" || event.key === "Backspace") notes.remove(false);
+    else if (event.key === "Escape") { notes.remove(true); if (notes.tool) setTool(notes.tool); }
   });
 }
 
 function fit() { state.fit = true; state.zoom = 1; state.panX = state.panY = 0; applyTransform(); }
-function toggleMeasure() {
-  state.measuring = !state.measuring;
-  $("viewer-measure").classList.toggle("active", state.measuring);
-  if (!state.measuring) { state.measure = null; drawOverlay(); }
+const toolKeys = Object.fromEntries(Object.entries(TOOLS).map(([kind, t]) => [t.key, kind]));
+const toolButtons = { length: "viewer-measure", angle: "viewer-tool-angle", rectangle: "viewer-tool-rectangle",
+                      ellipse: "viewer-tool-ellipse", probe: "viewer-tool-probe" };
+function setTool(kind) {
+  const active = notes.setTool(kind);
+  for (const [k, id] of Object.entries(toolButtons)) {
+    const button = $(id);
+    if (button) { button.classList.toggle("active", k === active); button.setAttribute("aria-pressed", String(k === active)); }
+  }
 }
+const reading = bindReading(root, state, $, notes);
 
 async function init() {
   const response = await fetch(`/api/studies/${studyId}/manifest/`, { credentials: "same-origin" });
@@ -462,7 +424,10 @@ async function init() {
   $("viewer-zoom-out").addEventListener("click", () => zoomBy(0.8));
   $("viewer-invert").addEventListener("click", () => { state.invert = !state.invert; show(); });
   $("viewer-cine").addEventListener("click", toggleCine);
-  $("viewer-measure").addEventListener("click", toggleMeasure);
+  for (const [kind, id] of Object.entries(toolButtons)) $(id)?.addEventListener("click", () => setTool(kind));
+  overlays.bind();
+  reading.bind();
+  notes.load((id, frame) => state.manifest.series.flatMap(framesOf).find((e) => e.img.id === id && e.frame === frame));
   const drawable = state.manifest.rt.filter((o) => o.modality === "RTSTRUCT" || o.modality === "RTDOSE");
   $("viewer-rt-toggle").hidden = drawable.length === 0;
   $("viewer-rt-toggle").addEventListener("click", toggleRt);

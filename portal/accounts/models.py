@@ -47,6 +47,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Can use the Django admin site.")
     email_verified = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The viewer's mouse convention (frontend/src/viewer/mouse.js); empty: the default.
+    viewer_mouse = models.CharField(max_length=16, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 

@@ -94,7 +94,9 @@ def report_key_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     entry = version.key_images[index - 1]
     if not Instance.objects.filter(pk=entry.get("instance_id"), series__study=study).exists():
         raise Http404("No such key image")
-    png = images.key_image_png(entry, size=images.WEB_KEY_IMAGE_SIZE)
+    png = images.key_image_png(
+        entry, size=images.WEB_KEY_IMAGE_SIZE, annotations=version.annotations
+    )
     if png is None:
         raise Http404("This image cannot be shown")
     response = HttpResponse(png, content_type="image/png")

@@ -9,9 +9,11 @@ import pydicom
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from portal.audit.log import record
+from portal.middleware import CSP
 from uploads import permissions
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import PRESETS, presets_for
@@ -58,12 +60,33 @@ def viewable_instance(request: HttpRequest, pk: int) -> Instance:
     return instance
 
 
+#: The viewer inside the reading page (``?embed=1``) may be framed by the portal itself.
+EMBED_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+
+
 @permissions.share_or_login_required
 def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """The viewer; its assigned radiologist gets a link to the report (or, embedded in
+    the reading page, the tools that write into the report draft)."""
     study = viewable_study(request, pk)
     record(request, "study.viewer_opened", study)
     context = {"study": study, **permissions.viewer_context(request, study)}
-    return render(request, "uploads/viewer.html", context)
+    author = request.user.is_authenticated and study.assigned_to_id == request.user.pk
+    context["viewer_mouse"] = getattr(request.user, "viewer_mouse", "") or "ohif"
+    embed = request.GET.get("embed") == "1" and "share" not in context
+    if author:
+        context["report_url"] = reverse("report-editor", args=[study.pk])
+        context["reading_url"] = reverse("reading", args=[study.pk])
+        context["annotations_url"] = reverse("report-annotations", args=[study.pk])
+        context["key_image_url"] = reverse("report-key-image", args=[study.pk])
+    if embed:
+        context["viewer_base"] = "uploads/viewer_embed_base.html"
+        context["embedded"] = True
+    response = render(request, "uploads/viewer.html", context)
+    if embed:
+        response["Content-Security-Policy"] = EMBED_CSP
+        response["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 def manifest_for(study: Study, reader: int | None = None) -> dict[str, Any]:
