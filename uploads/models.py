@@ -96,6 +96,53 @@ class Study(models.Model):
         return self.status == StudyStatus.READY and self.assigned_to_id is None
 
 
+class ReviewRequest(models.Model):
+    """A request for review (a case): what the uploader asked, about which studies.
+
+    One study can be asked about more than once (a second opinion, a follow-up question),
+    and one request can cover several studies (today's CT and last year's MR). The upload
+    that brings the studies decides which request they join (``Upload.review_request``):
+    a new one when the uploader types a question, or an earlier open one she chose, so
+    nothing she typed is dropped when a study arrives again.
+
+    The reporting workflow (status, assignment, report) still runs per study; moving it
+    onto the request is the next step (see docs/architecture.md, "Review requests").
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_requests"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    clinical_question = models.TextField(blank=True)
+    history = models.TextField(blank=True)
+    urgency = models.CharField(max_length=10, choices=Urgency.choices, default=Urgency.ROUTINE)
+    # When its studies were all received and prepared (the request then waits for review).
+    requested_at = models.DateTimeField(null=True, blank=True)
+    studies = models.ManyToManyField(Study, blank=True, related_name="review_requests")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Request {self.pk} by {self.owner_id}"
+
+    @property
+    def is_open(self) -> bool:
+        """Studies may still be added: none of its studies has entered review, and it
+        is not withdrawn (a request with no study yet is open)."""
+        return not self.studies.exclude(status__in=BEFORE_REVIEW).exists()
+
+
+#: Study states in which a request about it can still change (review has not started).
+BEFORE_REVIEW = (
+    StudyStatus.UPLOADING,
+    StudyStatus.PROCESSING,
+    StudyStatus.NEEDS_ATTENTION,
+    StudyStatus.READY,
+)
+
+
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
     series_instance_uid = models.CharField(max_length=64)
@@ -187,6 +234,11 @@ class Upload(models.Model):
     # killed between ending it and the clean-up leaves it False; the watchdog clears it.
     quarantine_cleared = models.BooleanField(default=False)
     studies = models.ManyToManyField(Study, blank=True, related_name="uploads")
+    # The request its studies join: a new one made for it, or the uploader's earlier open
+    # request she chose on the upload page (checked by the server). Null for imports.
+    review_request = models.ForeignKey(
+        ReviewRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploads"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
