@@ -5,7 +5,7 @@ prior that opens in the viewer."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +86,15 @@ def test_a_second_question_about_the_same_study_is_a_second_request_on_the_workl
 def test_a_request_with_two_studies_shows_both_and_the_prior(
     browser: Any, live_server: Any, patient: Any, radiologist: Any
 ) -> None:
-    ct = make_study(patient, assigned_to=radiologist, status="in_review", instances=1,
-                    description="CT HEAD", patient_pseudonym="PSEUDO-1")  # fmt: skip
+    today = date.today()
+    ct = make_study(patient, assigned_to=radiologist, study_date=today, status="in_review",
+                    instances=1, description="CT HEAD", patient_pseudonym="PSEUDO-1")  # fmt: skip
     mr = make_study(patient, modalities="MR", description="MR BRAIN", instances=1,
                     patient_pseudonym="PSEUDO-1", status="reported",
-                    study_date=ct.study_date - timedelta(days=365))  # fmt: skip
+                    study_date=today - timedelta(days=365))  # fmt: skip
     prior = make_study(patient, description="CT HEAD OLD", instances=1,
                        patient_pseudonym="PSEUDO-1", status="reported",
-                       study_date=ct.study_date - timedelta(days=900))  # fmt: skip
+                       study_date=today - timedelta(days=900))  # fmt: skip
     someone_else = make_study(patient, description="OTHER PATIENT", instances=1,
                               patient_pseudonym="PSEUDO-2", status="reported")  # fmt: skip
     case = ReviewRequest.objects.create(owner=patient, clinical_question="Compare both.")
