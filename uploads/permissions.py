@@ -51,8 +51,9 @@ def visible_studies(user: Any) -> QuerySet[Study]:
         same_patient = mine.exclude(patient_pseudonym="").filter(
             owner=OuterRef("owner"), patient_pseudonym=OuterRef("patient_pseudonym")
         )
-        same_request = ReviewRequest.objects.filter(
-            studies=OuterRef("pk"), studies__in=mine.values("pk")
+        # Two filter() calls: two joins, one for this study and one for the assigned one.
+        same_request = ReviewRequest.objects.filter(studies=OuterRef("pk")).filter(
+            studies__in=mine.values("pk")
         )
         return Study.objects.filter(
             pool | Q(assigned_to=user) | Exists(same_patient) | Exists(same_request)

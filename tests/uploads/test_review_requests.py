@@ -102,3 +102,35 @@ def test_only_the_uploaders_own_open_request_can_take_studies(
         assert words in response.json()["error"]
     assert not Upload.objects.exists()
     assert ReviewRequest.objects.filter(clinical_question__contains="Lost?").count() == 0
+
+
+def test_editing_the_studys_question_changes_its_first_request(login: Any, patient: Any) -> None:
+    study = Study.objects.create(
+        owner=patient, status=StudyStatus.READY, clinical_question="Old words"
+    )
+    first = ReviewRequest.objects.create(owner=patient, clinical_question="Old words")
+    later = ReviewRequest.objects.create(owner=patient, clinical_question="A later question")
+    first.studies.add(study)
+    later.studies.add(study)
+    response = login(patient).post(
+        f"/studies/{study.pk}/request/",
+        {"clinical_question": "New words", "history": "", "urgency": "urgent"},
+    )
+    assert response.status_code == 302
+    first.refresh_from_db()
+    later.refresh_from_db()
+    assert (first.clinical_question, first.urgency) == ("New words", "urgent")
+    assert (later.clinical_question, later.urgency) == ("A later question", "routine")
+
+
+def test_a_cancelled_upload_leaves_no_empty_request_but_keeps_an_earlier_one(
+    api: Any, patient: Any
+) -> None:
+    number = api.create(1, clinical_question="Never sent")
+    assert api.client.client.post(f"/api/uploads/{number}/cancel/").status_code == 200
+    assert not ReviewRequest.objects.filter(owner=patient).exists()
+    earlier = ReviewRequest.objects.create(owner=patient, clinical_question="Kept")
+    Upload.objects.create(owner=patient, review_request=earlier, state=Upload.State.DONE)
+    number = api.create(1, review_request=earlier.pk)
+    assert api.client.client.post(f"/api/uploads/{number}/cancel/").status_code == 200
+    assert ReviewRequest.objects.filter(pk=earlier.pk).exists()

@@ -110,3 +110,13 @@ def nothing_new(upload: Upload) -> bool:
         not files.filter(status=FileStatus.STORED).exists()
         and files.filter(status=FileStatus.DUPLICATE).exists()
     )
+
+
+def drop_if_empty(upload: Upload) -> None:
+    """A cancelled upload's request goes if it brought no study and no other upload uses it
+    (the uploader typed it for this upload only; she can ask again with the next one)."""
+    request = upload.review_request
+    if request is None or request.studies.exists():
+        return
+    if not request.uploads.exclude(pk=upload.pk).exists():
+        request.delete()
