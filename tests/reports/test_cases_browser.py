@@ -83,6 +83,36 @@ def test_a_second_question_about_the_same_study_is_a_second_request_on_the_workl
     staff.close()
 
 
+def test_a_study_added_to_an_earlier_request_through_the_page(
+    page: Any, patient: Any, radiologist: Any
+) -> None:
+    browser_login(page, patient.email)
+    send(page, Path(str(get_testdata_file("CT_small.dcm"))), "Compare with last year's MR.")
+    first = ReviewRequest.objects.get(owner=patient)
+
+    page.goto("/upload/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.get_by_test_id("upload-input").set_input_files(get_testdata_file("MR_small.dcm"))
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
+    earlier = page.locator(f'[data-testid="upload-request-earlier"][value="{first.pk}"]')
+    earlier.focus()
+    page.keyboard.press("Space")  # reachable and chosen with the keyboard
+    assert earlier.is_checked()
+    page.get_by_test_id("upload-question").fill("This is the MR from last year.")
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
+
+    assert ReviewRequest.objects.filter(owner=patient).count() == 1
+    first.refresh_from_db()
+    assert first.studies.count() == 2
+    assert first.clinical_question == (
+        "Compare with last year's MR.\n\nThis is the MR from last year."
+    )
+    # Her study page lists the request, which shows both studies.
+    page.goto(f"/requests/{first.pk}/")
+    assert page.get_by_test_id("request-study-row").count() == 2
+
+
 def test_a_request_with_two_studies_shows_both_and_the_prior(
     browser: Any, live_server: Any, patient: Any, radiologist: Any
 ) -> None:
