@@ -4,6 +4,8 @@ Only de-identified data is stored here (UIDs, dates as shifted)."""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -96,17 +98,36 @@ class Study(models.Model):
         return self.status == StudyStatus.READY and self.assigned_to_id is None
 
 
+#: Study states in which a request about it can still change (review has not started).
+BEFORE_REVIEW = (
+    StudyStatus.UPLOADING,
+    StudyStatus.PROCESSING,
+    StudyStatus.NEEDS_ATTENTION,
+    StudyStatus.READY,
+)
+
+
+class ReviewRequestQuerySet(models.QuerySet["ReviewRequest"]):
+    def open(self) -> ReviewRequestQuerySet:
+        """Requests that may still take studies: none of their studies has entered review
+        or was withdrawn (a request with no study yet is open)."""
+        closed = Study.objects.exclude(status__in=BEFORE_REVIEW).filter(
+            review_requests=models.OuterRef("pk")
+        )
+        return self.exclude(models.Exists(closed))
+
+
 class ReviewRequest(models.Model):
     """A request for review (a case): what the uploader asked, about which studies.
 
     One study can be asked about more than once (a second opinion, a follow-up question),
     and one request can cover several studies (today's CT and last year's MR). The upload
     that brings the studies decides which request they join (``Upload.review_request``):
-    a new one when the uploader types a question, or an earlier open one she chose, so
-    nothing she typed is dropped when a study arrives again.
+    a new one, or an earlier open one the uploader chose, so nothing she typed is dropped
+    when a study arrives again (``uploads.intake.cases``).
 
     The reporting workflow (status, assignment, report) still runs per study; moving it
-    onto the request is the next step (see docs/architecture.md, "Review requests").
+    onto the request is the next step (docs/reporting.md, "Review requests").
     """
 
     owner = models.ForeignKey(
@@ -117,9 +138,11 @@ class ReviewRequest(models.Model):
     clinical_question = models.TextField(blank=True)
     history = models.TextField(blank=True)
     urgency = models.CharField(max_length=10, choices=Urgency.choices, default=Urgency.ROUTINE)
-    # When its studies were all received and prepared (the request then waits for review).
+    # When the upload that made it was done: it waits for review from then on.
     requested_at = models.DateTimeField(null=True, blank=True)
     studies = models.ManyToManyField(Study, blank=True, related_name="review_requests")
+
+    objects: ClassVar[Any] = ReviewRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -129,18 +152,8 @@ class ReviewRequest(models.Model):
 
     @property
     def is_open(self) -> bool:
-        """Studies may still be added: none of its studies has entered review, and it
-        is not withdrawn (a request with no study yet is open)."""
-        return not self.studies.exclude(status__in=BEFORE_REVIEW).exists()
-
-
-#: Study states in which a request about it can still change (review has not started).
-BEFORE_REVIEW = (
-    StudyStatus.UPLOADING,
-    StudyStatus.PROCESSING,
-    StudyStatus.NEEDS_ATTENTION,
-    StudyStatus.READY,
-)
+        """See :meth:`ReviewRequestQuerySet.open`."""
+        return bool(type(self).objects.filter(pk=self.pk).open().exists())
 
 
 class Series(models.Model):

@@ -12,16 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from portal.accounts.decorators import role_required
 from portal.audit.log import record
 from reports.models import Notification
-from uploads.models import (
-    BEFORE_REVIEW,
-    TERMINAL,
-    FileStatus,
-    ReviewRequest,
-    Study,
-    StudyStatus,
-    Upload,
-    UploadFile,
-)
+from uploads.models import TERMINAL, FileStatus, ReviewRequest, Study, Upload, UploadFile
 from uploads.permissions import UPLOADERS, visible_studies
 
 
@@ -43,17 +34,9 @@ def upload_page(request: HttpRequest) -> HttpResponse:
 
 def open_requests(user: Any) -> list[ReviewRequest]:
     """The user's requests that can still take studies, newest first (at most 20)."""
-    started = ReviewRequest.objects.filter(studies__status__in=after_review_start())
     return list(
-        ReviewRequest.objects.filter(owner=user.pk)
-        .exclude(pk__in=started.values("pk"))
-        .annotate(n_studies=Count("studies"))
-        .order_by("-created_at", "-pk")[:20]
+        ReviewRequest.objects.filter(owner=user.pk).open().order_by("-created_at", "-pk")[:20]
     )
-
-
-def after_review_start() -> list[str]:
-    return [value for value in StudyStatus.values if value not in BEFORE_REVIEW]
 
 
 @login_required
