@@ -16,7 +16,7 @@ from portal.accounts.models import Role
 from reports import services, states
 from reports.conf import turnaround
 from reports.errors import WorkflowError
-from reports.queries import WORKLIST_ORDER, with_flags
+from reports.queries import WORKLIST_ORDER, unanswered_follow_ups, with_flags
 from reports.views.common import visible_study
 from uploads.models import ReviewRequest
 from uploads.permissions import visible_studies
@@ -29,7 +29,8 @@ def requests_asked() -> Prefetch[Any]:
 
 @role_required(Role.RADIOLOGIST, Role.ADMIN)
 def worklist(request: HttpRequest) -> HttpResponse:
-    """Radiologists: their studies and the pool, urgent first then oldest, with flags."""
+    """Radiologists: their studies and the pool, urgent first then oldest, with flags; and
+    new questions about the studies they reported (answered with an addendum)."""
     studies = with_flags(
         visible_studies(request.user)
         .filter(status__in=states.OPEN)
@@ -44,6 +45,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
         {
             "mine": mine.order_by(*WORKLIST_ORDER),
             "pool": pool.order_by(*WORKLIST_ORDER),
+            "follow_ups": unanswered_follow_ups(request.user),
             "can_claim": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
             "turnaround_hours": int(turnaround().total_seconds() // 3600),
         },

@@ -77,3 +77,35 @@ def test_priors_and_companion_studies_open_for_the_assigned_radiologist_only(
     stranger = login(other_radiologist)
     for study in (today, companion, prior):
         assert status(stranger, f"/studies/{study.pk}/") == 404, study
+
+
+def test_a_question_asked_after_the_report_waits_for_its_radiologist_until_an_addendum(
+    login: Any, patient: Any, radiologist: Any, other_radiologist: Any
+) -> None:
+    from django.utils import timezone
+
+    from reports import services
+    from tests.reports.factories import sign_report
+
+    study = make_study(patient, status="in_review", assigned_to=radiologist, instances=1)
+    first = request_for(patient, study, question="First question")
+    ReviewRequest.objects.filter(pk=first.pk).update(requested_at=study.requested_at)
+    sign_report(study, radiologist)
+    client = login(radiologist)
+    assert 'data-testid="worklist-follow-up"' not in client.get("/worklist/").content.decode()
+
+    second = request_for(patient, study, question="Second opinion: is it really benign?")
+    ReviewRequest.objects.filter(pk=second.pk).update(requested_at=timezone.now())
+    page = client.get("/worklist/").content.decode()
+    assert page.count('data-testid="worklist-follow-up"') == 1
+    assert f'data-request-id="{second.pk}"' in page and "really benign" in page
+    assert f'href="/studies/{study.pk}/report/" data-testid="follow-up-report"' in page
+    other = login(other_radiologist).get("/worklist/").content.decode()
+    assert 'data-testid="worklist-follow-up"' not in other
+
+    # The addendum answers it.
+    study.refresh_from_db()
+    services.start_addendum(study, radiologist, "Second opinion asked")
+    services.sign(study, radiologist, {"impression": "Still benign."})
+    page = login(radiologist).get("/worklist/").content.decode()
+    assert 'data-testid="worklist-follow-up"' not in page
