@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from portal.accounts.models import Role, User
 from reports import conf
-from reports.states import OPEN
-from uploads.models import Instance, Study, StudyStatus
+from reports.models import ReportVersion, VersionStatus
+from reports.states import OPEN, SIGNED
+from uploads.models import Instance, ReviewRequest, Study, StudyStatus
 
 # "urgent" sorts after "routine", so descending urgency puts urgent requests first.
 WORKLIST_ORDER = ["-urgency", "waiting_since", "pk"]
@@ -74,4 +75,27 @@ def radiologist_load() -> QuerySet[Any]:
             ),
         )
         .order_by("-load", "email")
+    )
+
+
+def unanswered_follow_ups(user: Any) -> QuerySet[ReviewRequest]:
+    """Requests asked about a study after its report was signed, that no later version
+    answers yet: a second opinion or a follow-up question about a reported study. The study
+    stays reported (the workflow runs per study); its radiologist answers with an addendum.
+
+    Radiologists: those about studies they reported. Admins: all. Oldest first."""
+    answered = ReportVersion.objects.filter(
+        report__study=OuterRef("pk"),
+        status=VersionStatus.SIGNED,
+        signed_at__gte=OuterRef(OuterRef("requested_at")),
+    )
+    waiting = Study.objects.filter(review_requests=OuterRef("pk"), status__in=SIGNED).exclude(
+        Exists(answered)
+    )
+    if getattr(user, "role", None) != Role.ADMIN:
+        waiting = waiting.filter(assigned_to=user.pk)
+    return (
+        ReviewRequest.objects.filter(Exists(waiting), requested_at__isnull=False)
+        .prefetch_related("studies")
+        .order_by("-urgency", "requested_at", "pk")
     )

@@ -47,7 +47,7 @@ from reports.models import (
     VersionKind,
     VersionStatus,
 )
-from uploads.models import Instance, Study, StudyStatus, Urgency
+from uploads.models import Instance, ReviewRequest, Study, StudyStatus, Urgency
 
 # The request can be edited until review starts.
 REQUEST_EDITABLE = frozenset(
@@ -96,6 +96,11 @@ def update_request(
             setattr(locked, name, values[name])
         if changed:
             locked.save(update_fields=[*changed, "updated_at"])
+            # The study's first review request carries the same words: it changes with them.
+            first = locked.review_requests.order_by("created_at", "pk").values("pk")[:1]
+            ReviewRequest.objects.filter(pk__in=first, owner=user.pk).update(
+                **{name: values[name] for name in changed}, updated_at=timezone.now()
+            )
             record(request, "study.request_updated", locked, user=user, fields=changed)
     return locked
 

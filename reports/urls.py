@@ -3,6 +3,7 @@
 from django.urls import path
 
 from reports.views import (
+    cases,
     deliveries,
     editor,
     manage,
@@ -17,6 +18,8 @@ urlpatterns = [
     # the uploader's request
     path("studies/<int:pk>/request/", request.request_edit, name="study-request"),
     path("studies/<int:pk>/cancel/", request.request_cancel, name="study-cancel"),
+    # a review request (case): its studies and the patient's priors
+    path("requests/<int:pk>/", cases.review_request, name="review-request"),
     # radiologists
     path("worklist/", worklist.worklist, name="worklist"),
     path("studies/<int:pk>/claim/", worklist.claim, name="study-claim"),

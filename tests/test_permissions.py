@@ -161,6 +161,11 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
     ),
+    "review-request": (  # the target's request covering the pool study
+        "pool_request",
+        "get",
+        {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
+    ),
     "upload": (None, "get", {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 200}),
     "viewer": (
         "study",
@@ -492,6 +497,12 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         return {"pk": users["target"].pk}
     if kind == "study":
         return {"pk": users["study"].pk}
+    if kind == "pool_request":
+        from uploads.models import ReviewRequest
+
+        case = ReviewRequest.objects.create(owner=users["target"], clinical_question="Nodule?")
+        case.studies.add(users["study"])
+        return {"pk": case.pk}
     if kind == "admin_upload":  # the patient's upload, with a file waiting
         from uploads.models import FileStatus, Upload, UploadFile
 

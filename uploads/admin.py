@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 
-from uploads.models import Study
+from uploads.models import ReviewRequest, Study
 
 
 @admin.register(Study)
@@ -23,6 +23,22 @@ class StudyAdmin(admin.ModelAdmin):
     list_filter = ("status", "urgency", "modalities")
     search_fields = ("owner__email", "study_instance_uid", "patient_pseudonym")
     raw_id_fields = ("owner",)
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ReviewRequest)
+class ReviewRequestAdmin(admin.ModelAdmin):
+    """Read-only too: requests are made by uploads (``uploads.intake.cases``)."""
+
+    list_display = ("id", "owner", "urgency", "requested_at", "created_at")
+    list_filter = ("urgency",)
+    search_fields = ("owner__email",)
+    raw_id_fields = ("owner", "studies")
 
     def has_add_permission(self, request: Any) -> bool:
         return False

@@ -4,6 +4,8 @@ Only de-identified data is stored here (UIDs, dates as shifted)."""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -94,6 +96,64 @@ class Study(models.Model):
     @property
     def in_pool(self) -> bool:
         return self.status == StudyStatus.READY and self.assigned_to_id is None
+
+
+#: Study states in which a request about it can still change (review has not started).
+BEFORE_REVIEW = (
+    StudyStatus.UPLOADING,
+    StudyStatus.PROCESSING,
+    StudyStatus.NEEDS_ATTENTION,
+    StudyStatus.READY,
+)
+
+
+class ReviewRequestQuerySet(models.QuerySet["ReviewRequest"]):
+    def open(self) -> ReviewRequestQuerySet:
+        """Requests that may still take studies: none of their studies has entered review
+        or was withdrawn (a request with no study yet is open)."""
+        closed = Study.objects.exclude(status__in=BEFORE_REVIEW).filter(
+            review_requests=models.OuterRef("pk")
+        )
+        return self.exclude(models.Exists(closed))
+
+
+class ReviewRequest(models.Model):
+    """A request for review (a case): what the uploader asked, about which studies.
+
+    One study can be asked about more than once (a second opinion, a follow-up question),
+    and one request can cover several studies (today's CT and last year's MR). The upload
+    that brings the studies decides which request they join (``Upload.review_request``):
+    a new one, or an earlier open one the uploader chose, so nothing she typed is dropped
+    when a study arrives again (``uploads.intake.cases``).
+
+    The reporting workflow (status, assignment, report) still runs per study; moving it
+    onto the request is the next step (docs/reporting.md, "Review requests").
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_requests"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    clinical_question = models.TextField(blank=True)
+    history = models.TextField(blank=True)
+    urgency = models.CharField(max_length=10, choices=Urgency.choices, default=Urgency.ROUTINE)
+    # When the upload that made it was done: it waits for review from then on.
+    requested_at = models.DateTimeField(null=True, blank=True)
+    studies = models.ManyToManyField(Study, blank=True, related_name="review_requests")
+
+    objects: ClassVar[Any] = ReviewRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Request {self.pk} by {self.owner_id}"
+
+    @property
+    def is_open(self) -> bool:
+        """See :meth:`ReviewRequestQuerySet.open`."""
+        return bool(type(self).objects.filter(pk=self.pk).open().exists())
 
 
 class Series(models.Model):
@@ -197,6 +257,11 @@ class Upload(models.Model):
     # killed between ending it and the clean-up leaves it False; the watchdog clears it.
     quarantine_cleared = models.BooleanField(default=False)
     studies = models.ManyToManyField(Study, blank=True, related_name="uploads")
+    # The request its studies join: a new one made for it, or the uploader's earlier open
+    # request she chose on the upload page (checked by the server). Null for imports.
+    review_request = models.ForeignKey(
+        ReviewRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploads"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

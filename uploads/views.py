@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
@@ -10,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from portal.accounts.decorators import role_required
 from portal.audit.log import record
 from reports.models import Notification
-from uploads.models import TERMINAL, FileStatus, Study, Upload, UploadFile
+from uploads.models import TERMINAL, FileStatus, ReviewRequest, Study, Upload, UploadFile
 from uploads.permissions import UPLOADERS, visible_studies
 
 
@@ -26,7 +28,15 @@ def study_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(*UPLOADERS)
 def upload_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "uploads/upload.html")
+    """The upload page; it offers the uploader's open requests to add studies to."""
+    return render(request, "uploads/upload.html", {"open_requests": open_requests(request.user)})
+
+
+def open_requests(user: Any) -> list[ReviewRequest]:
+    """The user's requests that can still take studies, newest first (at most 20)."""
+    return list(
+        ReviewRequest.objects.filter(owner=user.pk).open().order_by("-created_at", "-pk")[:20]
+    )
 
 
 @login_required

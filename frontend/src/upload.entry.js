@@ -417,12 +417,19 @@ function sendProgress(total, count) {
   };
 }
 
+// The uploader's earlier request she chose to add to ({} for a new request).
+function chosenRequest() {
+  const picked = document.querySelector('input[name="review_request"]:checked');
+  return picked && picked.value ? { review_request: Number(picked.value) } : {};
+}
+
 // A new upload for the chosen files, with the question and urgency; null if refused.
 async function createUpload(entries) {
   const created = await api("POST", "/api/uploads/", {
     expected_files: entries.length,
     clinical_question: $("upload-question").value,
     urgency: $("upload-urgency").value,
+    ...chosenRequest(),
     client_deidentified: CLIENT_DEIDENTIFIES && entries.every((e) => e.deid.ok),
   });
   if (!created.ok) {
@@ -525,11 +532,21 @@ async function follow(uploadId) {
       renderResult(data);
       setStatus(`Done: ${plural(c.done, "image", "images")} stored` +
         (c.rejected ? `, ${plural(c.rejected, "file", "files")} not used (see below)` : "") + ".");
+      if (data.already_uploaded) sayAlreadyUploaded(data);
       return;
     }
     setStatus(`Preparing your studies: ${processed} of ${plural(all, "file", "files")} processed…`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+}
+
+// Every image was here before (the same files sent twice): say so, and what became of
+// what she typed (kept as a request, or nothing was asked).
+function sayAlreadyUploaded(data) {
+  $("upload-already").textContent = data.review_request
+    ? "These images were already uploaded before. What you typed is kept with your request."
+    : "These images were already uploaded before, so nothing new was added and no new request was made.";
+  $("upload-already").hidden = false;
 }
 
 function renderResult(data) {

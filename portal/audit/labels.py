@@ -41,6 +41,7 @@ ACTIONS: dict[str, str] = {
     "upload.closed": "Closed an upload",
     "upload.retried": "Retried an upload",
     "study.viewed": "Opened a study",
+    "request.viewed": "Opened a review request",
     "study.viewer_opened": "Opened the viewer",
     "study.assigned": "Assigned a study",
     "study.claimed": "Claimed a study",
@@ -111,6 +112,7 @@ OBJECTS: dict[str, str] = {
     "accounts.user": "User",
     "uploads.upload": "Upload",
     "uploads.study": "Study",
+    "uploads.reviewrequest": "Review request",
     "uploads.sharelink": "Share link",
     "uploads.export": "Export",
     "reports.report": "Report",
@@ -124,6 +126,7 @@ OBJECTS: dict[str, str] = {
 
 DETAIL_KEYS: dict[str, str] = {
     "files": "files",
+    "review_request": "review request",
     "study": "study",
     "version": "version",
     "attempts": "attempts",

@@ -1,8 +1,12 @@
-"""The radiologists' worklist (their studies and the pool) and claiming from the pool."""
+"""The radiologists' worklist (their studies and the pool, with every request asked about
+each) and claiming from the pool."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -12,16 +16,26 @@ from portal.accounts.models import Role
 from reports import services, states
 from reports.conf import turnaround
 from reports.errors import WorkflowError
-from reports.queries import WORKLIST_ORDER, with_flags
+from reports.queries import WORKLIST_ORDER, unanswered_follow_ups, with_flags
 from reports.views.common import visible_study
+from uploads.models import ReviewRequest
 from uploads.permissions import visible_studies
+
+
+def requests_asked() -> Prefetch[Any]:
+    """Each study's review requests, oldest first: every question asked about it."""
+    return Prefetch("review_requests", queryset=ReviewRequest.objects.order_by("created_at", "pk"))
 
 
 @role_required(Role.RADIOLOGIST, Role.ADMIN)
 def worklist(request: HttpRequest) -> HttpResponse:
-    """Radiologists: their studies and the pool, urgent first then oldest, with flags."""
+    """Radiologists: their studies and the pool, urgent first then oldest, with flags; and
+    new questions about the studies they reported (answered with an addendum)."""
     studies = with_flags(
-        visible_studies(request.user).filter(status__in=states.OPEN).select_related("assigned_to")
+        visible_studies(request.user)
+        .filter(status__in=states.OPEN)
+        .select_related("assigned_to")
+        .prefetch_related(requests_asked())
     )
     mine = studies.filter(assigned_to=request.user.pk)
     pool = studies.filter(assigned_to__isnull=True, status=states.READY)
@@ -31,6 +45,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
         {
             "mine": mine.order_by(*WORKLIST_ORDER),
             "pool": pool.order_by(*WORKLIST_ORDER),
+            "follow_ups": unanswered_follow_ups(request.user),
             "can_claim": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
             "turnaround_hours": int(turnaround().total_seconds() // 3600),
         },

@@ -73,6 +73,20 @@ def test_import_same_bytes_twice_counts_a_duplicate(run: Any, tmp_path: Path, pa
     assert line["instances_stored"] == 1 and line["duplicates"] == 1
 
 
+def test_import_with_a_question_makes_a_request_also_for_a_study_imported_before(
+    run: Any, tmp_path: Path, patient: Any
+) -> None:
+    from uploads.models import ReviewRequest
+
+    (tmp_path / "ct.dcm").write_bytes(sample_bytes("CT_small.dcm"))
+    run(str(tmp_path), "--owner", patient.email)
+    assert not ReviewRequest.objects.exists()  # no question: a research import asks nothing
+    run(str(tmp_path), "--owner", patient.email, "--question", "Any change?")
+    case = ReviewRequest.objects.get(owner=patient)
+    assert case.clinical_question == "Any change?" and case.requested_at is not None
+    assert list(case.studies.all()) == [Study.objects.get(owner=patient)]
+
+
 def test_import_errors(run: Any, tmp_path: Path, patient: Any) -> None:
     with pytest.raises(CommandError, match="no account"):
         run(str(tmp_path), "--owner", "nobody@example.org")

@@ -2,7 +2,9 @@
 
 Protocol (docs/uploads.md):
   POST /api/uploads/                      create an upload
-                                          {clinical_question, urgency, expected_files}
+                                          {clinical_question, urgency, expected_files,
+                                          review_request (optional: the id of the
+                                          uploader's own open request to add to)}
   POST /api/uploads/<id>/files/           register files [{key, name, size}] -> state of each
   PUT  /api/uploads/<id>/files/<key>      one chunk; header Upload-Offset;
                                           409 + offset if out of order;
@@ -42,7 +44,7 @@ from portal import ratelimit
 from portal.accounts.decorators import role_required
 from portal.accounts.models import User
 from portal.audit.log import record
-from uploads.intake import lifecycle, quarantine, quota
+from uploads.intake import cases, lifecycle, quarantine, quota
 from uploads.intake.ingest import LIVE, close_if_done, revive
 from uploads.intake.keys import uploader_key
 from uploads.intake.receive import receive_whole, refusal
@@ -132,6 +134,10 @@ def upload_state(upload: Upload) -> dict[str, Any]:
         "sealed": upload.sealed,
         "expected_files": upload.expected_files,
         "counts": counts,
+        # The request its studies joined (None if it was removed: see already_uploaded).
+        "review_request": upload.review_request_id,
+        # Done, and every image was uploaded before: the page says so.
+        "already_uploaded": upload.state == Upload.State.DONE and cases.nothing_new(upload),
         "studies": [
             {
                 "id": study.pk,
@@ -179,15 +185,25 @@ def create(request: HttpRequest) -> JsonResponse:
     urgency = data.get("urgency", Urgency.ROUTINE)
     if urgency not in Urgency.values:
         return error("urgency must be routine or urgent")
-    upload = Upload.objects.create(
-        owner=uploader(request),
-        expected_files=expected,
-        clinical_question=text(data.get("clinical_question", ""), 5000),
-        history=text(data.get("history", ""), 5000),
-        urgency=urgency,
-        client_deidentified=bool(data.get("client_deidentified", False)),
-    )
-    record(request, "upload.created", upload, files=expected)
+    question = text(data.get("clinical_question", ""), 5000)
+    history = text(data.get("history", ""), 5000)
+    with transaction.atomic():
+        try:
+            case = cases.choose(
+                uploader(request), data.get("review_request"), question, history, urgency
+            )
+        except cases.RequestRefused as exc:
+            return error(str(exc))
+        upload = Upload.objects.create(
+            owner=uploader(request),
+            expected_files=expected,
+            clinical_question=question,
+            history=history,
+            urgency=urgency,
+            client_deidentified=bool(data.get("client_deidentified", False)),
+            review_request=case,
+        )
+    record(request, "upload.created", upload, files=expected, review_request=case.pk)
     return JsonResponse(upload_state(upload), status=201)
 
 

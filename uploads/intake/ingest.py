@@ -46,7 +46,7 @@ from uploads.dicom.deidentify import DeidResult, names_in_file
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.index import InstanceIndex, check_limits, index_dataset
 from uploads.dicom.sources import is_zip, iter_zip
-from uploads.intake import keys, quarantine, quota
+from uploads.intake import cases, keys, quarantine, quota
 from uploads.models import (
     TERMINAL,
     FileStatus,
@@ -359,6 +359,7 @@ def store_batch(upload: Upload, items: list[Prepared], written: list[str]) -> li
         [Upload.studies.through(upload_id=upload.pk, study_id=s.pk) for s in studies.values()],
         ignore_conflicts=True,  # one statement, no read-before-write (the pair is unique)
     )
+    cases.add_studies(upload, [s.pk for s in studies.values()])
     known = {
         (instance.series_id, instance.sop_instance_uid): instance
         for instance in Instance.objects.filter(
@@ -405,6 +406,7 @@ def stored_note(result: DeidResult) -> str:
 
 def study_row(upload: Upload, item: Prepared) -> Study:
     index = item.index
+    asked = cases.asked(upload)
     study, _ = Study.objects.get_or_create(
         owner_id=upload.owner_id,
         study_instance_uid=index.study_uid,
@@ -416,9 +418,9 @@ def study_row(upload: Upload, item: Prepared) -> Study:
             "body_part": index.body_part,
             "patient_sex": index.patient_sex,
             "patient_age": index.patient_age,
-            "clinical_question": upload.clinical_question,
-            "history": upload.history,
-            "urgency": upload.urgency,
+            "clinical_question": asked.clinical_question,
+            "history": asked.history,
+            "urgency": asked.urgency,
         },
     )
     return study
@@ -663,6 +665,7 @@ def close_if_done(upload: Upload) -> bool:
     upload.studies.filter(status__in=waiting).exclude(held_images()).update(
         status=StudyStatus.READY, requested_at=now, updated_at=now
     )
+    cases.settle(upload, now)
     for study_id in upload.studies.values_list("pk", flat=True):
         # A warm-up only (low priority): a broker outage must not fail the request.
         after_commit(queue_prerender, study_id)

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from uploads.intake import quarantine
+from uploads.intake import cases, quarantine
 from uploads.intake.ingest import LIVE, close_if_done, revive
 from uploads.intake.tasks import schedule
 from uploads.models import TERMINAL, FileStatus, StudyStatus, Upload, UploadFile
@@ -68,6 +68,7 @@ def cancel(upload_id: int, message: str = BY_UPLOADER, on_change: OnChange = Non
         upload.studies.filter(status__in=waiting).exclude(Exists(others)).update(
             status=StudyStatus.CANCELLED, updated_at=timezone.now()
         )
+        cases.drop_if_empty(upload)
         if on_change is not None:
             on_change(upload, refused=len(pending))
     quarantine.clear_ended(upload_id)  # the refused files' parts, and any a killed worker left

@@ -29,7 +29,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
 
 from portal.accounts.models import User
-from uploads.intake import ingest
+from uploads.intake import cases, ingest
 from uploads.intake.receive import ingest_here, outcomes_by_study, receive_whole
 from uploads.models import Upload
 
@@ -92,8 +92,10 @@ class Command(BaseCommand):
         files = walk(paths)
         if not files:
             raise CommandError("no files found")
+        # A question is a review request of its own (also about studies imported before).
+        asked = cases.choose(user, None, question, "", "routine") if question.strip() else None
         upload = Upload.objects.create(
-            owner=user, expected_files=len(files), clinical_question=question
+            owner=user, expected_files=len(files), clinical_question=question, review_request=asked
         )
         again: dict[str, int] = defaultdict(int)  # the same bytes again in the input
         seen: set[str] = set()
