@@ -109,3 +109,21 @@ def test_a_question_asked_after_the_report_waits_for_its_radiologist_until_an_ad
     services.sign(study, radiologist, {"impression": "Still benign."})
     page = login(radiologist).get("/worklist/").content.decode()
     assert 'data-testid="worklist-follow-up"' not in page
+
+
+def test_a_pool_study_is_claimed_from_its_request_page(
+    login: Any, patient: Any, radiologist: Any, admin_user: Any
+) -> None:
+    study = make_study(patient, instances=1)
+    case = request_for(patient, study)
+    assert (
+        'data-testid="claim-button"'
+        not in login(admin_user).get(f"/requests/{case.pk}/").content.decode()
+    )
+    client = login(radiologist)
+    page = client.get(f"/requests/{case.pk}/").content.decode()
+    assert f'action="/studies/{study.pk}/claim/"' in page and 'data-testid="claim-button"' in page
+    assert client.post(f"/studies/{study.pk}/claim/").status_code == 302
+    page = client.get(f"/requests/{case.pk}/").content.decode()
+    assert 'data-testid="claim-button"' not in page
+    assert 'data-testid="request-open-report"' in page
