@@ -198,9 +198,8 @@ CASES = [
     "US1_UNCR.dcm",  # ultrasound, RGB, native
     "US1_J2KR.dcm",  # ultrasound, JPEG 2000 lossless (YBR_RCT)
     "OBXXXX1A.dcm",  # ultrasound, PALETTE COLOR
-    # Not here (docs/burned-in-text.md, limits): MR2_J2KR (MONOCHROME2 16-bit) is read
-    # only some of the time, and RG1_UNCI (MONOCHROME1 CR) text on its mid-grey body not
-    # at all; their masking is tested above.
+    "MR2_J2KR.dcm",  # MONOCHROME2 16-bit, JPEG 2000 lossless, 1024x1024
+    "RG1_UNCI.dcm",  # MONOCHROME1 radiograph, 1955x1841
 ]
 
 

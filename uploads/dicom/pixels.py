@@ -89,6 +89,8 @@ LOSSLESS_SYNTAXES = frozenset(
 MIN_CONFIDENCE = 30.0
 #: Frames shorter than this are enlarged 2x before OCR (small screen text reads better).
 UPSCALE_BELOW = 1000
+#: The second reading of a greyscale frame keeps only values at or above this (of 255).
+BRIGHT = 245
 #: A box is widened by this many pixels plus a tenth of its height on every side, so
 #: anti-aliased edges of the letters are covered too.
 PADDING = 2
@@ -198,14 +200,27 @@ def detect_text(frame: np.ndarray, identifying: Sequence[str]) -> list[TextBox]:
 
     Preprocessing: min-max window to 8 bits, luminance, inverted when the screen is dark,
     2x enlarged below :data:`UPSCALE_BELOW` rows or columns; Tesseract page segmentation
-    mode 11 (sparse text: screen annotations are scattered words, not paragraphs).
+    mode 11 (sparse text: screen annotations are scattered words, not paragraphs). A
+    greyscale frame is read a second time with only its brightest values
+    (:data:`BRIGHT`) as black on white: text burned in at full white over a mid-grey body
+    (radiographs, MR) is lost in the first reading.
     """
-    import pytesseract
-
     grey = _to_grey8(np.asarray(frame))
     if grey.size == 0 or grey.max() == grey.min():
         return []
-    image, scale = _prepare(grey)
+    matcher = Matcher(identifying)
+    boxes = _read(*_prepare(grey), matcher)
+    if np.asarray(frame).ndim == 2:
+        bright = np.where(grey >= BRIGHT, 0, 255).astype(np.uint8)
+        seen = {(b.x, b.y, b.text) for b in boxes}
+        boxes += [b for b in _read(*_prepare(bright), matcher) if (b.x, b.y, b.text) not in seen]
+    return boxes
+
+
+def _read(image: Image.Image, scale: int, matcher: Matcher) -> list[TextBox]:
+    """One Tesseract reading of a prepared image; boxes back in frame coordinates."""
+    import pytesseract
+
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per worker process
     data = pytesseract.image_to_data(
         image, config="--psm 11 -c tessedit_do_invert=0", output_type=pytesseract.Output.DICT
@@ -215,7 +230,6 @@ def detect_text(frame: np.ndarray, identifying: Sequence[str]) -> list[TextBox]:
         if text.strip() and float(data["conf"][i]) >= MIN_CONFIDENCE:
             key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
             lines.setdefault(key, []).append(i)
-    matcher = Matcher(identifying)
     boxes: list[TextBox] = []
     for indexes in lines.values():
         words = [data["text"][i].strip() for i in indexes]
