@@ -144,6 +144,7 @@ class Cleaning:
             "boxes": [
                 {"x": b.x, "y": b.y, "w": b.w, "h": b.h, "identifying": b.identifying}
                 for b in self.boxes
+                if b.identifying or sum(c.isalnum() for c in b.text) >= 2  # not specks
             ],
             "regions": self.regions,
             "residual": len(self.residual),
