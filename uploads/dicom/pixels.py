@@ -355,7 +355,8 @@ def mask_dataset(ds: Dataset, regions: Sequence[dict[str, int]]) -> None:
 
 def _write_pixels(ds: Dataset, arr: np.ndarray, *, compress: bool) -> None:
     """Put ``arr`` back as Pixel Data: RLE Lossless when the source was compressed (and
-    RLE can hold it), else native in the data set's syntax."""
+    RLE can hold it), else native in the data set's syntax — little endian: a (retired)
+    Explicit VR Big Endian file becomes Explicit VR Little Endian (PS3.5 A.2)."""
     if compress:
         try:
             ds.compress(RLELossless, arr, generate_instance_uid=False)
@@ -364,6 +365,8 @@ def _write_pixels(ds: Dataset, arr: np.ndarray, *, compress: bool) -> None:
             pass
     if int(ds.get("SamplesPerPixel", 1)) > 1 and int(ds.get("PlanarConfiguration", 0)) == 1:
         arr = np.moveaxis(arr, -1, -3)  # back to colour-by-plane order (PS3.3 C.7.6.3.1.3)
+    if not UID(ds.file_meta.TransferSyntaxUID).is_little_endian:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
     ds["PixelData"].VR = "OB" if int(ds.BitsAllocated) <= 8 else "OW"
 
