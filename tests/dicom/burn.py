@@ -93,7 +93,7 @@ def burn(
         (rows, cols), [(t, x, y) for (t, _), (x, y) in zip(labels, positions, strict=True)], size
     )
     ds.PatientName, ds.PatientID, ds.PatientBirthDate = NAME, PATIENT_ID, BIRTH_DATE
-    ds.pop("BurnedInAnnotation", None)
+    ds.BurnedInAnnotation = "YES"  # as a device that burns text in says
     syntax = ds.file_meta.TransferSyntaxUID
     if syntax == JPEGBaseline8Bit:
         frames = pixel_array(ds, as_rgb=True)

@@ -127,6 +127,7 @@ def deidentify_and_clean(
             dcmwrite(out, ds, enforce_file_format=True)
             encoded = out.getvalue()
     except Exception:  # pixels no decoder here can read: kept as they are, and held
+        ds = dcmread(io.BytesIO(encoded))  # the data set as written, not as half-cleaned
         return CleanedFile(encoded, result, ds, None, HOLD_UNDECODABLE)
     return CleanedFile(
         encoded,

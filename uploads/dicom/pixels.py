@@ -89,6 +89,8 @@ LOSSLESS_SYNTAXES = frozenset(
 MIN_CONFIDENCE = 30.0
 #: Frames shorter than this are enlarged 2x before OCR (small screen text reads better).
 UPSCALE_BELOW = 1000
+#: The second reading of a greyscale frame keeps only values at or above this (of 255).
+BRIGHT = 245
 #: A box is widened by this many pixels plus a tenth of its height on every side, so
 #: anti-aliased edges of the letters are covered too.
 PADDING = 2
@@ -142,6 +144,7 @@ class Cleaning:
             "boxes": [
                 {"x": b.x, "y": b.y, "w": b.w, "h": b.h, "identifying": b.identifying}
                 for b in self.boxes
+                if b.identifying or sum(c.isalnum() for c in b.text) >= 2  # not specks
             ],
             "regions": self.regions,
             "residual": len(self.residual),
@@ -198,14 +201,27 @@ def detect_text(frame: np.ndarray, identifying: Sequence[str]) -> list[TextBox]:
 
     Preprocessing: min-max window to 8 bits, luminance, inverted when the screen is dark,
     2x enlarged below :data:`UPSCALE_BELOW` rows or columns; Tesseract page segmentation
-    mode 11 (sparse text: screen annotations are scattered words, not paragraphs).
+    mode 11 (sparse text: screen annotations are scattered words, not paragraphs). A
+    greyscale frame is read a second time with only its brightest values
+    (:data:`BRIGHT`) as black on white: text burned in at full white over a mid-grey body
+    (radiographs, MR) is lost in the first reading.
     """
-    import pytesseract
-
     grey = _to_grey8(np.asarray(frame))
     if grey.size == 0 or grey.max() == grey.min():
         return []
-    image, scale = _prepare(grey)
+    matcher = Matcher(identifying)
+    boxes = _read(*_prepare(grey), matcher)
+    if np.asarray(frame).ndim == 2:
+        bright = np.where(grey >= BRIGHT, 0, 255).astype(np.uint8)
+        seen = {(b.x, b.y, b.text) for b in boxes}
+        boxes += [b for b in _read(*_prepare(bright), matcher) if (b.x, b.y, b.text) not in seen]
+    return boxes
+
+
+def _read(image: Image.Image, scale: int, matcher: Matcher) -> list[TextBox]:
+    """One Tesseract reading of a prepared image; boxes back in frame coordinates."""
+    import pytesseract
+
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per worker process
     data = pytesseract.image_to_data(
         image, config="--psm 11 -c tessedit_do_invert=0", output_type=pytesseract.Output.DICT
@@ -215,7 +231,6 @@ def detect_text(frame: np.ndarray, identifying: Sequence[str]) -> list[TextBox]:
         if text.strip() and float(data["conf"][i]) >= MIN_CONFIDENCE:
             key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
             lines.setdefault(key, []).append(i)
-    matcher = Matcher(identifying)
     boxes: list[TextBox] = []
     for indexes in lines.values():
         words = [data["text"][i].strip() for i in indexes]
@@ -340,7 +355,8 @@ def mask_dataset(ds: Dataset, regions: Sequence[dict[str, int]]) -> None:
 
 def _write_pixels(ds: Dataset, arr: np.ndarray, *, compress: bool) -> None:
     """Put ``arr`` back as Pixel Data: RLE Lossless when the source was compressed (and
-    RLE can hold it), else native in the data set's syntax."""
+    RLE can hold it), else native in the data set's syntax — little endian: a (retired)
+    Explicit VR Big Endian file becomes Explicit VR Little Endian (PS3.5 A.2)."""
     if compress:
         try:
             ds.compress(RLELossless, arr, generate_instance_uid=False)
@@ -349,6 +365,8 @@ def _write_pixels(ds: Dataset, arr: np.ndarray, *, compress: bool) -> None:
             pass
     if int(ds.get("SamplesPerPixel", 1)) > 1 and int(ds.get("PlanarConfiguration", 0)) == 1:
         arr = np.moveaxis(arr, -1, -3)  # back to colour-by-plane order (PS3.3 C.7.6.3.1.3)
+    if not UID(ds.file_meta.TransferSyntaxUID).is_little_endian:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
     ds["PixelData"].VR = "OB" if int(ds.BitsAllocated) <= 8 else "OW"
 
