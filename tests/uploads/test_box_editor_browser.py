@@ -15,7 +15,7 @@ import pydicom
 import pytest
 from django.core.files.storage import default_storage
 
-from tests.a11y import axe_violations, describe, sideways_scroll
+from tests.a11y import axe_violations, click_only_elements, describe, sideways_scroll, tab_walk
 from tests.dicom.test_deid_names import study_files
 from tests.uploads.test_browser_deid import open_upload_page
 from uploads.models import Instance, Study, StudyStatus
@@ -101,6 +101,11 @@ def test_the_moved_box_is_blacked_out_in_the_file_that_arrives(
     assert page.get_by_test_id("pixel-mask-box").count() == 1 and box_of(page) == region
     assert sideways_scroll(page, PHONE["width"]) == ""
     assert describe(axe_violations(page)) == []
+    assert tab_walk(page) == []  # the box is in the Tab order, with a focus ring
+    # Dragging a box or its corner has keys (arrows, Shift + arrows): nothing else is
+    # mouse-only.
+    exempt = ("pixel-mask-box", "pixel-mask-resize")
+    assert click_only_elements(page, "[data-testid=pixel-mask-editor]", exempt) == []
 
     page.get_by_test_id("upload-question").fill("Is there text in the image?")
     page.get_by_test_id("upload-start").click()
