@@ -8,6 +8,7 @@ import { readableAge, readableSex } from "./readable.js";
 import { fromDataTransfer, fromFileList, triage } from "./files.js";
 import { CLIENT_DEIDENTIFIES, prepareForUpload, setupDeid } from "./deid.js";
 import { boxEditor, defaultBoxes } from "./boxeditor.js";
+import { forgetMasks, restoreMasks, saveMasks } from "./maskstore.js";
 import { api, finishUpload, sendUpload } from "./uploader.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -116,6 +117,10 @@ async function onCandidates(candidates) {
   const grouped = groupStudies([...state.studies.flatMap((s) => s.items), ...fresh]);
   for (const study of grouped) study.selected = true;
   state.studies = grouped;
+  if (state.open) { // resuming: the boxes placed before the interruption
+    const series = new Set(grouped.flatMap((s) => s.items.map((e) => e.summary.seriesUid)));
+    for (const [uid, boxes] of await restoreMasks(series)) state.masks.set(uid, boxes);
+  }
   renderSkipped();
   renderStudies();
   await checkFiles();
@@ -449,6 +454,7 @@ async function start() {
   const uploadId = state.open?.id || await createUpload(entries);
   if (!uploadId) return;
   localStorage.setItem(STORE, String(uploadId));
+  await saveMasks(state.masks);
   const total = entries.reduce((sum, e) => sum + e.item.size, 0);
   const { failures } = await sendUpload({
     uploadId, entries, signal, parallel: PARALLEL,
@@ -522,6 +528,7 @@ async function follow(uploadId) {
     }
     if (data.state !== "open") {
       localStorage.removeItem(STORE);
+      forgetMasks();
       renderResult(data);
       setStatus(`Done: ${plural(c.done, "image", "images")} stored` +
         (c.rejected ? `, ${plural(c.rejected, "file", "files")} not used (see below)` : "") + ".");
@@ -560,6 +567,7 @@ async function cancel() {
   const id = localStorage.getItem(STORE);
   if (id) await api("POST", `/api/uploads/${id}/cancel/`, {});
   localStorage.removeItem(STORE);
+  forgetMasks();
   state.open = null;
   $("upload-cancel").hidden = true;
   $("upload-start").disabled = false;
