@@ -7,7 +7,8 @@ import { formatDate, groupStudies, summarize } from "./dicom.js";
 import { readableAge, readableSex } from "./readable.js";
 import { fromDataTransfer, fromFileList, triage } from "./files.js";
 import { CLIENT_DEIDENTIFIES, prepareForUpload, setupDeid } from "./deid.js";
-import { boxEditor, defaultBoxes } from "./boxeditor.js";
+import { SeriesMasks } from "./burnedin.js";
+import { forgetMasks, restoreMasks, saveMasks } from "./maskstore.js";
 import { api, finishUpload, sendUpload } from "./uploader.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -15,15 +16,13 @@ const PARALLEL = 3;
 const STORE = "portal-upload";
 // De-identified files kept from the check before Send (not de-identified twice).
 const CACHE_BYTES = 256 * 1024 ** 2;
-const NO_MASKS = [];
 
 const state = {
   config: null, profile: null, skipped: [], studies: [], open: null, controller: null,
   checking: false, checkRound: 0, cache: new Map(), cacheBytes: 0, serverOnly: false,
   names: new Map(),  // SHA-256 key -> local file name, for messages about rejected files
   personNames: [],  // every PN value of the upload: cut out of descriptors, never sent
-  masks: new Map(),  // series UID -> boxes {x, y, w, h} blacked out in its images
-  editors: new Map(),  // series UID -> its box editor, kept across renders (a drag goes on)
+  masks: null,  // SeriesMasks: the boxes blacked out in each series' images
   unfinished: null,  // a "finish" request that failed, sent again while following
 };
 
@@ -116,6 +115,10 @@ async function onCandidates(candidates) {
   const grouped = groupStudies([...state.studies.flatMap((s) => s.items), ...fresh]);
   for (const study of grouped) study.selected = true;
   state.studies = grouped;
+  if (state.open) { // resuming: the boxes placed before the interruption
+    const series = new Set(grouped.flatMap((s) => s.items.map((e) => e.summary.seriesUid)));
+    for (const [uid, boxes] of await restoreMasks(series)) state.masks.boxes.set(uid, boxes);
+  }
   renderSkipped();
   renderStudies();
   await checkFiles();
@@ -139,12 +142,11 @@ function deidContext(entry, extra = {}) {
 }
 
 function masksOf(entry) {
-  return state.masks.get(entry.summary.seriesUid) || NO_MASKS;
+  return state.masks.of(entry.summary.seriesUid);
 }
 
 // The boxes of a series changed: its files are de-identified again before sending.
-function setMasks(seriesUid, boxes) {
-  state.masks.set(seriesUid, boxes);
+function masksChanged(seriesUid) {
   for (const entry of state.studies.flatMap((s) => s.items)) {
     if (entry.summary.seriesUid !== seriesUid) continue;
     const cached = state.cache.get(entry.item);
@@ -315,43 +317,6 @@ function previewRow(row) {
     el("td", { text: action }));
 }
 
-function burnedInWarning(review) {
-  const box = el("div", { class: "notice burned-in", testid: "deid-burned-in" },
-    el("p", {}, el("strong", { text: `Possible text in the images: ${review.series || "a series"}` }),
-      ` — ${review.reason}.`));
-  const thumb = review.thumbnail;
-  let canvas = null;
-  if (thumb && thumb.rgba) {
-    canvas = el("canvas", { width: String(thumb.width), height: String(thumb.height),
-                            testid: "deid-burned-in-thumbnail", "aria-label": "Preview image" });
-    canvas.getContext("2d").putImageData(
-      new ImageData(new Uint8ClampedArray(thumb.rgba), thumb.width, thumb.height), 0, 0);
-  }
-  const image = review.image;
-  if (image && !image.cannotMask) {
-    if (!state.masks.has(review.seriesUid)) {
-      setMasks(review.seriesUid, defaultBoxes(review.modality, image));
-    }
-    box.append(el("p", { text: "Put a box over every name, number or date written in the " +
-      "picture: those parts are blacked out on this computer before anything is sent. " +
-      "A radiologist checks the images too. Untick the study to leave it out." }));
-    let editor = state.editors.get(review.seriesUid);
-    if (!editor) {
-      editor = boxEditor({ image, canvas, boxes: state.masks.get(review.seriesUid) || NO_MASKS,
-        images: review.images, onChange: (boxes) => setMasks(review.seriesUid, boxes) });
-      state.editors.set(review.seriesUid, editor);
-    }
-    box.append(editor);
-    return box;
-  }
-  const why = image ? image.cannotMask : "";
-  box.append(el("p", { text: `${why ? `This image cannot be changed on this computer (${why}). ` : ""}` +
-    "Text found in the pictures is blacked out by the portal after sending, and a radiologist " +
-    "checks the images. Untick the study to leave it out." }));
-  box.append(canvas || el("p", { class: "helptext", text: (thumb && thumb.unavailable) || "no preview" }));
-  return box;
-}
-
 // What stays in the files (the profile's "retain patient characteristics" option): said
 // in words, with the values found, so nobody is surprised to see them later.
 function keptNote(study) {
@@ -381,7 +346,7 @@ function renderPreview() {
             el("th", { text: "Before sending" }))),
           el("tbody", {}, ...rows.map(previewRow))),
         ...keptNote(study),
-        ...pixelReviews(study).map(burnedInWarning));
+        ...pixelReviews(study).map((review) => state.masks.warning(review)));
     });
   const focused = document.activeElement; // e.g. a box being moved with the keyboard
   $("deid-preview").replaceChildren(...blocks);
@@ -456,6 +421,7 @@ async function start() {
   const uploadId = state.open?.id || await createUpload(entries);
   if (!uploadId) return;
   localStorage.setItem(STORE, String(uploadId));
+  await saveMasks(state.masks.boxes);
   const total = entries.reduce((sum, e) => sum + e.item.size, 0);
   const { failures } = await sendUpload({
     uploadId, entries, signal, parallel: PARALLEL,
@@ -529,6 +495,7 @@ async function follow(uploadId) {
     }
     if (data.state !== "open") {
       localStorage.removeItem(STORE);
+      forgetMasks();
       renderResult(data);
       setStatus(`Done: ${plural(c.done, "image", "images")} stored` +
         (c.rejected ? `, ${plural(c.rejected, "file", "files")} not used (see below)` : "") + ".");
@@ -577,6 +544,7 @@ async function cancel() {
   const id = localStorage.getItem(STORE);
   if (id) await api("POST", `/api/uploads/${id}/cancel/`, {});
   localStorage.removeItem(STORE);
+  forgetMasks();
   state.open = null;
   $("upload-cancel").hidden = true;
   $("upload-start").disabled = false;
@@ -584,6 +552,7 @@ async function cancel() {
 }
 
 async function init() {
+  state.masks = new SeriesMasks(masksChanged);
   state.config = (await api("GET", "/api/uploads/config/")).data;
   // Start the de-identification workers now, without holding the page up.
   setupDeid(state.config).then((profile) => { state.profile = profile; }, () => {});

@@ -122,3 +122,20 @@ def test_module_entry_point(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].startswith("total: 1 de-identified")
     assert "CompressedSamples" not in done.stdout + done.stderr  # CT_small's patient name
+
+
+def test_a_name_found_in_one_input_is_cut_out_of_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CT's Series Description names the MR's performing physician (issue 20)."""
+    from tests.dicom.test_deid_names import study_files
+
+    source = tmp_path / "study"
+    source.mkdir()
+    for name, data in zip(("ct.dcm", "mr.dcm"), study_files(), strict=True):
+        (source / name).write_bytes(data)
+    out = tmp_path / "out"
+    code, _, _ = run([str(source), "--out", str(out), "--key", "cli-secret"], capsys)
+    assert code == 0
+    (ct,) = [ds for ds in map(dcmread, out.rglob("*.dcm")) if ds.Modality == "CT"]
+    assert ct.SeriesDescription == "******** protocol, ** lab"

@@ -15,7 +15,7 @@ import pydicom
 import pytest
 from django.core.files.storage import default_storage
 
-from tests.a11y import axe_violations, describe, sideways_scroll
+from tests.a11y import axe_violations, click_only_elements, describe, sideways_scroll, tab_walk
 from tests.dicom.test_deid_names import study_files
 from tests.uploads.test_browser_deid import open_upload_page
 from uploads.models import Instance, Study, StudyStatus
@@ -101,6 +101,11 @@ def test_the_moved_box_is_blacked_out_in_the_file_that_arrives(
     assert page.get_by_test_id("pixel-mask-box").count() == 1 and box_of(page) == region
     assert sideways_scroll(page, PHONE["width"]) == ""
     assert describe(axe_violations(page)) == []
+    assert tab_walk(page) == []  # the box is in the Tab order, with a focus ring
+    # Dragging a box or its corner has keys (arrows, Shift + arrows): nothing else is
+    # mouse-only.
+    exempt = ("pixel-mask-box", "pixel-mask-resize")
+    assert click_only_elements(page, "[data-testid=pixel-mask-editor]", exempt) == []
 
     page.get_by_test_id("upload-question").fill("Is there text in the image?")
     page.get_by_test_id("upload-start").click()
@@ -156,3 +161,45 @@ def test_an_ultrasound_starts_with_its_header_band_blacked_out(
     assert (pixels[:48] == 0).all()
     assert np.array_equal(pixels[48:], original[48:])
     assert arrived.BurnedInAnnotation == "NO"
+
+
+def test_a_resumed_upload_blacks_out_the_same_place(
+    phone_page: Any, patient: Any, tmp_path: Path
+) -> None:
+    """The connection drops after Send; the uploader reloads and picks the files again:
+    the box is where it was (so the files are the same bytes, and the upload ends)."""
+    from tests.uploads.conftest import sample_bytes
+
+    page = phone_page
+    folder = tmp_path / "us"
+    folder.mkdir()
+    data = sample_bytes("US1_UNCR.dcm")
+    (folder / "us.dcm").write_bytes(data)
+    original = pydicom.dcmread(io.BytesIO(data)).pixel_array
+    open_upload_page(page, patient.email)
+    page.get_by_test_id("upload-folder-input").set_input_files(folder)
+    page.get_by_test_id("upload-status").filter(has_text="press Send").wait_for()
+    page.get_by_test_id("pixel-mask-box").focus()
+    for key in ("ArrowDown", "ArrowDown", "Shift+ArrowLeft"):  # 13 px steps at 640 wide
+        page.keyboard.press(key)
+    region = box_of(page)
+    assert region == {"x": 0, "y": 26, "w": 627, "h": 48}
+    sending = re.compile(r"/api/uploads/\d+/(files/|batch/)")
+    page.route(sending, lambda route: route.abort("connectionreset"))
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="retrying").wait_for()
+    page.unroute(sending)
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.get_by_test_id("upload-resume").is_visible()
+    page.get_by_test_id("upload-folder-input").set_input_files(folder)
+    page.get_by_test_id("upload-status").filter(has_text="press Send").wait_for()
+    assert box_of(page) == region
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-status").filter(has_text="Done").wait_for(timeout=60000)
+    (instance,) = Instance.objects.filter(series__study__owner=patient)
+    pixels = pydicom.dcmread(io.BytesIO(default_storage.open(instance.file).read())).pixel_array
+    inside = np.zeros(pixels.shape[:2], dtype=bool)
+    inside[26:74, 0:627] = True
+    assert (pixels[inside] == 0).all()
+    assert np.array_equal(pixels[~inside], original[~inside])

@@ -496,10 +496,14 @@ def test_a_cancelled_upload_leaves_nothing_in_quarantine(
     assert quarantine.is_empty()
 
 
-def test_a_name_found_in_one_file_is_cut_out_of_the_other_files(login: Any, patient: Any) -> None:
+@pytest.mark.parametrize("keep", [ingest.KEEP_READ_BYTES, 0])  # 0: every file read twice
+def test_a_name_found_in_one_file_is_cut_out_of_the_other_files(
+    login: Any, patient: Any, monkeypatch: Any, keep: int
+) -> None:
     """Server de-identification (issue 20): the people's names of a batch's files are
     gathered before any is de-identified. The CT's Series Description names the MR's
     performing physician; the CT alone does not know that name."""
+    monkeypatch.setattr(ingest, "KEEP_READ_BYTES", keep)
     from django.core.files.storage import default_storage
 
     from tests.dicom.test_deid_names import study_files

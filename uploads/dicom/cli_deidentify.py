@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from uploads.dicom.clean import deidentify_and_clean
-from uploads.dicom.deidentify import DEFAULT_UID_ROOT, DeidOptions
+from uploads.dicom.deidentify import DEFAULT_UID_ROOT, DeidOptions, names_in_file
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.sources import Skipped, iter_sources
 from uploads.dicom.uids import validate_uid_root
@@ -110,6 +110,20 @@ def _fail(message: str, err: TextIO) -> int:
     return EXIT_USAGE
 
 
+def _names(inputs: Sequence[str]) -> set[str]:
+    """Every person's name in the inputs (headers only), cut out of the descriptors of all
+    of them (docs/deidentification.md, "People's names in descriptors")."""
+    names: set[str] = set()
+    for item in iter_sources(inputs):
+        if isinstance(item, Skipped):
+            continue
+        try:
+            names |= names_in_file(item.read())
+        except DicomInputError:
+            continue  # reported when it is de-identified
+    return names
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run the ``deidentify`` command for parsed ``args``; returns the exit status."""
     out = out or sys.stdout
@@ -123,6 +137,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     except ValueError as exc:
         return _fail(str(exc), err)
     key = key_text.encode("utf-8")
+    names = _names(args.inputs) if options.clean_descriptors else set()
     done = skipped = failed = review = 0
     for item in iter_sources(args.inputs):
         if isinstance(item, Skipped):
@@ -138,6 +153,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                 clean=bool(args.clean_pixels or args.mask),
                 regions=args.mask,
                 ocr=bool(args.clean_pixels),
+                names=names,
             )
         except DicomInputError as exc:
             failed += 1

@@ -48,6 +48,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from uploads.dicom import constants
 from uploads.dicom.words import Matcher, identifying_words
 
 __all__ = [
@@ -64,8 +65,9 @@ __all__ = [
     "ocr_available",
 ]
 
-#: PS3.16 CID 7050 De-identification Method: Clean Pixel Data Option.
-CLEAN_PIXEL_CODE = ("113101", "DCM", "Clean Pixel Data Option")
+#: PS3.16 CID 7050 De-identification Method: Clean Pixel Data Option (code value, scheme,
+#: meaning), from the one definition both engines share (``constants.CLEAN_PIXEL_CODE``).
+CLEAN_PIXEL_CODE = (constants.CLEAN_PIXEL_CODE[0], "DCM", constants.CLEAN_PIXEL_CODE[1])
 #: Syntaxes whose pixels are kept exactly (PS3.5 Annex A, PS3.5 8.2): the masked pixels
 #: of these are written back losslessly; anything else (JPEG baseline/extended, lossy
 #: JPEG 2000, JPEG-LS near-lossless …) is written back lossless too (see mask_dataset).

@@ -175,10 +175,10 @@ def run_batch(ids: list[int], batch: Batch, written: list[str]) -> None:
             finish_batch(upload, files)
             return
         prepared: list[Prepared] = []
-        received = {file.pk: quarantine.read_all(file) for file in files}
-        names = batch_names(received.values())
+        received, names = batch_names(files)
         for file in files:
-            result = prepare(file, received.pop(file.pk), names)
+            data = received.pop(file.pk, None)
+            result = prepare(file, quarantine.read_all(file) if data is None else data, names)
             if isinstance(result, Prepared):
                 prepared.append(result)
             else:
@@ -244,15 +244,24 @@ def claim_files(upload_id: int, limit: int, only: int | None = None) -> tuple[li
     return ids, more
 
 
-def batch_names(received: Iterable[bytes]) -> frozenset[str]:
+#: Received files up to this size are kept in memory from the names pass to their
+#: de-identification; larger ones are read again (a batch's memory stays bounded).
+KEEP_READ_BYTES = 16 * 1024**2
+
+
+def batch_names(files: Iterable[UploadFile]) -> tuple[dict[int, bytes], frozenset[str]]:
     """Every person's name (PN value) in the batch's files, read before any of them is
     de-identified: Clean Descriptors cuts all of them out of every file's descriptors.
     Held in memory for the batch only, never stored or logged (docs/deidentification.md,
-    "People's names in descriptors")."""
+    "People's names in descriptors"). Also returns the small files' bytes, by file id."""
     names: set[str] = set()
-    for data in received:
+    kept: dict[int, bytes] = {}
+    for file in files:
+        data = quarantine.read_all(file)
         names |= names_in_file(data)
-    return frozenset(names)
+        if len(data) <= KEEP_READ_BYTES:
+            kept[file.pk] = data
+    return kept, frozenset(names)
 
 
 def prepare(

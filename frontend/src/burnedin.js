@@ -1,0 +1,78 @@
+// The upload page's warning for images that may have text burned into the pixels, with
+// the box editor (boxeditor.js) where the browser can black the text out before sending
+// (pixelmask.js), and the boxes of every series of the upload (issue 20).
+import { boxEditor, defaultBoxes } from "./boxeditor.js";
+
+const NO_MASKS = [];
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "testid") node.dataset.testid = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function previewCanvas(thumb) {
+  if (!thumb || !thumb.rgba) return null;
+  const canvas = el("canvas", { width: String(thumb.width), height: String(thumb.height),
+                                testid: "deid-burned-in-thumbnail", "aria-label": "Preview image" });
+  canvas.getContext("2d").putImageData(
+    new ImageData(new Uint8ClampedArray(thumb.rgba), thumb.width, thumb.height), 0, 0);
+  return canvas;
+}
+
+/** The boxes of each series (series UID -> [{x, y, w, h}]) and their editors. */
+export class SeriesMasks {
+  /** @param {function(string)} onChange called with the series UID whose boxes changed */
+  constructor(onChange) {
+    this.boxes = new Map();
+    this.editors = new Map(); // kept across renders: a drag in progress goes on
+    this.onChange = onChange;
+  }
+
+  of(seriesUid) {
+    return this.boxes.get(seriesUid) || NO_MASKS;
+  }
+
+  set(seriesUid, boxes) {
+    this.boxes.set(seriesUid, boxes);
+    this.onChange(seriesUid);
+  }
+
+  /**
+   * The warning for one flagged image: `review` {series, reason, thumbnail, image,
+   * seriesUid, modality, images} (upload.entry.js pixelReviews).
+   */
+  warning(review) {
+    const box = el("div", { class: "notice burned-in", testid: "deid-burned-in" },
+      el("p", {}, el("strong", { text: `Possible text in the images: ${review.series || "a series"}` }),
+        ` — ${review.reason}.`));
+    const thumb = review.thumbnail;
+    const image = review.image;
+    if (image && !image.cannotMask) {
+      if (!this.boxes.has(review.seriesUid)) this.set(review.seriesUid, defaultBoxes(review.modality, image));
+      box.append(el("p", { text: "Put a box over every name, number or date written in the " +
+        "picture: those parts are blacked out on this computer before anything is sent. " +
+        "A radiologist checks the images too. Untick the study to leave it out." }));
+      let editor = this.editors.get(review.seriesUid);
+      if (!editor) {
+        editor = boxEditor({ image, canvas: previewCanvas(thumb), boxes: this.of(review.seriesUid),
+          images: review.images, onChange: (boxes) => this.set(review.seriesUid, boxes) });
+        this.editors.set(review.seriesUid, editor);
+      }
+      box.append(editor);
+      return box;
+    }
+    const why = image ? image.cannotMask : "";
+    box.append(el("p", { text: `${why ? `This image cannot be changed on this computer (${why}). ` : ""}` +
+      "Text found in the pictures is blacked out by the portal after sending, and a radiologist " +
+      "checks the images. Untick the study to leave it out." }));
+    box.append(previewCanvas(thumb) ||
+      el("p", { class: "helptext", text: (thumb && thumb.unavailable) || "no preview" }));
+    return box;
+  }
+}
