@@ -157,6 +157,7 @@ def test_small_files_go_in_batches_and_resume_without_resending(
     pick_cd(page, cd)
 
     confirmed: set[str] = set()
+    answered: list[str] = []  # batch responses read
     cut = {"after": 2, "seen": 0}
 
     def on_route(route: Any) -> None:
@@ -174,12 +175,18 @@ def test_small_files_go_in_batches_and_resume_without_resending(
             states = response.json()["files"]
             assert [s["key"] for s in states] == batch_keys(response.request)
             confirmed.update(s["key"] for s in states if s["status"] == "received")
+            answered.append(response.url)
 
     page.route(BATCH, on_route)
     page.on("response", on_response)
     page.get_by_test_id("upload-start").click()
     page.get_by_test_id("upload-status").filter(has_text="retrying").wait_for()
-    page.wait_for_timeout(500)  # the confirmed batches' responses are read
+    # The two batches let through were answered: wait until their answers are read (a
+    # fixed 500 ms was too short on a loaded machine).
+    for _ in range(300):
+        if len(answered) >= cut["after"]:
+            break
+        page.wait_for_timeout(50)
     page.remove_listener("response", on_response)
     assert 2 <= len(confirmed) <= 6  # two batches of up to three files
     assert page.get_by_test_id("upload-progress").get_attribute("aria-valuenow") != "100"
