@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from reports import states as reporting
 
@@ -15,19 +16,19 @@ class StudyStatus(models.TextChoices):
     """Where a study is: the intake's states while its images arrive and are prepared,
     then the reporting states, which ``reports.states`` defines."""
 
-    UPLOADING = "uploading", "Uploading"
-    PROCESSING = "processing", "Being prepared"
-    NEEDS_ATTENTION = "needs_attention", "Needs attention"
-    READY = reporting.choice(reporting.READY)
-    IN_REVIEW = reporting.choice(reporting.IN_REVIEW)
-    REPORTED = reporting.choice(reporting.REPORTED)
-    AMENDED = reporting.choice(reporting.AMENDED)
-    CANCELLED = reporting.choice(reporting.CANCELLED)
+    UPLOADING = "uploading", _("Uploading")
+    PROCESSING = "processing", _("Being prepared")
+    NEEDS_ATTENTION = "needs_attention", _("Needs attention")
+    READY = reporting.choice(reporting.READY, _)
+    IN_REVIEW = reporting.choice(reporting.IN_REVIEW, _)
+    REPORTED = reporting.choice(reporting.REPORTED, _)
+    AMENDED = reporting.choice(reporting.AMENDED, _)
+    CANCELLED = reporting.choice(reporting.CANCELLED, _)
 
 
 class Urgency(models.TextChoices):
-    ROUTINE = "routine", "Routine"
-    URGENT = "urgent", "Urgent"
+    ROUTINE = "routine", _("Routine")
+    URGENT = "urgent", _("Urgent")
 
 
 class Study(models.Model):

@@ -47,6 +47,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Can use the Django admin site.")
     email_verified = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The language the portal and its emails use for this user (settings.LANGUAGES); empty:
+    # the browser's (Accept-Language), and settings.LANGUAGE_CODE for emails.
+    language = models.CharField(max_length=8, blank=True, default="")
 
     objects: ClassVar[UserManager] = UserManager()
 
