@@ -1,0 +1,97 @@
+"""Headless Chromium: the language switch on the upload page, and the report email that
+follows it (issue 17, "Done when").
+
+The patient switches the upload page to Dutch, then French, with the keyboard-reachable
+switcher; the page's own words (template) and the words its script writes after reading
+real files (a status with a plural, a skipped file's reason, the study's date through
+Intl) come out in that language. Her choice is saved on her account, so the report email
+sent when a radiologist signs from an English page arrives in French (real SMTP).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import translation
+from pydicom.data import get_testdata_file
+
+from tests.conftest import browser_login, text_body
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("require_postgres"),
+]
+
+
+def switch_language(page: Any, code: str) -> None:
+    """Choose ``code`` in the switcher and apply it with the keyboard, as a person would."""
+    page.get_by_test_id("language-switch").select_option(code)
+    page.get_by_test_id("language-switch").focus()
+    page.keyboard.press("Tab")  # to the switcher's button
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_load_state()
+
+
+def choose_files(page: Any, tmp_path: Path) -> None:
+    """One real CT image (pydicom's CT_small.dcm) and a text file that is not a scan."""
+    ct = Path(str(get_testdata_file("CT_small.dcm")))
+    readme = tmp_path / "readme.txt"
+    readme.write_text("Viewer instructions for the CD\n")
+    page.get_by_test_id("upload-input").set_input_files([ct, readme])
+
+
+def test_upload_page_in_dutch_then_french_and_the_report_email_follows(
+    page: Any,
+    patient: Any,
+    radiologist: Any,
+    smtp_settings: Any,
+    tmp_path: Path,
+) -> None:
+    browser_login(page, patient.email)
+    page.goto("/upload/")
+    assert page.locator("h1").inner_text() == "Upload your scans"
+
+    switch_language(page, "nl")
+    assert page.url.endswith("/upload/")
+    assert page.locator("html").get_attribute("lang") == "nl"
+    assert page.locator("h1").inner_text() == "Uw scans opladen"
+    assert page.get_by_test_id("nav-studies").inner_text() == "Mijn onderzoeken"
+    choose_files(page, tmp_path)
+    page.get_by_test_id("upload-found").filter(has_text="1 onderzoek gevonden").wait_for()
+    row = page.get_by_test_id("upload-study").inner_text()
+    assert "1 reeks, 1 beeld" in row and "2004" in row
+    skipped = page.get_by_test_id("skipped-file").inner_text()
+    assert "readme.txt" in skipped and "geen DICOM-beeld (viewer- of cd-bestand)" in skipped
+
+    switch_language(page, "fr")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert page.locator("h1").inner_text() == "Envoyer vos examens"
+    choose_files(page, tmp_path)
+    page.get_by_test_id("upload-found").filter(has_text="1 examen trouvé").wait_for()
+    row = page.get_by_test_id("upload-study").inner_text()
+    assert "1 série, 1 image" in row and "janv. 2004" in row  # Intl, in French
+    assert "pas une image DICOM" in page.get_by_test_id("skipped-file").inner_text()
+    page.get_by_test_id("upload-status").filter(has_text="appuyez sur Envoyer").wait_for()
+
+    patient.refresh_from_db()
+    assert patient.language == "fr"
+
+    # A radiologist signs from an English page: the email is in the patient's French.
+    from tests.reports.factories import make_study, sign_report
+
+    study = make_study(patient, status="in_review", assigned_to=radiologist, instances=1)
+    with translation.override("en"):
+        sign_report(study, radiologist)
+    (message,) = smtp_settings.wait_for(1)
+    assert message["To"] == patient.email
+    assert message["Subject"] == "Votre compte rendu est prêt"
+    body = text_body(message)
+    assert "Un radiologue a signé le compte rendu" in body and "Hello" not in body
+
+    # The link in it opens the report page, in French.
+    page.goto(f"/studies/{study.pk}/report/view/")
+    assert page.get_by_test_id("report-pdf-link").inner_text() == "Télécharger le PDF"
