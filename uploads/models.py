@@ -374,16 +374,16 @@ class ShareLink(models.Model):
 
 
 class ExportKind(models.TextChoices):
-    DICOM = "dicom", "DICOM files with DICOMDIR (ZIP)"
-    PNG = "png", "PNG images per series (ZIP)"
-    NIFTI = "nifti", "NIfTI volume per series (ZIP)"
+    DICOM = "dicom", _("DICOM files with DICOMDIR (ZIP)")
+    PNG = "png", _("PNG images per series (ZIP)")
+    NIFTI = "nifti", _("NIfTI volume per series (ZIP)")
 
 
 class ExportStatus(models.TextChoices):
-    PENDING = "pending", "Waiting"
-    RUNNING = "running", "Being built"
-    DONE = "done", "Ready"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Being built")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
 
 
 class Export(models.Model):
