@@ -225,3 +225,47 @@ def test_signup_in_french_gets_the_verification_email_in_french(
     (message,) = smtp_settings.wait_for(1)
     assert message["Subject"] == "Confirmez votre adresse e-mail pour le DICOM Portal"
     assert "Confirmez votre adresse e-mail en ouvrant ce lien" in text_body(message)
+
+
+MAKEMESSAGES = [
+    ["makemessages", "-l", "nl", "-l", "fr", "--no-location", "--no-obsolete",
+     "-i", "frontend"],
+    ["makemessages", "-d", "djangojs", "-l", "nl", "-l", "fr", "--no-location",
+     "--no-obsolete", "-i", "frontend/src/generated", "-i", "frontend/src/deid-engine.js"],
+]  # fmt: skip
+SOURCES = ["manage.py", "portal", "uploads", "reports", "dicomweb", "pacs", "templates",
+           "frontend/src", "locale"]  # fmt: skip
+
+
+def msgids(root: Path) -> dict[str, set[tuple[str, str]]]:
+    return {
+        str(po.relative_to(root)): {(e.msgid, e.msgid_plural) for e in polib.pofile(str(po))}
+        for po in catalogues(root)
+    }
+
+
+def test_catalogues_hold_every_wrapped_string_and_no_other(tmp_path: Path) -> None:
+    """``makemessages`` (docs/i18n.md) run on a copy of the sources finds exactly the
+    catalogues' strings: a string wrapped but never extracted would silently stay English,
+    and one no longer wrapped is dead weight. Needs GNU gettext (a developer tool)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("xgettext") is None or shutil.which("msgmerge") is None:
+        pytest.skip("GNU gettext (xgettext, msgmerge) is not installed")
+    repo = Path(settings.BASE_DIR)
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    for name in SOURCES:
+        source = repo / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / name)
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+           "DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(copy)}  # fmt: skip
+    for command in MAKEMESSAGES:
+        subprocess.run([sys.executable, "manage.py", *command], cwd=copy, env=env, check=True,
+                       capture_output=True, timeout=300)  # fmt: skip
+    assert msgids(copy / "locale") == msgids(LOCALE)
