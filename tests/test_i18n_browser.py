@@ -10,6 +10,7 @@ sent when a radiologist signs from an English page arrives in French (real SMTP)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from django.utils import translation
 from pydicom.data import get_testdata_file
 
+from tests.a11y import axe_violations, describe, sideways_scroll
 from tests.conftest import browser_login, text_body
 
 pytestmark = [
@@ -24,6 +26,16 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("require_postgres"),
 ]
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any, settings: Any) -> Iterator[Any]:
+    """The usual page, but axe-core (an inline script) may be added under the portal's CSP."""
+    settings.SITE_URL = live_server.url
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    context.set_default_timeout(15000)
+    yield context.new_page()
+    context.close()
 
 
 def switch_language(page: Any, code: str) -> None:
@@ -66,6 +78,11 @@ def test_upload_page_in_dutch_then_french_and_the_report_email_follows(
     assert "1 reeks, 1 beeld" in row and "2004" in row
     skipped = page.get_by_test_id("skipped-file").inner_text()
     assert "readme.txt" in skipped and "geen DICOM-beeld (viewer- of cd-bestand)" in skipped
+    # The longer Dutch words still fit a phone, and the page passes axe in Dutch.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert sideways_scroll(page, 390) == ""
+    serious = axe_violations(page)  # serious and critical ones
+    assert serious == [], describe(serious)
 
     switch_language(page, "fr")
     assert page.locator("html").get_attribute("lang") == "fr"
@@ -76,6 +93,7 @@ def test_upload_page_in_dutch_then_french_and_the_report_email_follows(
     assert "1 série, 1 image" in row and "janv. 2004" in row  # Intl, in French
     assert "pas une image DICOM" in page.get_by_test_id("skipped-file").inner_text()
     page.get_by_test_id("upload-status").filter(has_text="appuyez sur Envoyer").wait_for()
+    assert sideways_scroll(page, 390) == ""
 
     patient.refresh_from_db()
     assert patient.language == "fr"
