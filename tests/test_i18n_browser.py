@@ -113,3 +113,34 @@ def test_upload_page_in_dutch_then_french_and_the_report_email_follows(
     # The link in it opens the report page, in French.
     page.goto(f"/studies/{study.pk}/report/view/")
     assert page.get_by_test_id("report-pdf-link").inner_text() == "Télécharger le PDF"
+
+
+@pytest.mark.parametrize(
+    ("language", "studies_heading"), [("nl", "Mijn onderzoeken"), ("fr", "Mes examens")]
+)
+def test_patient_pages_fit_a_phone_in_each_language(
+    page: Any, patient: Any, radiologist: Any, language: str, studies_heading: str
+) -> None:
+    """Translations are longer than the English: every page a patient reads still fits
+    360 px, in Dutch and in French, signed in or not."""
+    from tests.reports.factories import make_study, sign_report
+
+    study = make_study(patient, status="in_review", assigned_to=radiologist, instances=1)
+    sign_report(study, radiologist)
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.goto("/login/")
+    switch_language(page, language)
+    wide = []
+    for path in ("/login/", "/signup/", "/password-reset/", "/verify/again/", "/no-such-page/"):
+        page.goto(path)
+        assert page.locator("html").get_attribute("lang") == language
+        wide.append(f"{path}: {sideways_scroll(page, 360)}")
+    browser_login(page, patient.email)
+    assert page.locator("h1").inner_text() == studies_heading
+    for path in ("/studies/", "/upload/", f"/studies/{study.pk}/",
+                 f"/studies/{study.pk}/report/view/", "/notifications/"):  # fmt: skip
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        assert page.locator("html").get_attribute("lang") == language
+        wide.append(f"{path}: {sideways_scroll(page, 360)}")
+    assert [w for w in wide if not w.endswith(": ")] == []
