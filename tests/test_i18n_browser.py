@@ -78,6 +78,9 @@ def test_upload_page_in_dutch_then_french_and_the_report_email_follows(
     assert "1 reeks, 1 beeld" in row and "2004" in row
     skipped = page.get_by_test_id("skipped-file").inner_text()
     assert "readme.txt" in skipped and "geen DICOM-beeld (viewer- of cd-bestand)" in skipped
+    page.get_by_test_id("upload-status").filter(has_text="klik dan op Versturen").wait_for()
+    preview = page.get_by_test_id("deid-preview").inner_text()
+    assert "Naam van de patiënt" in preview and "Patient's Name" not in preview
     # The longer Dutch words still fit a phone, and the page passes axe in Dutch.
     page.set_viewport_size({"width": 390, "height": 844})
     assert sideways_scroll(page, 390) == ""

@@ -9,6 +9,7 @@ import { fromDataTransfer, fromFileList, triage } from "./files.js";
 import { CLIENT_DEIDENTIFIES, prepareForUpload, setupDeid } from "./deid.js";
 import { api, finishUpload, sendUpload } from "./uploader.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
+import { ATTRIBUTE_NAMES } from "./attribute-names.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const PARALLEL = 3;
@@ -264,7 +265,7 @@ function rowOrder(row) {
 }
 
 function previewRow(row) {
-  let what = row.name || row.keyword || row.tag;
+  let what = ATTRIBUTE_NAMES[row.tag] || row.name || row.keyword || row.tag;
   let found = row.values.join(", ");
   let action = ACTION_WORDS[row.action];
   if (row.private) {
