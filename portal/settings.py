@@ -129,11 +129,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # cookie, then Accept-Language
     "django.middleware.common.CommonMiddleware",
     "dicomweb.middleware.cors",  # /dicomweb/ only: CORS for DICOMWEB_CORS_ORIGINS
     "dicomweb.middleware.bearer_without_csrf",  # /dicomweb/ with Authorization: Bearer
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.i18n.user_language",  # a signed-in user's saved language wins
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.accounts.middleware.session_limits",  # idle / absolute / ended sessions
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -151,6 +153,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -494,7 +497,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 16 * 1024 *
 
 # -- i18n -------------------------------------------------------------------------------------
 
-LANGUAGE_CODE = "en-us"
+# English, Dutch (the Flemish patients) and French; docs/i18n.md. The default is for a
+# visitor whose browser asks for none of them (Accept-Language) and for emails to users
+# who never chose one.
+LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("fr", "Français")]
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+if LANGUAGE_CODE not in {code for code, _ in LANGUAGES}:
+    LANGUAGE_CODE = "en"
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# An anonymous visitor's choice (the switcher): a year, first-party, readable by no script.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = SECURE
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

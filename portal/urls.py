@@ -5,8 +5,9 @@ overview are in ``reports.urls``)."""
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
-from portal import views
+from portal import i18n, views
 from portal.accounts import oidc
 from portal.accounts import security_views as security
 from portal.accounts import views as accounts
@@ -15,6 +16,8 @@ from portal.accounts.forms import VerifyingSetPasswordForm
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("language/", i18n.set_language, name="set-language"),
+    path("jsi18n/", JavaScriptCatalog.as_view(domain="djangojs"), name="javascript-catalog"),
     # accounts
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),

@@ -18,9 +18,11 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.audit.log import record
 from portal.errors import MAIL_TRANSIENT
+from portal.i18n import for_user
 from reports import conf
 from reports.models import Delivery, DeliveryStatus, Notification, ReportVersion
 from reports.pdf import ensure_pdf
@@ -52,12 +54,13 @@ def queue_for_version(version: ReportVersion) -> list[int]:
     """
     study = version.report.study
     owner = study.owner
-    verb = "has an addendum" if version.is_addendum else "is ready"
-    Notification.objects.create(
-        user=owner,
-        text=f"The report for your study #{study.pk} {verb}.",
-        link=report_path(version),
-    )
+    with for_user(owner):  # stored as text: written in the owner's language
+        if version.is_addendum:
+            text = _("The report for your study #%(study)s has an addendum.")
+        else:
+            text = _("The report for your study #%(study)s is ready.")
+        text %= {"study": study.pk}
+    Notification.objects.create(user=owner, text=text, link=report_path(version))
     if not owner.is_active or not owner.email:
         return []
     delivery = Delivery.objects.create(version=version, recipient=owner)
@@ -90,9 +93,11 @@ def build_message(delivery: Delivery) -> EmailMultiAlternatives:
         "study_id": study.pk,
         "is_addendum": version.is_addendum,
     }
-    subject = render_to_string("emails/report_ready.subject.txt", context).strip()
-    text = render_to_string("emails/report_ready.txt", context)
-    html = render_to_string("emails/report_ready.html", context)
+    # In the uploader's language, not that of whoever signed (or of the worker).
+    with for_user(delivery.recipient):
+        subject = render_to_string("emails/report_ready.subject.txt", context).strip()
+        text = render_to_string("emails/report_ready.txt", context)
+        html = render_to_string("emails/report_ready.html", context)
     message = EmailMultiAlternatives(
         subject, text, settings.DEFAULT_FROM_EMAIL, [delivery.recipient.email]
     )

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from reports.report_templates import SECTIONS
 from uploads.models import Study
@@ -40,8 +41,8 @@ class Report(models.Model):
 
 
 class VersionKind(models.TextChoices):
-    ORIGINAL = "original", "Original report"
-    ADDENDUM = "addendum", "Addendum"
+    ORIGINAL = "original", _("Original report")
+    ADDENDUM = "addendum", _("Addendum")
 
 
 class VersionStatus(models.TextChoices):

@@ -21,7 +21,8 @@ upload was cancelled before then in CANCELLED. Every move above is made by
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 READY: Final = "ready"
 IN_REVIEW: Final = "in_review"
@@ -29,13 +30,20 @@ REPORTED: Final = "reported"
 AMENDED: Final = "amended"
 CANCELLED: Final = "cancelled"
 
+
+def gettext_noop(message: str) -> str:
+    """Marks a label for the translation catalogue (``makemessages`` looks for this name);
+    ``uploads.models.StudyStatus`` translates it when shown. No Django import here."""
+    return message
+
+
 #: What users read, in the order of the workflow.
 LABELS: Final[dict[str, str]] = {
-    READY: "Waiting for a radiologist",
-    IN_REVIEW: "In review",
-    REPORTED: "Report ready",
-    AMENDED: "Report amended",
-    CANCELLED: "Cancelled",
+    READY: gettext_noop("Waiting for a radiologist"),
+    IN_REVIEW: gettext_noop("In review"),
+    REPORTED: gettext_noop("Report ready"),
+    AMENDED: gettext_noop("Report amended"),
+    CANCELLED: gettext_noop("Cancelled"),
 }
 
 #: On a worklist, a report can be written: waiting or in review.
@@ -44,6 +52,7 @@ OPEN: Final = (READY, IN_REVIEW)
 SIGNED: Final = (REPORTED, AMENDED)
 
 
-def choice(state: str) -> tuple[str, str]:
-    """``(value, label)`` of a reporting state, as a member of a Django choices class."""
-    return state, LABELS[state]
+def choice(state: str, translate: Callable[[str], Any] = str) -> tuple[str, Any]:
+    """``(value, label)`` of a reporting state, as a member of a Django choices class;
+    ``translate`` (Django's ``gettext_lazy``) makes the label follow the reader's language."""
+    return state, translate(LABELS[state])

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 from portal.audit.models import AuditEvent
 from reports.models import ReportVersion, VersionStatus
 from uploads.models import Study, StudyStatus
@@ -56,18 +58,19 @@ def timeline(study: Study) -> list[Stage]:
     ready = study.requested_at is not None or _reached(study, StudyStatus.READY)
     in_review = review_at is not None or _reached(study, StudyStatus.IN_REVIEW)
     stages = [
-        Stage("uploaded", "Uploaded", study.created_at, True),
-        Stage("processing", "Processed", study.requested_at, ready),
-        Stage("ready", "Waiting for a radiologist", study.requested_at, ready),
-        Stage("in_review", "In review", review_at, in_review),
-        Stage("reported", "Reported", signed[0][1] if signed else None, bool(signed)),
+        Stage("uploaded", _("Uploaded"), study.created_at, True),
+        Stage("processing", _("Processed"), study.requested_at, ready),
+        Stage("ready", _("Waiting for a radiologist"), study.requested_at, ready),
+        Stage("in_review", _("In review"), review_at, in_review),
+        Stage("reported", _("Reported"), signed[0][1] if signed else None, bool(signed)),
     ]
     for number, at in signed[1:]:
-        stages.append(Stage("amended", f"Amended (version {number})", at, True))
+        label = _("Amended (version %(number)s)") % {"number": number}
+        stages.append(Stage("amended", label, at, True))
     if study.status == StudyStatus.CANCELLED:
-        stages.append(Stage("cancelled", "Cancelled", events.get("study.cancelled"), True))
+        stages.append(Stage("cancelled", _("Cancelled"), events.get("study.cancelled"), True))
     elif study.status == StudyStatus.NEEDS_ATTENTION:
-        stages.insert(2, Stage("needs_attention", "Needs attention", None, True))
+        stages.insert(2, Stage("needs_attention", _("Needs attention"), None, True))
     current = next((i for i in range(len(stages) - 1, -1, -1) if stages[i].done), 0)
     return [
         Stage(s.key, s.label, s.at, s.done, current=(i == current)) for i, s in enumerate(stages)

@@ -20,6 +20,9 @@ LOGIN = "login"  # a redirect to the login page
 MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "home": (None, "get", {"anonymous": LOGIN, "patient": 302, "radiologist": 302, "admin": 302}),
     "healthz": (None, "get", dict.fromkeys(ROLES, 200)),
+    # the language switcher (a POST back to the page) and the translations of the scripts
+    "set-language": (None, "post", dict.fromkeys(ROLES, 302)),
+    "javascript-catalog": (None, "get", dict.fromkeys(ROLES, 200)),
     "login": (None, "get", {"anonymous": 200, "patient": 302, "radiologist": 302, "admin": 302}),
     "logout": (None, "post", dict.fromkeys(ROLES, 302)),
     "signup": (None, "get", {"anonymous": 200, "patient": 302, "radiologist": 302, "admin": 302}),

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from reports import states as reporting
 
@@ -17,19 +18,19 @@ class StudyStatus(models.TextChoices):
     """Where a study is: the intake's states while its images arrive and are prepared,
     then the reporting states, which ``reports.states`` defines."""
 
-    UPLOADING = "uploading", "Uploading"
-    PROCESSING = "processing", "Being prepared"
-    NEEDS_ATTENTION = "needs_attention", "Needs attention"
-    READY = reporting.choice(reporting.READY)
-    IN_REVIEW = reporting.choice(reporting.IN_REVIEW)
-    REPORTED = reporting.choice(reporting.REPORTED)
-    AMENDED = reporting.choice(reporting.AMENDED)
-    CANCELLED = reporting.choice(reporting.CANCELLED)
+    UPLOADING = "uploading", _("Uploading")
+    PROCESSING = "processing", _("Being prepared")
+    NEEDS_ATTENTION = "needs_attention", _("Needs attention")
+    READY = reporting.choice(reporting.READY, _)
+    IN_REVIEW = reporting.choice(reporting.IN_REVIEW, _)
+    REPORTED = reporting.choice(reporting.REPORTED, _)
+    AMENDED = reporting.choice(reporting.AMENDED, _)
+    CANCELLED = reporting.choice(reporting.CANCELLED, _)
 
 
 class Urgency(models.TextChoices):
-    ROUTINE = "routine", "Routine"
-    URGENT = "urgent", "Urgent"
+    ROUTINE = "routine", _("Routine")
+    URGENT = "urgent", _("Urgent")
 
 
 class Study(models.Model):
@@ -448,16 +449,16 @@ class ShareLink(models.Model):
 
 
 class ExportKind(models.TextChoices):
-    DICOM = "dicom", "DICOM files with DICOMDIR (ZIP)"
-    PNG = "png", "PNG images per series (ZIP)"
-    NIFTI = "nifti", "NIfTI volume per series (ZIP)"
+    DICOM = "dicom", _("DICOM files with DICOMDIR (ZIP)")
+    PNG = "png", _("PNG images per series (ZIP)")
+    NIFTI = "nifti", _("NIfTI volume per series (ZIP)")
 
 
 class ExportStatus(models.TextChoices):
-    PENDING = "pending", "Waiting"
-    RUNNING = "running", "Being built"
-    DONE = "done", "Ready"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Being built")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
 
 
 class Export(models.Model):

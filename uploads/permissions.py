@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.accounts.models import Role
 from portal.audit.log import record
@@ -175,14 +176,14 @@ def link_ended(request: HttpRequest, link: ShareLink | None) -> HttpResponse:
     """The 410 page of a link that no longer opens its study, saying why: revoked,
     expired, or (deleted with its study) no longer available."""
     if link is not None and link.is_revoked:
-        title = "Link revoked"
-        text = "This link was revoked by the person who shared it. Ask them for a new one."
+        title = _("Link revoked")
+        text = _("This link was revoked by the person who shared it. Ask them for a new one.")
     elif link is not None:
-        title = "Link expired"
-        text = "This link has expired. Ask the person who shared it for a new one."
+        title = _("Link expired")
+        text = _("This link has expired. Ask the person who shared it for a new one.")
     else:
-        title = "Link no longer available"
-        text = "The study behind this link is no longer available."
+        title = _("Link no longer available")
+        text = _("The study behind this link is no longer available.")
     context = {"title": title, "text": text}
     return render(request, "uploads/share_message.html", context, status=410)
 

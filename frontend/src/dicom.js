@@ -1,5 +1,6 @@
 // Reading DICOM in the browser with dcmjs: a patient-free summary of one file.
 import dcmjs from "dcmjs";
+import { formatDateUTC, gettext } from "./i18n.js";
 import { personNames } from "./names.js";
 
 const { DicomMessage } = dcmjs.data;
@@ -31,7 +32,7 @@ export async function summarize(item) {
     try {
       file = parseHeader(await item.read());
     } catch {
-      return { error: "not readable as DICOM (damaged or truncated file)" };
+      return { error: gettext("not readable as DICOM (damaged or truncated file)") };
     }
   }
   const d = file.dict;
@@ -50,16 +51,15 @@ export async function summarize(item) {
     personNames: [...personNames(d)],
   };
   if (!summary.studyUid || !summary.seriesUid || !summary.sopUid) {
-    return { error: "not usable: the file has no study, series or image identifier" };
+    return { error: gettext("not usable: the file has no study, series or image identifier") };
   }
   return summary;
 }
 
 export function formatDate(da) {
-  if (!/^\d{8}$/.test(da)) return "date unknown";
+  if (!/^\d{8}$/.test(da)) return gettext("date unknown");
   const date = new Date(Date.UTC(+da.slice(0, 4), +da.slice(4, 6) - 1, +da.slice(6, 8)));
-  return date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric",
-                                              timeZone: "UTC" });
+  return formatDateUTC(date, { day: "numeric", month: "short", year: "numeric" });
 }
 
 // Group summaries into studies for the confirmation step.

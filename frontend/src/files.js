@@ -1,6 +1,7 @@
 // Collect what the uploader dropped or picked: files, folders, ZIP archives, CDs.
 // Everything that is not DICOM is listed as skipped with a reason; nothing is sent.
 import { unzip } from "fflate";
+import { gettext, interpolate } from "./i18n.js";
 import ENGINE from "./generated/engine-constants.js";
 
 // ZIP limits (a ZIP bomb must not take the browser down): the server's, from
@@ -61,16 +62,16 @@ export function fromFileList(list) {
 }
 
 const MAGIC = [
-  [[0x25, 0x50, 0x44, 0x46], "a PDF document"],
-  [[0x4d, 0x5a], "a Windows program"],
-  [[0x7f, 0x45, 0x4c, 0x46], "a program"],
-  [[0x89, 0x50, 0x4e, 0x47], "a PNG picture"],
-  [[0xff, 0xd8, 0xff], "a JPEG picture"],
-  [[0x47, 0x49, 0x46, 0x38], "a GIF picture"],
-  [[0x50, 0x4b, 0x03, 0x04], "a ZIP archive"],
-  [[0x3c, 0x3f, 0x78, 0x6d], "an XML file"],
-  [[0x3c, 0x68, 0x74, 0x6d], "a web page"],
-  [[0x3c, 0x21, 0x44, 0x4f], "a web page"],
+  [[0x25, 0x50, 0x44, 0x46], gettext("a PDF document")],
+  [[0x4d, 0x5a], gettext("a Windows program")],
+  [[0x7f, 0x45, 0x4c, 0x46], gettext("a program")],
+  [[0x89, 0x50, 0x4e, 0x47], gettext("a PNG picture")],
+  [[0xff, 0xd8, 0xff], gettext("a JPEG picture")],
+  [[0x47, 0x49, 0x46, 0x38], gettext("a GIF picture")],
+  [[0x50, 0x4b, 0x03, 0x04], gettext("a ZIP archive")],
+  [[0x3c, 0x3f, 0x78, 0x6d], gettext("an XML file")],
+  [[0x3c, 0x68, 0x74, 0x6d], gettext("a web page")],
+  [[0x3c, 0x21, 0x44, 0x4f], gettext("a web page")],
 ];
 
 function startsWith(bytes, magic) {
@@ -81,9 +82,9 @@ function startsWith(bytes, magic) {
 export function classify(name, headBuffer) {
   const bytes = new Uint8Array(headBuffer);
   const base = name.split("/").pop();
-  if (bytes.length === 0) return { kind: "skip", reason: "empty file" };
+  if (bytes.length === 0) return { kind: "skip", reason: gettext("empty file") };
   if (base.toUpperCase() === "DICOMDIR") {
-    return { kind: "skip", reason: "CD index (DICOMDIR): used only to find the images" };
+    return { kind: "skip", reason: gettext("CD index (DICOMDIR): used only to find the images") };
   }
   if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04])) return { kind: "zip" };
   if (bytes.length >= 132 && startsWith(bytes.subarray(128), [0x44, 0x49, 0x43, 0x4d])) {
@@ -94,12 +95,12 @@ export function classify(name, headBuffer) {
     return { kind: "dicom" };
   }
   for (const [magic, what] of MAGIC) {
-    if (startsWith(bytes, magic)) return { kind: "skip", reason: `not a DICOM image (${what})` };
+    if (startsWith(bytes, magic)) return { kind: "skip", reason: interpolate(gettext("not a DICOM image (%(what)s)"), { what }) };
   }
   if (/\.(inf|txt|ini|htm|html|exe|dll|js|css|xml|pdf|jpg|png)$/i.test(base)) {
-    return { kind: "skip", reason: "not a DICOM image (viewer or CD file)" };
+    return { kind: "skip", reason: gettext("not a DICOM image (viewer or CD file)") };
   }
-  return { kind: "skip", reason: "not a DICOM file" };
+  return { kind: "skip", reason: gettext("not a DICOM file") };
 }
 
 function unsafePath(path) {
@@ -121,16 +122,16 @@ export async function expandZip(item, depth = 1) {
         count += 1;
         const shown = `${item.name}/${entry.name}`;
         if (unsafePath(entry.name)) {
-          skipped.push({ name: shown, reason: "unsafe path inside the ZIP (../ or absolute)" });
+          skipped.push({ name: shown, reason: gettext("unsafe path inside the ZIP (../ or absolute)") });
           return false;
         }
         const size = entry.originalSize;
         if (count > ZIP_LIMITS.maxEntries) {
-          refusal = "too many files in the ZIP";
+          refusal = gettext("too many files in the ZIP");
         } else if (size > ZIP_LIMITS.maxEntryBytes || total + size > ZIP_LIMITS.maxTotalBytes ||
                    (size >= ZIP_LIMITS.ratioMinSize &&
                     size > ZIP_LIMITS.maxRatio * Math.max(entry.size, 1))) {
-          refusal = "the ZIP unpacks to far more data than it holds (ZIP bomb?)";
+          refusal = gettext("the ZIP unpacks to far more data than it holds (ZIP bomb?)");
         }
         if (refusal) return false;
         total += size;
@@ -140,14 +141,14 @@ export async function expandZip(item, depth = 1) {
   });
   if (refusal || files.__error) {
     return { items: [], skipped: [{ name: item.name,
-      reason: refusal || "the ZIP archive is damaged and cannot be opened" }] };
+      reason: refusal || gettext("the ZIP archive is damaged and cannot be opened") }] };
   }
   const items = [];
   for (const [name, bytes] of Object.entries(files)) {
     const child = fromBytes(`${item.name}/${name}`, bytes);
     if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04])) {
       if (depth >= ZIP_LIMITS.maxDepth) {
-        skipped.push({ name: child.name, reason: "ZIP inside a ZIP inside a ZIP: not opened" });
+        skipped.push({ name: child.name, reason: gettext("ZIP inside a ZIP inside a ZIP: not opened") });
         continue;
       }
       const inner = await expandZip(child, depth + 1);
@@ -171,7 +172,7 @@ export async function triage(candidates) {
     try {
       head = await item.head(132);
     } catch {
-      skipped.push({ name: item.name, reason: "could not be read from the disk" });
+      skipped.push({ name: item.name, reason: gettext("could not be read from the disk") });
       continue;
     }
     const verdict = classify(item.name, head);

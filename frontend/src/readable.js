@@ -2,6 +2,8 @@
 // "DOE^JANE^MARIE" → "Jane Marie Doe", "19710305" → "5 Mar 1971", "054Y" → "54 years",
 // "143012" → "14:30:12". Values that do not fit their format are shown as they are.
 
+import { formatDateUTC, gettext, interpolate, ngettext } from "./i18n.js";
+
 const titleCase = (word) =>
   word === word.toUpperCase() ? word.charAt(0) + word.slice(1).toLowerCase() : word;
 
@@ -17,8 +19,7 @@ export function readableDate(da) {
   if (!/^\d{8}$/.test(da)) return da;
   const date = new Date(Date.UTC(+da.slice(0, 4), +da.slice(4, 6) - 1, +da.slice(6, 8)));
   if (Number.isNaN(date.getTime())) return da;
-  return date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric",
-                                              timeZone: "UTC" });
+  return formatDateUTC(date, { day: "numeric", month: "short", year: "numeric" });
 }
 
 function readableTime(tm) {
@@ -27,21 +28,26 @@ function readableTime(tm) {
   return [match[1], match[2] || "00", match[3]].filter(Boolean).join(":");
 }
 
-const AGE_UNITS = { D: ["day", "days"], W: ["week", "weeks"], M: ["month", "months"],
-                    Y: ["year", "years"] };
+const AGE_UNITS = {
+  D: (n) => ngettext("%(n)s day", "%(n)s days", n),
+  W: (n) => ngettext("%(n)s week", "%(n)s weeks", n),
+  M: (n) => ngettext("%(n)s month", "%(n)s months", n),
+  Y: (n) => ngettext("%(n)s year", "%(n)s years", n),
+};
 
 // PS3.5 §6.2 AS: nnnD, nnnW, nnnM or nnnY.
 export function readableAge(as) {
   const match = /^(\d{3})([DWMY])$/.exec(as.trim());
   if (!match) return as;
   const n = Number(match[1]);
-  return `${n} ${AGE_UNITS[match[2]][n === 1 ? 0 : 1]}`;
+  return interpolate(AGE_UNITS[match[2]](n), { n });
 }
 
-const SEX = { M: "male", F: "female", O: "other" };
+const SEX = { M: () => gettext("male"), F: () => gettext("female"), O: () => gettext("other") };
 
 export function readableSex(cs) {
-  return SEX[cs.trim().toUpperCase()] || cs;
+  const word = SEX[cs.trim().toUpperCase()];
+  return word ? word() : cs;
 }
 
 export function readable(value, vr) {

@@ -10,6 +10,8 @@ import { CLIENT_DEIDENTIFIES, prepareForUpload, setupDeid } from "./deid.js";
 import { SeriesMasks } from "./burnedin.js";
 import { forgetMasks, restoreMasks, saveMasks } from "./maskstore.js";
 import { api, finishUpload, sendUpload } from "./uploader.js";
+import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
+import { ATTRIBUTE_NAMES } from "./attribute-names.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const PARALLEL = 3;
@@ -43,13 +45,14 @@ function humanBytes(n) {
   const units = ["B", "KB", "MB", "GB"];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+  return `${formatNumber(n, { maximumFractionDigits: i ? 1 : 0, minimumFractionDigits: i ? 1 : 0 })} ${units[i]}`;
 }
 
 function humanTime(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return "";
-  if (seconds < 60) return `${Math.ceil(seconds)} s`;
-  return `${Math.floor(seconds / 60)} min ${Math.ceil(seconds % 60)} s`;
+  if (seconds < 60) return interpolate(gettext("%(s)s s"), { s: Math.ceil(seconds) });
+  return interpolate(gettext("%(min)s min %(s)s s"),
+    { min: Math.floor(seconds / 60), s: Math.ceil(seconds % 60) });
 }
 
 function renderSkipped() {
@@ -63,7 +66,7 @@ function renderStudies() {
   const table = $("upload-studies");
   table.replaceChildren(...state.studies.map((study, index) => {
     const box = el("input", { type: "checkbox", testid: "upload-study-choice",
-                              "aria-label": "Send this study" });
+                              "aria-label": gettext("Send this study") });
     box.checked = study.selected;
     box.addEventListener("change", () => { study.selected = box.checked; updateStart(); });
     const bar = el("progress", { max: "100", value: "0", testid: "upload-study-progress" });
@@ -73,14 +76,14 @@ function renderStudies() {
       el("td", {}, box),
       el("td", { text: `${modalities} ${study.description || ""}`.trim() }),
       el("td", { text: formatDate(study.date) }),
-      el("td", { text: `${study.series.size} series, ${plural(study.items.length, "image", "images")}` }),
+      el("td", { text: seriesAndImages(study.series.size, study.items.length) }),
       el("td", { text: humanBytes(study.bytes) }),
       el("td", {}, bar));
   }));
   const n = state.studies.length;
   $("upload-found").textContent = n
-    ? `${n} stud${n === 1 ? "y" : "ies"} found`
-    : "No DICOM images found in what you chose.";
+    ? interpolate(ngettext("%(n)s study found", "%(n)s studies found", n), { n })
+    : gettext("No DICOM images found in what you chose.");
   $("upload-summary").hidden = false;
   updateStart();
 }
@@ -98,7 +101,7 @@ function updateStart() {
 }
 
 async function onCandidates(candidates) {
-  setStatus("Looking at your files…");
+  setStatus(gettext("Looking at your files…"));
   const { dicom, skipped } = await triage(candidates);
   state.skipped.push(...skipped);
   const entries = [];
@@ -106,7 +109,10 @@ async function onCandidates(candidates) {
   for (const item of dicom) {
     const summary = await summarize(item);
     done += 1;
-    if (done % 25 === 0) setStatus(`Reading files… ${done} of ${dicom.length}`);
+    if (done % 25 === 0) {
+      setStatus(interpolate(gettext("Reading files… %(done)s of %(total)s"),
+        { done, total: dicom.length }));
+    }
     if (summary.error) state.skipped.push({ name: item.name, reason: summary.error });
     else entries.push({ item, summary });
   }
@@ -123,8 +129,8 @@ async function onCandidates(candidates) {
   renderStudies();
   await checkFiles();
   setStatus(state.open
-    ? "Press Send to continue the interrupted upload: files already received are not sent again."
-    : "Check the studies and what is removed, add your question, then press Send.");
+    ? gettext("Press Send to continue the interrupted upload: files already received are not sent again.")
+    : gettext("Check the studies and what is removed, add your question, then press Send."));
 }
 
 // -- de-identification before Send: check every file, preview one per series ------------
@@ -200,7 +206,10 @@ async function checkFiles() {
       await checkOne(job);
       done += 1;
       if (job.preview && --previewsLeft === 0) renderPreview(); // shown before the rest is done
-      setStatus(`Removing personal data on this computer… ${done} of ${jobs.length} files checked`);
+      setStatus(interpolate(ngettext(
+        "Removing personal data on this computer… %(done)s of %(total)s file checked",
+        "Removing personal data on this computer… %(done)s of %(total)s files checked",
+        jobs.length), { done, total: jobs.length }));
     }
   };
   try {
@@ -240,24 +249,25 @@ function listFailures() {
   state.skipped = state.skipped.filter((s) => !s.deidFailure);
   for (const entry of failed) {
     state.skipped.push({ name: entry.item.name, deidFailure: true,
-      reason: `not de-identified on this computer: ${entry.deid.reason}` });
+      reason: interpolate(gettext("not de-identified on this computer: %(reason)s"),
+        { reason: entry.deid.reason }) });
   }
   renderSkipped();
   const choice = $("deid-server-only-choice");
   choice.hidden = !(failed.length && state.profile && state.profile.allow_server_only);
-  choice.querySelector(".count").textContent =
-    `${failed.length} file${failed.length === 1 ? "" : "s"}`;
+  choice.querySelector(".count").textContent = interpolate(
+    ngettext("%(n)s file", "%(n)s files", failed.length), { n: failed.length });
 }
 
 // -- the preview: per study, which attributes are removed or replaced --------------------
 
 const ACTION_WORDS = {
-  removed: "removed",
-  emptied: "emptied",
-  replaced: "replaced by a placeholder",
-  "uid-remapped": "replaced by new identifiers",
-  "date-shifted": "moved by the same number of days (intervals kept)",
-  cleaned: "kept, with names and IDs cut out",
+  removed: gettext("removed"),
+  emptied: gettext("emptied"),
+  replaced: gettext("replaced by a placeholder"),
+  "uid-remapped": gettext("replaced by new identifiers"),
+  "date-shifted": gettext("moved by the same number of days (intervals kept)"),
+  cleaned: gettext("kept, with names and IDs cut out"),
 };
 const PSEUDONYM_TAGS = new Set(["0010,0010", "0010,0020"]);
 
@@ -298,18 +308,18 @@ function rowOrder(row) {
 }
 
 function previewRow(row) {
-  let what = row.name || row.keyword || row.tag;
+  let what = ATTRIBUTE_NAMES[row.tag] || row.name || row.keyword || row.tag;
   let found = row.values.join(", ");
   let action = ACTION_WORDS[row.action];
   if (row.private) {
-    what = "Manufacturer-specific (private) data";
-    found = `${row.count} attribute${row.count === 1 ? "" : "s"}`;
-    action = "removed";
+    what = gettext("Manufacturer-specific (private) data");
+    found = interpolate(ngettext("%(n)s attribute", "%(n)s attributes", row.count), { n: row.count });
+    action = ACTION_WORDS.removed;
   } else if (row.action === "uid-remapped") {
-    what = "Identifiers of the study, series and images (UIDs)";
+    what = gettext("Identifiers of the study, series and images (UIDs)");
     found = "";
   } else if (PSEUDONYM_TAGS.has(row.tag)) {
-    action = "replaced by a code";
+    action = gettext("replaced by a code");
   }
   return el("tr", { testid: "deid-preview-row", "data-tag": row.private ? "private" : row.tag,
                     "data-action": row.action },
@@ -324,13 +334,18 @@ function keptNote(study) {
   const first = (field) => study.items.map((e) => e.summary[field]).find(Boolean) || "";
   const sex = first("sex");
   const age = first("age");
-  const found = [sex && `sex: ${readableSex(sex)}`, age && `age: ${readableAge(age)}`]
-    .filter(Boolean);
+  const found = [
+    sex && interpolate(gettext("sex: %(sex)s"), { sex: readableSex(sex) }),
+    age && interpolate(gettext("age: %(age)s"), { age: readableAge(age) }),
+  ].filter(Boolean);
   return [el("p", { class: "helptext", testid: "deid-kept" },
-    el("strong", { text: "Kept, because they help the radiologist read the images: " }),
-    found.length ? `${found.join(", ")}; also height and weight when your files have them.`
-      : "sex, age, height and weight, when your files have them.",
-    " The images themselves, the kind of scan and the body part are kept too.")];
+    el("strong", { text: gettext("Kept, because they help the radiologist read the images:") }),
+    " ",
+    found.length
+      ? interpolate(gettext("%(found)s; also height and weight when your files have them."),
+        { found: found.join(", ") })
+      : gettext("sex, age, height and weight, when your files have them."),
+    " ", gettext("The images themselves, the kind of scan and the body part are kept too."))];
 }
 
 function renderPreview() {
@@ -341,9 +356,9 @@ function renderPreview() {
       return el("div", { class: "deid-study" },
         el("h4", { text: `${modalities} ${study.description || ""} — ${formatDate(study.date)}`.trim() }),
         el("table", { class: "list deid-table" },
-          el("thead", {}, el("tr", {}, el("th", { text: "What" }),
-            el("th", { text: "Found in your files (shown only here)" }),
-            el("th", { text: "Before sending" }))),
+          el("thead", {}, el("tr", {}, el("th", { text: gettext("What") }),
+            el("th", { text: gettext("Found in your files (shown only here)") }),
+            el("th", { text: gettext("Before sending") }))),
           el("tbody", {}, ...rows.map(previewRow))),
         ...keptNote(study),
         ...pixelReviews(study).map((review) => state.masks.warning(review)));
@@ -376,9 +391,14 @@ function sendProgress(total, count) {
     const seconds = (performance.now() - t0) / 1000;
     const speed = sent / Math.max(seconds, 0.001);
     const left = speed > 0 ? (total - sent) / speed : NaN;
-    setStatus(`Sending: ${pct}% — ${filesDone} of ${count} files, ` +
-      `${humanBytes(sent)} of ${humanBytes(total)}, ${humanBytes(speed)}/s` +
-      (sent < total ? `, about ${humanTime(left)} left` : ""));
+    const values = { pct: formatNumber(pct / 100, { style: "percent" }), done: filesDone, count, sent: humanBytes(sent),
+      total: humanBytes(total), speed: humanBytes(speed), left: humanTime(left) };
+    setStatus(interpolate(sent < total
+      ? ngettext("Sending: %(pct)s — %(done)s of %(count)s file, %(sent)s of %(total)s, %(speed)s/s, about %(left)s left",
+        "Sending: %(pct)s — %(done)s of %(count)s files, %(sent)s of %(total)s, %(speed)s/s, about %(left)s left", count)
+      : ngettext("Sending: %(pct)s — %(done)s of %(count)s file, %(sent)s of %(total)s, %(speed)s/s",
+        "Sending: %(pct)s — %(done)s of %(count)s files, %(sent)s of %(total)s, %(speed)s/s", count),
+    values));
   };
 }
 
@@ -398,7 +418,7 @@ async function createUpload(entries) {
     client_deidentified: CLIENT_DEIDENTIFIES && entries.every((e) => e.deid.ok),
   });
   if (!created.ok) {
-    setStatus(created.data.error || "The upload could not start.");
+    setStatus(created.data.error || gettext("The upload could not start."));
     return null;
   }
   return created.data.id;
@@ -409,8 +429,9 @@ async function start() {
   if (!entries.length) return;
   const most = state.config.max_files;
   if (!state.open && entries.length > most) {
-    setStatus(`That is ${entries.length} files; one upload can take at most ${most}. ` +
-      "Please send them in several uploads, a folder or a ZIP at a time.");
+    setStatus(interpolate(
+      gettext("That is %(n)s files; one upload can take at most %(most)s. Please send them in several uploads, a folder or a ZIP at a time."),
+      { n: entries.length, most }));
     return;
   }
   state.controller = new AbortController();
@@ -429,7 +450,7 @@ async function start() {
     chunkSize: state.config.chunk_size, batchFiles: state.config.batch_files,
     prepare: preparedBytes,
     onKey: (key, entry) => state.names.set(key, entry.item.name), // names stay here
-    onRetry: () => setStatus("Connection lost — retrying…"),
+    onRetry: () => setStatus(gettext("Connection lost — retrying…")),
     onProgress: sendProgress(total, entries.length),
   });
   if (signal.aborted) return;
@@ -437,7 +458,7 @@ async function start() {
   renderSkipped();
   progress(total, total);
   $("upload-cancel").hidden = true;
-  setStatus("All files sent. Preparing your studies…");
+  setStatus(gettext("All files sent. Preparing your studies…"));
   // Files with the same bytes are one file to the server, so it cannot count the ones
   // not sent: the page tells it (reasons only).
   await finish(uploadId, failures.map((f) => ({ reason: f.reason })), signal);
@@ -469,7 +490,9 @@ async function preparedBytes(entry) {
   }
 }
 
-const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+const images = (n) => interpolate(ngettext("%(n)s image", "%(n)s images", n), { n });
+const seriesAndImages = (series, count) =>
+  `${interpolate(ngettext("%(n)s series", "%(n)s series", series), { n: series })}, ${images(count)}`;
 
 // Where the upload stands, in words: receiving, processing N of M, done, or needs
 // attention with what to do. Polls until it is done (or needs attention).
@@ -482,7 +505,7 @@ async function follow(uploadId) {
     }
     const { ok, data } = await api("GET", `/api/uploads/${uploadId}/?files=0`);
     if (!ok) {
-      setStatus("Could not read the upload's status; trying again…");
+      setStatus(gettext("Could not read the upload's status; trying again…"));
       await new Promise((resolve) => setTimeout(resolve, 3000));
       continue;
     }
@@ -490,19 +513,23 @@ async function follow(uploadId) {
     const processed = c.done + c.rejected;
     const all = processed + c.pending;
     if (data.state === "needs_attention") {
-      setStatus(`Your upload needs attention. ${data.attention}`);
+      setStatus(`${gettext("Your upload needs attention.")} ${data.attention}`);
       return;
     }
     if (data.state !== "open") {
       localStorage.removeItem(STORE);
       forgetMasks();
       renderResult(data);
-      setStatus(`Done: ${plural(c.done, "image", "images")} stored` +
-        (c.rejected ? `, ${plural(c.rejected, "file", "files")} not used (see below)` : "") + ".");
+      const stored = interpolate(
+        ngettext("Done: %(n)s image stored.", "Done: %(n)s images stored.", c.done), { n: c.done });
+      const unused = interpolate(ngettext("%(n)s file not used (see below).",
+        "%(n)s files not used (see below).", c.rejected), { n: c.rejected });
+      setStatus(c.rejected ? `${stored} ${unused}` : stored);
       if (data.already_uploaded) sayAlreadyUploaded(data);
       return;
     }
-    setStatus(`Preparing your studies: ${processed} of ${plural(all, "file", "files")} processed…`);
+    setStatus(interpolate(ngettext("Preparing your studies: %(done)s of %(n)s file processed…",
+      "Preparing your studies: %(done)s of %(n)s files processed…", all), { done: processed, n: all }));
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
@@ -520,10 +547,11 @@ function renderResult(data) {
   const list = $("upload-result");
   list.replaceChildren(...data.studies.map((s) =>
     el("li", { testid: "upload-result-study" },
-       el("a", { href: `/studies/${s.id}/`, text: `${s.modalities} ${s.description}`.trim() || `Study ${s.id}` }),
-       ` — ${plural(s.images, "image", "images")} — ${s.status_display}`)));
+       el("a", { href: `/studies/${s.id}/`, text: `${s.modalities} ${s.description}`.trim() ||
+         interpolate(gettext("Study %(id)s"), { id: s.id }) }),
+       ` — ${images(s.images)} — ${s.status_display}`)));
   for (const r of data.rejected) {
-    state.skipped.push({ name: state.names.get(r.key) || r.name || "(a file)", reason: r.reason });
+    state.skipped.push({ name: state.names.get(r.key) || r.name || gettext("(a file)"), reason: r.reason });
   }
   for (const study of state.studies) if (study.selected && study.bar) study.bar.value = 100;
   $("upload-resume").hidden = true;
@@ -533,9 +561,9 @@ function renderResult(data) {
   const first = data.studies.length === 1 ? `/studies/${data.studies[0].id}/` : "/studies/";
   $("upload-next").replaceChildren(
     el("a", { class: "button", href: first, testid: "upload-go-study",
-              text: data.studies.length === 1 ? "Go to my study" : "Go to my studies" }),
+              text: data.studies.length === 1 ? gettext("Go to my study") : gettext("Go to my studies") }),
     " ",
-    el("a", { href: "/upload/", testid: "upload-more", text: "Upload other files" }));
+    el("a", { href: "/upload/", testid: "upload-more", text: gettext("Upload other files") }));
   $("upload-result-section").hidden = false;
 }
 
@@ -548,7 +576,7 @@ async function cancel() {
   state.open = null;
   $("upload-cancel").hidden = true;
   $("upload-start").disabled = false;
-  setStatus("Upload cancelled. Nothing more will be sent.");
+  setStatus(gettext("Upload cancelled. Nothing more will be sent."));
 }
 
 async function init() {
@@ -562,7 +590,9 @@ async function init() {
     const banner = $("upload-resume");
     banner.hidden = false;
     banner.querySelector(".detail").textContent = open.attention ||
-      `${open.counts.total} of ${plural(open.expected_files, "file", "files")} arrived before it stopped.`;
+      interpolate(ngettext("%(done)s of %(n)s file arrived before it stopped.",
+        "%(done)s of %(n)s files arrived before it stopped.", open.expected_files),
+      { done: open.counts.total, n: open.expected_files });
     $("upload-question").value = "";
   }
   const drop = $("upload-dropzone");
@@ -586,7 +616,7 @@ async function init() {
   $("upload-start").addEventListener("click", start);
   $("upload-cancel").addEventListener("click", cancel);
   $("upload-discard").addEventListener("click", async () => {
-    if (!window.confirm("Discard the interrupted upload? What was already sent is thrown away; you can start again with the same files.")) return;
+    if (!window.confirm(gettext("Discard the interrupted upload? What was already sent is thrown away; you can start again with the same files."))) return;
     await cancel();
     $("upload-resume").hidden = true;
   });

@@ -2,6 +2,9 @@
 // bytes to send, then PUT chunks at the offset the server confirms. A dropped connection
 // is retried with backoff; after a page reload the same files map to the same keys, so
 // the server tells what it already has and the upload continues where it stopped.
+import { gettext, interpolate } from "./i18n.js";
+
+const failed = (status) => interpolate(gettext("upload failed (%(status)s)"), { status });
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -40,7 +43,7 @@ async function withRetry(fn, { signal, onRetry }) {
     try {
       const result = await fn();
       if (result.status < 500 && result.status !== 429) return result;
-      throw new Error(`server answered ${result.status}`);
+      throw new Error(interpolate(gettext("server answered %(status)s"), { status: result.status }));
     } catch (error) {
       if (signal?.aborted) throw error;
       onRetry?.(attempt, error);
@@ -66,7 +69,7 @@ export async function sendBatch(uploadId, files, { signal, onRetry }) {
       "Upload-Batch": header,
     } }),
     { signal, onRetry });
-  if (!sent.ok) throw new Error(sent.data.error || `upload failed (${sent.status})`);
+  if (!sent.ok) throw new Error(sent.data.error || failed(sent.status));
   return sent.data.files;
 }
 
@@ -84,13 +87,13 @@ export async function sendFile(uploadId, prepared, { chunkSize, signal, onBytes,
       } }),
       { signal, onRetry });
     if (put.ok) { onBytes(size); return put.data; }
-    if (put.status !== 409) throw new Error(put.data.error || `upload failed (${put.status})`);
+    if (put.status !== 409) throw new Error(put.data.error || failed(put.status));
   }
   const reg = await withRetry(
     () => api("POST", base, { files: [{ key: prepared.key, name: "",
                                         size: prepared.bytes.byteLength }] }, { signal }),
     { signal, onRetry });
-  if (!reg.ok) throw new Error(reg.data.error || `registration failed (${reg.status})`);
+  if (!reg.ok) throw new Error(reg.data.error || interpolate(gettext("registration failed (%(status)s)"), { status: reg.status }));
   let state = reg.data.files[0];
   onBytes(state.received);
   while (state.status === "receiving") {
@@ -105,7 +108,7 @@ export async function sendFile(uploadId, prepared, { chunkSize, signal, onBytes,
       state = { ...state, received: put.data.received };
       continue;
     }
-    if (!put.ok) throw new Error(put.data.error || `upload failed (${put.status})`);
+    if (!put.ok) throw new Error(put.data.error || failed(put.status));
     onBytes(put.data.received - offset);
     state = put.data;
   }
@@ -152,7 +155,8 @@ export async function sendUpload({ uploadId, entries, prepare, resume, chunkSize
   const queue = [...entries];
   const failures = [];
   const notSent = (item, error) => {
-    failures.push({ name: item.item.name, reason: `not sent: ${error.message}` });
+    failures.push({ name: item.item.name,
+      reason: interpolate(gettext("not sent: %(error)s"), { error: error.message }) });
   };
   // One file on its own: registered, then in chunks that resume mid-file. False when the
   // upload was cancelled meanwhile.
@@ -193,7 +197,8 @@ export async function sendUpload({ uploadId, entries, prepare, resume, chunkSize
       const entry = queue.shift();
       const bytes = await prepare(entry);
       if (!bytes) {
-        failures.push({ name: entry.item.name, reason: "not sent: it could not be de-identified" });
+        failures.push({ name: entry.item.name,
+          reason: gettext("not sent: it could not be de-identified") });
         filesDone += 1;
         continue;
       }

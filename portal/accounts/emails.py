@@ -14,17 +14,23 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from portal.accounts.models import User
 from portal.accounts.tokens import invite_token, uid_for, verification_token
+from portal.i18n import language_of
 
 
-def send_templated(template: str, to: str, context: dict[str, object]) -> None:
-    """Render ``templates/emails/<template>.{subject.txt,txt,html}`` and send it."""
+def send_templated(
+    template: str, to: str, context: dict[str, object], language: str | None = None
+) -> None:
+    """Render ``templates/emails/<template>.{subject.txt,txt,html}`` and send it, in
+    ``language`` (the recipient's, :func:`portal.i18n.language_of`) when given."""
     context = {"site_url": settings.SITE_URL, **context}
-    subject = render_to_string(f"emails/{template}.subject.txt", context).strip()
-    text = render_to_string(f"emails/{template}.txt", context)
-    html = render_to_string(f"emails/{template}.html", context)
+    with translation.override(language or translation.get_language()):
+        subject = render_to_string(f"emails/{template}.subject.txt", context).strip()
+        text = render_to_string(f"emails/{template}.txt", context)
+        html = render_to_string(f"emails/{template}.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
     message.attach_alternative(html, "text/html")
     message.send()
@@ -32,7 +38,9 @@ def send_templated(template: str, to: str, context: dict[str, object]) -> None:
 
 def send_verification(user: User) -> None:
     path = reverse("verify-email", args=[uid_for(user), verification_token.make_token(user)])
-    send_templated("verify_email", user.email, {"link": settings.SITE_URL + path})
+    send_templated(
+        "verify_email", user.email, {"link": settings.SITE_URL + path}, language_of(user)
+    )
 
 
 def send_account_exists(user: User) -> None:
@@ -44,6 +52,7 @@ def send_account_exists(user: User) -> None:
             "login_link": settings.SITE_URL + reverse("login"),
             "reset_link": settings.SITE_URL + reverse("password_reset"),
         },
+        language_of(user),
     )
 
 

@@ -49,6 +49,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(default=timezone.now)
     # The viewer's mouse convention (frontend/src/viewer/mouse.js); empty: the default.
     viewer_mouse = models.CharField(max_length=16, blank=True)
+    # The language the portal and its emails use for this user (settings.LANGUAGES); empty:
+    # the browser's (Accept-Language), and settings.LANGUAGE_CODE for emails.
+    language = models.CharField(max_length=8, blank=True, default="")
 
     objects: ClassVar[UserManager] = UserManager()
 

@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.views.decorators.http import require_POST
 
 from portal.accounts import mfa, reauth, session_records, throttle
@@ -25,8 +26,8 @@ from portal.accounts.views import password_matches
 from portal.audit.log import client_ip, record
 from portal.redirects import next_url
 
-LOCKED = "Too many wrong codes. Please wait a few minutes and try again."
-WRONG = "That code is not right. Codes change every 30 seconds; each works once."
+LOCKED = gettext_noop("Too many wrong codes. Please wait a few minutes and try again.")
+WRONG = gettext_noop("That code is not right. Codes change every 30 seconds; each works once.")
 
 
 def _throttle_id(user: User) -> str:
@@ -38,12 +39,12 @@ def _check_code(request: HttpRequest, user: User, code: str) -> tuple[str, str, 
     ip = client_ip(request)
     if throttle.is_locked(_throttle_id(user), ip):
         record(request, "mfa.failed", user=user, locked=True)
-        return "", LOCKED, 429
+        return "", gettext(LOCKED), 429
     used = mfa.verify(user, code)
     if not used:
         throttle.record_failure(_throttle_id(user), ip)
         record(request, "mfa.failed", user=user)
-        return "", WRONG, 200
+        return "", gettext(WRONG), 200
     throttle.reset(_throttle_id(user))
     if used == "recovery":
         record(request, "mfa.recovery_used", user=user, left=mfa.recovery_codes_left(user))
@@ -59,7 +60,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     found = pending_user(request)
     if found is None:
-        messages.info(request, "Please log in again.")
+        messages.info(request, gettext("Please log in again."))
         return redirect("login")
     user, pending = found
     if not mfa.has_device(user):
@@ -73,8 +74,14 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
             if used == "recovery":
                 messages.warning(
                     request,
-                    f"You used a recovery code; {left} left. Make new ones on the Security "
-                    "page if you lost your authenticator.",
+                    ngettext(
+                        "You used a recovery code; %(left)s left. Make new ones on the "
+                        "Security page if you lost your authenticator.",
+                        "You used a recovery code; %(left)s left. Make new ones on the "
+                        "Security page if you lost your authenticator.",
+                        left,
+                    )
+                    % {"left": left},
                 )
             return response
     return render(request, "accounts/mfa_verify.html", {"error": error}, status=status)
@@ -88,7 +95,7 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
         user: User = request.user
         pending = None
         if mfa.has_device(user):
-            messages.info(request, "Two-factor authentication is already on.")
+            messages.info(request, gettext("Two-factor authentication is already on."))
             return redirect("account-security")
     else:
         found = pending_user(request)
@@ -102,7 +109,7 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and device is not None:
         ip = client_ip(request)
         if throttle.is_locked(_throttle_id(user), ip):
-            error, status = LOCKED, 429
+            error, status = gettext(LOCKED), 429
         else:
             codes = mfa.confirm_enrolment(user, device, request.POST.get("code", ""))
             if codes is not None:
@@ -118,7 +125,7 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
                 return render(request, "accounts/recovery_codes.html", context)
             throttle.record_failure(_throttle_id(user), ip)
             record(request, "mfa.failed", user=user, enrolment=True)
-            error = WRONG
+            error = gettext(WRONG)
     if device is None:
         device = mfa.pending_device(user) or mfa.start_enrolment(user)
     secret = mfa.secret_of(device)
@@ -163,7 +170,7 @@ def mfa_disable(request: HttpRequest) -> HttpResponse:
     if mfa.has_device(user):
         mfa.disable(user)
         record(request, "mfa.disabled", user=user)
-        messages.success(request, "Two-factor authentication is off.")
+        messages.success(request, gettext("Two-factor authentication is off."))
     return redirect("account-security")
 
 
@@ -173,7 +180,7 @@ def mfa_disable(request: HttpRequest) -> HttpResponse:
 def mfa_recovery_codes(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     if not mfa.has_device(user):
-        messages.info(request, "Turn on two-factor authentication first.")
+        messages.info(request, gettext("Turn on two-factor authentication first."))
         return redirect("account-security")
     codes = mfa.new_recovery_codes(user)
     record(request, "mfa.recovery_regenerated", user=user)
@@ -198,7 +205,7 @@ def session_end(request: HttpRequest) -> HttpResponse:
 
         logout(request)
         return redirect("login")
-    messages.success(request, "That session is signed out.")
+    messages.success(request, gettext("That session is signed out."))
     return redirect("account-security")
 
 
@@ -210,7 +217,9 @@ def sessions_end_all(request: HttpRequest) -> HttpResponse:
     record(request, "session.ended_all", count=count)
     messages.success(
         request,
-        "Signed out everywhere else." if count else "There were no other sessions to sign out.",
+        gettext("Signed out everywhere else.")
+        if count
+        else gettext("There were no other sessions to sign out."),
     )
     return redirect("account-security")
 
@@ -228,11 +237,11 @@ def reauth_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         ip = client_ip(request)
         if throttle.is_locked(user.email, ip):
-            error, status = "Too many failed attempts. Please wait a few minutes.", 429
+            error, status = gettext("Too many failed attempts. Please wait a few minutes."), 429
         elif has_password and not password_matches(user, request.POST.get("password", "")):
             throttle.record_failure(user.email, ip)
             record(request, "reauth.failed", user=user)
-            error = "That password is not right."
+            error = gettext("That password is not right.")
         elif has_mfa:
             _used, error, status = _check_code(request, user, request.POST.get("code", ""))
         if not error and (has_password or has_mfa):

@@ -24,8 +24,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal import ratelimit
@@ -44,6 +46,7 @@ from portal.accounts.signin import complete_sign_in
 from portal.accounts.tasks import send_account_email
 from portal.accounts.tokens import invite_token, verification_token
 from portal.audit.log import client_ip, record
+from portal.i18n import LANGUAGE_CODES
 from portal.oncommit import after_commit
 
 
@@ -75,16 +78,16 @@ def login_view(request: HttpRequest) -> HttpResponse:
         ip = client_ip(request)
         user = User.objects.filter(email__iexact=email).first()
         if throttle.is_locked(email, ip):
-            error = "Too many failed attempts. Please wait a few minutes and try again."
+            error = _("Too many failed attempts. Please wait a few minutes and try again.")
             status = 429
         elif not password_matches(user, form.cleaned_data["password"]):
             throttle.record_failure(email, ip)
             record(request, "login.failed", user=user)
-            error = "Email or password is not right."
+            error = _("Email or password is not right.")
         elif not user.is_active:
-            error = "This account is deactivated. Contact the administrator."
+            error = _("This account is deactivated. Contact the administrator.")
         elif not user.email_verified:
-            error = "Please confirm your email address first: we sent you a link."
+            error = _("Please confirm your email address first: we sent you a link.")
         else:
             throttle.reset(email)
             return complete_sign_in(request, user, "password")
@@ -110,7 +113,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and not ratelimit.allow(
         "signup", client_ip(request), "SIGNUP_RATE"
     ):
-        form.add_error(None, "Too many sign-ups from your network. Please try again later.")
+        form.add_error(None, _("Too many sign-ups from your network. Please try again later."))
         return render(request, "accounts/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         email, password = form.cleaned_data["email"], form.cleaned_data["password"]
@@ -129,7 +132,14 @@ def create_patient(request: HttpRequest, email: str, password: str) -> User | No
         return None
     try:
         with transaction.atomic():
-            user = User.objects.create_user(email, password, role=Role.PATIENT)
+            # The language they signed up in: their emails (verification first) use it.
+            language = translation.get_language()
+            user = User.objects.create_user(
+                email,
+                password,
+                role=Role.PATIENT,
+                language=language if language in LANGUAGE_CODES else "",
+            )
             record(request, "account.signup", user, user=user)
     except IntegrityError:  # signed up at the same moment by another request
         return None
@@ -158,7 +168,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         if not ratelimit.allow("password-reset", ip, "PASSWORD_RESET_IP_RATE"):
             form = self.get_form()
             form.add_error(
-                None, "Too many password-reset requests from your network. Please try later."
+                None, _("Too many password-reset requests from your network. Please try later.")
             )
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
@@ -187,7 +197,7 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     user.email_verified = True
     user.save(update_fields=["email_verified"])
     record(request, "account.verified", user, user=user)
-    messages.success(request, "Your email address is confirmed. You can log in now.")
+    messages.success(request, _("Your email address is confirmed. You can log in now."))
     return redirect("login")
 
 
@@ -198,7 +208,7 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
     form = EmailForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if not ratelimit.allow("verify-resend", client_ip(request), "PASSWORD_RESET_IP_RATE"):
-            form.add_error(None, "Too many requests from your network. Please try again later.")
+            form.add_error(None, _("Too many requests from your network. Please try again later."))
             return render(request, "accounts/verify_resend.html", {"form": form}, status=429)
         email = form.cleaned_data["email"].lower()
         unconfirmed = User.objects.filter(email_verified=False, is_active=True)

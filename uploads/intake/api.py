@@ -38,6 +38,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal import ratelimit
@@ -81,7 +82,7 @@ def json_errors(view: Any) -> Any:
             return error(str(exc) or "not found", 404)
         except DatabaseError as exc:
             log.warning("upload API: database unavailable (%s)", type(exc).__name__)
-            response = error("the server is busy; retrying", 503)
+            response = error(gettext("the server is busy; retrying"), 503)
             response["Retry-After"] = "5"
             return response
 
@@ -177,7 +178,7 @@ def config(request: HttpRequest) -> JsonResponse:
 @json_errors
 def create(request: HttpRequest) -> JsonResponse:
     if not ratelimit.allow("upload-create", request.user.pk, "UPLOAD_CREATE_RATE"):
-        return error("too many uploads started; please wait a while and try again", 429)
+        return error(gettext("too many uploads started; please wait a while and try again"), 429)
     data = body_json(request)
     expected = data.get("expected_files")
     if not isinstance(expected, int) or not 0 < expected <= settings.UPLOAD_MAX_FILES:
@@ -213,7 +214,7 @@ def create(request: HttpRequest) -> JsonResponse:
 def register(request: HttpRequest, upload_id: int) -> JsonResponse:
     upload = own_upload(request, upload_id)
     if upload.state not in LIVE:
-        return error("this upload is finished; start a new one", 409)
+        return error(gettext("this upload is finished; start a new one"), 409)
     entries = body_json(request).get("files")
     if not isinstance(entries, list) or not entries or len(entries) > 1000:
         return error("files must be a list of 1 to 1000 {key, name, size}")
@@ -280,7 +281,7 @@ def put_chunk(request: HttpRequest, upload_id: int, key: str) -> JsonResponse:
     if not KEY.match(key):  # only SHA-256 hex keys are ever registered
         return error("unknown file: register it first", 404)
     if upload.state == Upload.State.CANCELLED:
-        return error("this upload was cancelled", 409)
+        return error(gettext("this upload was cancelled"), 409)
     resume(upload)
     try:
         offset = int(request.headers.get("Upload-Offset", ""))
@@ -395,7 +396,7 @@ def put_batch(request: HttpRequest, upload_id: int) -> JsonResponse:
     the chunk size this way): one request, one transaction and one insert for all."""
     upload = own_upload(request, upload_id)
     if upload.state not in LIVE:
-        return error("this upload is finished; start a new one", 409)
+        return error(gettext("this upload is finished; start a new one"), 409)
     resume(upload)
     if len(request.body) > settings.UPLOAD_CHUNK_SIZE:
         return error(f"a batch holds at most {settings.UPLOAD_CHUNK_SIZE} bytes", 413)
@@ -408,7 +409,7 @@ def put_batch(request: HttpRequest, upload_id: int) -> JsonResponse:
         except IntegrityError:  # the same file sent concurrently by another request
             files, _ = receive_whole(upload, entries, request.body)  # now it is known
     except IntegrityError:
-        return error("the same files are being sent twice at once; try again", 409)
+        return error(gettext("the same files are being sent twice at once; try again"), 409)
     except OSError as exc:
         return storage_error(exc, received=0)
     return JsonResponse({"files": [file_state(file) for file in files]})

@@ -34,6 +34,7 @@ from django.core.files.storage import default_storage
 from django.db.models import F, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from pydicom.dataset import Dataset
 
 from portal import spreadsheet
@@ -171,7 +172,7 @@ def as_json(export: Export) -> dict[str, Any]:
         "kind": export.kind,
         "label": export.get_kind_display(),
         "status": "expired" if export.is_expired else export.status,
-        "status_label": "Expired" if export.is_expired else export.get_status_display(),
+        "status_label": _("Expired") if export.is_expired else export.get_status_display(),
         "progress": export.progress,
         "error": export.error,
         "notes": export.notes,

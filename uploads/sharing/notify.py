@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from portal.accounts.emails import send_templated
 from portal.audit.log import record
+from portal.i18n import language_of
 from reports.models import Notification
 from uploads.models import ShareLink
 
@@ -85,6 +86,7 @@ def send_email(link_id: int) -> str:
             "share_answer",
             user.email,
             {"study_id": link.study_id, "link": settings.SITE_URL + study_path(link.study_id)},
+            language_of(user),
         )
         ShareLink.objects.filter(pk=link.pk).update(verdict_notified_at=timezone.now())
         record(None, "share.answer_emailed", link, study=link.study_id)
