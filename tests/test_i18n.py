@@ -207,7 +207,7 @@ def test_report_email_is_in_the_uploaders_language(
 
 @pytestmark_db
 def test_signup_in_french_gets_the_verification_email_in_french(
-    client: Any, smtp_settings: Any
+    client: Any, smtp_settings: Any, transactional_db: None
 ) -> None:
     from portal.accounts.models import User
 
