@@ -13,11 +13,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from PIL import Image
+from pydicom.data import get_testdata_file
 
-from tests.reading.test_reading_browser import MEASURED, drag, open_reading
-from uploads.models import Study
+from tests.reading.test_reading_browser import MEASURED, drag, drawn, open_reading
+from uploads.models import Instance, Study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,6 +42,11 @@ def test_screenshots_of_the_reading_room(
     page: Any, assigned_study: Study, radiologist: Any, tmp_path: Path
 ) -> None:
     folder = target(tmp_path)
+    # As ingest indexes it (the reporting factory leaves it out): lengths in mm.
+    ds = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")), stop_before_pixels=True)
+    Instance.objects.filter(series__study=assigned_study).update(
+        pixel_spacing=[float(v) for v in ds.PixelSpacing]
+    )
     page.set_viewport_size({"width": 1280, "height": 760})
     frame = open_reading(page, assigned_study, radiologist.email)
     frame.get_by_test_id("viewer-orientation-left").get_by_text("R").wait_for()
@@ -52,7 +59,8 @@ def test_screenshots_of_the_reading_room(
     page.get_by_test_id("report-findings").fill("Soft-tissue region measured on the key image.")
     frame.get_by_test_id("viewer-key-image").click()
     page.get_by_test_id("key-image-list").get_by_test_id("key-image").wait_for()
-    assert "mean" in frame.get_by_test_id("viewer-measure-result").inner_text()
+    texts = [a["text"] for a in drawn(frame)]
+    assert texts[0].startswith("mean ") and "HU" in texts[0] and texts[1].endswith(" mm")
     reading = save(page, folder / "reading-room.png")
 
     frame.get_by_test_id("viewer-help-toggle").click()
@@ -69,6 +77,7 @@ def test_screenshots_of_the_reading_room(
     editor = page.get_by_test_id("report-findings").bounding_box()
     assert editor["y"] > viewer["y"] + viewer["height"] - 1  # stacked: the report below
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.evaluate("window.scrollTo(0, 0)")
     phone = save(page, folder / "reading-room-phone.png")
     for path in (reading, shortcuts, phone):
         assert path.stat().st_size < 200_000, path
