@@ -179,7 +179,7 @@ def study_sr_files(study: Study) -> list[bytes]:
         return []
     try:
         data = build_sr(version)
-    except (ValueError, TypeError, AttributeError) as exc:  # one bad SR must not stop the export
+    except Exception as exc:  # one bad SR must not stop the export
         log.warning("SR of report version %s: %s", version.pk, type(exc).__name__)
         return []
     return [data] if data else []
