@@ -26,6 +26,7 @@ const notes = createAnnotations({
   redraw: () => drawOverlay(),
   saveUrl: root.dataset.annotationsUrl || null,
   onSaved: (text) => { const el = $("viewer-annotations-status"); if (el) el.textContent = text; },
+  probe: (text) => { $("viewer-probe").textContent = text; },
 });
 const overlays = createOverlays(state, $);
 

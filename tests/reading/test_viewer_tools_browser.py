@@ -6,6 +6,7 @@ sequences of the Attributes panel fold; the link from the viewer to the reading 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pydicom
@@ -137,6 +138,22 @@ def test_angle_and_rectangle_tools_select_and_delete(
     assert next(a for a in drawn(page) if a["kind"] == "angle")["selected"]
     page.keyboard.press("Delete")
     assert [a["kind"] for a in drawn(page)] == ["rectangle"]
+
+    # The pixel-value tool reads the value under the cursor from the server (HU).
+    page.keyboard.press("v")
+    page.mouse.move(*at(0.5, 0.5))
+    page.mouse.move(*at(0.52, 0.52))
+    probe = page.get_by_test_id("viewer-probe")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=viewer-probe]').textContent.includes('HU')"
+    )
+    match = re.fullmatch(r"value at (\d+), (\d+): (-?[\d.]+) HU", probe.inner_text())
+    assert match, probe.inner_text()
+    x, y, value = int(match[1]), int(match[2]), float(match[3])
+    assert abs(x - 0.52 * 128) <= 1 and abs(y - 0.52 * 128) <= 1
+    ds = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
+    stored = ds.pixel_array[y, x] * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    assert abs(value - stored) <= 0.5
 
 
 def test_nested_sequences_fold(page: Any, assigned_study: Study, radiologist: Any) -> None:
