@@ -548,6 +548,8 @@ LOGGING = {
         # pynetdicom logs whole C-FIND identifiers and C-STORE headers (patient data) at
         # INFO and DEBUG: only its warnings and errors (rejections, aborts) are kept.
         "pynetdicom": {"level": "WARNING"},
+        # highdicom names the UIDs of every dataset it copies from at INFO: warnings only.
+        "highdicom": {"level": "WARNING"},
         "django.request": {"filters": _REDACT},
         "django.security.csrf": {"filters": _REDACT},
         "django.server": {

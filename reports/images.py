@@ -8,7 +8,7 @@ from typing import Any
 from django.core.files.storage import default_storage
 
 from reports import key_image_draw, measurements
-from reports.annotations import on_image
+from reports.annotations import KIND_NAMES, on_image
 from uploads.dicom import roi
 from uploads.dicom.errors import DicomInputError
 from uploads.models import Instance
@@ -91,8 +91,9 @@ def _labels(data: bytes, frame: int, marks: list[dict[str, Any]]) -> dict[str, s
     return {mark["id"]: measurements.measure(mark, values).label() for mark in marks}
 
 
-def describe(entry: dict[str, Any]) -> str:
-    """A caption: series and image number, frame and window (no patient data)."""
+def describe(entry: dict[str, Any], annotations: list[dict[str, Any]] | None = None) -> str:
+    """A caption: series and image number, frame and window (no patient data), and with
+    ``annotations`` the values of those drawn on this image (the text of the picture)."""
     instance_id = entry.get("instance_id")
     instance = (
         Instance.objects.select_related("series").filter(pk=instance_id).first()
@@ -109,4 +110,15 @@ def describe(entry: dict[str, Any]) -> str:
         parts.append(f"frame {int(entry.get('frame') or 0) + 1}")
     if entry.get("center") is not None and entry.get("width") is not None:
         parts.append(f"W {entry['width']:g} / L {entry['center']:g}")
-    return ", ".join(parts)
+    caption = ", ".join(parts)
+    marks = on_image(annotations or [], instance.pk, int(entry.get("frame") or 0))
+    if not marks or not instance.file:
+        return caption
+    try:
+        with default_storage.open(instance.file, "rb") as handle:
+            labels = _labels(handle.read(), int(entry.get("frame") or 0), marks)
+    except Exception as exc:  # the caption without values rather than no report
+        log.warning("key image values of instance %s: %s", instance.pk, type(exc).__name__)
+        return caption
+    values = [f"{KIND_NAMES[m['kind']]} {labels[m['id']]}" for m in marks if labels.get(m["id"])]
+    return f"{caption} — {'; '.join(values)}" if values else caption

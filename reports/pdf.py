@@ -91,7 +91,7 @@ def _key_images(version: ReportVersion, width: float) -> list[Flowable]:
     flow: list[Flowable] = []
     styles = getSampleStyleSheet()
     for index, entry in enumerate(version.key_images, start=1):
-        text = f"Key image {index}: {escape(images.describe(entry))}"
+        text = f"Key image {index}: {escape(images.describe(entry, version.annotations))}"
         png = images.key_image_png(entry, annotations=version.annotations)
         if png is None:
             flow.append(Paragraph(f"{text} (image not available)", styles["Italic"]))

@@ -5,6 +5,7 @@ import { createAnnotations, TOOLS } from "./viewer/annotations.js";
 import { createOverlays } from "./viewer/overlays.js";
 import { dragKind, DEFAULT as DEFAULT_MOUSE } from "./viewer/mouse.js";
 import { bindReading } from "./viewer/reading.js";
+import { foldSequences } from "./viewer/attributes.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const root = document.querySelector("[data-study]");
@@ -25,6 +26,7 @@ const notes = createAnnotations({
   redraw: () => drawOverlay(),
   saveUrl: root.dataset.annotationsUrl || null,
   onSaved: (text) => { const el = $("viewer-annotations-status"); if (el) el.textContent = text; },
+  probe: (text) => { $("viewer-probe").textContent = text; },
 });
 const overlays = createOverlays(state, $);
 
@@ -260,6 +262,8 @@ async function loadTags() {
   const data = await response.json();
   const rows = data.attributes.map((a) => {
     const tr = document.createElement("tr");
+    tr.dataset.depth = String(a.depth);
+    tr.dataset.vr = a.vr;
     for (const text of [a.tag, `${"· ".repeat(a.depth)}${a.keyword}`, a.vr, a.value]) {
       const td = document.createElement("td");
       td.textContent = text;
@@ -268,6 +272,7 @@ async function loadTags() {
     return tr;
   });
   panel.querySelector("tbody").replaceChildren(...rows);
+  foldSequences(panel.querySelector("tbody"));
   filterTags();
 }
 
@@ -282,6 +287,7 @@ function filterTags() {
     shown += match;
   }
   $("viewer-tags-count").textContent = words.length ? `${shown} shown` : "";
+  $("viewer-tags").querySelector("table").classList.toggle("searching", words.length > 0);
 }
 
 function drawOverlay() {

@@ -232,7 +232,8 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
             "study": study,
             "version": draft,
             "key_images": [
-                {**entry, "caption": images.describe(entry)} for entry in draft.key_images
+                {**entry, "caption": images.describe(entry, draft.annotations)}
+                for entry in draft.key_images
             ],
         },
     )

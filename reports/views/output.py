@@ -56,7 +56,7 @@ def report_view(request: HttpRequest, pk: int) -> HttpResponse:
             "key_images": [
                 {
                     **entry,
-                    "caption": images.describe(entry),
+                    "caption": images.describe(entry, version.annotations),
                     "src": reverse("report-key-image-png", args=[study.pk, index])
                     + f"?version={version.number}",
                 }

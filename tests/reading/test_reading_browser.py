@@ -151,6 +151,10 @@ def test_key_image_with_its_annotation_is_in_the_signed_pdf(
         page.get_by_test_id("report-sign").click()
     version = ReportVersion.objects.get(report__study=assigned_study, status=VersionStatus.SIGNED)
     assert len(version.key_images) == 1 and len(version.annotations) == 1
+    # The web report names the measurement under the picture (its text alternative).
+    caption = page.get_by_test_id("report-key-images").locator("figcaption").inner_text()
+    assert caption.startswith("Series 1, image 1") and "— length " in caption
+    assert caption.endswith(" mm") or caption.endswith(" px")
     name = version.pdf or tasks.generate_report_pdf.delay(version.pk).get()
     path = tmp_path / "report.pdf"
     with default_storage.open(name, "rb") as handle:

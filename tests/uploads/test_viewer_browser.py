@@ -66,12 +66,13 @@ def test_scroll_preset_zoom(page: Any, patient: Any, imported_study: Any) -> Non
     assert index.inner_text() == "9 / 20"
     before_window = shown(page)
 
-    # Right-drag changes the window (debounced re-render on the server).
+    # Left-drag changes the window (the OHIF/Weasis convention, the default since issue 18;
+    # debounced re-render on the server).
     box = page.get_by_test_id("viewer-stage").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down(button="right")
+    page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 + 40, steps=5)
-    page.mouse.up(button="right")
+    page.mouse.up()
     page.wait_for_function(
         "() => document.querySelector('[data-testid=viewer-image]').src.includes('wc=')"
     )

@@ -64,3 +64,12 @@ def image_orientation(ds: Any, frame: int = 0) -> list[float] | None:
     except (TypeError, ValueError):
         return None
     return cosines if len(cosines) == 6 else None
+
+
+def pixel_spacing(ds: Any, frame: int = 0) -> list[float] | None:
+    """Pixel Spacing of ``frame`` as [row spacing, column spacing] in mm (PS3.3
+    C.7.6.2.1.1; the Pixel Measures functional group of an enhanced image, C.7.6.16.2.1)."""
+    from uploads.dicom.render import _pixel_spacing
+
+    spacing = _pixel_spacing(ds, frame)
+    return list(spacing) if spacing is not None else None

@@ -134,17 +134,19 @@ def roi_stats(
     """
     rows, cols = frame.values.shape
     mask, window = region_mask(shape, x0, y0, x1, y1, rows, cols)
-    picked = frame.values[window][mask]
+    # A rectangle is its whole window: no copy through a mask.
+    picked = frame.values[window] if shape == "rectangle" else frame.values[window][mask]
     if picked.size == 0:
         raise ValueError("the region is too small: it holds no whole pixel")
     if frame.spacing is not None:
         area, area_unit = picked.size * frame.spacing[0] * frame.spacing[1], "mm²"
     else:
         area, area_unit = float(picked.size), "px"
+    mean = float(picked.mean())
     return RoiStats(
         pixels=int(picked.size),
-        mean=float(picked.mean()),
-        sd=float(picked.std()),
+        mean=mean,
+        sd=float(np.sqrt(np.mean(np.square(picked - mean)))),
         min=float(picked.min()),
         max=float(picked.max()),
         area=float(area),

@@ -281,11 +281,18 @@ def _entry(archive: zipfile.ZipFile, name: str, source: IO[bytes], size: int) ->
         shutil.copyfileobj(source, target, COPY_CHUNK)
 
 
+#: More DICOM files for a study's DICOM export, from apps that ``uploads`` does not import:
+#: each callable gives PS3.10 files as bytes (``reports`` adds the measurement report of
+#: the signed report, ``reports/sr.py``, registered in ``reports/apps.py``).
+EXTRA_DICOM: list[Callable[[Study], list[bytes]]] = []
+
+
 def write_dicom_zip(
     study: Study, out: IO[bytes], params: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> list[str]:  # fmt: skip
-    """Write the study's stored files, unchanged, with a DICOMDIR into a ZIP on `out`."""
+    """Write the study's stored files, unchanged, and the extra files of ``EXTRA_DICOM``,
+    with a DICOMDIR into a ZIP on `out`."""
     instances = list(instances_of(study))
     if not instances:
         raise DicomInputError("this study has no files to export")
@@ -295,12 +302,15 @@ def write_dicom_zip(
         headers.append(read_header(instance))
         if progress:
             progress(n, total)
+    extras = [data for extra in EXTRA_DICOM for data in extra(study)]
+    headers.extend(read_dataset(data, pixels=False) for data in extras)
     plan = dicomdir_plan(headers, study_id=str(study.pk))
     del headers
     notes = []
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr("DICOMDIR", plan.dicomdir)
-        for n, (instance, file_id) in enumerate(zip(instances, plan.file_ids, strict=True), 1):
+        ids = plan.file_ids[: len(instances)]
+        for n, (instance, file_id) in enumerate(zip(instances, ids, strict=True), 1):
             name = file_id or f"OTHER/F{n:07d}"
             if file_id is None:
                 notes.append(f"image {instance.pk}: {plan.skipped.get(n - 1, 'not indexed')}")
@@ -308,6 +318,8 @@ def write_dicom_zip(
                 _entry(archive, name, source, instance.size)
             if progress:
                 progress(len(instances) + n, total)
+        for n, data in enumerate(extras, len(instances)):
+            archive.writestr(plan.file_ids[n] or f"OTHER/X{n:07d}", data)
     return notes
 
 

@@ -142,7 +142,7 @@ def geometry_json(request: HttpRequest, pk: int) -> JsonResponse:
             "frame": frame,
             "orientation": cosines,
             "labels": orientation.edge_labels(cosines) if cosines else None,
-            "spacing": instance.pixel_spacing,
+            "spacing": orientation.pixel_spacing(ds, frame) or instance.pixel_spacing,
         }
     )
 

@@ -225,7 +225,28 @@ export function createAnnotations(view) {
     return true;
   }
 
+  // The pixel-value tool reads the value under the cursor as it moves (debounced; from
+  // the server) into the status line; a click pins it as an annotation.
+  let hoverTimer = null;
+  function hover(event) {
+    const entry = view.entry();
+    if (!entry) return;
+    const [x, y] = toImage(event);
+    clearTimeout(hoverTimer);
+    hoverTimer = setTimeout(async () => {
+      const params = new URLSearchParams({ frame: String(entry.frame), x: String(x), y: String(y) });
+      try {
+        const response = await fetch(`/api/instances/${entry.img.id}/probe/?${params}`, { credentials: "same-origin" });
+        const body = await response.json();
+        view.probe(response.ok ? `value at ${body.x}, ${body.y}: ${number(body.value)} ${body.unit}`.trim() : body.error);
+      } catch {
+        view.probe("");
+      }
+    }, 60);
+  }
+
   function pointerMove(event) {
+    if (tool === "probe" && !pending) { hover(event); return false; }
     if (!pending || !pending.moving) return false;
     pending.points[pending.points.length - 1] = toImage(event);
     view.redraw();

@@ -13,7 +13,7 @@ function el(tag, className, testid) {
 }
 
 export function createOverlays(state, $) {
-  const geometry = new Map(); // "instance:frame" -> labels or null (loading) / {} (none)
+  const geometry = new Map(); // "instance:frame" -> {labels, spacing}, or null while loading
   let shown = true;
   let box = null;
   const parts = {};
@@ -40,7 +40,7 @@ export function createOverlays(state, $) {
     geometry.set(key, null);
     try {
       const response = await fetch(`/api/instances/${entry.img.id}/geometry/?frame=${entry.frame}`, { credentials: "same-origin" });
-      geometry.set(key, response.ok ? (await response.json()).labels || {} : {});
+      geometry.set(key, response.ok ? await response.json() : {});
     } catch {
       geometry.set(key, {});
     }
@@ -70,8 +70,9 @@ export function createOverlays(state, $) {
     const stage = $("viewer-stage").getBoundingClientRect();
     const scale = entry.img.columns ? rect.width / entry.img.columns : 0; // screen px per image px
     parts.window.textContent = `${describeWindow()}\nZoom ${Math.round(scale * 100)}%`;
-    const labels = geometry.get(`${entry.img.id}:${entry.frame}`);
-    if (labels === undefined) loadGeometry(entry);
+    const known = geometry.get(`${entry.img.id}:${entry.frame}`);
+    if (known === undefined) loadGeometry(entry);
+    const labels = known && known.labels;
     for (const side of ["left", "right", "top", "bottom"]) parts[side].textContent = (labels && labels[side]) || "";
     // Markers sit at the middle of the image's edges, kept inside the stage.
     const clampX = (x) => Math.max(14, Math.min(stage.width - 14, x));
@@ -83,7 +84,7 @@ export function createOverlays(state, $) {
     place(parts.top, midX, clampY(rect.top - stage.top + 12));
     place(parts.bottom, midX, clampY(rect.bottom - stage.top - 12));
     // Scale bar: the longest "nice" length (mm) that fits in a fifth of the stage.
-    const spacing = entry.img.spacing;
+    const spacing = entry.img.spacing || (known && known.spacing);
     if (spacing && scale) {
       const pxPerMm = scale / spacing[1];
       const mm = [...NICE].reverse().find((n) => n * pxPerMm <= stage.width / 5) || NICE[0];
