@@ -99,6 +99,7 @@ function scroll(vp, delta) {
   vp.setIndex(vp.currentIndex() + delta);
   if (state.sync && vp.kind === "stack") follow(vp, shown());
   redraw();
+  vp.prefetch();
 }
 
 function seriesButton(studyKey, series, n) {

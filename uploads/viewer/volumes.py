@@ -20,12 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
+from django.db.models import Count, Max
 
 from uploads.dicom.render import read_dataset
 from uploads.dicom.values import floats
 from uploads.dicom.volume import Volume, check_volume_size, load_volume
 from uploads.models import Instance, Series
-from uploads.viewer.rendering import file_tag, read_instance
+from uploads.viewer.rendering import read_instance
 
 _volumes: OrderedDict[str, Volume] = OrderedDict()
 _building: dict[str, threading.Lock] = {}
@@ -41,9 +42,18 @@ def images_of(series: Series) -> list[Instance]:
     )
 
 
-def volume_key(series: Series, images: list[Instance]) -> str:
-    names = "|".join(file_tag(i.file) for i in images)
-    return f"{series.pk}:{hashlib.sha256(names.encode()).hexdigest()[:24]}"
+def volume_key(series: Series) -> str:
+    """Names the series' current images in one aggregate query (not a row per image: a
+    plane request on a 300-slice series must not list 300 rows). Adding, removing or
+    replacing an image changes the count, the last id or the newest creation time; the
+    creation time also keeps a reused id (a restored database, a test run) from naming
+    another series' volume."""
+    found = series.instances.filter(has_pixels=True).aggregate(
+        count=Count("id"), last=Max("id"), newest=Max("created_at")
+    )
+    newest = found["newest"].timestamp() if found["newest"] else 0
+    raw = f"{series.pk}:{found['count']}:{found['last']}:{newest}"
+    return f"{series.pk}:{hashlib.sha256(raw.encode()).hexdigest()[:24]}"
 
 
 def series_volume(series: Series) -> tuple[Volume, str]:
@@ -53,8 +63,7 @@ def series_volume(series: Series) -> tuple[Volume, str]:
     series is no stack or too large, :class:`~uploads.dicom.errors.DicomInputError` when
     an image cannot be read.
     """
-    images = images_of(series)
-    key = volume_key(series, images)
+    key = volume_key(series)
     with _lock:
         if key in _volumes:
             _volumes.move_to_end(key)
@@ -65,6 +74,7 @@ def series_volume(series: Series) -> tuple[Volume, str]:
             if key in _volumes:
                 _volumes.move_to_end(key)
                 return _volumes[key], key
+        images = images_of(series)
         first = images[0] if images else None
         check_volume_size(len(images), first.rows if first else 0,
                           first.columns if first else 0, settings.MPR_MAX_VOXELS)  # fmt: skip
@@ -92,11 +102,11 @@ def series_geometry(series: Series) -> dict[str, Any]:
     """Where each image of the series lies (PS3.3 C.7.6.2 Image Plane: Image Position and
     Orientation (Patient), Pixel Spacing) and its Frame of Reference UID, in manifest
     order. Read from the stored headers once, then from the cache."""
-    images = images_of(series)
-    key = "geometry:" + volume_key(series, images)
+    key = "geometry:" + volume_key(series)
     found = cache.get(key)
     if isinstance(found, dict):
         return found
+    images = images_of(series)
     frame_of_reference = ""
     entries = []
     for image in images:
