@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q, QuerySet
 
 from uploads.dicom.render import read_dataset
 from uploads.dicom.values import floats
@@ -42,17 +42,26 @@ def images_of(series: Series) -> list[Instance]:
     )
 
 
-def volume_key(series: Series) -> str:
-    """Names the series' current images in one aggregate query (not a row per image: a
-    plane request on a 300-slice series must not list 300 rows). Adding, removing or
-    replacing an image changes the count, the last id or the newest creation time; the
-    creation time also keeps a reused id (a restored database, a test run) from naming
-    another series' volume."""
-    found = series.instances.filter(has_pixels=True).aggregate(
-        count=Count("id"), last=Max("id"), newest=Max("created_at")
+def with_image_summary(series: QuerySet[Series]) -> QuerySet[Series]:
+    """The series with what names their current images (:func:`volume_key`), in the same
+    query: a plane request must not list a 300-slice series row by row."""
+    images = Q(instances__has_pixels=True)
+    return series.select_related("study").annotate(
+        image_count=Count("instances", filter=images),
+        last_image=Max("instances__id", filter=images),
+        newest_image=Max("instances__created_at", filter=images),
     )
-    newest = found["newest"].timestamp() if found["newest"] else 0
-    raw = f"{series.pk}:{found['count']}:{found['last']}:{newest}"
+
+
+def volume_key(series: Series) -> str:
+    """Names the series' current images: adding, removing or replacing an image changes
+    their count, the last id or the newest creation time; the creation time also keeps a
+    reused id (a restored database, a test run) from naming another series' volume."""
+    summary = getattr(series, "image_count", None)
+    if summary is None:
+        series = with_image_summary(Series.objects.filter(pk=series.pk)).get()
+    newest = series.newest_image.timestamp() if series.newest_image else 0  # type: ignore[attr-defined]
+    raw = f"{series.pk}:{series.image_count}:{series.last_image}:{newest}"  # type: ignore[attr-defined]
     return f"{series.pk}:{hashlib.sha256(raw.encode()).hexdigest()[:24]}"
 
 
