@@ -15,13 +15,16 @@ function framesOf(series) {
 }
 
 export class Viewport {
-  constructor(n) {
+  // `options` ({ preset }) is shared by the page's viewports: one window for all.
+  constructor(n, options) {
     this.n = n;
+    this.options = options;
     this.kind = null;
     this.index = 0;
     this.el = document.createElement("div");
     this.el.className = "vp";
     this.el.tabIndex = 0;
+    this.el.setAttribute("role", "group");
     this.el.dataset.testid = `layout-viewport-${n}`;
     this.el.setAttribute("aria-label", `Viewport ${n + 1}: empty`);
     this.img = document.createElement("img");
@@ -105,10 +108,12 @@ export class Viewport {
       const longest = Math.max(entry.img.rows || 0, entry.img.columns || 0);
       const size = this.size();
       if (size && size < longest) params.set("size", String(size));
+      if (this.options.preset) params.set("preset", this.options.preset);
       if (entry.img.token) params.set("t", entry.img.token);
       return `/api/instances/${entry.img.id}/slice.png?${params}`;
     }
-    return planeUrl(this.series.id, this.planeName, index, { size: this.size(), slab: this.mpr.slab });
+    return planeUrl(this.series.id, this.planeName, index,
+      { size: this.size(), slab: this.mpr.slab, preset: this.options.preset });
   }
 
   // Ask for the next few images in both directions so that scrolling finds them cached.
