@@ -12,9 +12,10 @@ const root = document.querySelector("[data-study]");
 const studyId = Number(root.dataset.study);
 const LAYOUTS = { "1x1": 1, "1x2": 2, "2x2": 4 };
 
+const options = { preset: "" };  // the window of every viewport (a preset name or default)
 const state = {
   layout: "1x2", active: 0, sync: true, lines: true, slab: 1,
-  viewports: [0, 1, 2, 3].map((n) => new Viewport(n)),
+  viewports: [0, 1, 2, 3].map((n) => new Viewport(n, options)),
   studies: new Map(),  // id -> { summary, manifest, prior }
   geometry: new Map(),  // series id -> Promise of geometry
   mpr: new Map(),  // series id -> { info, cross, slab, error }
@@ -37,6 +38,7 @@ function geometryOf(seriesId) {
 }
 
 function redraw() {
+  renderPresets();
   const from = active();
   const source = state.lines ? from.plane() : null;
   for (const vp of shown()) {
@@ -55,6 +57,26 @@ function setLayout(name) {
   document.querySelectorAll("[data-layout]").forEach((b) => b.classList?.toggle("active", b.dataset.layout === name));
   if (state.active >= LAYOUTS[name]) state.active = 0;
   requestAnimationFrame(redraw);
+}
+
+// Presets of the active viewport's series (0 is the file's own window), as in the viewer.
+function presetNames() { return ["", ...((active().series && active().series.presets) || [])]; }
+
+function renderPresets() {
+  const select = $("layout-preset");
+  select.replaceChildren(...presetNames().map((name, i) => {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = `${i}: ${name || "default"}`;
+    return option;
+  }));
+  select.value = presetNames().includes(options.preset) ? options.preset : "";
+}
+
+function setPreset(name) {
+  options.preset = name;
+  $("layout-preset").value = name;
+  redraw();
 }
 
 function relink() { if (state.sync) link(shown()); }
@@ -99,6 +121,7 @@ function scroll(vp, delta) {
   vp.setIndex(vp.currentIndex() + delta);
   if (state.sync && vp.kind === "stack") follow(vp, shown());
   redraw();
+  vp.prefetch();
 }
 
 function seriesButton(studyKey, series, n) {
@@ -198,6 +221,7 @@ function bind() {
   }
   document.querySelectorAll("button[data-layout]").forEach((b) => b.addEventListener("click", () => { setLayout(b.dataset.layout); relink(); }));
   $("layout-mpr").addEventListener("click", startMpr);
+  $("layout-preset").addEventListener("change", (e) => setPreset(e.target.value));
   $("layout-slab").addEventListener("change", (e) => {
     state.slab = Number(e.target.value);
     for (const shared of state.mpr.values()) shared.slab = state.slab;
@@ -213,7 +237,10 @@ function bind() {
     if (event.shiftKey && layoutKeys[event.code]) { setLayout(layoutKeys[event.code]); relink(); event.preventDefault(); return; }
     const steps = { ArrowDown: 1, ArrowRight: 1, PageDown: 10, ArrowUp: -1, ArrowLeft: -1, PageUp: -10 };
     if (steps[event.key] && !event.target.closest(".thumb")) { scroll(active(), steps[event.key]); event.preventDefault(); }
-    else if (event.key === "x") startMpr();
+    else if (/^[0-9]$/.test(event.key) && !event.target.closest(".thumb")) {
+      const name = presetNames()[Number(event.key)];
+      if (name !== undefined) setPreset(name);
+    } else if (event.key === "x") startMpr();
     else if (event.key === "l") { $("layout-sync").click(); }
     else if (event.key === "r") { $("layout-reference-lines").click(); }
     else if (event.key === "?") $("layout-help").hidden = !$("layout-help").hidden;

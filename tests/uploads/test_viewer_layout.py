@@ -123,6 +123,14 @@ def test_keyboard_places_a_series_in_a_viewport(
     page.get_by_test_id(f"layout-series-prior{prior_study.pk}-0").focus()
     page.keyboard.press("3")
     assert viewport(page, 2)["study"] == str(prior_study.pk)
+    # 1: the series' first preset (MR: automatic) in every viewport; 0: the default.
+    page.get_by_test_id("layout-viewport-0").focus()
+    page.keyboard.press("1")
+    page.wait_for_function("() => document.querySelector('[data-testid=layout-preset]').value")
+    assert all("preset=auto" in viewport(page, n)["src"] for n in range(3))
+    page.keyboard.press("0")
+    page.wait_for_function("() => !document.querySelector('[data-testid=layout-preset]').value")
+    assert all("preset=" not in viewport(page, n)["src"] for n in range(3))
 
 
 def test_mpr_crosshair_links_the_three_planes(page: Any, patient: Any, imported_study: Any) -> None:

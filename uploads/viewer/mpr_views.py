@@ -27,10 +27,13 @@ from uploads.viewer.views import png_response, viewable_study
 
 
 def viewable_series(request: HttpRequest, pk: int) -> Series:
-    """The series if its study is visible to the user or shared with this session."""
-    series = get_object_or_404(Series.objects.select_related("study"), pk=pk)
-    if visible_studies(request.user).filter(pk=series.study_id).exists():
+    """The series if its study is visible to the user or shared with this session (with
+    the summary of its images that names its volume, in the same query)."""
+    visible = Series.objects.filter(pk=pk, study__in=visible_studies(request.user))
+    series = volumes.with_image_summary(visible).first()
+    if series is not None:
         return series
+    series = get_object_or_404(volumes.with_image_summary(Series.objects.filter(pk=pk)))
     link = permissions.link_for_study(request, series.study_id)
     first = series.instances.order_by("id").first()
     if link is None or first is None:

@@ -20,12 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
+from django.db.models import Count, Max, Q, QuerySet
 
 from uploads.dicom.render import read_dataset
 from uploads.dicom.values import floats
 from uploads.dicom.volume import Volume, check_volume_size, load_volume
 from uploads.models import Instance, Series
-from uploads.viewer.rendering import file_tag, read_instance
+from uploads.viewer.rendering import read_instance
 
 _volumes: OrderedDict[str, Volume] = OrderedDict()
 _building: dict[str, threading.Lock] = {}
@@ -41,9 +42,27 @@ def images_of(series: Series) -> list[Instance]:
     )
 
 
-def volume_key(series: Series, images: list[Instance]) -> str:
-    names = "|".join(file_tag(i.file) for i in images)
-    return f"{series.pk}:{hashlib.sha256(names.encode()).hexdigest()[:24]}"
+def with_image_summary(series: QuerySet[Series]) -> QuerySet[Series]:
+    """The series with what names their current images (:func:`volume_key`), in the same
+    query: a plane request must not list a 300-slice series row by row."""
+    images = Q(instances__has_pixels=True)
+    return series.select_related("study").annotate(
+        image_count=Count("instances", filter=images),
+        last_image=Max("instances__id", filter=images),
+        newest_image=Max("instances__created_at", filter=images),
+    )
+
+
+def volume_key(series: Series) -> str:
+    """Names the series' current images: adding, removing or replacing an image changes
+    their count, the last id or the newest creation time; the creation time also keeps a
+    reused id (a restored database, a test run) from naming another series' volume."""
+    summary = getattr(series, "image_count", None)
+    if summary is None:
+        series = with_image_summary(Series.objects.filter(pk=series.pk)).get()
+    newest = series.newest_image.timestamp() if series.newest_image else 0  # type: ignore[attr-defined]
+    raw = f"{series.pk}:{series.image_count}:{series.last_image}:{newest}"  # type: ignore[attr-defined]
+    return f"{series.pk}:{hashlib.sha256(raw.encode()).hexdigest()[:24]}"
 
 
 def series_volume(series: Series) -> tuple[Volume, str]:
@@ -53,8 +72,7 @@ def series_volume(series: Series) -> tuple[Volume, str]:
     series is no stack or too large, :class:`~uploads.dicom.errors.DicomInputError` when
     an image cannot be read.
     """
-    images = images_of(series)
-    key = volume_key(series, images)
+    key = volume_key(series)
     with _lock:
         if key in _volumes:
             _volumes.move_to_end(key)
@@ -65,6 +83,7 @@ def series_volume(series: Series) -> tuple[Volume, str]:
             if key in _volumes:
                 _volumes.move_to_end(key)
                 return _volumes[key], key
+        images = images_of(series)
         first = images[0] if images else None
         check_volume_size(len(images), first.rows if first else 0,
                           first.columns if first else 0, settings.MPR_MAX_VOXELS)  # fmt: skip
@@ -92,11 +111,11 @@ def series_geometry(series: Series) -> dict[str, Any]:
     """Where each image of the series lies (PS3.3 C.7.6.2 Image Plane: Image Position and
     Orientation (Patient), Pixel Spacing) and its Frame of Reference UID, in manifest
     order. Read from the stored headers once, then from the cache."""
-    images = images_of(series)
-    key = "geometry:" + volume_key(series, images)
+    key = "geometry:" + volume_key(series)
     found = cache.get(key)
     if isinstance(found, dict):
         return found
+    images = images_of(series)
     frame_of_reference = ""
     entries = []
     for image in images:

@@ -5,6 +5,7 @@
 import { imagePlane } from "./geometry.js";
 import { crossInPlane, mprPlane, planeIndex, planeUrl, withIndex } from "./mpr.js";
 
+const prefetched = new Map();  // url -> Image, shared by the viewports (a bounded LRU)
 const SIZE_STEPS = [128, 256, 384, 512, 768, 1024, 1536, 2048];
 const PLANE_NAMES = { axial: "Axial", coronal: "Coronal", sagittal: "Sagittal" };
 
@@ -14,13 +15,16 @@ function framesOf(series) {
 }
 
 export class Viewport {
-  constructor(n) {
+  // `options` ({ preset }) is shared by the page's viewports: one window for all.
+  constructor(n, options) {
     this.n = n;
+    this.options = options;
     this.kind = null;
     this.index = 0;
     this.el = document.createElement("div");
     this.el.className = "vp";
     this.el.tabIndex = 0;
+    this.el.setAttribute("role", "group");
     this.el.dataset.testid = `layout-viewport-${n}`;
     this.el.setAttribute("aria-label", `Viewport ${n + 1}: empty`);
     this.img = document.createElement("img");
@@ -96,17 +100,35 @@ export class Viewport {
     return SIZE_STEPS.find((s) => s >= need) || null;
   }
 
-  url() {
+  // The PNG of slice or plane `index` (the shown one by default).
+  url(index = this.currentIndex()) {
     if (this.kind === "stack") {
-      const entry = this.frames[this.index];
+      const entry = this.frames[index];
       const params = new URLSearchParams({ frame: String(entry.frame) });
       const longest = Math.max(entry.img.rows || 0, entry.img.columns || 0);
       const size = this.size();
       if (size && size < longest) params.set("size", String(size));
+      if (this.options.preset) params.set("preset", this.options.preset);
       if (entry.img.token) params.set("t", entry.img.token);
       return `/api/instances/${entry.img.id}/slice.png?${params}`;
     }
-    return planeUrl(this.series.id, this.planeName, this.currentIndex(), { size: this.size(), slab: this.mpr.slab });
+    return planeUrl(this.series.id, this.planeName, index,
+      { size: this.size(), slab: this.mpr.slab, preset: this.options.preset });
+  }
+
+  // Ask for the next few images in both directions so that scrolling finds them cached.
+  prefetch() {
+    const index = this.currentIndex();
+    for (const delta of [1, -1, 2, -2, 3]) {
+      const i = index + delta;
+      if (i < 0 || i >= this.count()) continue;
+      const url = this.url(i);
+      if (prefetched.has(url)) continue;
+      const img = new Image();
+      img.src = url;
+      prefetched.set(url, img);
+      if (prefetched.size > 300) prefetched.delete(prefetched.keys().next().value);
+    }
   }
 
   // Put the current image in the <img> and say what it is.

@@ -65,10 +65,11 @@ export function mprPlane(info, plane, index) {
   };
 }
 
-export function planeUrl(seriesId, plane, index, { size, slab, window } = {}) {
+export function planeUrl(seriesId, plane, index, { size, slab, window, preset } = {}) {
   const params = new URLSearchParams({ index: String(index) });
   if (slab && slab > 1) params.set("slab", String(slab));
   if (size) params.set("size", String(size));
   if (window) { params.set("wc", window.center.toFixed(1)); params.set("ww", window.width.toFixed(1)); }
+  else if (preset) params.set("preset", preset);
   return `/api/series/${seriesId}/mpr/${plane}.png?${params}`;
 }
