@@ -107,6 +107,15 @@ def login(client: Any) -> Any:
     return _login
 
 
+@pytest.fixture
+def back_to_latest() -> Iterator[None]:
+    """After a test that moved the database between migrations: every app at its latest."""
+    from tests.migrations import migrate_to_latest
+
+    yield
+    migrate_to_latest()
+
+
 # -- real services ---------------------------------------------------------------------------
 
 

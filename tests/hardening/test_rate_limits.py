@@ -70,7 +70,9 @@ def random_ip() -> str:
     return f"198.51.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
-def test_signup_is_limited_per_ip(settings: Any, mailoutbox: list[Any]) -> None:
+def test_signup_is_limited_per_ip(
+    settings: Any, mailoutbox: list[Any], transactional_db: None
+) -> None:
     settings.SIGNUP_RATE = "3/hour"
     ip, other = random_ip(), random_ip()
     client = Client()

@@ -3,34 +3,17 @@ working as trial-eligibility links with their answers, and it goes back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.migrations import migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("uploads", "0008_patient_characteristics")]
 AFTER = [("uploads", "0009_share_verdict_kinds")]
-
-
-def migrate(targets: list[tuple[str, str]]) -> Any:
-    """Migrate the test database to ``targets``; the models of that state."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return MigrationExecutor(connection).loader.project_state(targets).apps
-
-
-@pytest.fixture
-def back_to_latest() -> Iterator[None]:
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.usefixtures("back_to_latest")

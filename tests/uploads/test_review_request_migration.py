@@ -4,36 +4,17 @@ times; its report, versions and deliveries keep working; going back removes them
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.migrations import migrate, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("uploads", "0010_quarantine_cleared"), ("reports", "0001_initial")]
 AFTER = [("uploads", "0012_review_requests_data"), ("reports", "0001_initial")]
-
-
-def migrate(targets: list[tuple[str, str]]) -> Any:
-    """Migrate the test database to ``targets`` (accounts at its latest: the users the
-    test makes have today's columns); the models of that state."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    targets = [*targets, *executor.loader.graph.leaf_nodes("accounts")]
-    executor.migrate(targets)
-    return MigrationExecutor(connection).loader.project_state(targets).apps
-
-
-@pytest.fixture
-def back_to_latest() -> Iterator[None]:
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.usefixtures("back_to_latest")
@@ -81,8 +62,7 @@ def test_studies_with_a_request_become_requests_and_reports_survive() -> None:
 
     # Today's code reads the migrated rows (every app at its latest): the report, its
     # version and its delivery.
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_to_latest()
     from reports import services
     from reports.models import Delivery
     from uploads.models import Study as Model
