@@ -25,23 +25,16 @@ from datetime import date
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from uploads.dicom.constants import IDENTIFYING_WORD_TAGS
+
 __all__ = ["Matcher", "canonical", "date_forms", "identifying_words"]
 
-#: Person names whose parts are identifying (PS3.15 Table E.1-1, action X/Z/D).
-_NAME_KEYWORDS = (
-    "PatientName",
-    "OtherPatientNames",
-    "PatientBirthName",
-    "PatientMotherBirthName",
-    "ReferringPhysicianName",
-    "PerformingPhysicianName",
-    "OperatorsName",
-    "NameOfPhysiciansReadingStudy",
-)
-#: Identifiers and free text printed whole (each word of them too).
-_TEXT_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "InstitutionName")
-#: Dates printed on screens: birth date and the dates of the examination.
-_DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+#: Person names whose parts are identifying, identifiers and free text printed whole (each
+#: word of them too), dates printed on screens: one definition shared with the browser
+#: (constants.IDENTIFYING_WORD_TAGS).
+_NAME_KEYWORDS = tuple(IDENTIFYING_WORD_TAGS["names"])
+_TEXT_KEYWORDS = tuple(IDENTIFYING_WORD_TAGS["text"])
+_DATE_KEYWORDS = tuple(IDENTIFYING_WORD_TAGS["dates"])
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _MONTH_NAMES = (
     "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",

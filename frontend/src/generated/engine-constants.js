@@ -344,6 +344,31 @@ const ENGINE = {
     "empty_key": "a non-empty de-identification key is required",
     "truncated_element": "not readable: the file is truncated (it ends inside an element)"
   },
+  "identifying_words": {
+    "names": {
+      "PatientName": "00100010",
+      "OtherPatientNames": "00101001",
+      "PatientBirthName": "00101005",
+      "PatientMotherBirthName": "00101060",
+      "ReferringPhysicianName": "00080090",
+      "PerformingPhysicianName": "00081050",
+      "OperatorsName": "00081070",
+      "NameOfPhysiciansReadingStudy": "00081060"
+    },
+    "text": {
+      "PatientID": "00100020",
+      "OtherPatientIDs": "00101000",
+      "AccessionNumber": "00080050",
+      "InstitutionName": "00080080"
+    },
+    "dates": {
+      "PatientBirthDate": "00100030",
+      "StudyDate": "00080020",
+      "SeriesDate": "00080021",
+      "AcquisitionDate": "00080022",
+      "ContentDate": "00080023"
+    }
+  },
   "zip_limits": {
     "max_entries": 50000,
     "max_entry_size": 2147483648,

@@ -1,0 +1,172 @@
+"""The OCR preview of a flagged image for the upload page's box editor (issue 20):
+``POST /api/uploads/text-boxes/`` reads a small preview image with Tesseract and answers
+the boxes, identifying ones marked, without the recognised text; nothing is stored and no
+word reaches the logs or the audit trail."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.conf import settings as django_settings
+from django.urls import reverse
+from PIL import Image
+from pydicom import dcmread
+
+from portal.audit.models import AuditEvent
+from tests.dicom.burn import BIRTH_DATE, NAME, PATIENT_ID, burn
+from uploads.dicom.pixels import display_frames, ocr_available
+from uploads.models import Instance, Upload, UploadFile
+
+pytestmark = pytest.mark.django_db
+URL = "api-text-boxes"
+VALUES = {"PatientName": [NAME], "PatientID": [PATIENT_ID], "PatientBirthDate": [BIRTH_DATE]}
+
+
+def png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def burned_png() -> tuple[bytes, list[tuple[str, bool, int, int, int, int]]]:
+    """The real 640 x 480 ultrasound with a name, an ID, a birth date and two labels
+    burned in, rendered as the browser's preview would be (first frame, as displayed)."""
+    burned = burn("US1_UNCR.dcm")
+    ((_, frame),) = display_frames(dcmread(io.BytesIO(burned.data)), 1)
+    return png(frame.astype(np.uint8)), burned.placed
+
+
+def post(client: Any, image: bytes | None, values: Any = VALUES, **extra: Any) -> Any:
+    data: dict[str, Any] = {}
+    if image is not None:
+        data["image"] = io.BytesIO(image)
+        data["image"].name = "preview.png"
+    if values is not None:
+        data["values"] = values if isinstance(values, str) else json.dumps(values)
+    return client.post(reverse(URL), data, **extra)
+
+
+def files_under(root: str) -> set[Path]:
+    return {p for p in Path(root).rglob("*") if p.is_file()} if Path(root).exists() else set()
+
+
+@pytest.mark.skipif(not ocr_available(), reason="tesseract is not installed")
+def test_identifying_boxes_are_found_without_the_words_and_nothing_is_kept(
+    login: Any, patient: Any, burned_png: Any, caplog: Any
+) -> None:
+    image, placed = burned_png
+    before = files_under(str(django_settings.MEDIA_ROOT))
+    with caplog.at_level(logging.DEBUG):
+        response = post(login(patient), image)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["ocr"] is True and (body["width"], body["height"]) == (640, 480)
+    identifying = [b for b in body["boxes"] if b["identifying"]]
+    labels = [b for b in body["boxes"] if not b["identifying"]]
+    # the name is found where it was burned in, and marked identifying
+    _, _, nx, ny, nw, nh = placed[0]
+    assert any(
+        b["x"] < nx + nw and nx < b["x"] + b["w"] and b["y"] < ny + nh and ny < b["y"] + b["h"]
+        for b in identifying
+    ), body
+    # the probe and preset labels are found as text, not as identifying
+    _, _, lx, ly, lw, lh = placed[4]  # "ABD"
+    assert not any(
+        b["x"] < lx + lw and lx < b["x"] + b["w"] and b["y"] < ly + lh and ly < b["y"] + b["h"]
+        for b in identifying
+    )
+    assert labels
+    # no recognised text and no header value in the answer, the logs or the audit trail
+    text = response.content.decode()
+    for word in ("DOE", "JOHN", "4711", "0815", "1971", "ABD", "C5-1"):
+        assert word not in text
+        assert word not in caplog.text
+    (event,) = AuditEvent.objects.filter(action="pixels.preview_detected")
+    assert event.user == patient
+    assert set(event.detail) == {"boxes", "identifying"}
+    # nothing stored: no upload, no file, no image
+    assert not Upload.objects.exists() and not UploadFile.objects.exists()
+    assert not Instance.objects.exists()
+    assert files_under(str(django_settings.MEDIA_ROOT)) == before
+
+
+@pytest.mark.skipif(not ocr_available(), reason="tesseract is not installed")
+def test_without_header_values_text_is_found_but_none_is_identifying(
+    login: Any, patient: Any, burned_png: Any
+) -> None:
+    image, _ = burned_png
+    response = post(login(patient), image, values=None)
+    assert response.status_code == 200
+    boxes = response.json()["boxes"]
+    assert boxes and not any(b["identifying"] for b in boxes)
+
+
+@pytest.mark.parametrize(
+    ("image", "values", "words"),
+    [
+        (None, VALUES, "No preview image was sent"),
+        (b"%PDF-1.4 not an image", VALUES, "not an image that can be read"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, VALUES, "not an image that can be read"),
+        ("gif", VALUES, "not a PNG or JPEG image"),
+        ("big", VALUES, "too large: at most 640 pixels"),
+        ("small", "{not json", "not readable"),
+        ("small", ["DOE"], "list of values per attribute"),
+        ("small", {"StudyDescription": ["x"]}, "of a kind this check does not use"),
+        ("small", {"PatientName": [1]}, "must be text"),
+        ("small", {"PatientName": ["X"] * 101}, "Too many header values"),
+        ("small", {"PatientName": ["X" * 65]}, "too long"),
+    ],
+)
+def test_bad_input_is_refused_in_words(
+    login: Any, patient: Any, image: Any, values: Any, words: str
+) -> None:
+    if image == "gif":
+        out = io.BytesIO()
+        Image.new("L", (20, 20), 255).save(out, "GIF")
+        image = out.getvalue()
+    elif image == "big":
+        image = png(np.zeros((100, 641), dtype=np.uint8))
+    elif image == "small":
+        image = png(np.zeros((20, 20), dtype=np.uint8))
+    response = post(login(patient), image, values)
+    assert response.status_code == 400
+    assert words in response.json()["error"]
+    assert not AuditEvent.objects.filter(action="pixels.preview_detected").exists()
+
+
+def test_a_request_over_the_size_limit_is_refused_before_it_is_read(
+    login: Any, patient: Any, settings: Any
+) -> None:
+    settings.TEXT_PREVIEW_MAX_BYTES = 1024
+    response = post(
+        login(patient), png(np.random.default_rng(1).integers(0, 255, (200, 200), dtype=np.uint8))
+    )
+    assert response.status_code == 400
+    assert "too large: at most 1 KB" in response.json()["error"]
+
+
+def test_the_rate_limit_answers_429(login: Any, patient: Any, settings: Any) -> None:
+    settings.TEXT_PREVIEW_RATE = "2/hour"
+    client = login(patient)
+    image = png(np.zeros((20, 20), dtype=np.uint8))
+    codes = [post(client, image).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_it_needs_csrf_and_an_uploader(client: Any, radiologist: Any, patient: Any) -> None:
+    image = png(np.zeros((20, 20), dtype=np.uint8))
+    assert post(client, image).status_code == 302  # anonymous: to the login page
+    client.force_login(radiologist)
+    assert post(client, image).status_code == 403
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(patient)
+    assert post(strict, image).status_code == 403
