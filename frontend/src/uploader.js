@@ -3,7 +3,7 @@
 // is retried with backoff; after a page reload the same files map to the same keys, so
 // the server tells what it already has and the upload continues where it stopped.
 
-function csrfToken() {
+export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }

@@ -12,9 +12,12 @@
 
 runs :func:`uploads.dicom.pixels.detect_text` on it and answers
 ``{"ocr": true, "width", "height", "boxes": [{x, y, w, h, identifying}]}`` in the
-preview's pixels. The recognised text is not sent back; the image and the values are read
-in memory only: nothing is stored and nothing of them is logged. The audit log records
-only that a preview was read (``pixels.preview_detected``) and how many boxes it gave.
+preview's pixels, each box the region the server's cleaning would mask for that word
+(:meth:`TextBox.region`: padded so the letters' edges are covered too). Other text is
+answered only when it has three or more letters or digits (or two digits). The recognised
+text is not sent back; the image and the values are read in memory only: nothing is
+stored and nothing of them is logged. The audit log records only that a preview was read
+(``pixels.preview_detected``) and how many boxes it gave.
 Without Tesseract: ``{"ocr": false, "boxes": []}``.
 """
 
@@ -105,6 +108,12 @@ def _frame(upload: Any) -> np.ndarray:
     return rgb
 
 
+def _worth_showing(text: str) -> bool:
+    """Other text offered as a suggestion: three or more letters or digits, or two digits
+    (specks and shadows read as "ee" or "=" are left out)."""
+    return sum(c.isalnum() for c in text) >= 3 or sum(c.isdigit() for c in text) >= 2
+
+
 @role_required(*UPLOADERS)
 @require_POST
 def text_boxes(request: HttpRequest) -> JsonResponse:
@@ -131,9 +140,9 @@ def text_boxes(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"ocr": False, "width": width, "height": height, "boxes": []})
     boxes = detect_text(frame, identifying_words(ds))
     found = [
-        {"x": b.x, "y": b.y, "w": b.w, "h": b.h, "identifying": b.identifying}
+        {**b.region(height, width), "identifying": b.identifying}
         for b in boxes
-        if b.identifying or sum(c.isalnum() for c in b.text) >= 2  # not specks
+        if b.identifying or _worth_showing(b.text)
     ]
     record(
         request,
