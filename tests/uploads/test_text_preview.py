@@ -178,3 +178,14 @@ def test_it_needs_csrf_and_an_uploader(client: Any, radiologist: Any, patient: A
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(patient)
     assert post(strict, image).status_code == 403
+
+
+def test_without_tesseract_the_answer_says_so_and_has_no_boxes(
+    login: Any, patient: Any, monkeypatch: Any
+) -> None:
+    from uploads.intake import text_preview
+
+    monkeypatch.setattr(text_preview, "ocr_available", lambda: False)
+    response = post(login(patient), png(np.zeros((30, 40), dtype=np.uint8)))
+    assert response.status_code == 200
+    assert response.json() == {"ocr": False, "width": 40, "height": 30, "boxes": []}

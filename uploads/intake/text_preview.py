@@ -130,6 +130,8 @@ def text_boxes(request: HttpRequest) -> JsonResponse:
     upload = request.FILES.get("image")
     if upload is None:
         return _error("No preview image was sent.")
+    if upload.size and upload.size > settings.TEXT_PREVIEW_MAX_BYTES:  # no Content-Length
+        return _error("The preview is too large to be checked.")
     try:
         ds = _values(request.POST.get("values", ""))
         frame = _frame(upload)
