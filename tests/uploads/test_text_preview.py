@@ -189,3 +189,14 @@ def test_without_tesseract_the_answer_says_so_and_has_no_boxes(
     response = post(login(patient), png(np.zeros((30, 40), dtype=np.uint8)))
     assert response.status_code == 200
     assert response.json() == {"ocr": False, "width": 40, "height": 30, "boxes": []}
+
+
+def test_a_token_holder_is_not_signed_in_here(client: Any, patient: Any) -> None:
+    """Personal API tokens act only on DICOMweb: the page's text check needs the session."""
+    from portal.apitokens.tokens import issue
+
+    _, token = issue(patient, name="script")
+    image = png(np.zeros((20, 20), dtype=np.uint8))
+    response = post(client, image, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 302 and "/login" in response["Location"]
+    assert not AuditEvent.objects.filter(action="pixels.preview_detected").exists()
