@@ -54,6 +54,7 @@ __all__ = [
     "PIXEL_REVIEW_RULES",
     "RATIO_CHECK_MIN_SIZE",
     "REVIEW_UNLESS_NO_MODALITIES",
+    "WORD_MATCHING",
     "ReviewRule",
     "engine_constants",
     "render_js",
@@ -404,6 +405,32 @@ IDENTIFYING_WORD_TAGS: dict[str, dict[str, int]] = {
     },
 }
 
+#: Matching recognised words against those values (``words.Matcher`` and its browser port
+#: ``frontend/src/words.js``). OCR confusions folded to one character on both sides before
+#: comparing; words shorter than ``min_length`` never match; one wrong character forgiven
+#: in values of ``fuzzy_value`` characters or more (the word read ``fuzzy_seen`` or more);
+#: a word cut at the edge (a prefix of ``prefix_seen`` or more characters of a value of
+#: ``prefix_value`` or more); two values read as one word when both have ``joined_part``
+#: or more; ID and institution words of ``text_word`` or more characters looked for alone.
+#: ``split`` and ``edges`` mean the same in Python and JavaScript for ASCII text.
+WORD_MATCHING: dict[str, Any] = {
+    "fold": {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1", "!": "1",
+             "S": "5", "B": "8", "Z": "2", "G": "6"},
+    "min_length": 2,
+    "fuzzy_value": 5,
+    "fuzzy_seen": 4,
+    "prefix_value": 6,
+    "prefix_seen": 4,
+    "joined_part": 3,
+    "text_word": 3,
+    "split": r"[^\w/.\-]+",
+    "edges": r"^[^\w]+|[^\w]+$",
+    "months": ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV",
+               "DEC"],
+    "month_names": ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY",
+                    "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER"],
+}  # fmt: skip
+
 GENERATED_JS = Path("frontend/src/generated/engine-constants.js")
 
 
@@ -516,6 +543,7 @@ def engine_constants() -> dict[str, Any]:
             kind: {keyword: _hex(tag) for keyword, tag in tags.items()}
             for kind, tags in IDENTIFYING_WORD_TAGS.items()
         },
+        "word_matching": WORD_MATCHING,
         "zip_limits": {
             "max_entries": MAX_ARCHIVE_ENTRIES,
             "max_entry_size": MAX_ENTRY_SIZE,

@@ -369,6 +369,58 @@ const ENGINE = {
       "ContentDate": "00080023"
     }
   },
+  "word_matching": {
+    "fold": {
+      "O": "0",
+      "Q": "0",
+      "D": "0",
+      "I": "1",
+      "L": "1",
+      "|": "1",
+      "!": "1",
+      "S": "5",
+      "B": "8",
+      "Z": "2",
+      "G": "6"
+    },
+    "min_length": 2,
+    "fuzzy_value": 5,
+    "fuzzy_seen": 4,
+    "prefix_value": 6,
+    "prefix_seen": 4,
+    "joined_part": 3,
+    "text_word": 3,
+    "split": "[^\\w/.\\-]+",
+    "edges": "^[^\\w]+|[^\\w]+$",
+    "months": [
+      "JAN",
+      "FEB",
+      "MAR",
+      "APR",
+      "MAY",
+      "JUN",
+      "JUL",
+      "AUG",
+      "SEP",
+      "OCT",
+      "NOV",
+      "DEC"
+    ],
+    "month_names": [
+      "JANUARY",
+      "FEBRUARY",
+      "MARCH",
+      "APRIL",
+      "MAY",
+      "JUNE",
+      "JULY",
+      "AUGUST",
+      "SEPTEMBER",
+      "OCTOBER",
+      "NOVEMBER",
+      "DECEMBER"
+    ]
+  },
   "zip_limits": {
     "max_entries": 50000,
     "max_entry_size": 2147483648,
