@@ -73,7 +73,7 @@ export class SeriesMasks {
       if (this.asked.has(review.seriesUid)) {
         box.append(el("p", { class: "helptext", testid: "pixel-mask-detect-note",
           text: "To find the text, a small copy of this image (not the file) is sent to the " +
-            "portal with the names, numbers and dates of your file; it is not kept." }));
+            "portal; it is not kept. The names, numbers and dates of your file stay on this computer." }));
       }
       box.append(editor);
       return box;

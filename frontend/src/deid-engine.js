@@ -930,15 +930,16 @@ async function deidentify(engine, buffer, opts = {}) {
 
 /**
  * The original values whose words are looked for in the pixels (ENGINE.identifying_words,
- * defined once in uploads/dicom/constants.py): {keyword: [value, ...]}. Kept on the page;
- * sent only with the small preview for the portal's text check (textboxes.js).
+ * defined once in uploads/dicom/constants.py): {keyword: [value, ...]}. Kept on the page and
+ * never sent: the words the portal reads in the small preview are matched against them here
+ * (textboxes.js, words.js).
  */
 function identifyingValues(dict) {
   const found = {};
   for (const tags of Object.values(ENGINE.identifying_words)) {
     for (const [keyword, tag] of Object.entries(tags)) {
       const values = dict[tag] ? strings(dict[tag]).filter((v) => v.trim()) : [];
-      if (values.length) found[keyword] = values.slice(0, 8).map((v) => v.slice(0, 64));
+      if (values.length) found[keyword] = values;
     }
   }
   return found;

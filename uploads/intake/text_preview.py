@@ -5,18 +5,17 @@
 * ``image``: a DOWNSCALED preview of one frame (PNG or JPEG, at most
   ``TEXT_PREVIEW_MAX_SIDE`` pixels on its long side and ``TEXT_PREVIEW_MAX_BYTES``
   bytes), rendered by the browser; never the DICOM file;
-* ``values`` (optional): a JSON object ``{keyword: [value, ...]}`` of the file's own
-  identifying header values (keywords of ``constants.IDENTIFYING_WORD_TAGS``: names, IDs,
-  dates), expanded here into words exactly as for the server's cleaning
-  (:func:`uploads.dicom.words.identifying_words`);
 
-runs :func:`uploads.dicom.pixels.detect_text` on it and answers
-``{"ocr": true, "width", "height", "boxes": [{x, y, w, h, identifying}]}`` in the
-preview's pixels, each box the region the server's cleaning would mask for that word
-(:meth:`TextBox.region`: padded so the letters' edges are covered too). Other text is
-answered only when it has three or more letters or digits (or two digits). The recognised
-text is not sent back; the image and the values are read in memory only: nothing is
-stored and nothing of them is logged. The audit log records only that a preview was read
+and runs :func:`uploads.dicom.pixels.detect_text` on it. It answers
+``{"ocr": true, "width", "height", "boxes": [{x, y, w, h, text, line}]}`` in the preview's
+pixels: each box the region the server's cleaning would mask for that word
+(:meth:`TextBox.region`: padded so the letters' edges are covered too), ``text`` the word
+Tesseract read there and ``line`` which line of the reading it is in. The header values
+never come here: the browser matches these words against the file's own names, IDs and
+dates (``frontend/src/words.js``, the port of :mod:`uploads.dicom.words`). The text came
+from the browser's own preview, so answering it reveals nothing new; it is neither stored
+nor logged. A request that still sends ``values`` (an old page) is refused in words. The
+image is read in memory only. The audit log records only that a preview was read
 (``pixels.preview_detected``) and how many boxes it gave.
 Without Tesseract: ``{"ocr": false, "boxes": []}``.
 """
@@ -24,7 +23,6 @@ Without Tesseract: ``{"ocr": false, "boxes": []}``.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import warnings
 from typing import Any
@@ -34,22 +32,14 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_POST
 from PIL import Image, UnidentifiedImageError
-from pydicom.dataset import Dataset
 
 from portal import ratelimit
 from portal.accounts.decorators import role_required
 from portal.audit.log import record
-from uploads.dicom.constants import IDENTIFYING_WORD_TAGS
 from uploads.dicom.pixels import detect_text, ocr_available
-from uploads.dicom.words import identifying_words
 from uploads.permissions import UPLOADERS
 
 log = logging.getLogger(__name__)
-
-KEYWORDS = frozenset(k for tags in IDENTIFYING_WORD_TAGS.values() for k in tags)
-#: At most this many header values, each at most this long (a name, an ID, a date).
-MAX_VALUES = 100
-MAX_VALUE_LENGTH = 64
 
 
 class Refused(Exception):
@@ -58,35 +48,6 @@ class Refused(Exception):
 
 def _error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
-
-
-def _values(raw: str) -> Dataset:
-    """The posted header values as a data set of those attributes only."""
-    ds = Dataset()
-    if not raw.strip():
-        return ds
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise Refused("The header values are not readable (they must be JSON).") from None
-    if not isinstance(data, dict):
-        raise Refused("The header values must be a list of values per attribute.")
-    count = 0
-    for keyword, values in data.items():
-        if keyword not in KEYWORDS:
-            raise Refused("One of the header values is of a kind this check does not use.")
-        items = values if isinstance(values, list) else [values]
-        if not all(isinstance(v, str) for v in items):
-            raise Refused("Each header value must be text.")
-        count += len(items)
-        if count > MAX_VALUES:
-            raise Refused(f"Too many header values: at most {MAX_VALUES} are read.")
-        if any(len(v) > MAX_VALUE_LENGTH for v in items):
-            raise Refused(f"A header value is too long: at most {MAX_VALUE_LENGTH} characters.")
-        clean = [v.replace("\x00", "").strip() for v in items if v.strip()]
-        if clean:
-            setattr(ds, keyword, clean if len(clean) > 1 else clean[0])
-    return ds
 
 
 def _frame(upload: Any) -> np.ndarray:
@@ -108,12 +69,6 @@ def _frame(upload: Any) -> np.ndarray:
     return rgb
 
 
-def _worth_showing(text: str) -> bool:
-    """Other text offered as a suggestion: three or more letters or digits, or two digits
-    (specks and shadows read as "ee" or "=" are left out)."""
-    return sum(c.isalnum() for c in text) >= 3 or sum(c.isdigit() for c in text) >= 2
-
-
 @role_required(*UPLOADERS)
 @require_POST
 def text_boxes(request: HttpRequest) -> JsonResponse:
@@ -132,24 +87,20 @@ def text_boxes(request: HttpRequest) -> JsonResponse:
         return _error("No preview image was sent.")
     if upload.size and upload.size > settings.TEXT_PREVIEW_MAX_BYTES:  # no Content-Length
         return _error("The preview is too large to be checked.")
+    if "values" in request.POST:
+        return _error(
+            "This page is out of date: it sends the file's names, numbers and dates, which "
+            "the portal no longer reads. Reload the page and try again."
+        )
     try:
-        ds = _values(request.POST.get("values", ""))
         frame = _frame(upload)
     except Refused as exc:
         return _error(str(exc))
     height, width = frame.shape[:2]
     if not ocr_available():
         return JsonResponse({"ocr": False, "width": width, "height": height, "boxes": []})
-    boxes = detect_text(frame, identifying_words(ds))
     found = [
-        {**b.region(height, width), "identifying": b.identifying}
-        for b in boxes
-        if b.identifying or _worth_showing(b.text)
+        {**b.region(height, width), "text": b.text, "line": b.line} for b in detect_text(frame, [])
     ]
-    record(
-        request,
-        "pixels.preview_detected",
-        boxes=len(found),
-        identifying=sum(b["identifying"] for b in found),
-    )
+    record(request, "pixels.preview_detected", boxes=len(found))
     return JsonResponse({"ocr": True, "width": width, "height": height, "boxes": found})
