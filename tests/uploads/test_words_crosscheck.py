@@ -52,7 +52,7 @@ CASES: list[tuple[list[str], list[int]]] = [
 
 def run_node(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     done = subprocess.run(
-        [NODE, str(TOOL)],
+        [str(NODE), str(TOOL)],
         input=json.dumps({"cases": cases}),
         capture_output=True,
         text=True,
