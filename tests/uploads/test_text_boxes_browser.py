@@ -2,7 +2,8 @@
 text in a flagged ultrasound with a name and an ID burned in; the boxes over them are
 placed (red) before the uploader does anything, other text is offered as suggestions, the
 page says that a small copy of the image is sent, only that copy leaves the browser before
-Send, and the file that arrives is blacked out there (issue 20)."""
+Send (never the file, never its names, ID or dates: the browser matches the words the portal
+read against them itself), and the file that arrives is blacked out there (issue 20)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def test_detected_name_is_boxed_before_sending_and_only_a_small_copy_leaves(
     note = page.get_by_test_id("pixel-mask-detect-note").inner_text()
     assert "a small copy of this image (not the file) is sent to the portal" in note
     assert "it is not kept" in note
+    assert "with the names, numbers and dates" not in note
 
     # The name and the ID are boxed (red) where they were burned in; the default top band
     # of an ultrasound is there too.
@@ -102,6 +104,13 @@ def test_detected_name_is_boxed_before_sending_and_only_a_small_copy_leaves(
     for _, body in sent_before:
         assert not any(needle in body for needle in needles)
     assert b"DICM" not in preview
+    # and none of the file's header values, as text, in any request (body or address):
+    # the name, the ID and the birth date stay on this computer
+    header_values = [b"DOE^JOHN", b"DOE", b"JOHN", b"4711-0815", b"4711", b"0815", b"19710305"]
+    for url, body in sent_before:
+        assert not any(value in url.encode() for value in header_values), url
+        assert not [value for value in header_values if len(value) > 3 and value in body], url
+        assert b"PatientName" not in body and b'name="values"' not in body
 
     page.get_by_test_id("upload-question").fill("Is the name gone?")
     page.get_by_test_id("upload-start").click()
@@ -117,4 +126,4 @@ def test_detected_name_is_boxed_before_sending_and_only_a_small_copy_leaves(
         outside[b["y"] : b["y"] + b["h"], b["x"] : b["x"] + b["w"]] = False
     assert np.array_equal(pixels[outside], original[outside])
     (event,) = AuditEvent.objects.filter(action="pixels.preview_detected")
-    assert "DOE" not in str(event.detail) and event.detail["identifying"] >= 2
+    assert set(event.detail) == {"boxes"} and event.detail["boxes"] >= 2
