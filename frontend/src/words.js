@@ -7,8 +7,10 @@
 import ENGINE from "./generated/engine-constants.js";
 
 const RULES = ENGINE.word_matching;
-const SPLIT = new RegExp(RULES.split, "u");
-const EDGES = new RegExp(RULES.edges, "gu");
+// Python's \w is any Unicode letter or digit (or _); JavaScript's only ASCII ones, even with "u".
+const unicodeWord = (pattern) => pattern.replaceAll("\\w", "\\p{L}\\p{N}_");
+const SPLIT = new RegExp(unicodeWord(RULES.split), "u");
+const EDGES = new RegExp(unicodeWord(RULES.edges), "gu");
 export const MIN_LENGTH = RULES.min_length;
 
 const unique = (items) => [...new Set(items)];

@@ -47,6 +47,7 @@ CASES: list[tuple[list[str], list[int]]] = [
     (["J", "D", "S"], []),  # single letters never match
     (["JOE", "DOUGH"], []),  # near but short
     (["SMITH", "B"], [0]),  # a one-letter initial is not looked for
+    (["ÖZTÜRK", "Ø", "MÜLLER,", "«LI»", "ID:MÜLLER"], []),  # other scripts: see `other`
 ]
 
 
@@ -71,7 +72,10 @@ def dataset(values: dict[str, list[str]]) -> Dataset:
 
 def test_python_and_the_browser_port_give_the_same_answers() -> None:
     lines = [line for line, _ in CASES]
-    other = {"PatientName": ["LI^WU=MÜLLER"], "StudyDate": ["20240229", "20230229"]}
+    other = {
+        "PatientName": ["LI^WU=MÜLLER", "ÖZTÜRK^Ø"],
+        "StudyDate": ["20240229", "20230229"],
+    }
     (js, js_other) = run_node(
         [{"values": VALUES, "lines": lines}, {"values": other, "lines": lines}]
     )
@@ -88,4 +92,6 @@ def test_python_and_the_browser_port_give_the_same_answers() -> None:
     assert "LI" in other_words and "MÜLLER" in other_words and "20240229" in other_words
     assert "20230229" not in other_words
     other_matcher = Matcher(other_words)
-    assert js_other["hits"] == [sorted(other_matcher.match(line)) for line in lines]
+    other_hits = [sorted(other_matcher.match(line)) for line in lines]
+    assert js_other["hits"] == other_hits
+    assert other_hits[-1] == [0, 2, 3, 4]

@@ -77,7 +77,7 @@ def date_forms(value: str) -> list[str]:
     short = (str(day.day), str(day.month))
     forms += [f"{short[0]}/{short[1]}/{y}", f"{short[1]}/{short[0]}/{y}"]
     forms += [f"{d}-{mon}-{y}", f"{d}{mon}{y}", f"{d}-{mon}-{y[2:]}"]
-    for dd in {d, str(day.day)}:
+    for dd in dict.fromkeys((d, str(day.day))):  # in this order, as the browser
         forms += [f"{dd} {mon} {y}", f"{dd} {month} {y}", f"{mon} {dd} {y}", f"{month} {dd} {y}"]
     return list(dict.fromkeys(forms))
 
