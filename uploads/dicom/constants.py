@@ -405,28 +405,19 @@ IDENTIFYING_WORD_TAGS: dict[str, dict[str, int]] = {
     },
 }
 
-#: Matching recognised words against those values (``words.Matcher`` and its browser port
-#: ``frontend/src/words.js``). OCR confusions folded to one character on both sides before
-#: comparing; words shorter than ``min_length`` never match; one wrong character forgiven
-#: in values of ``fuzzy_value`` characters or more (the word read ``fuzzy_seen`` or more);
-#: a word cut at the edge (a prefix of ``prefix_seen`` or more characters of a value of
-#: ``prefix_value`` or more); two values read as one word when both have ``joined_part``
-#: or more; ID and institution words of ``text_word`` or more characters looked for alone.
-#: ``split`` and ``edges`` mean the same in Python and JavaScript for ASCII text.
+#: Matching recognised words against those values (``words.Matcher``, its browser port
+#: ``frontend/src/words.js``): OCR confusions folded; words under ``min_length`` never
+#: match; one wrong character forgiven in values of ``fuzzy_value``+ characters (the word
+#: ``fuzzy_seen``+); a cut word (a ``prefix_seen``+ prefix of a ``prefix_value``+ value);
+#: two values of ``joined_part``+ read as one word; ID and institution words of
+#: ``text_word``+ looked for alone. ``\w`` in ``split``/``edges`` is Python's (Unicode).
 WORD_MATCHING: dict[str, Any] = {
     "fold": {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1", "!": "1",
              "S": "5", "B": "8", "Z": "2", "G": "6"},
-    "min_length": 2,
-    "fuzzy_value": 5,
-    "fuzzy_seen": 4,
-    "prefix_value": 6,
-    "prefix_seen": 4,
-    "joined_part": 3,
-    "text_word": 3,
-    "split": r"[^\w/.\-]+",
-    "edges": r"^[^\w]+|[^\w]+$",
-    "months": ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV",
-               "DEC"],
+    "min_length": 2, "fuzzy_value": 5, "fuzzy_seen": 4, "prefix_value": 6, "prefix_seen": 4,
+    "joined_part": 3, "text_word": 3,
+    "split": r"[^\w/.\-]+", "edges": r"^[^\w]+|[^\w]+$",
+    "months": ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
     "month_names": ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY",
                     "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER"],
 }  # fmt: skip
