@@ -431,6 +431,11 @@ SIGNUP_RATE = env_str("SIGNUP_RATE", "10/hour")  # per client IP
 ACCOUNT_EMAIL_RATE = env_str("ACCOUNT_EMAIL_RATE", "3/hour")
 PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "20/hour")
 UPLOAD_CREATE_RATE = env_str("UPLOAD_CREATE_RATE", "60/hour")  # per uploader
+# The upload page's OCR preview of flagged images (uploads/intake/text_preview.py): per
+# uploader, and the largest preview read (bytes of the request; pixels on the long side).
+TEXT_PREVIEW_RATE = env_str("TEXT_PREVIEW_RATE", "200/hour")
+TEXT_PREVIEW_MAX_BYTES = env_int("TEXT_PREVIEW_MAX_BYTES", 2 * 1024 * 1024)
+TEXT_PREVIEW_MAX_SIDE = env_int("TEXT_PREVIEW_MAX_SIDE", 640)
 
 # OpenID Connect sign-in (portal/accounts/oidc.py; providers: docs/deployment.md). Off while
 # OIDC_ISSUER is empty: no button on the login page, its routes answer 404.

@@ -190,6 +190,12 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "get",
         {"anonymous": LOGIN, "patient": 200, "radiologist": 403, "admin": 200},
     ),
+    # the OCR preview of a flagged image (uploaders only; an empty post is refused)
+    "api-text-boxes": (
+        None,
+        "post",
+        {"anonymous": LOGIN, "patient": 400, "radiologist": 403, "admin": 400},
+    ),
     "api-upload-create": (
         None,
         "post",

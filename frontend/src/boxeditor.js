@@ -6,6 +6,10 @@
 // Mouse, touch and pen: drag a box to move it, drag its corner to resize it. Keyboard:
 // Tab to a box, arrow keys move it, Shift + arrow keys resize it, Delete removes it.
 // Every string is a whole sentence or label, so that it can be translated as it is.
+//
+// Text found by the portal (textboxes.js) is shown with `showDetected`: names, numbers and
+// dates of the file get a box at once (red), other text is offered as a suggestion
+// (dashed outline and a button) that one click or key adds as a box.
 
 const MIN_SIZE = 4; // pixels of the image
 
@@ -40,6 +44,17 @@ function summaryText(count, images) {
   return `${count === 1 ? "1 box" : `${count} boxes`} will be blacked out in ${where} before sending.`;
 }
 
+const plural = (n, one, many) => (n === 1 ? `1 ${one}` : `${n} ${many}`);
+const keyOf = (b) => `${b.x},${b.y},${b.w},${b.h}`;
+
+function detectedText(found, suggested) {
+  if (!found && !suggested) return "The portal found no text in this image. Check it yourself all the same.";
+  const words = found
+    ? `The portal found ${plural(found, "name, number or date", "names, numbers or dates")} in this image: ${found === 1 ? "it has" : "they have"} a red box.`
+    : "The portal found no name, number or date in this image.";
+  return suggested ? `${words} ${plural(suggested, "other piece of text is", "other pieces of text are")} outlined: add a box over any of them with the buttons below.` : words;
+}
+
 function describe(box, index) {
   return `Box ${index + 1}: ${box.w} × ${box.h} pixels, ${box.x} from the left, ${box.y} from the top`;
 }
@@ -55,8 +70,14 @@ export function boxEditor({ image, canvas, boxes: initial, images, onChange }) {
   const stage = node("div", { class: "mask-stage", testid: "pixel-mask-stage" });
   stage.style.aspectRatio = `${image.columns} / ${image.rows}`;
   if (canvas) stage.append(canvas);
+  const hints = node("div", { class: "mask-layer mask-hints" });
   const layer = node("div", { class: "mask-layer" });
-  stage.append(layer);
+  stage.append(hints, layer);
+  const detected = new Set(); // boxes placed from the portal's text check (drawn red)
+  let suggestions = [];
+  const found = node("p", { class: "helptext", testid: "pixel-mask-detected", "aria-live": "polite" });
+  found.hidden = true;
+  const suggestList = node("ul", { class: "mask-list", testid: "pixel-mask-suggestions" });
   const summary = node("p", { class: "helptext", testid: "pixel-mask-summary", "aria-live": "polite" });
   const list = node("ul", { class: "mask-list", testid: "pixel-mask-list" });
   const add = node("button", { type: "button", class: "secondary", testid: "pixel-mask-add",
@@ -130,7 +151,8 @@ export function boxEditor({ image, canvas, boxes: initial, images, onChange }) {
   function draw(focusIndex) {
     layer.replaceChildren(...boxes.map((box, index) => {
       const handle = node("span", { class: "mask-handle", testid: "pixel-mask-resize", "aria-hidden": "true" });
-      const el = node("div", { class: "mask-box", testid: "pixel-mask-box", tabindex: "0",
+      const cls = detected.has(keyOf(box)) ? "mask-box detected" : "mask-box";
+      const el = node("div", { class: cls, testid: "pixel-mask-box", tabindex: "0",
                                role: "group", "data-index": String(index) }, handle);
       place(el, box);
       el.addEventListener("pointerdown", (e) => drag(e, index, "move"));
@@ -147,8 +169,27 @@ export function boxEditor({ image, canvas, boxes: initial, images, onChange }) {
       });
       return node("li", {}, `${describe(box, index)} `, remove);
     }));
+    const open = suggestions.filter((s) => !boxes.some((b) => keyOf(b) === keyOf(s)));
+    hints.replaceChildren(...open.map((s) => {
+      const el = node("div", { class: "mask-hint", testid: "pixel-mask-suggested", "aria-hidden": "true" });
+      place(el, s);
+      el.removeAttribute("aria-label");
+      el.addEventListener("click", () => addBox(s));
+      return el;
+    }));
+    suggestList.replaceChildren(...open.map((s) => {
+      const button = node("button", { type: "button", class: "link", testid: "pixel-mask-suggestion",
+        text: `Add a box over the text ${s.x} from the left, ${s.y} from the top` });
+      button.addEventListener("click", () => addBox(s));
+      return node("li", {}, button);
+    }));
     summary.textContent = summaryText(boxes.length, images);
     if (focusIndex !== null && focusIndex >= 0) layer.children[focusIndex]?.focus();
+  }
+
+  function addBox(box) {
+    boxes.push(clamp(box, image));
+    changed(boxes.length - 1);
   }
 
   add.addEventListener("click", () => {
@@ -159,5 +200,30 @@ export function boxEditor({ image, canvas, boxes: initial, images, onChange }) {
   });
 
   draw(null);
-  return node("div", { class: "mask-editor", testid: "pixel-mask-editor" }, stage, summary, add, list, help);
+  const editor = node("div", { class: "mask-editor", testid: "pixel-mask-editor" },
+    found, stage, summary, add, list, suggestList, help);
+  /** Say that the portal is looking for text (true) or show what it found. */
+  editor.showDetected = (result) => {
+    found.hidden = false;
+    if (result === true) {
+      found.textContent = "Looking for text in this image…";
+      return;
+    }
+    if (!result.ok) {
+      found.textContent = `The portal could not look for text in this image (${result.reason}). ` +
+        "Nothing was added: put the boxes yourself.";
+      return;
+    }
+    const names = result.boxes.filter((b) => b.identifying).map((b) => clamp(b, image));
+    for (const box of names) {
+      detected.add(keyOf(box));
+      if (!boxes.some((b) => keyOf(b) === keyOf(box))) boxes.push(box);
+    }
+    suggestions = result.boxes.filter((b) => !b.identifying).map((b) => clamp(b, image));
+    found.textContent = detectedText(names.length, suggestions.length);
+    const focused = [...layer.children].indexOf(document.activeElement); // keep the focus
+    if (names.length) changed(focused >= 0 ? focused : null);
+    else draw(focused >= 0 ? focused : null);
+  };
+  return editor;
 }

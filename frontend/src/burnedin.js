@@ -2,6 +2,7 @@
 // the box editor (boxeditor.js) where the browser can black the text out before sending
 // (pixelmask.js), and the boxes of every series of the upload (issue 20).
 import { boxEditor, defaultBoxes } from "./boxeditor.js";
+import { detectText } from "./textboxes.js";
 
 const NO_MASKS = [];
 
@@ -31,6 +32,8 @@ export class SeriesMasks {
   constructor(onChange) {
     this.boxes = new Map();
     this.editors = new Map(); // kept across renders: a drag in progress goes on
+    this.detecting = new Set(); // series whose preview the portal is reading (Send waits)
+    this.asked = new Set(); // series whose preview was sent to the portal
     this.onChange = onChange;
   }
 
@@ -45,7 +48,7 @@ export class SeriesMasks {
 
   /**
    * The warning for one flagged image: `review` {series, reason, thumbnail, image,
-   * seriesUid, modality, images} (upload.entry.js pixelReviews).
+   * seriesUid, modality, images, headerWords} (upload.entry.js pixelReviews).
    */
   warning(review) {
     const box = el("div", { class: "notice burned-in", testid: "deid-burned-in" },
@@ -54,15 +57,23 @@ export class SeriesMasks {
     const thumb = review.thumbnail;
     const image = review.image;
     if (image && !image.cannotMask) {
-      if (!this.boxes.has(review.seriesUid)) this.set(review.seriesUid, defaultBoxes(review.modality, image));
+      const fresh = !this.boxes.has(review.seriesUid); // not boxes restored for a resume
+      if (fresh) this.set(review.seriesUid, defaultBoxes(review.modality, image));
       box.append(el("p", { text: "Put a box over every name, number or date written in the " +
         "picture: those parts are blacked out on this computer before anything is sent. " +
         "A radiologist checks the images too. Untick the study to leave it out." }));
       let editor = this.editors.get(review.seriesUid);
       if (!editor) {
-        editor = boxEditor({ image, canvas: previewCanvas(thumb), boxes: this.of(review.seriesUid),
+        const canvas = previewCanvas(thumb);
+        editor = boxEditor({ image, canvas, boxes: this.of(review.seriesUid),
           images: review.images, onChange: (boxes) => this.set(review.seriesUid, boxes) });
         this.editors.set(review.seriesUid, editor);
+        if (fresh && canvas) this.detect(review, canvas, editor);
+      }
+      if (this.asked.has(review.seriesUid)) {
+        box.append(el("p", { class: "helptext", testid: "pixel-mask-detect-note",
+          text: "To find the text, a small copy of this image (not the file) is sent to the " +
+            "portal; it is not kept. The names, numbers and dates of your file stay on this computer." }));
       }
       box.append(editor);
       return box;
@@ -74,5 +85,19 @@ export class SeriesMasks {
     box.append(previewCanvas(thumb) ||
       el("p", { class: "helptext", text: (thumb && thumb.unavailable) || "no preview" }));
     return box;
+  }
+
+  // The portal reads the preview (never the file) and the editor shows what it found;
+  // on failure it keeps its boxes and says so.
+  async detect(review, canvas, editor) {
+    this.detecting.add(review.seriesUid);
+    this.asked.add(review.seriesUid);
+    editor.showDetected(true);
+    try {
+      editor.showDetected(await detectText(canvas, review.headerWords, review.image));
+    } finally {
+      this.detecting.delete(review.seriesUid);
+      this.onChange(review.seriesUid);
+    }
   }
 }

@@ -885,6 +885,7 @@ async function deidentify(engine, buffer, opts = {}) {
   const review = pixelReview(dict);
   const cleanedBefore = pixelsCleaned(dict);
   const thumb = opts.thumbnail && review ? thumbnail(parsed) : null;
+  const headerWords = opts.collectValues && review ? identifyingValues(dict) : null;
   const identity = patientIdentity(dict);
   const pseudonym = await patientPseudonym(engine.cryptoKey, identity);
   const shift = compiled.datesShifted ? await dateShiftDays(engine.cryptoKey, identity) : null;
@@ -916,7 +917,7 @@ async function deidentify(engine, buffer, opts = {}) {
       sopInstanceUid: sopInstance, studyInstanceUid: text(dict, STUDY_UID),
       seriesInstanceUid: text(dict, SERIES_UID), sopClassUid: sopClass,
       patientPseudonym: pseudonym, datesShifted: shift !== null, dateShiftDays: shift,
-      needsPixelReview: Boolean(review), reason: review, thumbnail: thumb,
+      needsPixelReview: Boolean(review), reason: review, thumbnail: thumb, headerWords,
       image: review ? { ...geometry(dict), cannotMask: maskProblem(parsed) } : null,
       regionsMasked: masked,
       profileEdition: compiled.edition, options: compiled.options,
@@ -927,7 +928,26 @@ async function deidentify(engine, buffer, opts = {}) {
 
 // -- thumbnail for the burned-in text warning ---------------------------------------------
 
-const THUMB_MAX = 320; // big enough to place boxes on (boxeditor.js)
+/**
+ * The original values whose words are looked for in the pixels (ENGINE.identifying_words,
+ * defined once in uploads/dicom/constants.py): {keyword: [value, ...]}. Kept on the page and
+ * never sent: the words the portal reads in the small preview are matched against them here
+ * (textboxes.js, words.js).
+ */
+function identifyingValues(dict) {
+  const found = {};
+  for (const tags of Object.values(ENGINE.identifying_words)) {
+    for (const [keyword, tag] of Object.entries(tags)) {
+      const values = dict[tag] ? strings(dict[tag]).filter((v) => v.trim()) : [];
+      if (values.length) found[keyword] = values;
+    }
+  }
+  return found;
+}
+
+// Big enough to place boxes on (boxeditor.js) and for the portal to read the text in it
+// (textboxes.js; the portal reads at most 640 pixels on the long side).
+const THUMB_MAX = 640;
 
 function number(dict, tag, fallback) {
   const v = strings(dict[tag])[0];

@@ -97,7 +97,9 @@ function selectedEntries() {
 }
 
 function updateStart() {
-  $("upload-start").disabled = state.checking || selectedEntries().length === 0;
+  // Send waits while the portal looks for text in a flagged image (burnedin.js)
+  $("upload-start").disabled = state.checking || selectedEntries().length === 0 ||
+    Boolean(state.masks && state.masks.detecting.size);
 }
 
 async function onCandidates(candidates) {
@@ -153,6 +155,7 @@ function masksOf(entry) {
 
 // The boxes of a series changed: its files are de-identified again before sending.
 function masksChanged(seriesUid) {
+  updateStart();
   for (const entry of state.studies.flatMap((s) => s.items)) {
     if (entry.summary.seriesUid !== seriesUid) continue;
     const cached = state.cache.get(entry.item);
@@ -296,6 +299,7 @@ function pixelReviews(study) {
   return study.items.filter((e) => e.preview && e.preview.needsPixelReview).map((e) => ({
     series: e.summary.seriesDescription || e.summary.modality,
     reason: e.preview.reason, thumbnail: e.preview.thumbnail, image: e.preview.image,
+    headerWords: e.preview.headerWords,
     seriesUid: e.summary.seriesUid, modality: e.summary.modality,
     images: study.items.filter((i) => i.summary.seriesUid === e.summary.seriesUid).length,
   }));

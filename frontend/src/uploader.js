@@ -6,7 +6,7 @@ import { gettext, interpolate } from "./i18n.js";
 
 const failed = (status) => interpolate(gettext("upload failed (%(status)s)"), { status });
 
-function csrfToken() {
+export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }

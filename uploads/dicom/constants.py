@@ -42,6 +42,7 @@ __all__ = [
     "BROWSER_MAX_TOTAL_UNCOMPRESSED",
     "DEFAULT_UID_ROOT",
     "GENERATED_JS",
+    "IDENTIFYING_WORD_TAGS",
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "MAX_ARCHIVE_ENTRIES",
@@ -53,6 +54,7 @@ __all__ = [
     "PIXEL_REVIEW_RULES",
     "RATIO_CHECK_MIN_SIZE",
     "REVIEW_UNLESS_NO_MODALITIES",
+    "WORD_MATCHING",
     "ReviewRule",
     "engine_constants",
     "render_js",
@@ -372,6 +374,54 @@ MAX_ZIP_DEPTH = 2
 # -- the dictionary for the browser ----------------------------------------------------------
 
 #: The generated module, relative to the repository root.
+#: The header values whose words are looked for in the pixels (PS3.15 E.3.1; PS3.15 Table
+#: E.1-1 lists all of them as identifying), by kind: person names (split into parts),
+#: identifiers and the institution (whole and word by word), dates (written the common
+#: ways). ``words.identifying_words`` reads them from a data set; the upload page's
+#: browser engine collects the same ones for the server's OCR preview (docs/burned-in-text.md).
+IDENTIFYING_WORD_TAGS: dict[str, dict[str, int]] = {
+    "names": {
+        "PatientName": 0x00100010,
+        "OtherPatientNames": 0x00101001,
+        "PatientBirthName": 0x00101005,
+        "PatientMotherBirthName": 0x00101060,
+        "ReferringPhysicianName": 0x00080090,
+        "PerformingPhysicianName": 0x00081050,
+        "OperatorsName": 0x00081070,
+        "NameOfPhysiciansReadingStudy": 0x00081060,
+    },
+    "text": {
+        "PatientID": 0x00100020,
+        "OtherPatientIDs": 0x00101000,
+        "AccessionNumber": 0x00080050,
+        "InstitutionName": 0x00080080,
+    },
+    "dates": {
+        "PatientBirthDate": 0x00100030,
+        "StudyDate": 0x00080020,
+        "SeriesDate": 0x00080021,
+        "AcquisitionDate": 0x00080022,
+        "ContentDate": 0x00080023,
+    },
+}
+
+#: Matching recognised words against those values (``words.Matcher``, its browser port
+#: ``frontend/src/words.js``): OCR confusions folded; words under ``min_length`` never
+#: match; one wrong character forgiven in values of ``fuzzy_value``+ characters (the word
+#: ``fuzzy_seen``+); a cut word (a ``prefix_seen``+ prefix of a ``prefix_value``+ value);
+#: two values of ``joined_part``+ read as one word; ID and institution words of
+#: ``text_word``+ looked for alone. ``\w`` in ``split``/``edges`` is Python's (Unicode).
+WORD_MATCHING: dict[str, Any] = {
+    "fold": {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1", "!": "1",
+             "S": "5", "B": "8", "Z": "2", "G": "6"},
+    "min_length": 2, "fuzzy_value": 5, "fuzzy_seen": 4, "prefix_value": 6, "prefix_seen": 4,
+    "joined_part": 3, "text_word": 3,
+    "split": r"[^\w/.\-]+", "edges": r"^[^\w]+|[^\w]+$",
+    "months": ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+    "month_names": ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY",
+                    "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER"],
+}  # fmt: skip
+
 GENERATED_JS = Path("frontend/src/generated/engine-constants.js")
 
 
@@ -480,6 +530,11 @@ def engine_constants() -> dict[str, Any]:
             "overlay_reason": OVERLAY_REVIEW_REASON,
         },
         "messages": dict(MESSAGES),
+        "identifying_words": {
+            kind: {keyword: _hex(tag) for keyword, tag in tags.items()}
+            for kind, tags in IDENTIFYING_WORD_TAGS.items()
+        },
+        "word_matching": WORD_MATCHING,
         "zip_limits": {
             "max_entries": MAX_ARCHIVE_ENTRIES,
             "max_entry_size": MAX_ENTRY_SIZE,

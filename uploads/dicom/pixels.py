@@ -109,6 +109,8 @@ class TextBox:
     h: int
     text: str
     identifying: bool
+    #: Which line of the reading the word is in (words of one line share it).
+    line: int = 0
 
     def region(self, rows: int, cols: int) -> dict[str, int]:
         """The region to mask for this word: padded, inside a ``rows`` x ``cols`` frame."""
@@ -216,12 +218,16 @@ def detect_text(frame: np.ndarray, identifying: Sequence[str]) -> list[TextBox]:
     if np.asarray(frame).ndim == 2:
         bright = np.where(grey >= BRIGHT, 0, 255).astype(np.uint8)
         seen = {(b.x, b.y, b.text) for b in boxes}
-        boxes += [b for b in _read(*_prepare(bright), matcher) if (b.x, b.y, b.text) not in seen]
+        first = max((b.line for b in boxes), default=-1) + 1
+        boxes += [
+            b for b in _read(*_prepare(bright), matcher, first) if (b.x, b.y, b.text) not in seen
+        ]
     return boxes
 
 
-def _read(image: Image.Image, scale: int, matcher: Matcher) -> list[TextBox]:
-    """One Tesseract reading of a prepared image; boxes back in frame coordinates."""
+def _read(image: Image.Image, scale: int, matcher: Matcher, first: int = 0) -> list[TextBox]:
+    """One Tesseract reading of a prepared image; boxes back in frame coordinates, their
+    lines numbered from ``first``."""
     import pytesseract
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per worker process
@@ -234,13 +240,13 @@ def _read(image: Image.Image, scale: int, matcher: Matcher) -> list[TextBox]:
             key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
             lines.setdefault(key, []).append(i)
     boxes: list[TextBox] = []
-    for indexes in lines.values():
+    for number, indexes in enumerate(lines.values(), start=first):
         words = [data["text"][i].strip() for i in indexes]
         hits = matcher.match(words)
         for n, i in enumerate(indexes):
             x, y = data["left"][i] // scale, data["top"][i] // scale
             w, h = -(-data["width"][i] // scale), -(-data["height"][i] // scale)
-            boxes.append(TextBox(x, y, w, h, words[n], n in hits))
+            boxes.append(TextBox(x, y, w, h, words[n], n in hits, number))
     return boxes
 
 

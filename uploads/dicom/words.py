@@ -25,34 +25,29 @@ from datetime import date
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from uploads.dicom.constants import IDENTIFYING_WORD_TAGS, WORD_MATCHING
+
 __all__ = ["Matcher", "canonical", "date_forms", "identifying_words"]
 
-#: Person names whose parts are identifying (PS3.15 Table E.1-1, action X/Z/D).
-_NAME_KEYWORDS = (
-    "PatientName",
-    "OtherPatientNames",
-    "PatientBirthName",
-    "PatientMotherBirthName",
-    "ReferringPhysicianName",
-    "PerformingPhysicianName",
-    "OperatorsName",
-    "NameOfPhysiciansReadingStudy",
-)
-#: Identifiers and free text printed whole (each word of them too).
-_TEXT_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "InstitutionName")
-#: Dates printed on screens: birth date and the dates of the examination.
-_DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_MONTH_NAMES = (
-    "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",
-    "OCTOBER", "NOVEMBER", "DECEMBER",
-)  # fmt: skip
+#: Person names whose parts are identifying, identifiers and free text printed whole (each
+#: word of them too), dates printed on screens, and the matching rules: one definition
+#: shared with the browser's port (frontend/src/words.js) in constants.py.
+_NAME_KEYWORDS = tuple(IDENTIFYING_WORD_TAGS["names"])
+_TEXT_KEYWORDS = tuple(IDENTIFYING_WORD_TAGS["text"])
+_DATE_KEYWORDS = tuple(IDENTIFYING_WORD_TAGS["dates"])
+_MONTHS = tuple(WORD_MATCHING["months"])
+_MONTH_NAMES = tuple(WORD_MATCHING["month_names"])
 #: OCR confusions folded to one character on both sides before comparing.
-_FOLD = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1", "!": "1",
-                       "S": "5", "B": "8", "Z": "2", "G": "6"})  # fmt: skip
-_SPLIT = re.compile(r"[^\w/.\-]+")
-_EDGES = re.compile(r"^[^\w]+|[^\w]+$")
-MIN_LENGTH = 2
+_FOLD = str.maketrans(WORD_MATCHING["fold"])
+_SPLIT = re.compile(WORD_MATCHING["split"])
+_EDGES = re.compile(WORD_MATCHING["edges"])
+MIN_LENGTH: int = WORD_MATCHING["min_length"]
+_FUZZY_VALUE: int = WORD_MATCHING["fuzzy_value"]
+_FUZZY_SEEN: int = WORD_MATCHING["fuzzy_seen"]
+_PREFIX_VALUE: int = WORD_MATCHING["prefix_value"]
+_PREFIX_SEEN: int = WORD_MATCHING["prefix_seen"]
+_JOINED: int = WORD_MATCHING["joined_part"]
+_TEXT_WORD: int = WORD_MATCHING["text_word"]
 
 
 def canonical(word: str) -> str:
@@ -82,7 +77,7 @@ def date_forms(value: str) -> list[str]:
     short = (str(day.day), str(day.month))
     forms += [f"{short[0]}/{short[1]}/{y}", f"{short[1]}/{short[0]}/{y}"]
     forms += [f"{d}-{mon}-{y}", f"{d}{mon}{y}", f"{d}-{mon}-{y[2:]}"]
-    for dd in {d, str(day.day)}:
+    for dd in dict.fromkeys((d, str(day.day))):  # in this order, as the browser
         forms += [f"{dd} {mon} {y}", f"{dd} {month} {y}", f"{mon} {dd} {y}", f"{month} {dd} {y}"]
     return list(dict.fromkeys(forms))
 
@@ -111,7 +106,7 @@ def identifying_words(ds: Dataset) -> list[str]:
     for keyword in _TEXT_KEYWORDS:
         for text in _text(ds, keyword):
             found.append(text.strip())
-            found += [w for w in text.split() if len(_EDGES.sub("", w)) >= 3]
+            found += [w for w in text.split() if len(_EDGES.sub("", w)) >= _TEXT_WORD]
     for keyword in _DATE_KEYWORDS:
         for text in _text(ds, keyword):
             found += date_forms(text)
@@ -137,10 +132,10 @@ def _token_match(seen: str, value: str) -> bool:
         return False
     if seen == value:
         return True
-    if len(value) >= 5 and len(seen) >= 4 and _near(seen, value):
+    if len(value) >= _FUZZY_VALUE and len(seen) >= _FUZZY_SEEN and _near(seen, value):
         return True
     # cut at the edge of the screen or of the field: "HOSPI" for "HOSPITAL"
-    return len(value) >= 6 and len(seen) >= 4 and value.startswith(seen)
+    return len(value) >= _PREFIX_VALUE and len(seen) >= _PREFIX_SEEN and value.startswith(seen)
 
 
 class Matcher:
@@ -157,7 +152,7 @@ class Matcher:
         ]
         singles = [canonical(v) for v in self.values if len(v.split()) == 1]
         self._exact = {s for s in singles if s}
-        self._fuzzy = [s for s in self._exact if len(s) >= 5]
+        self._fuzzy = [s for s in self._exact if len(s) >= _FUZZY_VALUE]
 
     def word(self, text: str) -> bool:
         """Whether one recognised word is, or contains as a part, an identifying value."""
@@ -177,11 +172,11 @@ class Matcher:
     def _joined(self, seen: str) -> bool:
         """Two values read as one word, the separator lost or misread ("DOESJOHN" for
         "DOE^JOHN"): both halves must be values of three or more characters."""
-        for cut in range(3, len(seen) - 2):
+        for cut in range(_JOINED, len(seen) - _JOINED + 1):
             left = seen[:cut]
             if left in self._exact and (
                 seen[cut:] in self._exact
-                or (len(seen) - cut > 3 and seen[cut + 1 :] in self._exact)
+                or (len(seen) - cut > _JOINED and seen[cut + 1 :] in self._exact)
             ):
                 return True
         return False

@@ -3,7 +3,7 @@ the admins' Uploads pages."""
 
 from django.urls import path
 
-from uploads.intake import admin_views, api, deid_api, pixel_review
+from uploads.intake import admin_views, api, deid_api, pixel_review, text_preview
 
 urlpatterns = [
     # the browser's upload API
@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/deid/profile/", deid_api.profile, name="api-deid-profile"),
     path("api/uploads/open/", api.open_upload, name="api-upload-open"),
     path("api/uploads/", api.create, name="api-upload-create"),
+    path("api/uploads/text-boxes/", text_preview.text_boxes, name="api-text-boxes"),
     path("api/uploads/<int:upload_id>/", api.status, name="api-upload-status"),
     path("api/uploads/<int:upload_id>/files/", api.register, name="api-upload-register"),
     path("api/uploads/<int:upload_id>/files/<str:key>", api.put_chunk, name="api-upload-chunk"),

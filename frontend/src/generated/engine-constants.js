@@ -344,6 +344,83 @@ const ENGINE = {
     "empty_key": "a non-empty de-identification key is required",
     "truncated_element": "not readable: the file is truncated (it ends inside an element)"
   },
+  "identifying_words": {
+    "names": {
+      "PatientName": "00100010",
+      "OtherPatientNames": "00101001",
+      "PatientBirthName": "00101005",
+      "PatientMotherBirthName": "00101060",
+      "ReferringPhysicianName": "00080090",
+      "PerformingPhysicianName": "00081050",
+      "OperatorsName": "00081070",
+      "NameOfPhysiciansReadingStudy": "00081060"
+    },
+    "text": {
+      "PatientID": "00100020",
+      "OtherPatientIDs": "00101000",
+      "AccessionNumber": "00080050",
+      "InstitutionName": "00080080"
+    },
+    "dates": {
+      "PatientBirthDate": "00100030",
+      "StudyDate": "00080020",
+      "SeriesDate": "00080021",
+      "AcquisitionDate": "00080022",
+      "ContentDate": "00080023"
+    }
+  },
+  "word_matching": {
+    "fold": {
+      "O": "0",
+      "Q": "0",
+      "D": "0",
+      "I": "1",
+      "L": "1",
+      "|": "1",
+      "!": "1",
+      "S": "5",
+      "B": "8",
+      "Z": "2",
+      "G": "6"
+    },
+    "min_length": 2,
+    "fuzzy_value": 5,
+    "fuzzy_seen": 4,
+    "prefix_value": 6,
+    "prefix_seen": 4,
+    "joined_part": 3,
+    "text_word": 3,
+    "split": "[^\\w/.\\-]+",
+    "edges": "^[^\\w]+|[^\\w]+$",
+    "months": [
+      "JAN",
+      "FEB",
+      "MAR",
+      "APR",
+      "MAY",
+      "JUN",
+      "JUL",
+      "AUG",
+      "SEP",
+      "OCT",
+      "NOV",
+      "DEC"
+    ],
+    "month_names": [
+      "JANUARY",
+      "FEBRUARY",
+      "MARCH",
+      "APRIL",
+      "MAY",
+      "JUNE",
+      "JULY",
+      "AUGUST",
+      "SEPTEMBER",
+      "OCTOBER",
+      "NOVEMBER",
+      "DECEMBER"
+    ]
+  },
   "zip_limits": {
     "max_entries": 50000,
     "max_entry_size": 2147483648,
