@@ -583,7 +583,34 @@ async function cancel() {
   setStatus(gettext("Upload cancelled. Nothing more will be sent."));
 }
 
+// Files chosen or dropped while the page is still setting up are kept and handled once
+// it is ready (a person can be quicker than the two requests init makes).
+let markReady;
+const ready = new Promise((resolve) => { markReady = resolve; });
+
+function listenForFiles() {
+  const drop = $("upload-dropzone");
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    const candidates = await fromDataTransfer(event.dataTransfer);
+    await ready;
+    await onCandidates(candidates);
+  });
+  for (const id of ["upload-input", "upload-folder-input"]) {
+    $(id).addEventListener("change", async (event) => {
+      const candidates = fromFileList(event.target.files);
+      event.target.value = "";
+      await ready;
+      await onCandidates(candidates);
+    });
+  }
+}
+
 async function init() {
+  listenForFiles();
   state.masks = new SeriesMasks(masksChanged);
   state.config = (await api("GET", "/api/uploads/config/")).data;
   // Start the de-identification workers now, without holding the page up.
@@ -598,20 +625,6 @@ async function init() {
         "%(done)s of %(n)s files arrived before it stopped.", open.expected_files),
       { done: open.counts.total, n: open.expected_files });
     $("upload-question").value = "";
-  }
-  const drop = $("upload-dropzone");
-  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", async (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    await onCandidates(await fromDataTransfer(event.dataTransfer));
-  });
-  for (const id of ["upload-input", "upload-folder-input"]) {
-    $(id).addEventListener("change", async (event) => {
-      await onCandidates(fromFileList(event.target.files));
-      event.target.value = "";
-    });
   }
   $("deid-server-only").addEventListener("change", (event) => {
     state.serverOnly = event.target.checked;
@@ -632,6 +645,7 @@ async function init() {
     await finish(id, []);
     await follow(id);
   });
+  markReady();
   document.body.dataset.ready = "true";
 }
 

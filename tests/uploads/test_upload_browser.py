@@ -270,3 +270,23 @@ def test_more_files_than_one_upload_takes_is_said_before_sending(
     assert "expected_files" not in status.inner_text()
     assert page.get_by_test_id("upload-start").is_enabled()
     assert not Upload.objects.filter(owner=patient).exists()
+
+
+def test_files_chosen_while_the_page_sets_up_are_not_lost(page: Any, patient: Any) -> None:
+    """A person can choose files before the page has finished setting up (it asks the
+    server for its limits and for an interrupted upload first): the files are handled once
+    it is ready, not dropped (seen as a flaky language test after a merge)."""
+    import time
+
+    from pydicom.data import get_testdata_file
+
+    def slow(route: Any) -> None:
+        time.sleep(1.5)  # a slow network: the page is not ready when the files come
+        route.continue_()
+
+    browser_login(page, patient.email)
+    page.route(re.compile(r"/api/uploads/open/$"), slow)
+    page.goto("/upload/", wait_until="domcontentloaded")
+    page.get_by_test_id("upload-input").set_input_files([str(get_testdata_file("CT_small.dcm"))])
+    assert page.evaluate("document.body.dataset.ready") is None  # chosen before it was ready
+    page.get_by_test_id("upload-found").filter(has_text="1 study found").wait_for()
