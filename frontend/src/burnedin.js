@@ -1,21 +1,11 @@
 // The upload page's warning for images that may have text burned into the pixels, with
 // the box editor (boxeditor.js) where the browser can black the text out before sending
 // (pixelmask.js), and the boxes of every series of the upload (issue 20).
+import { el } from "./dom.js";
 import { boxEditor, defaultBoxes } from "./boxeditor.js";
 import { detectText } from "./textboxes.js";
 
 const NO_MASKS = [];
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "testid") node.dataset.testid = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
 
 function previewCanvas(thumb) {
   if (!thumb || !thumb.rgba) return null;

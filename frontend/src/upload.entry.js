@@ -3,6 +3,7 @@
 // a local preview of what is removed, burned-in text warnings, files that cannot be
 // de-identified listed) → confirm, add a question → resumable chunked upload with
 // progress → live status.
+import { el } from "./dom.js";
 import { formatDate, groupStudies, summarize } from "./dicom.js";
 import { readableAge, readableSex } from "./readable.js";
 import { fromDataTransfer, fromFileList, triage } from "./files.js";
@@ -28,16 +29,6 @@ const state = {
   unfinished: null,  // a "finish" request that failed, sent again while following
 };
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "testid") node.dataset.testid = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
 
 function setStatus(text) { $("upload-status").textContent = text; }
 

@@ -300,7 +300,8 @@ class Resampling:
     sources: list[tuple[int, float]]
 
 
-def _number(ds: Dataset, keyword: str, default: float) -> float:
+def header_number(ds: Dataset, keyword: str, default: float) -> float:
+    """A numeric header value (DS/IS), or ``default`` when it is absent or not a number."""
     try:
         value = ds.get(keyword)
         return float(value) if value not in (None, "") else default
@@ -348,8 +349,8 @@ def nifti_affine(
 
 
 def _stored_dtype(ds: Dataset) -> np.dtype[Any]:
-    bits = int(_number(ds, "BitsAllocated", 16))
-    signed = int(_number(ds, "PixelRepresentation", 0)) == 1
+    bits = int(header_number(ds, "BitsAllocated", 16))
+    signed = int(header_number(ds, "PixelRepresentation", 0)) == 1
     if bits not in (8, 16, 32):
         raise VolumeError(f"{bits}-bit pixels are not supported")
     return np.dtype(f"{'i' if signed else 'u'}{bits // 8}")
@@ -367,12 +368,14 @@ def _geometry(header: Dataset) -> tuple[tuple[float, ...], tuple[float, ...], tu
 
 
 def _check_images(headers: Sequence[Dataset]) -> None:
-    sizes = {(int(_number(h, "Rows", 0)), int(_number(h, "Columns", 0))) for h in headers}
+    sizes = {
+        (int(header_number(h, "Rows", 0)), int(header_number(h, "Columns", 0))) for h in headers
+    }
     if len(sizes) != 1 or min(next(iter(sizes))) <= 0:
         raise VolumeError("the slices do not all have the same image size")
-    if any(int(_number(h, "NumberOfFrames", 1)) != 1 for h in headers):
+    if any(int(header_number(h, "NumberOfFrames", 1)) != 1 for h in headers):
         raise VolumeError("multi-frame images are not supported")
-    if any(int(_number(h, "SamplesPerPixel", 1)) != 1 for h in headers):
+    if any(int(header_number(h, "SamplesPerPixel", 1)) != 1 for h in headers):
         raise VolumeError("colour images are not supported")
 
 
@@ -439,10 +442,14 @@ def plan_volume(
             f"than the {MAX_RESAMPLE_TILT_DEGREES:.0f}° a gantry tilts)"
         )
     slopes = {
-        (_number(h, "RescaleSlope", 1.0), _number(h, "RescaleIntercept", 0.0)) for h in headers
+        (header_number(h, "RescaleSlope", 1.0), header_number(h, "RescaleIntercept", 0.0))
+        for h in headers
     }
     slope, intercept = next(iter(slopes)) if len(slopes) == 1 else (None, None)
-    rows, columns = int(_number(headers[0], "Rows", 0)), int(_number(headers[0], "Columns", 0))
+    rows, columns = (
+        int(header_number(headers[0], "Rows", 0)),
+        int(header_number(headers[0], "Columns", 0)),
+    )
     dtype = _stored_dtype(headers[order[0]])
     if even and tilt <= max_tilt:
         return VolumePlan(
@@ -542,7 +549,11 @@ def slice_pixels(source: Source) -> tuple[np.ndarray, float, float]:
         pixels = ds.pixel_array
     except Exception as exc:  # decoders raise many types; all mean "cannot decode"
         raise DicomInputError("the pixel data cannot be decoded") from exc
-    return pixels, _number(ds, "RescaleSlope", 1.0), _number(ds, "RescaleIntercept", 0.0)
+    return (
+        pixels,
+        header_number(ds, "RescaleSlope", 1.0),
+        header_number(ds, "RescaleIntercept", 0.0),
+    )
 
 
 def write_nifti(

@@ -32,7 +32,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from uploads.dicom.errors import DicomInputError
-from uploads.dicom.formats import VolumeError, fill_volume, lps_to_ras, plan_volume
+from uploads.dicom.formats import VolumeError, fill_volume, header_number, lps_to_ras, plan_volume
 from uploads.dicom.render import Source, Window, default_window, read_dataset
 
 __all__ = ["Volume", "load_volume", "stored_pixels"]
@@ -112,14 +112,6 @@ def stored_pixels(ds: Dataset) -> np.ndarray:
         raise DicomInputError("the pixel data cannot be decoded") from exc
 
 
-def _number(ds: Dataset, keyword: str, default: float) -> float:
-    try:
-        value = ds.get(keyword)
-        return float(value) if value not in (None, "") else default
-    except (TypeError, ValueError):
-        return default
-
-
 def load_volume(sources: Sequence[Source]) -> Volume:
     """Read a series' images and build its volume.
 
@@ -150,8 +142,8 @@ def load_volume(sources: Sequence[Source]) -> Volume:
             pixels = stored_pixels(datasets[n])
             if float_values:
                 ds = datasets[n]
-                slope = _number(ds, "RescaleSlope", 1.0)
-                intercept = _number(ds, "RescaleIntercept", 0.0)
+                slope = header_number(ds, "RescaleSlope", 1.0)
+                intercept = header_number(ds, "RescaleIntercept", 0.0)
                 pixels = pixels.astype(np.float32) * slope + intercept
             yield pixels
 
