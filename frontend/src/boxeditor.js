@@ -11,18 +11,9 @@
 // dates of the file get a box at once (red), other text is offered as a suggestion
 // (dashed outline and a button) that one click or key adds as a box.
 
-const MIN_SIZE = 4; // pixels of the image
+import { el as node } from "./dom.js";
 
-function node(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "testid") el.dataset.testid = value;
-    else if (key === "text") el.textContent = value;
-    else el.setAttribute(key, value);
-  }
-  for (const child of children) el.append(child);
-  return el;
-}
+const MIN_SIZE = 4; // pixels of the image
 
 /** The default boxes: the top band where ultrasound scanners write the header. */
 export function defaultBoxes(modality, image) {
