@@ -16,7 +16,9 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from uploads.dicom import deidentify as deid
+from uploads.dicom.deid.elements import quiet
+from uploads.dicom.deid.files import read, write
+from uploads.dicom.deidentify import deidentify
 from uploads.dicom.encode import encode_file
 from uploads.dicom.errors import DicomInputError
 
@@ -47,9 +49,9 @@ def sample_files() -> list[Path]:
 
 
 def deidentified(data: bytes) -> Dataset:
-    with deid._quiet():
-        ds = deid._read(data)
-        deid.deidentify(ds, key=KEY, uid_root="2.25.1", uid_scope="owner:1")
+    with quiet():
+        ds = read(data)
+        deidentify(ds, key=KEY, uid_root="2.25.1", uid_scope="owner:1")
     return ds
 
 
@@ -62,10 +64,10 @@ def test_same_bytes_as_pydicom_on_every_sample() -> None:
         except DicomInputError:
             continue  # not DICOM, or refused: nothing is written
         try:
-            reference = deid._write(reference_ds)
+            reference = write(reference_ds)
         except Exception:
             continue  # pydicom cannot write it either (the engine refuses the file)
-        with deid._quiet():
+        with quiet():
             encoded = encode_file(ds, data)
         if encoded is None:
             declined += 1
@@ -90,7 +92,7 @@ def test_changed_raw_element_is_written_from_its_new_value() -> None:
     ]
     assert changed  # UIDs replaced on the bytes: still raw, with new values
     assert b"CompressedSamples" in data  # the original Patient Name
-    with deid._quiet():
+    with quiet():
         encoded = encode_file(ds, data)
     assert encoded is not None
     assert b"CompressedSamples" not in encoded
