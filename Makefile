@@ -23,8 +23,8 @@ node_modules/.installed: package.json package-lock.json
 
 # The build renders frontend/src/generated/engine-constants.js from the Python engine
 # (uploads/dicom/constants.py) with .venv/bin/python, so the venv comes first.
-static/dist/.built: node_modules/.installed $(wildcard frontend/src/*.js) frontend/build.mjs \
-		uploads/dicom/constants.py | $(VENV)/.installed
+static/dist/.built: node_modules/.installed $(wildcard frontend/src/*.js frontend/src/*/*.js) \
+		frontend/build.mjs uploads/dicom/constants.py | $(VENV)/.installed
 	npm run --silent build
 	touch $@
 

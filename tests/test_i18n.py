@@ -231,7 +231,8 @@ MAKEMESSAGES = [
     ["makemessages", "-l", "nl", "-l", "fr", "--no-location", "--no-obsolete",
      "-i", "frontend"],
     ["makemessages", "-d", "djangojs", "-l", "nl", "-l", "fr", "--no-location",
-     "--no-obsolete", "-i", "frontend/src/generated", "-i", "frontend/src/deid-engine.js"],
+     "--no-obsolete", "-i", "frontend/src/generated", "-i", "frontend/src/deid-engine.js",
+     "-i", "frontend/src/deid"],
 ]  # fmt: skip
 SOURCES = ["manage.py", "portal", "uploads", "reports", "dicomweb", "pacs", "templates",
            "frontend/src", "locale"]  # fmt: skip

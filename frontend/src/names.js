@@ -1,5 +1,5 @@
 // People's names cut out of kept descriptors (Clean Descriptors, issue 20): the browser's
-// half of uploads/dicom/deidentify.py person_names / name_parts / _names_pattern, with the
+// half of uploads/dicom/deid/names.py person_names / name_parts / names_pattern, with the
 // rules as data from uploads/dicom/constants.py (ENGINE.text).
 //
 // Every Person Name (PN) value of every file of the upload is gathered first (dicom.js

@@ -8,7 +8,7 @@
 //     MONOCHROME1 its maximum, RGB (0, 0, 0), YBR_FULL Y = 0 and Cb = Cr = 128,
 //     PALETTE COLOR the index whose colour is darkest;
 //   * after masking, Burned In Annotation (0028,0301) is NO and the De-identification
-//     Method Code Sequence (0012,0064) gains 113101 (done by deid-engine.js).
+//     Method Code Sequence (0012,0064) gains 113101 (done by deid/markers.js).
 // Compressed images, segmented palettes, YBR_FULL_422 and bit depths other than 8 or 16
 // are not masked here: `maskProblem` says why in plain words and the server cleans them.
 // Pure module: no DOM.
@@ -82,7 +82,7 @@ function darkestIndex(dict, isLittle) {
   return firstMapped + best;
 }
 
-// The value bytes of the (native) Pixel Data element kept by deid-engine.js parse().
+// The value bytes of the (native) Pixel Data element kept by deid/read.js parse().
 function pixelData(parsed) {
   const header = parsed.readSyntax === IMPLICIT_LE ? 8 : 12;
   return parsed.pixel.subarray(header);
@@ -146,7 +146,7 @@ function colourFrame(bytes, g, frame, regions) {
 }
 
 /**
- * Black out `regions` in every frame of `parsed` (from deid-engine.js parse); the Pixel
+ * Black out `regions` in every frame of `parsed` (from deid/read.js parse); the Pixel
  * Data bytes are copied first, so the original buffer is not changed.
  * @returns {number} how many regions were applied (0: nothing to do or cannot mask)
  */

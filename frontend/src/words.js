@@ -57,7 +57,7 @@ const stripChars = (s, chars) => {
 
 /**
  * The identifying values to look for, from the header values {keyword: [value, ...]}
- * (deid-engine.js identifyingValues; keywords of ENGINE.identifying_words): name parts,
+ * (deid/thumbnail.js identifyingValues; keywords of ENGINE.identifying_words): name parts,
  * IDs and the institution whole and word by word, dates in the forms of dateForms.
  * Upper case, no duplicates (words.identifying_words).
  */

@@ -1,12 +1,12 @@
 """The rules and limits of the de-identification engine, as data, defined once.
 
 Two engines apply PS3.15 Annex E: this package on the server and
-``frontend/src/deid-engine.js`` in the uploader's browser (with ``frontend/src/files.js``
-for ZIP archives). Everything both must agree on -- action codes and how a row's action
-is resolved, dummies, date-shift and pseudonym parameters, HMAC labels, the tags that
-identify the patient, pixel-review rules, messages, ZIP limits -- is defined here and
-nowhere else. The Python modules import these names; the browser gets
-:func:`engine_constants` at build time::
+``frontend/src/deid-engine.js`` (its modules in ``frontend/src/deid/``) in the uploader's
+browser (with ``frontend/src/files.js`` for ZIP archives). Everything both must agree
+on -- action codes and how a row's action is resolved, dummies, date-shift and pseudonym
+parameters, HMAC labels, the tags that identify the patient, pixel-review rules, messages,
+ZIP limits -- is defined here and nowhere else. The Python modules import these names;
+the browser gets :func:`engine_constants` at build time::
 
     python -m uploads.dicom.constants --write frontend/src/generated/engine-constants.js
 
@@ -432,7 +432,7 @@ def _hex(tag: int) -> str:
 def engine_constants() -> dict[str, Any]:
     """Everything another implementation of this engine must reproduce, as JSON data.
 
-    The browser engine (``frontend/src/deid-engine.js``, ``files.js``) reads it from the
+    The browser engine (``frontend/src/deid/``, ``files.js``) reads it from the
     generated module (:func:`render_js`); ``GET /api/deid/profile/`` serves it as
     ``engine``. Tags are 8 upper-case hex digits (``"00100010"``), sets sorted lists,
     patterns regular expressions that mean the same in Python and JavaScript.
