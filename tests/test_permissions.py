@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.reports.factories import make_study
+from tests.reports.factories import case_of, make_study
 from uploads.models import Study, StudyStatus
 
 ROLES = ["anonymous", "patient", "radiologist", "admin"]
@@ -508,7 +508,7 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
     if kind == "study":
         return {"pk": users["study"].pk}
     if kind == "pool_case":  # the target's request covering the study, in the pool
-        return {"pk": users["study"].case.pk}
+        return {"pk": case_of(users["study"]).pk}
     if kind == "admin_upload":  # the patient's upload, with a file waiting
         from uploads.models import FileStatus, Upload, UploadFile
 
@@ -573,7 +573,7 @@ def test_route_permissions(
     name: str, client: Any, patient: Any, radiologist: Any, admin_user: Any, other_patient: Any
 ) -> None:
     kind, method, expected = MATRIX[name]
-    study = make_study(other_patient)  # with a request about it in the pool (study.case)
+    study = make_study(other_patient)  # with a request about it in the pool (case_of)
     users = {"patient": patient, "radiologist": radiologist, "admin": admin_user,
              "target": other_patient, "study": study}  # fmt: skip
     url = reverse(name, kwargs=kwargs_for(kind, users))
@@ -642,8 +642,8 @@ def test_study_visibility_per_role(
     assert f'data-study-id="{theirs.pk}"' not in page and f'data-study-id="{own.pk}"' not in page
     worklist = login(radiologist).get("/worklist/").content.decode()
     assert worklist.count('data-testid="worklist-row"') == 2
-    assert f'data-request-id="{pool.case.pk}"' in worklist  # type: ignore[attr-defined]
-    assert f'data-request-id="{mine.case.pk}"' in worklist  # type: ignore[attr-defined]
+    assert f'data-request-id="{case_of(pool).pk}"' in worklist
+    assert f'data-request-id="{case_of(mine).pk}"' in worklist
 
 
 @pytest.mark.django_db
@@ -652,7 +652,7 @@ def test_admin_assigns_request_and_it_is_audited(
 ) -> None:
     from portal.audit.models import AuditEvent
 
-    case = make_study(patient).case  # type: ignore[attr-defined]
+    case = case_of(make_study(patient))
     client = login(admin_user)
     assert f'data-request-id="{case.pk}"' in client.get("/manage/").content.decode()
     response = client.post(f"/manage/requests/{case.pk}/assign/", {"radiologist": radiologist.pk})

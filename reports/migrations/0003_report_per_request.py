@@ -48,22 +48,4 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(reports_to_requests, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="report",
-            name="review_request",
-            field=models.OneToOneField(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="report",
-                to="uploads.reviewrequest",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="report",
-            name="study",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="reports",
-                to="uploads.study",
-            ),
-        ),
     ]

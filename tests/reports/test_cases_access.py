@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.reports.factories import make_study
+from tests.reports.factories import case_of, make_study
 from uploads.models import ReviewRequest, Study
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +89,7 @@ def test_a_question_asked_after_the_report_waits_for_its_radiologist_until_an_ad
 
     study = make_study(patient, status="in_review", assigned_to=radiologist, instances=1)
     first = request_for(patient, study, question="First question")
-    ReviewRequest.objects.filter(pk=first.pk).update(requested_at=study.requested_at)
+    ReviewRequest.objects.filter(pk=first.pk).update(requested_at=case_of(study).requested_at)
     sign_report(study, radiologist)
     client = login(radiologist)
     assert 'data-testid="worklist-follow-up"' not in client.get("/worklist/").content.decode()
@@ -99,14 +99,14 @@ def test_a_question_asked_after_the_report_waits_for_its_radiologist_until_an_ad
     page = client.get("/worklist/").content.decode()
     assert page.count('data-testid="worklist-follow-up"') == 1
     assert f'data-request-id="{second.pk}"' in page and "really benign" in page
-    assert f'href="/studies/{study.pk}/report/" data-testid="follow-up-report"' in page
+    assert f'href="/requests/{case_of(study).pk}/report/" data-testid="follow-up-report"' in page
     other = login(other_radiologist).get("/worklist/").content.decode()
     assert 'data-testid="worklist-follow-up"' not in other
 
     # The addendum answers it.
     study.refresh_from_db()
-    services.start_addendum(study, radiologist, "Second opinion asked")
-    services.sign(study, radiologist, {"impression": "Still benign."})
+    services.start_addendum(case_of(study), radiologist, "Second opinion asked")
+    services.sign(case_of(study), radiologist, {"impression": "Still benign."})
     page = login(radiologist).get("/worklist/").content.decode()
     assert 'data-testid="worklist-follow-up"' not in page
 
@@ -122,8 +122,11 @@ def test_a_pool_study_is_claimed_from_its_request_page(
     )
     client = login(radiologist)
     page = client.get(f"/requests/{case.pk}/").content.decode()
-    assert f'action="/studies/{study.pk}/claim/"' in page and 'data-testid="claim-button"' in page
-    assert client.post(f"/studies/{study.pk}/claim/").status_code == 302
+    assert (
+        f'action="/requests/{case_of(study).pk}/claim/"' in page
+        and 'data-testid="claim-button"' in page
+    )
+    assert client.post(f"/requests/{case_of(study).pk}/claim/").status_code == 302
     page = client.get(f"/requests/{case.pk}/").content.decode()
     assert 'data-testid="claim-button"' not in page
     assert 'data-testid="request-open-report"' in page

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.reports.factories import add_instance, make_study
+from tests.reports.factories import add_instance, case_of, make_study
 
 pytestmark = pytest.mark.django_db
 
@@ -91,10 +91,10 @@ def test_admin_reassigns_a_study_in_review(
 ):
     study = make_study(patient, status="in_review", assigned_to=radiologist)
     login(admin_user).post(
-        f"/manage/studies/{study.pk}/assign/", {"radiologist": other_radiologist.pk}
+        f"/manage/requests/{case_of(study).pk}/assign/", {"radiologist": other_radiologist.pk}
     )
     study.refresh_from_db()
-    assert study.assigned_to == other_radiologist and study.status == "in_review"
+    assert case_of(study).assigned_to == other_radiologist and study.status == "in_review"
     # the new radiologist can report it, the old one no longer sees it
-    assert login(other_radiologist).get(f"/studies/{study.pk}/report/").status_code == 200
-    assert login(radiologist).get(f"/studies/{study.pk}/report/").status_code == 404
+    assert login(other_radiologist).get(f"/requests/{case_of(study).pk}/report/").status_code == 200
+    assert login(radiologist).get(f"/requests/{case_of(study).pk}/report/").status_code == 404
