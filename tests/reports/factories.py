@@ -46,11 +46,12 @@ def make_study(
     urgency: str = "routine",
     waiting: timedelta = timedelta(hours=1),
     instances: int = 0,
+    case: bool = True,
     **extra: Any,
 ) -> Study:
     """A study with ``instances`` CT images and a review request about it (:func:`case_of`)
     in ``status`` (a request state; the study's own status follows from it unless an
-    intake state is given), requested ``waiting`` ago."""
+    intake state is given), requested ``waiting`` ago. ``case=False``: no request."""
     now = timezone.now()
     question = extra.pop("clinical_question", "Cough for three weeks, nodule?")
     history = extra.pop("history", "")
@@ -66,6 +67,10 @@ def make_study(
         study_date=extra.pop("study_date", (now - timedelta(days=400)).date()),
         **extra,
     )
+    if not case:
+        for _ in range(instances):
+            add_instance(study)
+        return study
     make_request(
         owner,
         [study],

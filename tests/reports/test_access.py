@@ -13,14 +13,20 @@ from uploads.models import Study
 
 pytestmark = pytest.mark.django_db
 
-READ_URLS = ["/requests/{case_of_id(pk)}/report/view/", "/requests/{case_of_id(pk)}/report/pdf/"]
-EDIT_GETS = ["/requests/{case_of_id(pk)}/report/", "/requests/{case_of_id(pk)}/report/preview/"]
+
+def fill(url: str, study: Study) -> str:
+    """``url`` with the study's id for ``{pk}`` and its request's for ``{case}``."""
+    return url.format(pk=study.pk, case=case_of(study).pk)
+
+
+READ_URLS = ["/requests/{case}/report/view/", "/requests/{case}/report/pdf/"]
+EDIT_GETS = ["/requests/{case}/report/", "/requests/{case}/report/preview/"]
 EDIT_POSTS = [
-    "/requests/{case_of_id(pk)}/report/",
-    "/requests/{case_of_id(pk)}/report/autosave/",
-    "/requests/{case_of_id(pk)}/report/key-images/",
-    "/requests/{case_of_id(pk)}/report/sign/",
-    "/requests/{case_of_id(pk)}/report/addendum/",
+    "/requests/{case}/report/",
+    "/requests/{case}/report/autosave/",
+    "/requests/{case}/report/key-images/",
+    "/requests/{case}/report/sign/",
+    "/requests/{case}/report/addendum/",
 ]
 
 
@@ -31,23 +37,23 @@ def test_patient_cannot_see_another_patients_study_or_report(
     for url in [
         "/studies/{pk}/",
         *READ_URLS,
-        "/studies/{pk}/request/",
-        "/requests/{case_of_id(pk)}/report/view/?version=1",
+        "/requests/{case}/edit/",
+        "/requests/{case}/report/view/?version=1",
     ]:
-        assert client.get(url.format(pk=reported_study.pk)).status_code == 404, url
+        assert client.get(fill(url, reported_study)).status_code == 404, url
     assert client.post(f"/requests/{case_of(reported_study).pk}/cancel/").status_code == 404
     # and the owner can
     owner = login(reported_study.owner)
     for url in READ_URLS:
-        assert owner.get(url.format(pk=reported_study.pk)).status_code == 200, url
+        assert owner.get(fill(url, reported_study)).status_code == 200, url
 
 
 def test_patient_cannot_use_radiologist_views(login: Any, reported_study: Study):
     client = login(reported_study.owner)
     for url in EDIT_GETS:
-        assert client.get(url.format(pk=reported_study.pk)).status_code == 403
+        assert client.get(fill(url, reported_study)).status_code == 403
     for url in EDIT_POSTS:
-        assert client.post(url.format(pk=reported_study.pk), {}).status_code == 403
+        assert client.post(fill(url, reported_study), {}).status_code == 403
     assert client.post(f"/requests/{case_of(reported_study).pk}/claim/").status_code == 403
 
 
@@ -61,37 +67,37 @@ def test_radiologist_sees_only_pool_and_own_studies(
     client = login(radiologist)
     for study in (theirs, processing):
         for url in ["/studies/{pk}/", *READ_URLS, *EDIT_GETS]:
-            assert client.get(url.format(pk=study.pk)).status_code == 404, (study.status, url)
+            assert client.get(fill(url, study)).status_code == 404, (case_of(study).status, url)
         for url in EDIT_POSTS:
-            assert client.post(url.format(pk=study.pk), {}).status_code == 404, url
+            assert client.post(fill(url, study), {}).status_code == 404, url
     # a pool study is visible, but reporting it needs a claim first
     assert client.get(f"/studies/{pool.pk}/").status_code == 200
     for url in EDIT_GETS:
-        assert client.get(url.format(pk=pool.pk)).status_code == 403
+        assert client.get(fill(url, pool)).status_code == 403
     for url in EDIT_POSTS:
-        assert client.post(url.format(pk=pool.pk), {}).status_code == 403
+        assert client.post(fill(url, pool), {}).status_code == 403
     assert client.get(f"/requests/{case_of(pool).pk}/report/view/").status_code == 404  # no report
 
 
 def test_admin_reads_but_does_not_write_reports(login: Any, reported_study: Study, admin_user):
     client = login(admin_user)
     for url in READ_URLS:
-        assert client.get(url.format(pk=reported_study.pk)).status_code == 200
+        assert client.get(fill(url, reported_study)).status_code == 200
     for url in EDIT_POSTS:
-        assert client.post(url.format(pk=reported_study.pk), {}).status_code == 403
+        assert client.post(fill(url, reported_study), {}).status_code == 403
 
 
 def test_anonymous_is_sent_to_login(client: Any, reported_study: Study):
-    for url in [*READ_URLS, *EDIT_GETS, "/studies/{pk}/request/", "/notifications/",
+    for url in [*READ_URLS, *EDIT_GETS, "/requests/{case}/edit/", "/notifications/",
                 "/manage/deliveries/"]:  # fmt: skip
-        response = client.get(url.format(pk=reported_study.pk))
+        response = client.get(fill(url, reported_study))
         assert response.status_code == 302 and response.url.startswith("/login/"), url
     for url in [
         *EDIT_POSTS,
-        "/requests/{case_of_id(pk)}/claim/",
-        "/requests/{case_of_id(pk)}/cancel/",
+        "/requests/{case}/claim/",
+        "/requests/{case}/cancel/",
     ]:
-        response = client.post(url.format(pk=reported_study.pk))
+        response = client.post(fill(url, reported_study))
         assert response.status_code == 302 and response.url.startswith("/login/"), url
 
 

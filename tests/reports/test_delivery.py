@@ -11,7 +11,7 @@ from reports import conf, delivery, tasks
 from reports.models import Delivery, DeliveryStatus, ReportVersion, VersionStatus
 from tests.conftest import link_in, text_body
 from tests.reports.factories import CT_SMALL_IDENTITY, FINDINGS, IMPRESSION, case_of, sign_report
-from uploads.models import Study
+from uploads.models import RequestStatus, Study
 
 pytestmark = pytest.mark.django_db
 

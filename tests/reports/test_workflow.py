@@ -123,7 +123,7 @@ def test_concurrent_claims_have_exactly_one_winner(
     def attempt(user: Any) -> None:
         barrier.wait()
         try:
-            services.claim(Study.objects.get(pk=study.pk), user)
+            services.claim(case_of(study), user)
             results[user.email] = "won"
         except Conflict:
             results[user.email] = "lost"
@@ -347,8 +347,8 @@ def test_a_withdrawn_request_stays_withdrawn_though_a_draft_was_kept(
     study = make_study(patient, assigned_to=radiologist)
     services.save_draft(case_of(study), radiologist, {"impression": IMPRESSION})
     services.assign(case_of(study), None, admin_user)
-    services.cancel_request(Study.objects.get(pk=study.pk), patient)
-    services.assign(Study.objects.get(pk=study.pk), radiologist, admin_user)
+    services.cancel_request(case_of(study), patient)
+    services.assign(case_of(study), radiologist, admin_user)
     study.refresh_from_db()
     assert case_of(study).status == RequestStatus.CANCELLED
     with pytest.raises(Conflict):

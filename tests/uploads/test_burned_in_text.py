@@ -19,6 +19,7 @@ from pydicom import dcmread
 
 from portal.audit.models import AuditEvent
 from tests.dicom.burn import burn
+from tests.reports.factories import case_of
 from tests.uploads.conftest import sample_bytes
 from uploads.dicom.clean import HOLD_UNMATCHED
 from uploads.dicom.pixels import detect_text, display_frames, identifying_words, ocr_available
@@ -98,7 +99,7 @@ def test_an_image_left_in_doubt_holds_its_study_until_an_admin_confirms(
     instance.refresh_from_db()
     assert instance.pixel_hold == "" and instance.pixel_checked_by == admin_user
     study.refresh_from_db()
-    assert study.status == StudyStatus.READY and study.requested_at is not None
+    assert study.status == StudyStatus.READY and case_of(study).requested_at is not None
     event = AuditEvent.objects.get(action="pixels.confirmed")
     assert event.object_id == str(instance.pk)
     assert "No image is waiting" in client.get("/manage/pixels/").content.decode()

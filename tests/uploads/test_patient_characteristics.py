@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from pydicom.data import get_testdata_file
 
+from tests.reports.factories import case_of
 from uploads.models import Study
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def test_sex_and_age_reach_the_radiologists_header(
     study = import_one(tmp_path, patient, PatientSex="F", PatientAge="054Y")
     assert (study.patient_sex, study.patient_age) == ("F", "054Y")
     Study.objects.filter(pk=study.pk).update(assigned_to=radiologist)
-    page = login(radiologist).get(f"/studies/{study.pk}/report/").content.decode()
+    page = login(radiologist).get(f"/requests/{case_of(study).pk}/report/").content.decode()
     assert 'data-testid="patient-characteristics">female, 54 years<' in page
 
 
@@ -55,7 +56,7 @@ def test_without_the_option_nothing_is_kept(
     study = import_one(tmp_path, patient, PatientSex="F", PatientAge="054Y")
     assert (study.patient_sex, study.patient_age) == ("", "")
     Study.objects.filter(pk=study.pk).update(assigned_to=radiologist)
-    page = login(radiologist).get(f"/studies/{study.pk}/report/").content.decode()
+    page = login(radiologist).get(f"/requests/{case_of(study).pk}/report/").content.decode()
     assert "sex and age not recorded" in page
 
 

@@ -62,7 +62,10 @@ def test_requests_take_over_the_workflow_and_reports_survive() -> None:
     # Two studies of one request, each reported on its own (before the workflow moved).
     left, right = study("2.25.6", "reported", assigned_to=reader), study("2.25.7", "amended")
     both = case([left, right], clinical_question="Compare", requested_at=at)
-    left_report, right_report = Report.objects.create(study=left), Report.objects.create(study=right)
+    left_report, right_report = (
+        Report.objects.create(study=left),
+        Report.objects.create(study=right),
+    )
     signed(left_report), signed(right_report), signed(right_report, 2)
 
     migrate_to_latest()

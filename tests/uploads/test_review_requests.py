@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.reports.factories import case_of
 from tests.uploads.conftest import sample_bytes, zip_bytes
 from uploads.models import ReviewRequest, Study, StudyStatus, Upload
 
@@ -113,7 +114,7 @@ def test_editing_the_studys_question_changes_its_first_request(login: Any, patie
     first.studies.add(study)
     later.studies.add(study)
     response = login(patient).post(
-        f"/studies/{study.pk}/request/",
+        f"/requests/{case_of(study).pk}/edit/",
         {"clinical_question": "New words", "history": "", "urgency": "urgent"},
     )
     assert response.status_code == 302
