@@ -132,7 +132,7 @@ def test_annotations_are_saved_with_the_draft_and_validated(
         ({"annotations": [{**marks[0], "kind": "polygon"}]}, "Unknown kind"),
         (
             {"annotations": [{**marks[0], "instance_id": foreign.pk}]},
-            "not on an image of this study",
+            "not on an image of this request's studies",
         ),
         ({"annotations": [{**marks[0], "instance_id": "7"}]}, "needs the image"),
         ({"annotations": [{**marks[0], "frame": 2}]}, "frame is out of range"),

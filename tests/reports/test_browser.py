@@ -43,7 +43,7 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     # -- the radiologist claims the study from the pool and writes the report
     browser_login(page, radiologist.email)
     assert page.url.endswith("/worklist/")
-    row = page.locator(f'[data-testid="worklist-row"][data-study-id="{study.pk}"]')
+    row = page.locator(f'[data-testid="worklist-row"][data-request-id="{case_of(study).pk}"]')
     assert row.get_attribute("data-kind") == "pool"
     row.get_by_test_id("claim-button").click()
     page.wait_for_url(re.compile(rf"/requests/{case_of(study).pk}/report/$"))

@@ -15,7 +15,13 @@ from portal.audit.models import AuditEvent
 from tests.reports.factories import case_of
 from tests.sharing.conftest import open_link
 from tests.sharing.factories import make_link
-from uploads.models import TRIAL_CHOICES, Instance, ShareLink, StudyStatus
+from uploads.models import (
+    TRIAL_CHOICES,
+    Instance,
+    RequestStatus,
+    ReviewRequest,
+    ShareLink,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -282,9 +288,9 @@ def test_logged_in_user_with_a_link_sees_only_that_extra_study(
     login: Any, radiologist: Any, other_radiologist: Any, imported_study: Any, other_study: Any
 ) -> None:
     # Neither study is visible to this radiologist (both assigned to a colleague).
-    for study in (imported_study, other_study):
-        study.status, study.assigned_to = StudyStatus.IN_REVIEW, other_radiologist
-        study.save()
+    ReviewRequest.objects.filter(studies__in=[imported_study, other_study]).update(
+        status=RequestStatus.IN_REVIEW, assigned_to=other_radiologist
+    )
     _, token = make_link(imported_study)
     client = login(radiologist)
     assert client.get(f"/studies/{imported_study.pk}/viewer/").status_code == 404

@@ -251,7 +251,7 @@ def test_files_identical_once_de_identified_reach_the_worklist(
     page.get_by_test_id("nav-logout").click()
     browser_login(page, radiologist.email, PASSWORD)
     page.get_by_test_id("nav-worklist").click()
-    row = page.locator(f'[data-testid="worklist-row"][data-study-id="{study.pk}"]')
+    row = page.locator(f'[data-testid="worklist-row"][data-request-id="{case_of(study).pk}"]')
     row.wait_for()
     assert row.count() == 1
 
