@@ -15,7 +15,7 @@ ellipse     2      opposite corners of the box the ellipse fills
 probe       1      the pixel whose value is shown
 =========== ====== ================================================
 
-They are validated here, at the edge: every instance must be an image of the study and
+They are validated here, at the edge: every instance must be an image of the request's studies and
 every point a finite number inside that image.
 """
 
@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 from reports.errors import Invalid
-from uploads.models import Instance, Study
+from uploads.models import Instance, ReviewRequest
 
 MAX_ANNOTATIONS = 200
 POINTS = {"length": 2, "angle": 3, "rectangle": 2, "ellipse": 2, "probe": 1}
@@ -53,14 +53,14 @@ def _point(value: Any, columns: int, rows: int) -> list[float]:
     return out
 
 
-def clean_annotations(study: Study, value: Any) -> list[dict[str, Any]]:
-    """Validate a list of annotations against the study's images.
+def clean_annotations(case: ReviewRequest, value: Any) -> list[dict[str, Any]]:
+    """Validate a list of annotations against the images of the request's studies.
 
     Raises
     ------
     Invalid
         Not a list, too many, an unknown kind, a wrong number of points, a point that is
-        not a number or lies outside its image, or an image of another study.
+        not a number or lies outside its image, or an image of another request.
     """
     if not isinstance(value, list):
         raise Invalid("Annotations must be a list.")
@@ -77,13 +77,13 @@ def clean_annotations(study: Study, value: Any) -> list[dict[str, Any]]:
     sizes = {
         pk: (frames, columns, rows)
         for pk, frames, columns, rows in Instance.objects.filter(
-            series__study=study, pk__in=ids, has_pixels=True
+            series__study__review_requests=case, pk__in=ids, has_pixels=True
         ).values_list("pk", "frames", "columns", "rows")
     }
     cleaned = []
     for index, entry in enumerate(value):
         if entry["instance_id"] not in sizes:
-            raise Invalid("An annotation is not on an image of this study.")
+            raise Invalid("An annotation is not on an image of this request's studies.")
         frames, columns, rows = sizes[entry["instance_id"]]
         if not columns or not rows:
             raise Invalid("An annotation is on an image whose size is unknown.")

@@ -43,7 +43,7 @@ class SendOutcome:
 
 
 def report_path(version: ReportVersion) -> str:
-    return reverse("report-view", args=[version.report.study_id])
+    return reverse("report-view", args=[version.report.review_request_id])
 
 
 def queue_for_version(version: ReportVersion) -> list[int]:

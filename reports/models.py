@@ -1,6 +1,6 @@
 """Reports, their versions, email deliveries and in-portal notifications.
 
-A study has at most one :class:`Report`; the report is a list of :class:`ReportVersion`
+A review request has at most one :class:`Report`; the report is a list of :class:`ReportVersion`
 rows: version 1 is the original, later ones are addenda. A version is a draft until it
 is signed; a signed version never changes again (``ReportVersion.save`` refuses, and so
 does the queryset's ``update``), except for the storage name of its PDF, which is
@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from reports.report_templates import SECTIONS
-from uploads.models import Study
+from uploads.models import ReviewRequest, Study
 
 
 class SignedReportError(Exception):
@@ -25,11 +25,18 @@ class SignedReportError(Exception):
 
 
 class Report(models.Model):
-    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="report")
+    """The report answering one review request. ``study`` is the request's first study:
+    the one its PDF and structured report are filed under (the request's studies no
+    longer change once review has started, which is when the report is made)."""
+
+    review_request = models.OneToOneField(
+        ReviewRequest, on_delete=models.CASCADE, related_name="report"
+    )
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"Report of study {self.study_id}"
+        return f"Report of request {self.review_request_id}"
 
     def latest_signed(self) -> ReportVersion | None:
         """The newest signed version, or None before the first signature."""

@@ -46,9 +46,12 @@ def _text(value: str) -> str:
 
 
 def study_summary(version: ReportVersion) -> list[tuple[str, str]]:
-    """Rows of the study summary: nothing that identifies the patient."""
+    """Rows of the study summary: nothing that identifies the patient. The request's
+    other studies follow the one the report is filed under."""
+    case = version.report.review_request
     study = version.report.study
-    return [
+    rows = [
+        ("Portal request", f"#{case.pk}"),
         ("Portal study", f"#{study.pk}"),
         ("Modality", study.modalities or "unknown"),
         ("Description", study.description or "-"),
@@ -57,8 +60,12 @@ def study_summary(version: ReportVersion) -> list[tuple[str, str]]:
             "Study date",
             f"{study.study_date:%Y-%m-%d} (shifted for privacy)" if study.study_date else "unknown",
         ),
-        ("Urgency", study.get_urgency_display()),
     ]
+    for other in case.studies.exclude(pk=study.pk).order_by("study_date", "pk"):
+        date = f"{other.study_date:%Y-%m-%d}" if other.study_date else "date unknown"
+        rows.append(("Also reviewed", f"#{other.pk} {other.modalities or ''} ({date})"))
+    rows.append(("Urgency", case.get_urgency_display()))
+    return rows
 
 
 class NumberedCanvas(Canvas):
@@ -188,7 +195,9 @@ def ensure_pdf(version_id: int) -> str:
     Conflict
         The version is not signed.
     """
-    version = ReportVersion.objects.select_related("report__study").get(pk=version_id)
+    version = ReportVersion.objects.select_related("report__study", "report__review_request").get(
+        pk=version_id
+    )
     if version.status != VersionStatus.SIGNED:
         raise Conflict("Only a signed report has a PDF.")
     if version.pdf and default_storage.exists(version.pdf):

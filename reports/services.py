@@ -5,20 +5,20 @@ the user may do this, changes the database in one transaction and records an aud
 event for every state change. Problems raise :mod:`reports.errors` exceptions, which
 the views turn into responses.
 
-Every change of a study's reporting state goes through this module: claim, assignment
-(and the return to the pool when an admin unassigns a study in review), the start of
-review, signing, addenda and the uploader's cancel. :mod:`reports.states` defines the
-states and draws how a study moves between them.
+The workflow runs per review request (``uploads.models.ReviewRequest``, a "case"): one
+study may be asked about twice, and one request may cover several studies. Every change
+of a request's reporting state goes through this module: claim, assignment (and the
+return to the pool when an admin unassigns a request in review), the start of review,
+signing, addenda and the uploader's cancel. :mod:`reports.states` defines the states and
+draws how a request moves between them.
 
-Where the line runs: the intake (``uploads.intake``) owns the states before a study is
-complete (uploading, processing, needs attention) and the moves *out of* them: it hands a
-study over in READY (setting ``requested_at``) when its upload is done, and cancels the
-studies of an upload cancelled before then. Those are not reporting changes: each acts
-only on studies still in an intake state (its ``UPDATE`` filters on them), so it never
-moves a study that has entered the workflow, and only the intake knows when an upload is
-done. Conversely, this module never moves a study out of an intake state (there it only
-lets the uploader edit the request). This also keeps the dependency one way: ``reports``
-uses ``uploads``, and ``uploads`` reads only the pure :mod:`reports.states`.
+Where the line runs: the intake (``uploads.intake.cases``) makes a request PENDING and
+hands it over in READY (setting ``requested_at``) when its upload is done. That is not a
+reporting change: its ``UPDATE`` filters on PENDING, so it never moves a request that has
+entered the workflow, and only the intake knows when an upload is done. Conversely, this
+module never moves a request out of PENDING (there it only lets the uploader edit it).
+This also keeps the dependency one way: ``reports`` uses ``uploads``, and ``uploads``
+reads only the pure :mod:`reports.states`.
 """
 
 from __future__ import annotations
@@ -47,12 +47,10 @@ from reports.models import (
     VersionKind,
     VersionStatus,
 )
-from uploads.models import Instance, ReviewRequest, Study, StudyStatus, Urgency
+from uploads.models import BEFORE_REVIEW, Instance, RequestStatus, ReviewRequest, Urgency
 
 # The request can be edited until review starts.
-REQUEST_EDITABLE = frozenset(
-    {StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION, StudyStatus.READY}
-)
+REQUEST_EDITABLE = frozenset(BEFORE_REVIEW)
 OPEN_FOR_REPORT = states.OPEN
 SIGNED_STATES = states.SIGNED
 MAX_SECTION_CHARS = 20000
@@ -63,14 +61,14 @@ MAX_KEY_IMAGES = 24
 
 
 def update_request(
-    study: Study,
+    case: ReviewRequest,
     user: Any,
     *,
     clinical_question: str,
     history: str,
     urgency: str,
     request: HttpRequest | None = None,
-) -> Study:
+) -> ReviewRequest:
     """Change the uploader's question, history and urgency before review starts.
 
     Raises
@@ -85,7 +83,7 @@ def update_request(
     if urgency not in Urgency.values:
         raise Invalid("Choose routine or urgent.")
     with transaction.atomic():
-        locked = Study.objects.select_for_update().get(pk=study.pk)
+        locked = ReviewRequest.objects.select_for_update().get(pk=case.pk)
         if locked.owner_id != user.pk:
             raise NotAllowed("Only the uploader can change the request.")
         if locked.status not in REQUEST_EDITABLE:
@@ -96,16 +94,13 @@ def update_request(
             setattr(locked, name, values[name])
         if changed:
             locked.save(update_fields=[*changed, "updated_at"])
-            # The study's first review request carries the same words: it changes with them.
-            first = locked.review_requests.order_by("created_at", "pk").values("pk")[:1]
-            ReviewRequest.objects.filter(pk__in=first, owner=user.pk).update(
-                **{name: values[name] for name in changed}, updated_at=timezone.now()
-            )
-            record(request, "study.request_updated", locked, user=user, fields=changed)
+            record(request, "request.updated", locked, user=user, fields=changed)
     return locked
 
 
-def cancel_request(study: Study, user: Any, *, request: HttpRequest | None = None) -> Study:
+def cancel_request(
+    case: ReviewRequest, user: Any, *, request: HttpRequest | None = None
+) -> ReviewRequest:
     """Withdraw a request that no radiologist has started (READY → CANCELLED).
 
     The update is conditional, so a claim that wins the race makes the cancel fail.
@@ -115,59 +110,59 @@ def cancel_request(study: Study, user: Any, *, request: HttpRequest | None = Non
     NotAllowed
         ``user`` is not the uploader.
     Conflict
-        The study is not waiting for review (in review, reported, already cancelled...).
+        The request is not waiting for review (in review, reported, already cancelled...).
     """
-    if study.owner_id != user.pk:
+    if case.owner_id != user.pk:
         raise NotAllowed("Only the uploader can cancel the request.")
     with transaction.atomic():
-        cancelled = Study.objects.filter(pk=study.pk, status=StudyStatus.READY).update(
-            status=StudyStatus.CANCELLED, updated_at=timezone.now()
-        )
+        cancelled = ReviewRequest.objects.filter(
+            pk=case.pk, status__in=[RequestStatus.READY, RequestStatus.PENDING]
+        ).update(status=RequestStatus.CANCELLED, updated_at=timezone.now())
         if not cancelled:
             raise Conflict("The request can no longer be cancelled: review has started.")
-        study.refresh_from_db()
-        record(request, "study.cancelled", study, user=user)
-    return study
+        case.refresh_from_db()
+        record(request, "request.cancelled", case, user=user)
+    return case
 
 
 # -- claiming -------------------------------------------------------------------------------
 
 
-def claim(study: Study, user: Any, *, request: HttpRequest | None = None) -> Study:
-    """Take a study from the pool: assign it to ``user`` and start the review.
+def claim(case: ReviewRequest, user: Any, *, request: HttpRequest | None = None) -> ReviewRequest:
+    """Take a request from the pool: assign it to ``user`` and start the review.
 
     One conditional UPDATE (``status = READY and assigned_to is null``) decides: of two
-    radiologists claiming at once, exactly one gets the study.
+    radiologists claiming at once, exactly one gets the request.
 
     Raises
     ------
     NotAllowed
         ``user`` is not a radiologist.
     Conflict
-        The study is no longer in the pool.
+        The request is no longer in the pool.
     """
     if getattr(user, "role", None) != Role.RADIOLOGIST:
-        raise NotAllowed("Only radiologists can claim studies.")
+        raise NotAllowed("Only radiologists can claim requests.")
     now = timezone.now()
     with transaction.atomic():
-        won = Study.objects.filter(
-            pk=study.pk, status=StudyStatus.READY, assigned_to__isnull=True
-        ).update(assigned_to=user, assigned_at=now, status=StudyStatus.IN_REVIEW, updated_at=now)
+        won = ReviewRequest.objects.filter(
+            pk=case.pk, status=RequestStatus.READY, assigned_to__isnull=True
+        ).update(assigned_to=user, assigned_at=now, status=RequestStatus.IN_REVIEW, updated_at=now)
         if not won:
-            raise Conflict("This study is no longer in the pool: someone else has it.")
-        study.refresh_from_db()
-        record(request, "study.claimed", study, user=user)
-    return study
+            raise Conflict("This request is no longer in the pool: someone else has it.")
+        case.refresh_from_db()
+        record(request, "request.claimed", case, user=user)
+    return case
 
 
 def assign(
-    study: Study, radiologist: Any | None, user: Any, *, request: HttpRequest | None = None
-) -> Study:
-    """Assign ``study`` to ``radiologist``, or unassign it (``None``).
+    case: ReviewRequest, radiologist: Any | None, user: Any, *, request: HttpRequest | None = None
+) -> ReviewRequest:
+    """Assign ``case`` to ``radiologist``, or unassign it (``None``).
 
-    The study keeps its state (an assigned study still READY enters review with the first
-    draft), except that unassigning a study in review puts it back in the pool (READY); a
-    draft stays with the report.
+    The request keeps its state (an assigned request still READY enters review with the
+    first draft), except that unassigning a request in review puts it back in the pool
+    (READY); a draft stays with the report.
 
     Raises
     ------
@@ -177,30 +172,30 @@ def assign(
         ``radiologist`` is not an active radiologist.
     """
     if getattr(user, "role", None) != Role.ADMIN:
-        raise NotAllowed("Only admins can assign studies.")
+        raise NotAllowed("Only admins can assign requests.")
     if radiologist is not None and (
         radiologist.role != Role.RADIOLOGIST or not radiologist.is_active
     ):
-        raise Invalid("Studies can only be assigned to active radiologists.")
+        raise Invalid("Requests can only be assigned to active radiologists.")
     with transaction.atomic():
-        locked = Study.objects.select_for_update().get(pk=study.pk)
+        locked = ReviewRequest.objects.select_for_update().get(pk=case.pk)
         previous = locked.assigned_to_id
         fields = ["assigned_to", "assigned_at", "updated_at"]
         locked.assigned_to = radiologist
         locked.assigned_at = timezone.now() if radiologist is not None else None
-        if radiologist is None and locked.status == StudyStatus.IN_REVIEW:
-            locked.status = StudyStatus.READY
+        if radiologist is None and locked.status == RequestStatus.IN_REVIEW:
+            locked.status = RequestStatus.READY
             fields.append("status")
         locked.save(update_fields=fields)
         if radiologist is not None and radiologist.pk != previous:
             Notification.objects.create(
                 user=radiologist,
-                text=f"Study #{locked.pk} was assigned to you.",
+                text=f"Request #{locked.pk} was assigned to you.",
                 link=reverse("report-editor", args=[locked.pk]),
             )
         record(
             request,
-            "study.assigned",
+            "request.assigned",
             locked,
             user=user,
             radiologist=str(radiologist.pk) if radiologist is not None else None,
@@ -211,35 +206,39 @@ def assign(
 # -- drafts ---------------------------------------------------------------------------------
 
 
-def _locked_for_author(study: Study, user: Any) -> Study:
-    locked = Study.objects.select_for_update().get(pk=study.pk)
+def _locked_for_author(case: ReviewRequest, user: Any) -> ReviewRequest:
+    locked = ReviewRequest.objects.select_for_update().get(pk=case.pk)
     if getattr(user, "role", None) != Role.RADIOLOGIST or locked.assigned_to_id != user.pk:
-        raise NotAllowed("Only the radiologist assigned to this study can write its report.")
+        raise NotAllowed("Only the radiologist assigned to this request can write its report.")
     return locked
 
 
-def _start_review(study: Study, user: Any, request: HttpRequest | None) -> None:
-    """An assigned study still READY (assigned by an admin) enters review."""
-    if study.status == StudyStatus.READY:
-        study.status = StudyStatus.IN_REVIEW
-        study.save(update_fields=["status", "updated_at"])
-        record(request, "study.review_started", study, user=user)
+def _start_review(case: ReviewRequest, user: Any, request: HttpRequest | None) -> None:
+    """An assigned request still READY (assigned by an admin) enters review."""
+    if case.status == RequestStatus.READY:
+        case.status = RequestStatus.IN_REVIEW
+        case.save(update_fields=["status", "updated_at"])
+        record(request, "request.review_started", case, user=user)
 
 
-def initial_sections(study: Study, template: str) -> dict[str, str]:
+def initial_sections(case: ReviewRequest, template: str) -> dict[str, str]:
     """Section text of a new report: the template's defaults plus the request."""
     sections = report_templates.sections_of(template)
     request_text = "\n\n".join(
-        part for part in (study.clinical_question.strip(), study.history.strip()) if part
+        part for part in (case.clinical_question.strip(), case.history.strip()) if part
     )
     if request_text and not sections["clinical_information"]:
         sections["clinical_information"] = request_text
     return sections
 
 
-def new_draft(study: Study, user: Any | None = None) -> ReportVersion:
-    """An unsaved original version with the automatically chosen template's text."""
-    template = report_templates.choose_template(study.modalities, study.body_part)
+def new_draft(case: ReviewRequest, user: Any | None = None) -> ReportVersion:
+    """An unsaved original version with the automatically chosen template's text (chosen
+    by the request's first study)."""
+    study = case.first_study()
+    template = report_templates.choose_template(
+        study.modalities if study else "", study.body_part if study else ""
+    )
     version = ReportVersion(
         number=1,
         kind=VersionKind.ORIGINAL,
@@ -248,36 +247,36 @@ def new_draft(study: Study, user: Any | None = None) -> ReportVersion:
         author=user,
         key_images=[],
     )
-    for name, text in initial_sections(study, template).items():
+    for name, text in initial_sections(case, template).items():
         setattr(version, name, text)
     return version
 
 
-def editable_draft(study: Study) -> ReportVersion | None:
+def editable_draft(case: ReviewRequest) -> ReportVersion | None:
     """The draft to show in the editor: the stored one, else a new unsaved one.
 
     None when the report is signed and no addendum is being written, or when the
-    study is not open for reporting (e.g. cancelled).
+    request is not open for reporting (e.g. cancelled).
     """
-    report = Report.objects.filter(study=study).first()
+    report = Report.objects.filter(review_request=case).first()
     if report is not None:
         draft = report.draft()
         if draft is not None:
-            return draft if open_for(study, draft) else None
+            return draft if open_for(case, draft) else None
         if report.versions.exists():
             return None
-    if study.status not in OPEN_FOR_REPORT:
+    if case.status not in OPEN_FOR_REPORT:
         return None
-    return new_draft(study)
+    return new_draft(case)
 
 
-def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
-    """Validate a key-image list against the study's instances.
+def clean_key_images(case: ReviewRequest, value: Any) -> list[dict[str, Any]]:
+    """Validate a key-image list against the instances of the request's studies.
 
     Parameters
     ----------
-    study
-        The study the images must belong to.
+    case
+        The request whose studies the images must belong to.
     value
         A list of ``{"instance_id", "frame", "center", "width"}`` (center and width
         may be null: the image's own window is then used).
@@ -290,7 +289,7 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
     Raises
     ------
     Invalid
-        Not a list, too long, an instance of another study, a frame out of range or a
+        Not a list, too long, an instance of another request, a frame out of range or a
         window that is not a pair of numbers with a positive width.
     """
     if not isinstance(value, list):
@@ -306,13 +305,15 @@ def clean_key_images(study: Study, value: Any) -> list[dict[str, Any]]:
         except (TypeError, ValueError, OverflowError) as exc:  # int() of JSON's 1e999: inf
             raise Invalid("Each key image needs an instance.") from exc
     frames = dict(
-        Instance.objects.filter(series__study=study, pk__in=ids).values_list("pk", "frames")
+        Instance.objects.filter(series__study__review_requests=case, pk__in=ids).values_list(
+            "pk", "frames"
+        )
     )
     cleaned = []
     for entry in value:
         instance_id = int(entry["instance_id"])
         if instance_id not in frames:
-            raise Invalid("A key image is not an image of this study.")
+            raise Invalid("A key image is not an image of this request's studies.")
         try:
             frame = int(entry.get("frame") or 0)
             center = _number(entry.get("center"))
@@ -355,7 +356,7 @@ def _number(value: Any) -> float | None:
     return finite_float(value)
 
 
-def _apply(version: ReportVersion, study: Study, data: Mapping[str, Any]) -> list[str]:
+def _apply(version: ReportVersion, case: ReviewRequest, data: Mapping[str, Any]) -> list[str]:
     """Copy submitted fields onto a draft; returns the names changed."""
     changed = []
     for name in report_templates.SECTION_NAMES:
@@ -379,64 +380,67 @@ def _apply(version: ReportVersion, study: Study, data: Mapping[str, Any]) -> lis
             version.addendum_reason = reason
             changed.append("addendum_reason")
     if "key_images" in data:
-        images = clean_key_images(study, data["key_images"])
+        images = clean_key_images(case, data["key_images"])
         if images != version.key_images:
             version.key_images = images
             changed.append("key_images")
     if "annotations" in data:
-        marks = clean_annotations(study, data["annotations"])
+        marks = clean_annotations(case, data["annotations"])
         if marks != version.annotations:
             version.annotations = marks
             changed.append("annotations")
     return changed
 
 
-def open_for(study: Study, draft: ReportVersion) -> bool:
+def open_for(case: ReviewRequest, draft: ReportVersion) -> bool:
     """Whether a stored draft may still be written and signed: an original report only
-    while the study is open for reporting (a draft kept through an unassignment must not
+    while the request is open for reporting (a draft kept through an unassignment must not
     revive a request the uploader withdrew since), an addendum once the report is signed."""
     if draft.is_addendum:
-        return study.status in SIGNED_STATES
-    return study.status in OPEN_FOR_REPORT
+        return case.status in SIGNED_STATES
+    return case.status in OPEN_FOR_REPORT
 
 
-def _draft_for_update(study: Study, user: Any, request: HttpRequest | None) -> ReportVersion:
+def _draft_for_update(case: ReviewRequest, user: Any, request: HttpRequest | None) -> ReportVersion:
     """The stored draft (locked), creating the original draft on first save."""
-    report, _ = Report.objects.get_or_create(study=study)
+    study = case.first_study()
+    if study is None:
+        raise Conflict("This request has no images yet.")
+    report, _ = Report.objects.get_or_create(review_request=case, defaults={"study": study})
     draft = (
         ReportVersion.objects.select_for_update()
         .filter(report=report, status=VersionStatus.DRAFT)
         .first()
     )
     if draft is not None:
-        if not open_for(study, draft):
-            raise Conflict("This study is not open for reporting.")
+        if not open_for(case, draft):
+            raise Conflict("This request is not open for reporting.")
         return draft
     if report.versions.exists():
         raise Conflict("This report is signed and cannot be changed. Add an addendum instead.")
-    if study.status not in OPEN_FOR_REPORT:
-        raise Conflict("This study is not open for reporting.")
-    draft = new_draft(study, user)
+    if case.status not in OPEN_FOR_REPORT:
+        raise Conflict("This request is not open for reporting.")
+    draft = new_draft(case, user)
     draft.report = report
     draft.save()
-    record(request, "report.draft_created", draft, user=user, study=study.pk)
+    record(request, "report.draft_created", draft, user=user, request_id=case.pk)
     return draft
 
 
 def save_draft(
-    study: Study,
+    case: ReviewRequest,
     user: Any,
     data: Mapping[str, Any],
     *,
     request: HttpRequest | None = None,
     autosave: bool = False,
 ) -> ReportVersion:
-    """Save the draft of ``study``'s report (creating it on the first save).
+    """Save the draft of ``case``'s report (creating it on the first save).
 
     Parameters
     ----------
-    study
-        The study; ``user`` must be its assigned radiologist.
+    case
+        The review request; ``user`` must be its assigned radiologist.
     user
         The radiologist.
     data
@@ -452,7 +456,7 @@ def save_draft(
         Not the assigned radiologist; report signed with no addendum open; bad data.
     """
     with transaction.atomic():
-        locked = _locked_for_author(study, user)
+        locked = _locked_for_author(case, user)
         draft = _draft_for_update(locked, user, request)
         changed = _apply(draft, locked, data)
         _start_review(locked, user, request)
@@ -464,7 +468,7 @@ def save_draft(
                 "report.draft_saved",
                 draft,
                 user=user,
-                study=locked.pk,
+                request_id=locked.pk,
                 fields=changed,
                 autosave=autosave,
             )
@@ -472,18 +476,18 @@ def save_draft(
 
 
 def add_key_image(
-    study: Study, user: Any, entry: Mapping[str, Any], *, request: HttpRequest | None = None
+    case: ReviewRequest, user: Any, entry: Mapping[str, Any], *, request: HttpRequest | None = None
 ) -> ReportVersion:
     """Append one key image to the draft (used by the viewer's "add key image")."""
     with transaction.atomic():
-        locked = _locked_for_author(study, user)
+        locked = _locked_for_author(case, user)
         draft = _draft_for_update(locked, user, request)
         images = clean_key_images(locked, [*draft.key_images, dict(entry)])
         draft.key_images = images
         draft.author = user
         draft.save()
         _start_review(locked, user, request)
-        record(request, "report.key_image_added", draft, user=user, study=locked.pk)
+        record(request, "report.key_image_added", draft, user=user, request_id=locked.pk)
     return draft
 
 
@@ -491,7 +495,7 @@ def add_key_image(
 
 
 def sign(
-    study: Study,
+    case: ReviewRequest,
     user: Any,
     data: Mapping[str, Any] | None = None,
     *,
@@ -499,7 +503,7 @@ def sign(
 ) -> ReportVersion:
     """Sign the draft (after saving ``data`` into it): it becomes immutable.
 
-    The study becomes REPORTED (AMENDED for an addendum); the uploader gets an
+    The request becomes REPORTED (AMENDED for an addendum); the uploader gets an
     in-portal notification and, once the transaction commits, the PDF is generated
     and the "report ready" email is sent by Celery tasks.
 
@@ -513,7 +517,7 @@ def sign(
         No impression, or an addendum without a reason.
     """
     with transaction.atomic():
-        locked = _locked_for_author(study, user)
+        locked = _locked_for_author(case, user)
         draft = _draft_for_update(locked, user, request)
         if data:
             _apply(draft, locked, data)
@@ -527,18 +531,18 @@ def sign(
         draft.author = user
         draft.signed_by_name = user.display_name
         draft.save()
-        locked.status = StudyStatus.AMENDED if draft.is_addendum else StudyStatus.REPORTED
+        locked.status = RequestStatus.AMENDED if draft.is_addendum else RequestStatus.REPORTED
         locked.save(update_fields=["status", "updated_at"])
         record(
             request,
             "report.signed",
             draft,
             user=user,
-            study=locked.pk,
+            request_id=locked.pk,
             version=draft.number,
             kind=draft.kind,
         )
-        record(request, f"study.{locked.status}", locked, user=user, version=draft.number)
+        record(request, f"request.{locked.status}", locked, user=user, version=draft.number)
         sent = delivery.queue_for_version(draft)
         version_id = draft.pk
         # robust: the report is signed either way; a broker hiccup is logged, and
@@ -550,7 +554,7 @@ def sign(
 
 
 def start_addendum(
-    study: Study, user: Any, reason: str, *, request: HttpRequest | None = None
+    case: ReviewRequest, user: Any, reason: str, *, request: HttpRequest | None = None
 ) -> ReportVersion:
     """Open an addendum: a new draft version starting from the last signed text.
 
@@ -567,8 +571,8 @@ def start_addendum(
     """
     reason = (reason or "").strip()
     with transaction.atomic():
-        locked = _locked_for_author(study, user)
-        report = Report.objects.filter(study=locked).first()
+        locked = _locked_for_author(case, user)
+        report = Report.objects.filter(review_request=locked).first()
         latest = report.latest_signed() if report is not None else None
         if report is None or latest is None:
             raise Conflict("There is no signed report to amend yet.")
@@ -597,7 +601,7 @@ def start_addendum(
             "report.addendum_started",
             addendum,
             user=user,
-            study=locked.pk,
+            request_id=locked.pk,
             version=addendum.number,
         )
     return addendum
@@ -606,9 +610,11 @@ def start_addendum(
 # -- reading --------------------------------------------------------------------------------
 
 
-def signed_version(study: Study, number: int | None = None) -> ReportVersion | None:
-    """A signed version of ``study``'s report: ``number``, else the newest."""
-    versions = ReportVersion.objects.filter(report__study=study, status=VersionStatus.SIGNED)
+def signed_version(case: ReviewRequest, number: int | None = None) -> ReportVersion | None:
+    """A signed version of ``case``'s report: ``number``, else the newest."""
+    versions = ReportVersion.objects.filter(
+        report__review_request=case, status=VersionStatus.SIGNED
+    )
     if number is not None:
         return versions.filter(number=number).first()
     return versions.order_by("-number").first()

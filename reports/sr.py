@@ -27,7 +27,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from reports import measurements
-from reports.models import ReportVersion, VersionStatus
+from reports.models import Report, ReportVersion
 from uploads.dicom import roi
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import read_dataset
@@ -169,17 +169,18 @@ def build_sr(version: ReportVersion) -> bytes | None:
 
 
 def study_sr_files(study: Study) -> list[bytes]:
-    """The SR of the study's latest signed report, if it has measurements."""
-    version = (
-        ReportVersion.objects.filter(report__study=study, status=VersionStatus.SIGNED)
-        .order_by("-number")
-        .first()
-    )
-    if version is None:
-        return []
-    try:
-        data = build_sr(version)
-    except Exception as exc:  # one bad SR must not stop the export
-        log.warning("SR of report version %s: %s", version.pk, type(exc).__name__)
-        return []
-    return [data] if data else []
+    """The SRs of the latest signed version of each report filed under the study (one per
+    review request about it), for those with measurements on its images."""
+    files = []
+    for report in Report.objects.filter(study=study).order_by("pk"):
+        version = report.latest_signed()
+        if version is None:
+            continue
+        try:
+            data = build_sr(version)
+        except Exception as exc:  # one bad SR must not stop the export
+            log.warning("SR of report version %s: %s", version.pk, type(exc).__name__)
+            continue
+        if data:
+            files.append(data)
+    return files

@@ -1,22 +1,21 @@
-"""The reporting states of a study: stored values, labels, and how a study moves.
+"""The reporting states of a review request: stored values, labels, and how it moves.
 
-A study's status (``uploads.models.StudyStatus``) is the intake's states while its images
-arrive and are prepared (uploading, processing, needs attention), then these. This module
-is pure data, with no Django import, so that ``uploads.models`` can build ``StudyStatus``
-from it without importing the reporting models (``reports.models`` imports
-``uploads.models``). ``StudyStatus.READY`` and the others *are* these values: compare with
-either.
+A review request (``uploads.models.ReviewRequest``) is PENDING while the upload that made
+it is still bringing its images, then in these states. This module is pure data, with no
+Django import, so that ``uploads.models`` can build ``RequestStatus`` from it without
+importing the reporting models (``reports.models`` imports ``uploads.models``).
+``RequestStatus.READY`` and the others *are* these values: compare with either.
 
-How a study moves::
+How a request moves::
 
-    READY ──claim / first draft──▶ IN_REVIEW ──sign──▶ REPORTED ──sign addendum──▶ AMENDED
-      │   ▲                            │                                  (more addenda)
-      │   └──── admin unassigns ───────┘
-      └──uploader cancels──▶ CANCELLED
+    PENDING ──upload done──▶ READY ──claim / first draft──▶ IN_REVIEW ──sign──▶ REPORTED
+                               │   ▲                            │                   │
+                               │   └──── admin unassigns ───────┘      sign addendum ▼
+                               └──uploader cancels──▶ CANCELLED                  AMENDED
 
-The intake hands a study over in READY once its upload is done, and puts a study whose
-upload was cancelled before then in CANCELLED. Every move above is made by
-``reports.services`` (see there for where the line runs).
+The intake makes a request PENDING and hands it over in READY once its upload is done
+(``uploads.intake.cases``). Every later move is made by ``reports.services`` (see there
+for where the line runs).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+PENDING: Final = "pending"
 READY: Final = "ready"
 IN_REVIEW: Final = "in_review"
 REPORTED: Final = "reported"
@@ -33,12 +33,13 @@ CANCELLED: Final = "cancelled"
 
 def gettext_noop(message: str) -> str:
     """Marks a label for the translation catalogue (``makemessages`` looks for this name);
-    ``uploads.models.StudyStatus`` translates it when shown. No Django import here."""
+    ``uploads.models.RequestStatus`` translates it when shown. No Django import here."""
     return message
 
 
 #: What users read, in the order of the workflow.
 LABELS: Final[dict[str, str]] = {
+    PENDING: gettext_noop("Images arriving"),
     READY: gettext_noop("Waiting for a radiologist"),
     IN_REVIEW: gettext_noop("In review"),
     REPORTED: gettext_noop("Report ready"),

@@ -15,31 +15,31 @@ from reports.views import (
 )
 
 urlpatterns = [
-    # the uploader's request
-    path("studies/<int:pk>/request/", request.request_edit, name="study-request"),
-    path("studies/<int:pk>/cancel/", request.request_cancel, name="study-cancel"),
-    # a review request (case): its studies and the patient's priors
+    # a review request (case): its studies, the patient's priors, its timeline and actions
     path("requests/<int:pk>/", cases.review_request, name="review-request"),
+    # the uploader's request
+    path("requests/<int:pk>/edit/", request.request_edit, name="request-edit"),
+    path("requests/<int:pk>/cancel/", request.request_cancel, name="request-cancel"),
     # radiologists
     path("worklist/", worklist.worklist, name="worklist"),
-    path("studies/<int:pk>/claim/", worklist.claim, name="study-claim"),
-    path("studies/<int:pk>/report/", editor.editor, name="report-editor"),
-    path("studies/<int:pk>/read/", reading.reading, name="reading"),
+    path("requests/<int:pk>/claim/", worklist.claim, name="request-claim"),
+    path("requests/<int:pk>/report/", editor.editor, name="report-editor"),
+    path("requests/<int:pk>/read/", reading.reading, name="reading"),
     path(
-        "studies/<int:pk>/report/annotations/",
+        "requests/<int:pk>/report/annotations/",
         reading.report_annotations,
         name="report-annotations",
     ),
-    path("studies/<int:pk>/report/autosave/", editor.autosave, name="report-autosave"),
-    path("studies/<int:pk>/report/key-images/", editor.add_key_image, name="report-key-image"),
-    path("studies/<int:pk>/report/sign/", editor.sign, name="report-sign"),
-    path("studies/<int:pk>/report/addendum/", editor.addendum, name="report-addendum"),
-    path("studies/<int:pk>/report/preview/", editor.preview, name="report-preview"),
+    path("requests/<int:pk>/report/autosave/", editor.autosave, name="report-autosave"),
+    path("requests/<int:pk>/report/key-images/", editor.add_key_image, name="report-key-image"),
+    path("requests/<int:pk>/report/sign/", editor.sign, name="report-sign"),
+    path("requests/<int:pk>/report/addendum/", editor.addendum, name="report-addendum"),
+    path("requests/<int:pk>/report/preview/", editor.preview, name="report-preview"),
     # readers
-    path("studies/<int:pk>/report/view/", output.report_view, name="report-view"),
-    path("studies/<int:pk>/report/pdf/", output.report_pdf, name="report-pdf"),
+    path("requests/<int:pk>/report/view/", output.report_view, name="report-view"),
+    path("requests/<int:pk>/report/pdf/", output.report_pdf, name="report-pdf"),
     path(
-        "studies/<int:pk>/report/key-images/<int:index>.png",
+        "requests/<int:pk>/report/key-images/<int:index>.png",
         output.report_key_image,
         name="report-key-image-png",
     ),
@@ -47,7 +47,7 @@ urlpatterns = [
     path("notifications/<int:pk>/read/", notifications.notification_read, name="notification-read"),
     # admins
     path("manage/", manage.manage, name="manage"),
-    path("manage/studies/<int:pk>/assign/", manage.assign_study, name="assign-study"),
+    path("manage/requests/<int:pk>/assign/", manage.assign_request, name="assign-request"),
     path("manage/deliveries/", deliveries.deliveries, name="deliveries"),
     path("manage/deliveries/<int:pk>/resend/", deliveries.resend, name="delivery-resend"),
 ]

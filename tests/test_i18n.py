@@ -162,16 +162,16 @@ def test_a_bad_language_or_next_changes_nothing(client: Any, login: Any, patient
 
 @pytestmark_db
 def test_error_page_and_status_words_follow_the_language(login: Any, patient: Any) -> None:
-    from uploads.models import Study, StudyStatus
+    from tests.reports.factories import make_study
 
-    study = Study.objects.create(owner=patient, status=StudyStatus.READY)
+    study = make_study(patient)  # images ready, its request waiting for a radiologist
     patient.language = "fr"
     patient.save()
     patient_client = login(patient)
     missing_page = patient_client.get("/no-such-page/")
     assert missing_page.status_code == 404 and "Page introuvable" in missing_page.text
     page = patient_client.get("/studies/")
-    assert "En attente d’un radiologue" in page.text
+    assert "Images prêtes" in page.text and "En attente d’un radiologue" in page.text
     assert "Mes examens" in page.text
     detail = patient_client.get(f"/studies/{study.pk}/")
     assert "Examen n° " in detail.text

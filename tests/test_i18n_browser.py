@@ -20,6 +20,7 @@ from pydicom.data import get_testdata_file
 
 from tests.a11y import axe_violations, describe, sideways_scroll
 from tests.conftest import browser_login, text_body
+from tests.reports.factories import case_of
 
 pytestmark = [
     pytest.mark.browser,
@@ -114,7 +115,7 @@ def test_upload_page_in_dutch_then_french_and_the_report_email_follows(
     assert "Un radiologue a signé le compte rendu" in body and "Hello" not in body
 
     # The link in it opens the report page, in French.
-    page.goto(f"/studies/{study.pk}/report/view/")
+    page.goto(f"/requests/{case_of(study).pk}/report/view/")
     assert page.get_by_test_id("report-pdf-link").inner_text() == "Télécharger le PDF"
 
 
@@ -141,7 +142,7 @@ def test_patient_pages_fit_a_phone_in_each_language(
     browser_login(page, patient.email)
     assert page.locator("h1").inner_text() == studies_heading
     for path in ("/studies/", "/upload/", f"/studies/{study.pk}/",
-                 f"/studies/{study.pk}/report/view/", "/notifications/"):  # fmt: skip
+                 f"/requests/{case_of(study).pk}/report/view/", "/notifications/"):  # fmt: skip
         page.goto(path)
         page.wait_for_load_state("networkidle")
         assert page.locator("html").get_attribute("lang") == language

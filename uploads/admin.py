@@ -17,10 +17,9 @@ class StudyAdmin(admin.ModelAdmin):
         "status",
         "modalities",
         "study_date",
-        "assigned_to",
         "created_at",
     )
-    list_filter = ("status", "urgency", "modalities")
+    list_filter = ("status", "modalities")
     search_fields = ("owner__email", "study_instance_uid", "patient_pseudonym")
     raw_id_fields = ("owner",)
 
@@ -35,10 +34,10 @@ class StudyAdmin(admin.ModelAdmin):
 class ReviewRequestAdmin(admin.ModelAdmin):
     """Read-only too: requests are made by uploads (``uploads.intake.cases``)."""
 
-    list_display = ("id", "owner", "urgency", "requested_at", "created_at")
-    list_filter = ("urgency",)
+    list_display = ("id", "owner", "status", "urgency", "assigned_to", "requested_at", "created_at")
+    list_filter = ("status", "urgency")
     search_fields = ("owner__email",)
-    raw_id_fields = ("owner", "studies")
+    raw_id_fields = ("owner", "studies", "assigned_to")
 
     def has_add_permission(self, request: Any) -> bool:
         return False

@@ -15,12 +15,22 @@ from reports import states as reporting
 
 
 class StudyStatus(models.TextChoices):
-    """Where a study is: the intake's states while its images arrive and are prepared,
-    then the reporting states, which ``reports.states`` defines."""
+    """Where a study's images are: the intake's states while they arrive and are prepared,
+    then ready (or cancelled with their upload). Where a *request* about the study is in
+    the reporting workflow is the request's own status (:class:`RequestStatus`)."""
 
     UPLOADING = "uploading", _("Uploading")
     PROCESSING = "processing", _("Being prepared")
     NEEDS_ATTENTION = "needs_attention", _("Needs attention")
+    READY = "ready", _("Images ready")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class RequestStatus(models.TextChoices):
+    """Where a review request is: waiting for its upload's images, then the reporting
+    states, which ``reports.states`` defines and draws."""
+
+    PENDING = reporting.choice(reporting.PENDING, _)
     READY = reporting.choice(reporting.READY, _)
     IN_REVIEW = reporting.choice(reporting.IN_REVIEW, _)
     REPORTED = reporting.choice(reporting.REPORTED, _)
@@ -53,20 +63,6 @@ class Study(models.Model):
     patient_sex = models.CharField(max_length=1, blank=True)
     # DICOM Age String (e.g. "054Y"), or "".
     patient_age = models.CharField(max_length=4, blank=True)
-    # The request for review.
-    clinical_question = models.TextField(blank=True)
-    history = models.TextField(blank=True)
-    urgency = models.CharField(max_length=10, choices=Urgency.choices, default=Urgency.ROUTINE)
-    requested_at = models.DateTimeField(null=True, blank=True)
-    assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="assigned_studies",
-        limit_choices_to={"role": "radiologist"},
-    )
-    assigned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -94,41 +90,29 @@ class Study(models.Model):
             age = f"{n} {words[0] if n == 1 else words[1]}"
         return ", ".join(part for part in (sex, age) if part)
 
-    @property
-    def in_pool(self) -> bool:
-        return self.status == StudyStatus.READY and self.assigned_to_id is None
 
-
-#: Study states in which a request about it can still change (review has not started).
-BEFORE_REVIEW = (
-    StudyStatus.UPLOADING,
-    StudyStatus.PROCESSING,
-    StudyStatus.NEEDS_ATTENTION,
-    StudyStatus.READY,
-)
+#: Request states in which it can still change and take studies (review has not started).
+BEFORE_REVIEW = (RequestStatus.PENDING, RequestStatus.READY)
 
 
 class ReviewRequestQuerySet(models.QuerySet["ReviewRequest"]):
     def open(self) -> ReviewRequestQuerySet:
-        """Requests that may still take studies: none of their studies has entered review
-        or was withdrawn (a request with no study yet is open)."""
-        closed = Study.objects.exclude(status__in=BEFORE_REVIEW).filter(
-            review_requests=models.OuterRef("pk")
-        )
-        return self.exclude(models.Exists(closed))
+        """Requests that may still change and take studies: review has not started and
+        they were not withdrawn."""
+        return self.filter(status__in=BEFORE_REVIEW)
 
 
 class ReviewRequest(models.Model):
-    """A request for review (a case): what the uploader asked, about which studies.
+    """A request for review (a case): what the uploader asked, about which studies, and
+    where it is in the reporting workflow (status, assignment; its report is
+    ``reports.models.Report.review_request``).
 
     One study can be asked about more than once (a second opinion, a follow-up question),
     and one request can cover several studies (today's CT and last year's MR). The upload
     that brings the studies decides which request they join (``Upload.review_request``):
     a new one, or an earlier open one the uploader chose, so nothing she typed is dropped
-    when a study arrives again (``uploads.intake.cases``).
-
-    The reporting workflow (status, assignment, report) still runs per study; moving it
-    onto the request is the next step (docs/reporting.md, "Review requests").
+    when a study arrives again (``uploads.intake.cases``). Each request has its own status,
+    radiologist, report and deliveries (``reports.services``).
     """
 
     owner = models.ForeignKey(
@@ -142,6 +126,18 @@ class ReviewRequest(models.Model):
     # When the upload that made it was done: it waits for review from then on.
     requested_at = models.DateTimeField(null=True, blank=True)
     studies = models.ManyToManyField(Study, blank=True, related_name="review_requests")
+    status = models.CharField(
+        max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING, db_index=True
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_requests",
+        limit_choices_to={"role": "radiologist"},
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[Any] = ReviewRequestQuerySet.as_manager()
 
@@ -154,7 +150,21 @@ class ReviewRequest(models.Model):
     @property
     def is_open(self) -> bool:
         """See :meth:`ReviewRequestQuerySet.open`."""
-        return bool(type(self).objects.filter(pk=self.pk).open().exists())
+        return self.status in BEFORE_REVIEW
+
+    @property
+    def in_pool(self) -> bool:
+        return self.status == RequestStatus.READY and self.assigned_to_id is None
+
+    @property
+    def modalities(self) -> str:
+        """The modalities of its studies ("CT, MR"); prefetch ``studies`` for a list."""
+        found = {m for study in self.studies.all() for m in study.modalities.split(",") if m}
+        return ", ".join(sorted(found))
+
+    def first_study(self) -> Study | None:
+        """The study the request was first made about (its report's study)."""
+        return self.studies.order_by("pk").first()
 
 
 class Series(models.Model):

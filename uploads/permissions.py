@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from portal.accounts.models import Role
 from portal.audit.log import record
-from uploads.models import Instance, ReviewRequest, ShareLink, Study, StudyStatus
+from uploads.models import Instance, RequestStatus, ReviewRequest, ShareLink, Study
 
 #: The roles that may upload (patients for themselves, admins for anybody).
 UPLOADERS = (Role.PATIENT, Role.ADMIN)
@@ -38,45 +38,36 @@ ENDED_KEY = "share_ended"
 View = Callable[..., HttpResponseBase]
 
 
-def visible_studies(user: Any) -> QuerySet[Study]:
-    """Patients: their own. Radiologists: the pool (ready, unassigned), theirs, and for
-    theirs the other studies of the same requests and the same patient's earlier studies
-    (same owner and pseudonym: the priors). Admins: all."""
-    if not user.is_authenticated or not user.is_active:
-        return Study.objects.none()
-    if user.role == Role.ADMIN:
-        return Study.objects.all()
-    if user.role == Role.RADIOLOGIST:
-        pool = Q(status=StudyStatus.READY, assigned_to__isnull=True)
-        mine = Study.objects.filter(assigned_to=user)
-        same_patient = mine.exclude(patient_pseudonym="").filter(
-            owner=OuterRef("owner"), patient_pseudonym=OuterRef("patient_pseudonym")
-        )
-        # Two filter() calls: two joins, one for this study and one for the assigned one.
-        same_request = ReviewRequest.objects.filter(studies=OuterRef("pk")).filter(
-            studies__in=mine.values("pk")
-        )
-        return Study.objects.filter(
-            pool | Q(assigned_to=user) | Exists(same_patient) | Exists(same_request)
-        )
-    return Study.objects.filter(owner=user)
-
-
 def visible_requests(user: Any) -> QuerySet[ReviewRequest]:
-    """Review requests covering a study the user may see (patients: their own)."""
+    """Patients: their own requests. Radiologists: the pool (waiting, unassigned) and
+    those assigned to them. Admins: all."""
     if not user.is_authenticated or not user.is_active:
         return ReviewRequest.objects.none()
     if user.role == Role.ADMIN:
         return ReviewRequest.objects.all()
     if user.role == Role.RADIOLOGIST:
-        # Those covering a study in the pool or assigned to them (not the priors' own).
-        reviewable = Study.objects.filter(
-            Q(status=StudyStatus.READY, assigned_to__isnull=True) | Q(assigned_to=user)
-        )
         return ReviewRequest.objects.filter(
-            Exists(reviewable.filter(review_requests=OuterRef("pk")))
+            Q(status=RequestStatus.READY, assigned_to__isnull=True) | Q(assigned_to=user)
         )
     return ReviewRequest.objects.filter(owner=user)
+
+
+def visible_studies(user: Any) -> QuerySet[Study]:
+    """Patients: their own. Radiologists: the studies of the requests they may see (the
+    pool's and theirs) and, for theirs, the same patient's other studies (same owner and
+    pseudonym: the priors). Admins: all."""
+    if not user.is_authenticated or not user.is_active:
+        return Study.objects.none()
+    if user.role == Role.ADMIN:
+        return Study.objects.all()
+    if user.role == Role.RADIOLOGIST:
+        in_reach = visible_requests(user).filter(studies=OuterRef("pk"))
+        mine = Study.objects.filter(review_requests__assigned_to=user)
+        same_patient = mine.exclude(patient_pseudonym="").filter(
+            owner=OuterRef("owner"), patient_pseudonym=OuterRef("patient_pseudonym")
+        )
+        return Study.objects.filter(Exists(in_reach) | Exists(same_patient))
+    return Study.objects.filter(owner=user)
 
 
 def can_view_study(user: Any, study: Study) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -13,14 +13,19 @@ from portal.accounts.decorators import role_required
 from portal.audit.log import record
 from reports.models import Notification
 from uploads.models import TERMINAL, FileStatus, ReviewRequest, Study, Upload, UploadFile
-from uploads.permissions import UPLOADERS, visible_studies
+from uploads.permissions import UPLOADERS, visible_requests, visible_studies
 
 
 @login_required
 def study_list(request: HttpRequest) -> HttpResponse:
     studies = (
         visible_studies(request.user)
-        .select_related("assigned_to")
+        .prefetch_related(
+            Prefetch(
+                "review_requests",
+                queryset=visible_requests(request.user).order_by("created_at", "pk"),
+            )
+        )
         .annotate(n_series=Count("series", distinct=True), n_images=Count("series__instances"))
     )
     return render(request, "uploads/study_list.html", {"studies": studies})

@@ -1,6 +1,6 @@
 """Template tags that put reporting into other apps' pages.
 
-``{% study_reporting study %}`` (study page): timeline, request actions, report links.
+``{% study_reporting study %}`` (study page): each request's timeline, actions, report links.
 ``{% notifications_link %}`` (navigation): the notifications link with the unread count.
 """
 
@@ -14,31 +14,37 @@ from portal.accounts.models import Role
 from reports import services
 from reports.models import Notification, Report
 from reports.timeline import timeline
-from uploads.models import Study, StudyStatus
+from uploads.models import ReviewRequest, Study
+from uploads.permissions import visible_requests
 
 register = template.Library()
 
 
-@register.inclusion_tag("reports/includes/study_reporting.html", takes_context=True)
-def study_reporting(context: dict[str, Any], study: Study) -> dict[str, Any]:
-    user = context["request"].user
-    report = Report.objects.filter(study=study).first()
+def case_actions(case: ReviewRequest, user: Any) -> dict[str, Any]:
+    """What ``user`` may do with ``case`` and read of it (study and request pages)."""
+    report = Report.objects.filter(review_request=case).first()
     latest = report.latest_signed() if report is not None else None
-    draft = report.draft() if report is not None else None
-    is_owner = study.owner_id == user.pk
-    is_author = study.assigned_to_id == user.pk and user.role == Role.RADIOLOGIST
+    is_owner = case.owner_id == user.pk
     return {
-        "study": study,
-        "timeline": timeline(study),
+        "case": case,
+        "timeline": timeline(case),
         "latest": latest,
-        "draft": draft,
+        "draft": report.draft() if report is not None else None,
         "is_owner": is_owner,
-        "is_author": is_author,
-        "can_edit_request": is_owner and study.status in services.REQUEST_EDITABLE,
-        "can_cancel": is_owner and study.status == StudyStatus.READY,
-        "can_claim": user.role == Role.RADIOLOGIST and study.in_pool,
+        "is_author": case.assigned_to_id == user.pk and user.role == Role.RADIOLOGIST,
+        "can_edit_request": is_owner and case.status in services.REQUEST_EDITABLE,
+        "can_cancel": is_owner and case.status in services.REQUEST_EDITABLE,
+        "can_claim": user.role == Role.RADIOLOGIST and case.in_pool,
         "can_read": latest is not None,
     }
+
+
+@register.inclusion_tag("reports/includes/study_reporting.html", takes_context=True)
+def study_reporting(context: dict[str, Any], study: Study) -> dict[str, Any]:
+    """The review requests about ``study`` that the user may see, oldest first."""
+    user = context["request"].user
+    cases = visible_requests(user).filter(studies=study).order_by("created_at", "pk")
+    return {"rows": [case_actions(case, user) for case in cases]}
 
 
 @register.inclusion_tag("reports/includes/nav_notifications.html", takes_context=True)

@@ -1,5 +1,6 @@
-"""A review request's page: what was asked, every study it covers and the same
-patient's earlier studies (priors), each with a link to the viewer."""
+"""A review request's page: what was asked, where it is (timeline, radiologist, report),
+what the user may do with it, every study it covers and the same patient's earlier
+studies (priors), each with a link to the viewer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from portal.accounts.models import Role, User
 from portal.audit.log import record
+from reports.templatetags.reporting import case_actions
 from uploads.models import ReviewRequest, Study
 from uploads.permissions import visible_requests, visible_studies
 
@@ -41,8 +44,16 @@ def review_request(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-study_date", "-pk")
     )
     record(request, "request.viewed", case)
+    radiologists = None
+    if request.user.role == Role.ADMIN:  # type: ignore[union-attr]
+        radiologists = User.objects.filter(role=Role.RADIOLOGIST, is_active=True)
     return render(
         request,
         "reports/review_request.html",
-        {"case": case, "studies": studies, "priors": priors(case, studies, request.user)},
+        {
+            "studies": studies,
+            "priors": priors(case, studies, request.user),
+            "radiologists": radiologists,
+            **case_actions(case, request.user),
+        },
     )

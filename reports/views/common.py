@@ -1,4 +1,4 @@
-"""Helpers shared by the reporting views: the study lookup every view starts with."""
+"""Helpers shared by the reporting views: the lookups every view starts with."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from django.http import Http404, HttpRequest, JsonResponse
 
 from reports.errors import WorkflowError
-from uploads.models import Study
-from uploads.permissions import visible_studies
+from uploads.models import ReviewRequest, Study
+from uploads.permissions import visible_requests, visible_studies
 
 
 def visible_study(request: HttpRequest, pk: int) -> Study:
@@ -21,6 +21,14 @@ def visible_study(request: HttpRequest, pk: int) -> Study:
     if study is None:
         raise Http404("No such study")
     return study
+
+
+def visible_case(request: HttpRequest, pk: int) -> ReviewRequest:
+    """The review request if the user may see it (``visible_requests``), else 404."""
+    case = visible_requests(request.user).filter(pk=pk).select_related("owner").first()
+    if case is None:
+        raise Http404("No such request")
+    return case
 
 
 def body_json(request: HttpRequest) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from reports.models import Delivery, DeliveryStatus
 @role_required(Role.ADMIN)
 def deliveries(request: HttpRequest) -> HttpResponse:
     """Deliveries, newest first, filtered by ``?status=``."""
-    rows = Delivery.objects.select_related("version__report__study", "recipient")
+    rows = Delivery.objects.select_related("version__report", "recipient")
     status = request.GET.get("status", "")
     if status in DeliveryStatus.values:
         rows = rows.filter(status=status)
@@ -51,5 +51,7 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
     except WorkflowError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Email for study #{row.version.report.study_id} queued again.")
+        messages.success(
+            request, f"Email for request #{row.version.report.review_request_id} queued again."
+        )
     return redirect(next_url(request, "deliveries"))

@@ -22,18 +22,24 @@ from portal.audit.log import record
 from reports import images, report_templates, services
 from reports.errors import Invalid, WorkflowError
 from reports.models import ReportVersion, VersionStatus
-from reports.views.common import body_json, json_error, visible_study
-from uploads.models import Instance, Study
+from reports.views.common import body_json, json_error, visible_case
+from uploads.models import Instance, ReviewRequest, Study
 
 MAX_INSTANCE_CHOICES = 2000
 
 
-def author_study(request: HttpRequest, pk: int) -> Study:
-    """The study, if the user is its assigned radiologist (404 if not visible, else 403)."""
-    study = visible_study(request, pk)
-    if study.assigned_to_id != request.user.pk:
-        raise PermissionDenied("Claim the study first: only its radiologist can report it.")
-    return study
+def author_case(request: HttpRequest, pk: int) -> ReviewRequest:
+    """The review request, if the user is its assigned radiologist (404 if not visible,
+    else 403)."""
+    case = visible_case(request, pk)
+    if case.assigned_to_id != request.user.pk:
+        raise PermissionDenied("Claim the request first: only its radiologist can report it.")
+    return case
+
+
+def case_studies(case: ReviewRequest) -> list[Study]:
+    """The request's studies, oldest study date first."""
+    return list(case.studies.order_by("study_date", "pk"))
 
 
 def form_data(post: QueryDict) -> dict[str, Any]:
@@ -48,17 +54,28 @@ def form_data(post: QueryDict) -> dict[str, Any]:
     return data
 
 
-def instance_choices(study: Study) -> list[dict[str, Any]]:
+def instance_choices(case: ReviewRequest) -> list[dict[str, Any]]:
+    """The images a key image can be taken from: those of the request's studies (the
+    study is named when the request has more than one)."""
+    several = case.studies.count() > 1
     rows = (
-        Instance.objects.filter(series__study=study, has_pixels=True)
-        .order_by("series__number", "series_id", "instance_number", "pk")
-        .values("pk", "series__number", "series__modality", "instance_number", "frames")
+        Instance.objects.filter(series__study__review_requests=case, has_pixels=True)
+        .order_by("series__study_id", "series__number", "series_id", "instance_number", "pk")
+        .values(
+            "pk",
+            "series__study_id",
+            "series__number",
+            "series__modality",
+            "instance_number",
+            "frames",
+        )
     )[:MAX_INSTANCE_CHOICES]
     return [
         {
             "id": row["pk"],
             "frames": row["frames"],
-            "label": f"Series {row['series__number'] if row['series__number'] is not None else '?'}"
+            "label": (f"Study #{row['series__study_id']} · " if several else "")
+            + f"Series {row['series__number'] if row['series__number'] is not None else '?'}"
             f" {row['series__modality']} · image "
             f"{row['instance_number'] if row['instance_number'] is not None else '?'}",
         }
@@ -67,7 +84,7 @@ def instance_choices(study: Study) -> list[dict[str, Any]]:
 
 
 def editor_context(
-    study: Study, draft: ReportVersion | None, posted: dict[str, Any] | None = None
+    case: ReviewRequest, draft: ReportVersion | None, posted: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Everything the editor template shows; ``posted`` overlays unsaved form input."""
     posted = posted or {}
@@ -83,12 +100,14 @@ def editor_context(
     ]
     key_images = posted.get("key_images", draft.key_images if draft else [])
     signed = list(
-        ReportVersion.objects.filter(report__study=study, status=VersionStatus.SIGNED).order_by(
-            "number"
-        )
+        ReportVersion.objects.filter(
+            report__review_request=case, status=VersionStatus.SIGNED
+        ).order_by("number")
     )
+    studies = case_studies(case)
     return {
-        "study": study,
+        "case": case,
+        "studies": studies,
         "draft": draft,
         "sections": sections,
         "template": posted.get("template", draft.template if draft else ""),
@@ -101,22 +120,25 @@ def editor_context(
             for entry in key_images
             if isinstance(entry, dict)
         ],
-        "instances": instance_choices(study),
+        "instances": instance_choices(case),
         "signed_versions": signed,
         "latest": signed[-1] if signed else None,
-        "flags": study.series.filter(instances__needs_pixel_review=True).distinct().count(),
+        "flags": Instance.objects.filter(series__study__in=studies, needs_pixel_review=True)
+        .values("series")
+        .distinct()
+        .count(),
     }
 
 
 def editor_error(
-    request: HttpRequest, study: Study, data: dict[str, Any], exc: WorkflowError
+    request: HttpRequest, case: ReviewRequest, data: dict[str, Any], exc: WorkflowError
 ) -> HttpResponse:
     """The editor again with the error shown (and the posted text, if it was invalid)."""
     messages.error(request, str(exc))
-    draft = services.editable_draft(study)
+    draft = services.editable_draft(case)
     posted = data if isinstance(exc, Invalid) and draft is not None else None
     return render(
-        request, "reports/editor.html", editor_context(study, draft, posted), status=exc.status
+        request, "reports/editor.html", editor_context(case, draft, posted), status=exc.status
     )
 
 
@@ -124,32 +146,32 @@ def editor_error(
 @role_required(Role.RADIOLOGIST)
 def editor(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: the editor (or the signed report with the addendum form). POST: save the draft."""
-    study = author_study(request, pk)
+    case = author_case(request, pk)
     if request.method == "POST":
         data: dict[str, Any] = {}
         try:
             data = form_data(request.POST)
-            services.save_draft(study, request.user, data, request=request)
+            services.save_draft(case, request.user, data, request=request)
         except WorkflowError as exc:
-            return editor_error(request, study, data, exc)
+            return editor_error(request, case, data, exc)
         messages.success(request, "Draft saved.")
-        return redirect("report-editor", pk=study.pk)
-    draft = services.editable_draft(study)
+        return redirect("report-editor", pk=case.pk)
+    draft = services.editable_draft(case)
     if draft is not None and draft.pk is not None:
-        record(request, "report.draft_opened", draft, study=study.pk)
-    return render(request, "reports/editor.html", editor_context(study, draft))
+        record(request, "report.draft_opened", draft, request_id=case.pk)
+    return render(request, "reports/editor.html", editor_context(case, draft))
 
 
 @require_POST
 @role_required(Role.RADIOLOGIST)
 def autosave(request: HttpRequest, pk: int) -> JsonResponse:
     """Save the draft from the editor script (JSON body); 409 once signed."""
-    study = author_study(request, pk)
+    case = author_case(request, pk)
     data = body_json(request)
     if data is None:
         return JsonResponse({"ok": False, "error": "Send a JSON object."}, status=400)
     try:
-        draft = services.save_draft(study, request.user, data, request=request, autosave=True)
+        draft = services.save_draft(case, request.user, data, request=request, autosave=True)
     except WorkflowError as exc:
         return json_error(exc)
     return JsonResponse(
@@ -166,12 +188,12 @@ def autosave(request: HttpRequest, pk: int) -> JsonResponse:
 @role_required(Role.RADIOLOGIST)
 def add_key_image(request: HttpRequest, pk: int) -> JsonResponse:
     """Append ``{instance_id, frame, center, width}`` to the draft (for the viewer)."""
-    study = author_study(request, pk)
+    case = author_case(request, pk)
     data = body_json(request)
     if not data:
         return JsonResponse({"ok": False, "error": "Send a key image object."}, status=400)
     try:
-        draft = services.add_key_image(study, request.user, data, request=request)
+        draft = services.add_key_image(case, request.user, data, request=request)
     except WorkflowError as exc:
         return json_error(exc)
     return JsonResponse({"ok": True, "key_images": draft.key_images})
@@ -181,55 +203,54 @@ def add_key_image(request: HttpRequest, pk: int) -> JsonResponse:
 @role_required(Role.RADIOLOGIST)
 def sign(request: HttpRequest, pk: int) -> HttpResponse:
     """Save the posted text into the draft and sign it; then show the signed report."""
-    study = author_study(request, pk)
+    case = author_case(request, pk)
     data: dict[str, Any] = {}
     try:
         data = form_data(request.POST)
-        version = services.sign(study, request.user, data, request=request)
+        version = services.sign(case, request.user, data, request=request)
     except WorkflowError as exc:
-        return editor_error(request, study, data, exc)
+        return editor_error(request, case, data, exc)
     messages.success(
         request,
         f"Report signed (version {version.number}). The uploader is being notified.",
     )
-    return redirect("report-view", pk=study.pk)
+    return redirect("report-view", pk=case.pk)
 
 
 @require_POST
 @role_required(Role.RADIOLOGIST)
 def addendum(request: HttpRequest, pk: int) -> HttpResponse:
     """Open an addendum (reason required) starting from the signed text."""
-    study = author_study(request, pk)
+    case = author_case(request, pk)
     try:
-        services.start_addendum(
-            study, request.user, request.POST.get("reason", ""), request=request
-        )
+        services.start_addendum(case, request.user, request.POST.get("reason", ""), request=request)
     except WorkflowError as exc:
         messages.error(request, str(exc))
         return render(
             request,
             "reports/editor.html",
-            editor_context(study, services.editable_draft(study)),
+            editor_context(case, services.editable_draft(case)),
             status=exc.status,
         )
     messages.success(request, "Addendum opened: edit the report and sign it.")
-    return redirect("report-editor", pk=study.pk)
+    return redirect("report-editor", pk=case.pk)
 
 
 @role_required(Role.RADIOLOGIST)
 def preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The draft as the uploader will see it once signed."""
-    study = author_study(request, pk)
-    draft = services.editable_draft(study)
+    case = author_case(request, pk)
+    draft = services.editable_draft(case)
     if draft is None:
-        return redirect("report-view", pk=study.pk)
+        return redirect("report-view", pk=case.pk)
     if draft.pk is not None:
-        record(request, "report.previewed", draft, study=study.pk)
+        record(request, "report.previewed", draft, request_id=case.pk)
     return render(
         request,
         "reports/preview.html",
         {
-            "study": study,
+            "case": case,
+            "studies": case_studies(case),
             "version": draft,
             "key_images": [
                 {**entry, "caption": images.describe(entry, draft.annotations)}

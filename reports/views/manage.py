@@ -1,5 +1,5 @@
 """The admin overview (unassigned, assigned, overdue, load per radiologist) and assigning
-a study to a radiologist."""
+a review request to a radiologist."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from reports.conf import turnaround
 from reports.errors import WorkflowError
 from reports.models import Delivery, DeliveryStatus
 from reports.queries import WORKLIST_ORDER, overdue, radiologist_load, with_flags
-from uploads.models import Study, Upload
+from uploads.models import ReviewRequest, Study, Upload
 
 
 @role_required(Role.ADMIN)
@@ -26,12 +26,12 @@ def manage(request: HttpRequest) -> HttpResponse:
     uploads needing attention."""
     radiologists = radiologist_load()
     unassigned = with_flags(
-        Study.objects.filter(status=states.READY, assigned_to__isnull=True)
+        ReviewRequest.objects.filter(status=states.READY, assigned_to__isnull=True)
     ).order_by(*WORKLIST_ORDER)
     assigned = with_flags(
-        Study.objects.filter(status__in=states.OPEN, assigned_to__isnull=False).select_related(
-            "assigned_to"
-        )
+        ReviewRequest.objects.filter(
+            status__in=states.OPEN, assigned_to__isnull=False
+        ).select_related("assigned_to")
     ).order_by(*WORKLIST_ORDER)
     late = overdue().select_related("assigned_to")
     return render(
@@ -61,9 +61,10 @@ def manage(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
-def assign_study(request: HttpRequest, pk: int) -> HttpResponse:
-    """Assign a study to an active radiologist, or unassign it (empty ``radiologist``)."""
-    study = get_object_or_404(Study, pk=pk)
+def assign_request(request: HttpRequest, pk: int) -> HttpResponse:
+    """Assign a review request to an active radiologist, or unassign it (empty
+    ``radiologist``)."""
+    case = get_object_or_404(ReviewRequest, pk=pk)
     radiologist_id = request.POST.get("radiologist") or None
     radiologist = None
     if radiologist_id:
@@ -71,9 +72,9 @@ def assign_study(request: HttpRequest, pk: int) -> HttpResponse:
             User, pk=radiologist_id, role=Role.RADIOLOGIST, is_active=True
         )
     try:
-        services.assign(study, radiologist, request.user, request=request)
+        services.assign(case, radiologist, request.user, request=request)
     except WorkflowError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Study {study.pk} assignment saved.")
+        messages.success(request, f"Request {case.pk} assignment saved.")
     return redirect(next_url(request, "manage"))

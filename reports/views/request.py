@@ -12,13 +12,13 @@ from django.views.decorators.http import require_POST
 
 from reports import services
 from reports.errors import WorkflowError
-from reports.views.common import visible_study
-from uploads.models import Study
+from reports.views.common import visible_case
+from uploads.models import ReviewRequest
 
 
 class RequestForm(forms.ModelForm):
     class Meta:
-        model = Study
+        model = ReviewRequest
         fields = ["clinical_question", "history", "urgency"]
         labels = {"clinical_question": "Question for the radiologist"}
         widgets = {
@@ -32,18 +32,18 @@ class RequestForm(forms.ModelForm):
 
 @login_required
 def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """Show and change the request of one of the uploader's studies."""
-    study = visible_study(request, pk)
-    if study.owner_id != request.user.pk:
+    """Show and change one of the uploader's review requests."""
+    case = visible_case(request, pk)
+    if case.owner_id != request.user.pk:
         raise PermissionDenied
-    editable = study.status in services.REQUEST_EDITABLE
-    form = RequestForm(request.POST or None, instance=Study.objects.get(pk=study.pk))
+    editable = case.status in services.REQUEST_EDITABLE
+    form = RequestForm(request.POST or None, instance=ReviewRequest.objects.get(pk=case.pk))
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
                 services.update_request(
-                    study,
+                    case,
                     request.user,
                     clinical_question=form.cleaned_data["clinical_question"],
                     history=form.cleaned_data["history"],
@@ -55,13 +55,13 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 status = exc.status
             else:
                 messages.success(request, "Your request is saved.")
-                return redirect("study", pk=study.pk)
+                return redirect("review-request", pk=case.pk)
         else:
             status = 400
     return render(
         request,
         "reports/request_edit.html",
-        {"study": study, "form": form, "editable": editable},
+        {"case": case, "form": form, "editable": editable},
         status=status,
     )
 
@@ -70,13 +70,13 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Withdraw a request that no radiologist has started."""
-    study = visible_study(request, pk)
-    if study.owner_id != request.user.pk:
+    case = visible_case(request, pk)
+    if case.owner_id != request.user.pk:
         raise PermissionDenied
     try:
-        services.cancel_request(study, request.user, request=request)
+        services.cancel_request(case, request.user, request=request)
     except WorkflowError as exc:
         messages.error(request, str(exc))
-        return render(request, "reports/refused.html", {"study": study}, status=exc.status)
+        return render(request, "reports/refused.html", {"case": case}, status=exc.status)
     messages.success(request, "Your request is cancelled.")
-    return redirect("study", pk=study.pk)
+    return redirect("review-request", pk=case.pk)

@@ -1,12 +1,9 @@
-"""The radiologists' worklist (their studies and the pool, with every request asked about
-each) and claiming from the pool."""
+"""The radiologists' worklist (the review requests assigned to them and the pool) and
+claiming from the pool."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
-from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -16,36 +13,26 @@ from portal.accounts.models import Role
 from reports import services, states
 from reports.conf import turnaround
 from reports.errors import WorkflowError
-from reports.queries import WORKLIST_ORDER, unanswered_follow_ups, with_flags
-from reports.views.common import visible_study
-from uploads.models import ReviewRequest
-from uploads.permissions import visible_studies
-
-
-def requests_asked() -> Prefetch[Any]:
-    """Each study's review requests, oldest first: every question asked about it."""
-    return Prefetch("review_requests", queryset=ReviewRequest.objects.order_by("created_at", "pk"))
+from reports.queries import WORKLIST_ORDER, with_flags
+from reports.views.common import visible_case
+from uploads.permissions import visible_requests
 
 
 @role_required(Role.RADIOLOGIST, Role.ADMIN)
 def worklist(request: HttpRequest) -> HttpResponse:
-    """Radiologists: their studies and the pool, urgent first then oldest, with flags; and
-    new questions about the studies they reported (answered with an addendum)."""
-    studies = with_flags(
-        visible_studies(request.user)
-        .filter(status__in=states.OPEN)
-        .select_related("assigned_to")
-        .prefetch_related(requests_asked())
+    """Radiologists: the review requests assigned to them and the pool, urgent first then
+    oldest, with flags. Each row is a request, with every study it covers."""
+    cases = with_flags(
+        visible_requests(request.user).filter(status__in=states.OPEN).select_related("assigned_to")
     )
-    mine = studies.filter(assigned_to=request.user.pk)
-    pool = studies.filter(assigned_to__isnull=True, status=states.READY)
+    mine = cases.filter(assigned_to=request.user.pk)
+    pool = cases.filter(assigned_to__isnull=True, status=states.READY)
     return render(
         request,
         "reports/worklist.html",
         {
             "mine": mine.order_by(*WORKLIST_ORDER),
             "pool": pool.order_by(*WORKLIST_ORDER),
-            "follow_ups": unanswered_follow_ups(request.user),
             "can_claim": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
             "turnaround_hours": int(turnaround().total_seconds() // 3600),
         },
@@ -55,19 +42,19 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.RADIOLOGIST)
 def claim(request: HttpRequest, pk: int) -> HttpResponse:
-    """Take a pool study and open its report editor; if someone was faster, say so."""
+    """Take a pool request and open its reading page; if someone was faster, say so."""
     try:
-        study = visible_study(request, pk)
+        case = visible_case(request, pk)
     except Http404:
         # Claimed by someone else a moment ago (or never there): same answer for both.
-        messages.error(request, "This study is no longer in the pool.")
+        messages.error(request, "This request is no longer in the pool.")
         return redirect("worklist")
-    if study.assigned_to_id == request.user.pk:
-        return redirect("report-editor", pk=study.pk)
+    if case.assigned_to_id == request.user.pk:
+        return redirect("report-editor", pk=case.pk)
     try:
-        services.claim(study, request.user, request=request)
+        services.claim(case, request.user, request=request)
     except WorkflowError as exc:
         messages.error(request, str(exc))
         return redirect("worklist")
-    messages.success(request, f"Study #{study.pk} is yours.")
-    return redirect("report-editor", pk=study.pk)
+    messages.success(request, f"Request #{case.pk} is yours.")
+    return redirect("report-editor", pk=case.pk)

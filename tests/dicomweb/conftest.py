@@ -22,10 +22,10 @@ def sample_path(name: str) -> Path:
 
 
 def import_files(owner: Any, names: list[str]) -> None:
+    """Import the files with a question: a review request about them waits in the pool."""
     paths = [str(sample_path(name)) for name in names]
-    call_command(
-        "import_dicom", *paths, "--owner", owner.email, "--jobs", "1", stdout=io.StringIO()
-    )
+    call_command("import_dicom", *paths, "--owner", owner.email, "--jobs", "1",
+                 "--question", "Any abnormality?", stdout=io.StringIO())  # fmt: skip
 
 
 def new_token(user: Any, *extra: str) -> str:

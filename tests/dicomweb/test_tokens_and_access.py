@@ -19,7 +19,7 @@ from portal.audit.models import AuditEvent
 from portal.redact import RedactTokens
 from tests.dicomweb.conftest import new_token, sample_path
 from tests.sharing.factories import make_link
-from uploads.models import Study, StudyStatus
+from uploads.models import RequestStatus, ReviewRequest, Study
 
 pytestmark = pytest.mark.django_db
 STOW_X = 'multipart/related; type="application/dicom"; boundary=x'
@@ -119,8 +119,8 @@ def test_each_role_reaches_what_its_pages_reach(
     assert uids_seen(client, new_token(other_patient)) == {theirs}
     assert uids_seen(client, new_token(admin_user)) == mine | {theirs}
     # radiologist: the pool (ready, unassigned) and their own assignments
-    Study.objects.filter(pk=other_study.pk).update(
-        status=StudyStatus.IN_REVIEW, assigned_to=other_radiologist
+    ReviewRequest.objects.filter(studies=other_study).update(
+        status=RequestStatus.IN_REVIEW, assigned_to=other_radiologist
     )
     radiologist_token = new_token(radiologist)
     assert uids_seen(client, radiologist_token) == mine

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.reports.factories import make_study
+from tests.reports.factories import case_of, make_study
 from uploads.models import Export
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,10 @@ def test_report_key_images_refuse_non_finite_numbers(
     instance = study.series.get().instances.get()
     client = Client(raise_request_exception=False)
     client.force_login(radiologist)
-    for url in (f"/studies/{study.pk}/report/autosave/", f"/studies/{study.pk}/report/key-images/"):
+    for url in (
+        f"/requests/{case_of(study).pk}/report/autosave/",
+        f"/requests/{case_of(study).pk}/report/key-images/",
+    ):
         data = body % {"id": instance.pk}
         if url.endswith("key-images/"):
             data = data.removeprefix('{"key_images": [').removesuffix("]}")

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import password_login
-from tests.reports.factories import make_study, route_kwargs
+from tests.reports.factories import case_of, make_study, route_kwargs
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def admin_client(admin_user: Any) -> Client:
 @pytest.mark.parametrize("target", FOREIGN)
 def test_assign_study_next(admin_client: Client, patient: Any, target: str) -> None:
     study = make_study(patient)
-    response = admin_client.post(f"/manage/studies/{study.pk}/assign/", {"next": target})
+    response = admin_client.post(f"/manage/requests/{case_of(study).pk}/assign/", {"next": target})
     assert_local(response, "/manage/")
 
 
@@ -78,8 +78,8 @@ def test_https_requests_are_not_sent_back_to_http(
     """Same host but plain http, asked over https: a downgrade, refused everywhere."""
     study = make_study(patient, instances=1)
     downgrade = "http://testserver/worklist/"
-    response = admin_client.post(f"/manage/studies/{study.pk}/assign/", {"next": downgrade},
-                                 secure=True)  # fmt: skip
+    assign = f"/manage/requests/{case_of(study).pk}/assign/"
+    response = admin_client.post(assign, {"next": downgrade}, secure=True)
     assert_local(response, "/manage/")
     response = admin_client.post(f"/studies/{study.pk}/exports/new/",
                                  {"kind": "dicom", "next": downgrade}, secure=True)  # fmt: skip
@@ -90,13 +90,13 @@ def test_https_requests_are_not_sent_back_to_http(
 
 def test_local_next_targets_are_kept(admin_client: Client, patient: Any) -> None:
     study = make_study(patient, instances=1)
-    response = admin_client.post(f"/manage/studies/{study.pk}/assign/",
+    response = admin_client.post(f"/manage/requests/{case_of(study).pk}/assign/",
                                  {"next": "/worklist/?sort=age"})  # fmt: skip
     assert_local(response, "/worklist/?sort=age")
     viewer = f"/studies/{study.pk}/viewer/"
     response = admin_client.post(f"/studies/{study.pk}/exports/new/",
                                  {"kind": "dicom", "next": viewer})  # fmt: skip
     assert_local(response, viewer)
-    response = admin_client.post(f"/manage/studies/{study.pk}/assign/",
+    response = admin_client.post(f"/manage/requests/{case_of(study).pk}/assign/",
                                  {"next": "https://testserver/manage/"}, secure=True)  # fmt: skip
     assert_local(response, "https://testserver/manage/")

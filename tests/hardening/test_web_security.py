@@ -14,9 +14,9 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.middleware import CSP
+from tests.reports.factories import make_study
 from tests.test_permissions import MATRIX, kwargs_for
 from tests.test_settings import run_settings
-from uploads.models import Study, StudyStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ UNSAFE_ROUTES = sorted(
 
 @pytest.fixture
 def users(patient: Any, radiologist: Any, admin_user: Any, other_patient: Any) -> dict[str, Any]:
-    study = Study.objects.create(owner=other_patient, status=StudyStatus.READY)
+    study = make_study(other_patient)  # a request about it waits in the pool
     return {"patient": patient, "radiologist": radiologist, "admin": admin_user,
             "target": other_patient, "study": study}  # fmt: skip
 

@@ -16,7 +16,7 @@ from pydicom.data import get_testdata_file
 
 from reports import images
 from reports.models import ReportVersion
-from tests.reports.factories import add_instance, make_study, sign_report
+from tests.reports.factories import add_instance, case_of, make_study, sign_report
 from uploads.models import Instance, Study
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +92,7 @@ def test_geometry_gives_orientation_letters(
 
 
 def annotations_url(study: Study) -> str:
-    return f"/studies/{study.pk}/report/annotations/"
+    return f"/requests/{case_of(study).pk}/report/annotations/"
 
 
 def post(client: Any, url: str, data: Any) -> Any:
@@ -132,7 +132,7 @@ def test_annotations_are_saved_with_the_draft_and_validated(
         ({"annotations": [{**marks[0], "kind": "polygon"}]}, "Unknown kind"),
         (
             {"annotations": [{**marks[0], "instance_id": foreign.pk}]},
-            "not on an image of this study",
+            "not on an image of this request's studies",
         ),
         ({"annotations": [{**marks[0], "instance_id": "7"}]}, "needs the image"),
         ({"annotations": [{**marks[0], "frame": 2}]}, "frame is out of range"),

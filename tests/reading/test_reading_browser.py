@@ -20,6 +20,7 @@ from PIL import Image
 from reports import tasks
 from reports.models import ReportVersion, VersionStatus
 from tests.conftest import browser_login, missing
+from tests.reports.factories import case_of
 from uploads.models import Instance, Study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,7 +29,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def open_reading(page: Any, study: Study, email: str) -> Any:
     """The reading page, with its embedded viewer ready and its image shown."""
     browser_login(page, email)
-    page.goto(f"/studies/{study.pk}/read/")
+    page.goto(f"/requests/{case_of(study).pk}/read/")
     page.get_by_test_id("reading-frame").wait_for()
     frame = page.frame(name="reading-viewer")
     assert frame is not None

@@ -21,7 +21,7 @@ from pydicom.uid import Comprehensive3DSRStorage
 from reports import services
 from reports.sr import build_sr
 from tests.conftest import missing
-from tests.reports.factories import sign_report
+from tests.reports.factories import case_of, sign_report
 from uploads.models import Instance, Study
 from uploads.sharing.exports import write_dicom_zip
 
@@ -42,7 +42,7 @@ def signed_with_annotations(study: Study, radiologist: Any) -> Any:
         {"id": "a5", "instance_id": instance.pk, "frame": 0, "kind": "probe",
          "points": [[5, 5]]},
     ]  # fmt: skip
-    services.save_draft(study, radiologist, {"annotations": marks})
+    services.save_draft(case_of(study), radiologist, {"annotations": marks})
     return sign_report(study, radiologist)
 
 

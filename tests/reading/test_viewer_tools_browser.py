@@ -14,6 +14,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from tests.conftest import browser_login
+from tests.reports.factories import case_of
 from uploads.models import Study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -181,6 +182,6 @@ def test_viewer_links_to_the_reading_page_for_its_radiologist(
     open_viewer(page, assigned_study, radiologist.email)
     with page.expect_navigation():
         page.get_by_test_id("viewer-report-link").click()
-    assert page.url.endswith(f"/studies/{assigned_study.pk}/read/")
+    assert page.url.endswith(f"/requests/{case_of(assigned_study).pk}/read/")
     page.get_by_test_id("report-findings").wait_for()
     assert page.frame(name="reading-viewer") is not None

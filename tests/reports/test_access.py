@@ -8,19 +8,25 @@ from typing import Any
 import pytest
 
 from reports.models import Delivery, ReportVersion, VersionStatus
-from tests.reports.factories import IMPRESSION, make_study, sign_report
+from tests.reports.factories import IMPRESSION, case_of, make_study, sign_report
 from uploads.models import Study
 
 pytestmark = pytest.mark.django_db
 
-READ_URLS = ["/studies/{pk}/report/view/", "/studies/{pk}/report/pdf/"]
-EDIT_GETS = ["/studies/{pk}/report/", "/studies/{pk}/report/preview/"]
+
+def fill(url: str, study: Study) -> str:
+    """``url`` with the study's id for ``{pk}`` and its request's for ``{case}``."""
+    return url.format(pk=study.pk, case=case_of(study).pk)
+
+
+READ_URLS = ["/requests/{case}/report/view/", "/requests/{case}/report/pdf/"]
+EDIT_GETS = ["/requests/{case}/report/", "/requests/{case}/report/preview/"]
 EDIT_POSTS = [
-    "/studies/{pk}/report/",
-    "/studies/{pk}/report/autosave/",
-    "/studies/{pk}/report/key-images/",
-    "/studies/{pk}/report/sign/",
-    "/studies/{pk}/report/addendum/",
+    "/requests/{case}/report/",
+    "/requests/{case}/report/autosave/",
+    "/requests/{case}/report/key-images/",
+    "/requests/{case}/report/sign/",
+    "/requests/{case}/report/addendum/",
 ]
 
 
@@ -31,24 +37,24 @@ def test_patient_cannot_see_another_patients_study_or_report(
     for url in [
         "/studies/{pk}/",
         *READ_URLS,
-        "/studies/{pk}/request/",
-        "/studies/{pk}/report/view/?version=1",
+        "/requests/{case}/edit/",
+        "/requests/{case}/report/view/?version=1",
     ]:
-        assert client.get(url.format(pk=reported_study.pk)).status_code == 404, url
-    assert client.post(f"/studies/{reported_study.pk}/cancel/").status_code == 404
+        assert client.get(fill(url, reported_study)).status_code == 404, url
+    assert client.post(f"/requests/{case_of(reported_study).pk}/cancel/").status_code == 404
     # and the owner can
     owner = login(reported_study.owner)
     for url in READ_URLS:
-        assert owner.get(url.format(pk=reported_study.pk)).status_code == 200, url
+        assert owner.get(fill(url, reported_study)).status_code == 200, url
 
 
 def test_patient_cannot_use_radiologist_views(login: Any, reported_study: Study):
     client = login(reported_study.owner)
     for url in EDIT_GETS:
-        assert client.get(url.format(pk=reported_study.pk)).status_code == 403
+        assert client.get(fill(url, reported_study)).status_code == 403
     for url in EDIT_POSTS:
-        assert client.post(url.format(pk=reported_study.pk), {}).status_code == 403
-    assert client.post(f"/studies/{reported_study.pk}/claim/").status_code == 403
+        assert client.post(fill(url, reported_study), {}).status_code == 403
+    assert client.post(f"/requests/{case_of(reported_study).pk}/claim/").status_code == 403
 
 
 def test_radiologist_sees_only_pool_and_own_studies(
@@ -61,33 +67,37 @@ def test_radiologist_sees_only_pool_and_own_studies(
     client = login(radiologist)
     for study in (theirs, processing):
         for url in ["/studies/{pk}/", *READ_URLS, *EDIT_GETS]:
-            assert client.get(url.format(pk=study.pk)).status_code == 404, (study.status, url)
+            assert client.get(fill(url, study)).status_code == 404, (case_of(study).status, url)
         for url in EDIT_POSTS:
-            assert client.post(url.format(pk=study.pk), {}).status_code == 404, url
+            assert client.post(fill(url, study), {}).status_code == 404, url
     # a pool study is visible, but reporting it needs a claim first
     assert client.get(f"/studies/{pool.pk}/").status_code == 200
     for url in EDIT_GETS:
-        assert client.get(url.format(pk=pool.pk)).status_code == 403
+        assert client.get(fill(url, pool)).status_code == 403
     for url in EDIT_POSTS:
-        assert client.post(url.format(pk=pool.pk), {}).status_code == 403
-    assert client.get(f"/studies/{pool.pk}/report/view/").status_code == 404  # no report
+        assert client.post(fill(url, pool), {}).status_code == 403
+    assert client.get(f"/requests/{case_of(pool).pk}/report/view/").status_code == 404  # no report
 
 
 def test_admin_reads_but_does_not_write_reports(login: Any, reported_study: Study, admin_user):
     client = login(admin_user)
     for url in READ_URLS:
-        assert client.get(url.format(pk=reported_study.pk)).status_code == 200
+        assert client.get(fill(url, reported_study)).status_code == 200
     for url in EDIT_POSTS:
-        assert client.post(url.format(pk=reported_study.pk), {}).status_code == 403
+        assert client.post(fill(url, reported_study), {}).status_code == 403
 
 
 def test_anonymous_is_sent_to_login(client: Any, reported_study: Study):
-    for url in [*READ_URLS, *EDIT_GETS, "/studies/{pk}/request/", "/notifications/",
+    for url in [*READ_URLS, *EDIT_GETS, "/requests/{case}/edit/", "/notifications/",
                 "/manage/deliveries/"]:  # fmt: skip
-        response = client.get(url.format(pk=reported_study.pk))
+        response = client.get(fill(url, reported_study))
         assert response.status_code == 302 and response.url.startswith("/login/"), url
-    for url in [*EDIT_POSTS, "/studies/{pk}/claim/", "/studies/{pk}/cancel/"]:
-        response = client.post(url.format(pk=reported_study.pk))
+    for url in [
+        *EDIT_POSTS,
+        "/requests/{case}/claim/",
+        "/requests/{case}/cancel/",
+    ]:
+        response = client.post(fill(url, reported_study))
         assert response.status_code == 302 and response.url.startswith("/login/"), url
 
 
@@ -96,7 +106,7 @@ def test_no_view_can_change_a_signed_report(login: Any, reported_study: Study, r
     before = ReportVersion.objects.filter(pk=version.pk).values().get()
     deliveries = Delivery.objects.count()
     client = login(radiologist)
-    base = f"/studies/{reported_study.pk}/report/"
+    base = f"/requests/{case_of(reported_study).pk}/report/"
     tampered = {"findings": "tampered", "impression": "tampered", "version": version.pk}
     assert client.post(base, tampered).status_code == 409
     assert (
@@ -121,7 +131,7 @@ def test_no_view_can_change_a_signed_report(login: Any, reported_study: Study, r
 
 def test_signed_addendum_cannot_be_changed_either(login: Any, reported_study: Study, radiologist):
     client = login(radiologist)
-    base = f"/studies/{reported_study.pk}/report/"
+    base = f"/requests/{case_of(reported_study).pk}/report/"
     client.post(base + "addendum/", {"reason": "Typo"})
     assert client.post(base + "sign/", {"impression": "Fixed."}).status_code == 302
     snapshot = list(ReportVersion.objects.filter(report__study=reported_study).values())
@@ -160,8 +170,8 @@ def test_web_report_shows_key_images_as_pictures_to_its_readers_only(
         key_images=[{"instance_id": own.pk, "frame": 0, "center": 40, "width": 400}],
     )
     owner = login(patient)
-    page = owner.get(f"/studies/{assigned_study.pk}/report/view/").content.decode()
-    src = f"/studies/{assigned_study.pk}/report/key-images/1.png?version=1"
+    page = owner.get(f"/requests/{case_of(assigned_study).pk}/report/view/").content.decode()
+    src = f"/requests/{case_of(assigned_study).pk}/report/key-images/1.png?version=1"
     assert f'<img src="{src}"' in page and 'alt="Key image 1: Series' in page
     picture = owner.get(src)
     assert picture.status_code == 200 and picture["Content-Type"] == "image/png"

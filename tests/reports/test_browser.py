@@ -16,8 +16,8 @@ import pytest
 
 from reports.models import Delivery, ReportVersion
 from tests.conftest import ARTIFACTS, browser_login, link_in, text_body
-from tests.reports.factories import FINDINGS, IMPRESSION, make_study
-from uploads.models import StudyStatus
+from tests.reports.factories import FINDINGS, IMPRESSION, case_of, make_study
+from uploads.models import RequestStatus
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,10 +43,10 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     # -- the radiologist claims the study from the pool and writes the report
     browser_login(page, radiologist.email)
     assert page.url.endswith("/worklist/")
-    row = page.locator(f'[data-testid="worklist-row"][data-study-id="{study.pk}"]')
+    row = page.locator(f'[data-testid="worklist-row"][data-request-id="{case_of(study).pk}"]')
     assert row.get_attribute("data-kind") == "pool"
     row.get_by_test_id("claim-button").click()
-    page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/$"))
+    page.wait_for_url(re.compile(rf"/requests/{case_of(study).pk}/report/$"))
 
     template = page.get_by_test_id("report-template")
     assert template.input_value() == "ct-chest"  # chosen from modality + body part
@@ -74,10 +74,10 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     impression = page.get_by_test_id("report-impression")
     impression.fill(f"{IMPRESSION} Seen in preview.")
     page.get_by_test_id("report-preview").click()  # before the autosave delay
-    page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/preview/$"))
+    page.wait_for_url(re.compile(rf"/requests/{case_of(study).pk}/report/preview/$"))
     assert "Seen in preview." in page.get_by_test_id("report-body").inner_text()
     page.go_back()
-    page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/$"))
+    page.wait_for_url(re.compile(rf"/requests/{case_of(study).pk}/report/$"))
     # Leaving with unsaved changes asks first; staying keeps them.
     impression.fill(IMPRESSION)
     kinds: list[str] = []
@@ -90,7 +90,7 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     page.get_by_test_id("nav-studies").click()
     page.wait_for_timeout(500)
     assert kinds == ["beforeunload"], kinds
-    assert page.url.endswith(f"/studies/{study.pk}/report/")
+    assert page.url.endswith(f"/requests/{case_of(study).pk}/report/")
     assert impression.input_value() == IMPRESSION
     page.wait_for_function(
         "el => el.dataset.state === 'saved'", arg=status.element_handle(), timeout=10000
@@ -111,20 +111,20 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     page.wait_for_timeout(300)
     assert questions and "cannot be changed" in questions[-1]
     assert ReportVersion.objects.get(pk=draft.pk).status == "draft"
-    assert page.url.endswith(f"/studies/{study.pk}/report/")
+    assert page.url.endswith(f"/requests/{case_of(study).pk}/report/")
     answer(True)
     page.get_by_test_id("report-sign").click()
-    page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/view/$"))
+    page.wait_for_url(re.compile(rf"/requests/{case_of(study).pk}/report/view/$"))
     assert IMPRESSION in page.get_by_test_id("report-view").inner_text()
     study.refresh_from_db()
-    assert study.status == StudyStatus.REPORTED
+    assert case_of(study).status == RequestStatus.REPORTED
 
     # -- the uploader gets an email with a link, and nothing of the report
     (first,) = smtp_settings.wait_for(1)
     body = text_body(first)
     assert IMPRESSION not in body and FINDINGS not in body and patient.email not in body
     link = link_in(body)
-    assert link == f"{live_server.url}/studies/{study.pk}/report/view/"
+    assert link == f"{live_server.url}/requests/{case_of(study).pk}/report/view/"
     page.get_by_test_id("nav-logout").click()
     page.wait_for_url(re.compile(r"/login/"))
 
@@ -162,12 +162,12 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     page.get_by_test_id("study-report-editor-link").click()
     page.get_by_test_id("report-addendum-reason").fill("Prior study received")
     page.get_by_test_id("report-addendum").click()
-    page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/$"))
+    page.wait_for_url(re.compile(rf"/requests/{case_of(study).pk}/report/$"))
     assert page.get_by_test_id("report-impression").input_value() == IMPRESSION
     page.get_by_test_id("report-impression").fill(f"{IMPRESSION} {ADDENDUM}")
     answer(True)
     page.get_by_test_id("report-sign").click()
-    page.wait_for_url(re.compile(rf"/studies/{study.pk}/report/view/$"))
+    page.wait_for_url(re.compile(rf"/requests/{case_of(study).pk}/report/view/$"))
     assert ADDENDUM in page.get_by_test_id("report-view").inner_text()
 
     messages = smtp_settings.wait_for(2)
@@ -175,6 +175,6 @@ def test_claim_report_sign_email_read_pdf_and_addendum(
     assert ADDENDUM not in text_body(messages[1])
     assert link_in(text_body(messages[1])) == link
     study.refresh_from_db()
-    assert study.status == StudyStatus.AMENDED
+    assert case_of(study).status == RequestStatus.AMENDED
     assert list(Delivery.objects.values_list("status", flat=True)) == ["sent", "sent"]
     assert [p for p in problems if "Content Security Policy" in p or "Refused" in p] == []

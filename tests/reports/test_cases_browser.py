@@ -14,7 +14,7 @@ from pydicom.data import get_testdata_file
 
 from tests.a11y import axe_violations, describe, sideways_scroll
 from tests.conftest import browser_login
-from tests.reports.factories import make_study
+from tests.reports.factories import make_request, make_study
 from uploads.models import ReviewRequest, Study
 
 pytestmark = [
@@ -65,21 +65,37 @@ def test_a_second_question_about_the_same_study_is_a_second_request_on_the_workl
     assert [c.urgency for c in cases] == ["routine", "urgent"]
     assert all(list(c.studies.all()) == [study] for c in cases)
 
-    # The radiologist's worklist shows the study with both requests.
+    # The radiologist's worklist lists both requests, each a row with the study: the
+    # urgent second one first.
     staff = browser.new_context(base_url=live_server.url)
     doctor = staff.new_page()
     browser_login(doctor, radiologist.email)
     doctor.goto("/worklist/")
-    row = doctor.locator(f'[data-testid="worklist-row"][data-study-id="{study.pk}"]')
-    asked = row.get_by_test_id("study-request")
-    assert asked.count() == 2
-    texts = asked.all_inner_texts()
-    assert FIRST in texts[0] and SECOND in texts[1] and "urgent" in texts[1]
-    # Each opens its request page with its own question.
+    rows = doctor.locator('[data-testid="worklist-row"][data-kind="pool"]')
+    assert rows.count() == 2
+    assert [int(rows.nth(i).get_attribute("data-request-id")) for i in range(2)] == [
+        cases[1].pk,
+        cases[0].pk,
+    ]
+    assert SECOND in rows.nth(0).get_by_test_id("worklist-question").inner_text()
+    assert rows.nth(0).get_attribute("data-urgency") == "urgent"
+    assert FIRST in rows.nth(1).get_by_test_id("worklist-question").inner_text()
+    for i in range(2):
+        study_cell = rows.nth(i).get_by_test_id("worklist-study")
+        assert study_cell.get_attribute("data-study-id") == str(study.pk)
+    # Each is claimed and reported on its own: the second, from its request page.
     with doctor.expect_navigation():
-        asked.nth(1).get_by_role("link").click()
+        rows.nth(0).get_by_role("link", name=f"#{cases[1].pk}").click()
     assert SECOND in doctor.get_by_test_id("request-question").inner_text()
     assert doctor.get_by_test_id("request-study-row").count() == 1
+    with doctor.expect_navigation():
+        doctor.get_by_test_id("claim-button").click()
+    assert doctor.url.endswith(f"/requests/{cases[1].pk}/report/")
+    doctor.goto("/worklist/")
+    mine = doctor.locator('[data-testid="worklist-row"][data-kind="mine"]')
+    pool = doctor.locator('[data-testid="worklist-row"][data-kind="pool"]')
+    assert mine.count() == 1 and mine.first.get_attribute("data-request-id") == str(cases[1].pk)
+    assert pool.count() == 1 and pool.first.get_attribute("data-request-id") == str(cases[0].pk)
     staff.close()
 
 
@@ -117,18 +133,18 @@ def test_a_request_with_two_studies_shows_both_and_the_prior(
     browser: Any, live_server: Any, patient: Any, radiologist: Any
 ) -> None:
     today = date.today()
-    ct = make_study(patient, assigned_to=radiologist, study_date=today, status="in_review",
-                    instances=1, description="CT HEAD", patient_pseudonym="PSEUDO-1")  # fmt: skip
+    ct = make_study(patient, study_date=today, instances=1, description="CT HEAD",
+                    patient_pseudonym="PSEUDO-1", case=False)  # fmt: skip
     mr = make_study(patient, modalities="MR", description="MR BRAIN", instances=1,
-                    patient_pseudonym="PSEUDO-1", status="reported",
-                    study_date=today - timedelta(days=365))  # fmt: skip
+                    patient_pseudonym="PSEUDO-1", study_date=today - timedelta(days=365),
+                    case=False)  # fmt: skip
     prior = make_study(patient, description="CT HEAD OLD", instances=1,
                        patient_pseudonym="PSEUDO-1", status="reported",
                        study_date=today - timedelta(days=900))  # fmt: skip
     someone_else = make_study(patient, description="OTHER PATIENT", instances=1,
                               patient_pseudonym="PSEUDO-2", status="reported")  # fmt: skip
-    case = ReviewRequest.objects.create(owner=patient, clinical_question="Compare both.")
-    case.studies.add(ct, mr)
+    case = make_request(patient, [ct, mr], clinical_question="Compare both.",
+                        status="in_review", assigned_to=radiologist)  # fmt: skip
 
     # At phone width; axe-core is added as a script, which the portal's CSP would refuse.
     context = browser.new_context(base_url=live_server.url, bypass_csp=True,
@@ -146,6 +162,19 @@ def test_a_request_with_two_studies_shows_both_and_the_prior(
     assert sideways_scroll(page, 390) == ""
     serious = axe_violations(page)
     assert not serious, describe(serious)
+
+    # The reading page offers both studies of the request, the CT first (by date: the MR).
+    page.goto(f"/requests/{case.pk}/read/")
+    choices = page.get_by_test_id("reading-study")
+    assert choices.count() == 1  # the other one is shown
+    frame = page.get_by_test_id("reading-frame")
+    shown_first = mr.pk  # the older study comes first
+    assert f"/studies/{shown_first}/viewer/" in frame.get_attribute("src")
+    with page.expect_navigation():
+        choices.first.click()
+    assert f"/studies/{ct.pk}/viewer/" in page.get_by_test_id("reading-frame").get_attribute("src")
+    assert sideways_scroll(page, 390) == ""
+    page.goto(f"/requests/{case.pk}/")
 
     # The prior opens in the viewer, for this radiologist.
     with page.expect_navigation():

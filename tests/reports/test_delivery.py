@@ -10,8 +10,8 @@ from portal.audit.models import AuditEvent
 from reports import conf, delivery, tasks
 from reports.models import Delivery, DeliveryStatus, ReportVersion, VersionStatus
 from tests.conftest import link_in, text_body
-from tests.reports.factories import CT_SMALL_IDENTITY, FINDINGS, IMPRESSION, sign_report
-from uploads.models import Study, StudyStatus
+from tests.reports.factories import CT_SMALL_IDENTITY, FINDINGS, IMPRESSION, case_of, sign_report
+from uploads.models import RequestStatus, Study
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def forbidden_words(study: Study) -> list[str]:
         IMPRESSION,
         FINDINGS,
         "nodule",
-        study.clinical_question,
+        case_of(study).clinical_question,
         study.description,
         study.patient_pseudonym,
         owner.email,
@@ -56,7 +56,7 @@ def test_email_arrives_with_working_link_and_no_report_text(
         assert word not in text and word not in html, word
         assert word not in str(message["Subject"])
     link = link_in(text)
-    path = f"/studies/{assigned_study.pk}/report/view/"
+    path = f"/requests/{case_of(assigned_study).pk}/report/view/"
     assert link == "http://testserver" + path
     assert f'href="{link}"' in html
 
@@ -125,7 +125,7 @@ def test_smtp_down_retries_then_fails_and_admin_resends(
     version.refresh_from_db()
     assigned_study.refresh_from_db()
     assert version.status == VersionStatus.SIGNED and version.impression == IMPRESSION
-    assert assigned_study.status == StudyStatus.REPORTED
+    assert case_of(assigned_study).status == RequestStatus.REPORTED
 
     # the admin sees the failure ...
     admin = login(admin_user)
@@ -208,7 +208,7 @@ def test_addendum_sends_a_second_email(
     django_capture_on_commit_callbacks: Any,
 ):
     client = login(radiologist)
-    base = f"/studies/{reported_study.pk}/report/"
+    base = f"/requests/{case_of(reported_study).pk}/report/"
     client.post(base + "addendum/", {"reason": "Prior received"})
     with django_capture_on_commit_callbacks(execute=True):
         client.post(base + "sign/", {"impression": "Stable."})

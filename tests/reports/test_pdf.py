@@ -14,7 +14,7 @@ from portal.audit.models import AuditEvent
 from reports import images, pdf, tasks
 from reports.models import ReportVersion
 from tests.conftest import missing
-from tests.reports.factories import CT_SMALL_IDENTITY, FINDINGS, IMPRESSION, sign_report
+from tests.reports.factories import CT_SMALL_IDENTITY, FINDINGS, IMPRESSION, case_of, sign_report
 from uploads.models import Study
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,9 @@ def test_pdf_is_stored_and_downloadable_by_owner(
     # idempotent: a second run keeps the stored file
     assert tasks.generate_report_pdf.delay(version.pk).get() == name
 
-    response = login(assigned_study.owner).get(f"/studies/{assigned_study.pk}/report/pdf/")
+    response = login(assigned_study.owner).get(
+        f"/requests/{case_of(assigned_study).pk}/report/pdf/"
+    )
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert "attachment" in response["Content-Disposition"]
@@ -81,7 +83,9 @@ def test_pdf_is_generated_on_download_if_the_task_has_not_run(
 ):
     version = sign_report(assigned_study, radiologist)  # on_commit tasks not run
     assert not ReportVersion.objects.get(pk=version.pk).pdf
-    response = login(assigned_study.owner).get(f"/studies/{assigned_study.pk}/report/pdf/")
+    response = login(assigned_study.owner).get(
+        f"/requests/{case_of(assigned_study).pk}/report/pdf/"
+    )
     assert response.status_code == 200
     assert ReportVersion.objects.get(pk=version.pk).pdf
 
@@ -90,7 +94,7 @@ def test_each_version_has_its_own_pdf(
     login: Any, reported_study: Study, radiologist: Any, tmp_path: Path
 ):
     client = login(radiologist)
-    base = f"/studies/{reported_study.pk}/report/"
+    base = f"/requests/{case_of(reported_study).pk}/report/"
     client.post(base + "addendum/", {"reason": "Prior study received"})
     client.post(base + "sign/", {"impression": "Unchanged from prior."})
     owner = login(reported_study.owner)

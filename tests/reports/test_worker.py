@@ -10,7 +10,7 @@ import pytest
 
 from reports.models import Delivery, DeliveryStatus, ReportVersion
 from tests.conftest import link_in, start_worker, text_body
-from tests.reports.factories import IMPRESSION, make_study, sign_report
+from tests.reports.factories import IMPRESSION, case_of, make_study, sign_report
 
 pytestmark = [pytest.mark.services]
 
@@ -42,7 +42,7 @@ def test_sign_sends_email_and_pdf_via_real_worker(
 
         (message,) = smtp_server.wait_for(1, timeout=30)
         body = text_body(message)
-        assert link_in(body) == f"http://portal.test/studies/{study.pk}/report/view/"
+        assert link_in(body) == f"http://portal.test/requests/{case_of(study).pk}/report/view/"
         assert IMPRESSION not in body
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -13,8 +13,8 @@ from portal.audit.models import AuditEvent
 from reports import services
 from reports.errors import Conflict
 from reports.models import Delivery, Notification, Report, ReportVersion, VersionStatus
-from tests.reports.factories import FINDINGS, IMPRESSION, add_instance, make_study
-from uploads.models import Study, StudyStatus
+from tests.reports.factories import FINDINGS, IMPRESSION, add_instance, case_of, make_study
+from uploads.models import RequestStatus, Study, StudyStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -32,32 +32,36 @@ def actions(obj: Any) -> list[str]:
 
 def test_uploader_edits_request_until_review_starts(login: Any, pool_study: Study, radiologist):
     client = login(pool_study.owner)
-    page = client.get(f"/studies/{pool_study.pk}/request/")
+    page = client.get(f"/requests/{case_of(pool_study).pk}/edit/")
     assert page.status_code == 200 and 'data-testid="request-question"' in page.content.decode()
     response = client.post(
-        f"/studies/{pool_study.pk}/request/",
+        f"/requests/{case_of(pool_study).pk}/edit/",
         {"clinical_question": "New question", "history": "Smoker", "urgency": "urgent"},
     )
     assert response.status_code == 302
     pool_study.refresh_from_db()
-    assert (pool_study.clinical_question, pool_study.history, pool_study.urgency) == (
+    assert (
+        case_of(pool_study).clinical_question,
+        case_of(pool_study).history,
+        case_of(pool_study).urgency,
+    ) == (
         "New question",
         "Smoker",
         "urgent",
     )
-    assert "study.request_updated" in actions(pool_study)
+    assert "request.updated" in actions(case_of(pool_study))
 
-    services.claim(pool_study, radiologist)
+    services.claim(case_of(pool_study), radiologist)
     response = client.post(
-        f"/studies/{pool_study.pk}/request/",
+        f"/requests/{case_of(pool_study).pk}/edit/",
         {"clinical_question": "Too late", "history": "", "urgency": "routine"},
     )
     assert response.status_code == 409
     pool_study.refresh_from_db()
-    assert pool_study.clinical_question == "New question"
+    assert case_of(pool_study).clinical_question == "New question"
     assert (
         'data-testid="request-locked"'
-        in client.get(f"/studies/{pool_study.pk}/request/").content.decode()
+        in client.get(f"/requests/{case_of(pool_study).pk}/edit/").content.decode()
     )
 
 
@@ -66,17 +70,17 @@ def test_uploader_cancels_ready_request_but_not_in_review(
 ):
     ready = make_study(patient)
     client = login(patient)
-    assert client.post(f"/studies/{ready.pk}/cancel/").status_code == 302
+    assert client.post(f"/requests/{case_of(ready).pk}/cancel/").status_code == 302
     ready.refresh_from_db()
-    assert ready.status == StudyStatus.CANCELLED
-    assert "study.cancelled" in actions(ready)
+    assert case_of(ready).status == RequestStatus.CANCELLED
+    assert "request.cancelled" in actions(case_of(ready))
     # cancelled is final, and an in-review request cannot be cancelled
-    assert client.post(f"/studies/{ready.pk}/cancel/").status_code == 409
+    assert client.post(f"/requests/{case_of(ready).pk}/cancel/").status_code == 409
     claimed = make_study(patient)
-    services.claim(claimed, radiologist)
-    assert client.post(f"/studies/{claimed.pk}/cancel/").status_code == 409
+    services.claim(case_of(claimed), radiologist)
+    assert client.post(f"/requests/{case_of(claimed).pk}/cancel/").status_code == 409
     claimed.refresh_from_db()
-    assert claimed.status == StudyStatus.IN_REVIEW
+    assert case_of(claimed).status == RequestStatus.IN_REVIEW
     # the study page offers cancel only while ready
     page = client.get(f"/studies/{claimed.pk}/").content.decode()
     assert 'data-testid="request-cancel"' not in page
@@ -88,20 +92,22 @@ def test_uploader_cancels_ready_request_but_not_in_review(
 def test_claim_moves_study_to_reviewer_and_second_claim_fails(
     login: Any, pool_study: Study, radiologist: Any, other_radiologist: Any
 ):
-    first = login(radiologist).post(f"/studies/{pool_study.pk}/claim/")
-    assert first.status_code == 302 and first.url == f"/studies/{pool_study.pk}/report/"
+    first = login(radiologist).post(f"/requests/{case_of(pool_study).pk}/claim/")
+    assert first.status_code == 302 and first.url == f"/requests/{case_of(pool_study).pk}/report/"
     pool_study.refresh_from_db()
-    assert pool_study.assigned_to == radiologist
-    assert pool_study.status == StudyStatus.IN_REVIEW
-    assert "study.claimed" in actions(pool_study)
+    assert case_of(pool_study).assigned_to == radiologist
+    assert case_of(pool_study).status == RequestStatus.IN_REVIEW
+    assert "request.claimed" in actions(case_of(pool_study))
 
     login(other_radiologist)
-    second = login(other_radiologist).post(f"/studies/{pool_study.pk}/claim/", follow=True)
+    second = login(other_radiologist).post(
+        f"/requests/{case_of(pool_study).pk}/claim/", follow=True
+    )
     assert "no longer in the pool" in second.content.decode()
     pool_study.refresh_from_db()
-    assert pool_study.assigned_to == radiologist
+    assert case_of(pool_study).assigned_to == radiologist
     with pytest.raises(Conflict):
-        services.claim(pool_study, other_radiologist)
+        services.claim(case_of(pool_study), other_radiologist)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -117,7 +123,7 @@ def test_concurrent_claims_have_exactly_one_winner(
     def attempt(user: Any) -> None:
         barrier.wait()
         try:
-            services.claim(Study.objects.get(pk=study.pk), user)
+            services.claim(case_of(study), user)
             results[user.email] = "won"
         except Conflict:
             results[user.email] = "lost"
@@ -134,14 +140,16 @@ def test_concurrent_claims_have_exactly_one_winner(
     assert sorted(results.values()) == ["lost", "won"]
     study.refresh_from_db()
     winner = next(email for email, r in results.items() if r == "won")
-    assert study.assigned_to is not None and study.assigned_to.email == winner
+    assert case_of(study).assigned_to is not None and case_of(study).assigned_to.email == winner
 
 
 # -- drafts, signing, addenda ---------------------------------------------------------------------
 
 
 def test_editor_prefills_template_and_request(login: Any, assigned_study: Study):
-    page = login(assigned_study.assigned_to).get(f"/studies/{assigned_study.pk}/report/")
+    page = login(case_of(assigned_study).assigned_to).get(
+        f"/requests/{case_of(assigned_study).pk}/report/"
+    )
     html = page.content.decode()
     assert page.status_code == 200
     assert 'data-testid="report-template"' in html
@@ -153,8 +161,8 @@ def test_editor_prefills_template_and_request(login: Any, assigned_study: Study)
 
 
 def test_autosave_form_save_and_sign(login: Any, assigned_study: Study, patient: Any):
-    client = login(assigned_study.assigned_to)
-    url = f"/studies/{assigned_study.pk}/report/"
+    client = login(case_of(assigned_study).assigned_to)
+    url = f"/requests/{case_of(assigned_study).pk}/report/"
     instance = assigned_study.series.get().instances.get()
     response = client.post(
         url + "autosave/",
@@ -215,9 +223,9 @@ def test_autosave_form_save_and_sign(login: Any, assigned_study: Study, patient:
     assert version.signed_by_name == "Dr. Charlie" and version.signed_at is not None
     assert version.impression == IMPRESSION
     assigned_study.refresh_from_db()
-    assert assigned_study.status == StudyStatus.REPORTED
+    assert case_of(assigned_study).status == RequestStatus.REPORTED
     assert "report.signed" in actions(version)
-    assert "study.reported" in actions(assigned_study)
+    assert "request.reported" in actions(case_of(assigned_study))
     # the uploader is told in the portal, and an email is queued
     note = Notification.objects.get(user=patient)
     assert note.link == url + "view/" and IMPRESSION not in note.text
@@ -228,30 +236,32 @@ def test_admin_assigned_study_enters_review_on_first_save(
     login: Any, patient: Any, radiologist: Any, admin_user: Any
 ):
     study = make_study(patient)
-    login(admin_user).post(f"/manage/studies/{study.pk}/assign/", {"radiologist": radiologist.pk})
+    login(admin_user).post(
+        f"/manage/requests/{case_of(study).pk}/assign/", {"radiologist": radiologist.pk}
+    )
     study.refresh_from_db()
-    assert study.status == StudyStatus.READY and study.assigned_to == radiologist
+    assert study.status == StudyStatus.READY and case_of(study).assigned_to == radiologist
     client = login(radiologist)
     response = client.post(
-        f"/studies/{study.pk}/report/autosave/",
+        f"/requests/{case_of(study).pk}/report/autosave/",
         json.dumps({"findings": "x"}),
         content_type="application/json",
     )
     assert response.status_code == 200
     study.refresh_from_db()
-    assert study.status == StudyStatus.IN_REVIEW
-    assert "study.review_started" in actions(study)
+    assert case_of(study).status == RequestStatus.IN_REVIEW
+    assert "request.review_started" in actions(case_of(study))
     # unassigning during review puts it back in the pool
-    login(admin_user).post(f"/manage/studies/{study.pk}/assign/", {"radiologist": ""})
+    login(admin_user).post(f"/manage/requests/{case_of(study).pk}/assign/", {"radiologist": ""})
     study.refresh_from_db()
-    assert study.status == StudyStatus.READY and study.assigned_to is None
+    assert study.status == StudyStatus.READY and case_of(study).assigned_to is None
 
 
 def test_addendum_starts_from_signed_text_and_amends(
     login: Any, reported_study: Study, radiologist: Any, patient: Any
 ):
     client = login(radiologist)
-    url = f"/studies/{reported_study.pk}/report/"
+    url = f"/requests/{case_of(reported_study).pk}/report/"
     page = client.get(url).content.decode()
     assert 'data-testid="report-addendum"' in page and 'data-testid="report-sign"' not in page
     assert client.post(url + "addendum/", {"reason": ""}).status_code == 400
@@ -272,7 +282,7 @@ def test_addendum_starts_from_signed_text_and_amends(
     )
     assert response.status_code == 302
     reported_study.refresh_from_db()
-    assert reported_study.status == StudyStatus.AMENDED
+    assert case_of(reported_study).status == RequestStatus.AMENDED
     versions = ReportVersion.objects.filter(report__study=reported_study).order_by("number")
     assert [v.status for v in versions] == ["signed", "signed"]
     assert versions[0].impression == IMPRESSION
@@ -287,7 +297,7 @@ def test_addendum_starts_from_signed_text_and_amends(
 def test_timeline_on_study_page(login: Any, reported_study: Study, patient: Any):
     page = login(patient).get(f"/studies/{reported_study.pk}/").content.decode()
     assert 'data-testid="timeline"' in page
-    for stage in ("uploaded", "processing", "ready", "in_review", "reported"):
+    for stage in ("uploaded", "ready", "in_review", "reported"):
         assert f'data-stage="{stage}" data-done="true"' in page, stage
     assert 'data-testid="study-report-link"' in page
 
@@ -298,7 +308,7 @@ def test_reading_a_report_is_audited_and_marks_notification_read(
     client = login(patient)
     assert Notification.objects.get(user=patient).read is False
     assert 'data-testid="notifications-badge"' in client.get("/notifications/").content.decode()
-    client.get(f"/studies/{reported_study.pk}/report/view/")
+    client.get(f"/requests/{case_of(reported_study).pk}/report/view/")
     version = ReportVersion.objects.get(report__study=reported_study)
     assert "report.viewed" in actions(version)
     assert Notification.objects.get(user=patient).read is True
@@ -321,9 +331,9 @@ def test_notification_open_marks_read_and_follows_link(
 def test_cancelled_study_cannot_be_reported(login: Any, patient: Any, radiologist: Any):
     study = make_study(patient, status="cancelled", assigned_to=radiologist)
     client = login(radiologist)
-    page = client.get(f"/studies/{study.pk}/report/").content.decode()
+    page = client.get(f"/requests/{case_of(study).pk}/report/").content.decode()
     assert "not open for reporting" in page and 'data-testid="report-sign"' not in page
-    response = client.post(f"/studies/{study.pk}/report/sign/", {"impression": "x"})
+    response = client.post(f"/requests/{case_of(study).pk}/report/sign/", {"impression": "x"})
     assert response.status_code == 409
     assert not ReportVersion.objects.filter(report__study=study).exists()
 
@@ -335,19 +345,19 @@ def test_a_withdrawn_request_stays_withdrawn_though_a_draft_was_kept(
     assigns the study again. The kept draft must not bring the study back: no signing,
     no saving, no report email, and the editor offers nothing to write."""
     study = make_study(patient, assigned_to=radiologist)
-    services.save_draft(study, radiologist, {"impression": IMPRESSION})
-    services.assign(study, None, admin_user)
-    services.cancel_request(Study.objects.get(pk=study.pk), patient)
-    services.assign(Study.objects.get(pk=study.pk), radiologist, admin_user)
+    services.save_draft(case_of(study), radiologist, {"impression": IMPRESSION})
+    services.assign(case_of(study), None, admin_user)
+    services.cancel_request(case_of(study), patient)
+    services.assign(case_of(study), radiologist, admin_user)
     study.refresh_from_db()
-    assert study.status == StudyStatus.CANCELLED
+    assert case_of(study).status == RequestStatus.CANCELLED
     with pytest.raises(Conflict):
-        services.sign(study, radiologist, {"impression": IMPRESSION})
+        services.sign(case_of(study), radiologist, {"impression": IMPRESSION})
     with pytest.raises(Conflict):
-        services.save_draft(study, radiologist, {"findings": FINDINGS})
-    assert services.editable_draft(study) is None
+        services.save_draft(case_of(study), radiologist, {"findings": FINDINGS})
+    assert services.editable_draft(case_of(study)) is None
     study.refresh_from_db()
-    assert study.status == StudyStatus.CANCELLED
+    assert case_of(study).status == RequestStatus.CANCELLED
     assert not ReportVersion.objects.filter(report__study=study, status=VersionStatus.SIGNED)
     assert not Delivery.objects.exists()
 
@@ -359,12 +369,12 @@ def test_assignment_notifies_the_radiologist(
 
     study = make_study(patient)
     admin = login(admin_user)
-    url = f"/manage/studies/{study.pk}/assign/"
+    url = f"/manage/requests/{case_of(study).pk}/assign/"
     assert admin.post(url, {"radiologist": radiologist.pk}).status_code == 302
     admin.post(url, {"radiologist": radiologist.pk})  # saved again: no second message
     (note,) = Notification.objects.filter(user=radiologist)
-    assert note.text == f"Study #{study.pk} was assigned to you." and not note.read
-    assert note.link == f"/studies/{study.pk}/report/"
+    assert note.text == f"Request #{case_of(study).pk} was assigned to you." and not note.read
+    assert note.link == f"/requests/{case_of(study).pk}/report/"
     admin.post(url, {"radiologist": other_radiologist.pk})
     assert Notification.objects.filter(user=other_radiologist).count() == 1
     assert not Notification.objects.filter(user=patient).exists()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.reports.factories import add_instance, make_study
+from tests.reports.factories import add_instance, case_of, make_study
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def row_ids(html: str, kind: str) -> list[int]:
     return [
         int(m)
         for m in re.findall(
-            rf'data-testid="worklist-row" data-study-id="(\d+)" data-kind="{kind}"', html
+            rf'data-testid="worklist-row" data-request-id="(\d+)" data-kind="{kind}"', html
         )
     ]
 
@@ -35,11 +35,14 @@ def test_pool_sorted_urgent_first_then_oldest_with_flags(
     make_study(patient, status="processing")  # not shown
 
     html = login(radiologist).get("/worklist/").content.decode()
+    new_routine, old_routine, new_urgent, old_urgent, mine = (
+        case_of(study) for study in (new_routine, old_routine, new_urgent, old_urgent, mine)
+    )
     assert row_ids(html, "pool") == [old_urgent.pk, new_urgent.pk, old_routine.pk, new_routine.pk]
     assert row_ids(html, "mine") == [mine.pk]
     rows = {
         int(m.group(1)): m.group(0)
-        for m in re.finditer(r'data-study-id="(\d+)" data-kind="\w+".*?</tr>', html, re.S)
+        for m in re.finditer(r'data-request-id="(\d+)" data-kind="\w+".*?</tr>', html, re.S)
     }
     assert 'data-testid="flag-pixel-review"' in rows[new_routine.pk]
     assert 'data-testid="flag-pixel-review"' not in rows[old_routine.pk]
@@ -69,10 +72,13 @@ def test_admin_overview_shows_unassigned_overdue_and_load(
     make_study(patient, status="reported", assigned_to=other_radiologist)  # done: no load
 
     html = login(admin_user).get("/manage/").content.decode()
-    for study in (waiting, late):
-        assert f'data-testid="assign-row" data-study-id="{study.pk}"' in html
-    assert f'data-testid="reassign-row" data-study-id="{late_mine.pk}" data-overdue="true"' in html
-    overdue = re.findall(r'data-testid="overdue-row" data-study-id="(\d+)"', html)
+    waiting, late, late_mine = (case_of(study) for study in (waiting, late, late_mine))
+    for case in (waiting, late):
+        assert f'data-testid="assign-row" data-request-id="{case.pk}"' in html
+    assert (
+        f'data-testid="reassign-row" data-request-id="{late_mine.pk}" data-overdue="true"' in html
+    )
+    overdue = re.findall(r'data-testid="overdue-row" data-request-id="(\d+)"', html)
     assert sorted(map(int, overdue)) == sorted([late.pk, late_mine.pk])
     load = dict(
         re.findall(
@@ -86,15 +92,16 @@ def test_admin_overview_shows_unassigned_overdue_and_load(
     assert overdue_load and overdue_load.group(1) == "1"
 
 
-def test_admin_reassigns_a_study_in_review(
+def test_admin_reassigns_a_request_in_review(
     login: Any, patient: Any, radiologist: Any, other_radiologist: Any, admin_user: Any
 ):
     study = make_study(patient, status="in_review", assigned_to=radiologist)
     login(admin_user).post(
-        f"/manage/studies/{study.pk}/assign/", {"radiologist": other_radiologist.pk}
+        f"/manage/requests/{case_of(study).pk}/assign/", {"radiologist": other_radiologist.pk}
     )
     study.refresh_from_db()
-    assert study.assigned_to == other_radiologist and study.status == "in_review"
+    assert case_of(study).assigned_to == other_radiologist
+    assert case_of(study).status == "in_review"
     # the new radiologist can report it, the old one no longer sees it
-    assert login(other_radiologist).get(f"/studies/{study.pk}/report/").status_code == 200
-    assert login(radiologist).get(f"/studies/{study.pk}/report/").status_code == 404
+    assert login(other_radiologist).get(f"/requests/{case_of(study).pk}/report/").status_code == 200
+    assert login(radiologist).get(f"/requests/{case_of(study).pk}/report/").status_code == 404

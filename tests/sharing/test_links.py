@@ -12,9 +12,16 @@ from django.test import Client
 from django.utils import timezone
 
 from portal.audit.models import AuditEvent
+from tests.reports.factories import case_of
 from tests.sharing.conftest import open_link
 from tests.sharing.factories import make_link
-from uploads.models import TRIAL_CHOICES, Instance, ShareLink, StudyStatus
+from uploads.models import (
+    TRIAL_CHOICES,
+    Instance,
+    RequestStatus,
+    ReviewRequest,
+    ShareLink,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -122,9 +129,9 @@ def test_link_opens_the_viewer_of_exactly_one_study(
         "/worklist/",
         "/manage/",
         "/notifications/",
-        f"/studies/{imported_study.pk}/report/view/",
-        f"/studies/{imported_study.pk}/report/pdf/",
-        f"/studies/{imported_study.pk}/request/",
+        f"/requests/{case_of(imported_study).pk}/report/view/",
+        f"/requests/{case_of(imported_study).pk}/report/pdf/",
+        f"/requests/{case_of(imported_study).pk}/edit/",
         f"/studies/{imported_study.pk}/exports/",  # no downloads on this link
         "/api/uploads/config/",
     ]
@@ -132,7 +139,7 @@ def test_link_opens_the_viewer_of_exactly_one_study(
         assert refused(client.get(url)), url
     assert refused(client.post(f"/studies/{imported_study.pk}/exports/new/", {"kind": "dicom"}))
     assert refused(client.post(f"/studies/{imported_study.pk}/share/"))
-    assert refused(client.post(f"/studies/{imported_study.pk}/cancel/"))
+    assert refused(client.post(f"/requests/{case_of(imported_study).pk}/cancel/"))
     assert client.post(f"/shares/{link.pk}/revoke/").status_code == 302  # to the login page
     assert ShareLink.objects.get(pk=link.pk).is_active
 
@@ -281,9 +288,9 @@ def test_logged_in_user_with_a_link_sees_only_that_extra_study(
     login: Any, radiologist: Any, other_radiologist: Any, imported_study: Any, other_study: Any
 ) -> None:
     # Neither study is visible to this radiologist (both assigned to a colleague).
-    for study in (imported_study, other_study):
-        study.status, study.assigned_to = StudyStatus.IN_REVIEW, other_radiologist
-        study.save()
+    ReviewRequest.objects.filter(studies__in=[imported_study, other_study]).update(
+        status=RequestStatus.IN_REVIEW, assigned_to=other_radiologist
+    )
     _, token = make_link(imported_study)
     client = login(radiologist)
     assert client.get(f"/studies/{imported_study.pk}/viewer/").status_code == 404
@@ -293,7 +300,7 @@ def test_logged_in_user_with_a_link_sees_only_that_extra_study(
     assert client.get(f"/api/studies/{imported_study.pk}/manifest/").status_code == 200
     assert client.get(f"/api/studies/{other_study.pk}/manifest/").status_code == 404
     assert client.get(f"/studies/{imported_study.pk}/").status_code == 404  # not the study page
-    assert client.get(f"/studies/{imported_study.pk}/report/view/").status_code == 404
+    assert client.get(f"/requests/{case_of(imported_study).pk}/report/view/").status_code == 404
 
 
 def test_the_owner_keeps_the_normal_viewer(login: Any, patient: Any, imported_study: Any) -> None:

@@ -135,12 +135,19 @@ def api(login: Any, patient: Any, django_capture_on_commit_callbacks: Any) -> Ru
 
 @pytest.fixture
 def imported_study(db: None, patient: Any, mr_series: list[Path]) -> Any:
-    """The real MR series imported through the pipeline for ``patient``."""
+    """The real MR series imported through the pipeline for ``patient``, with a question:
+    a review request about it waits in the pool."""
     from django.core.management import call_command
 
     from uploads.models import Study
 
     call_command(
-        "import_dicom", *map(str, mr_series), "--owner", patient.email, stdout=io.StringIO()
+        "import_dicom",
+        *map(str, mr_series),
+        "--owner",
+        patient.email,
+        "--question",
+        "Any abnormality?",
+        stdout=io.StringIO(),
     )
     return Study.objects.get(owner=patient)

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from portal.audit.models import AuditEvent
+from tests.reports.factories import case_of
 from tests.uploads.conftest import UploadClient, sha, zip_bytes
 from tests.uploads.test_ingest_batches import ingest_all, post_batch, variant
 from uploads.intake import lifecycle, quarantine, tasks, watchdog
@@ -304,7 +305,7 @@ def test_send_as_it_is_ends_the_upload_and_its_studies_are_ready(
     row = Upload.objects.get(pk=upload)
     assert row.state == Upload.State.DONE and row.sealed and row.attention == ""
     study = Study.objects.get(owner=patient)
-    assert study.status == StudyStatus.READY and study.requested_at is not None
+    assert study.status == StudyStatus.READY and case_of(study).requested_at is not None
     partial = UploadFile.objects.get(key=sha(big))
     assert partial.status == FileStatus.REJECTED and partial.message == lifecycle.INCOMPLETE
     assert quarantine.is_empty()

@@ -19,10 +19,11 @@ from pydicom import dcmread
 
 from portal.audit.models import AuditEvent
 from tests.dicom.burn import burn
+from tests.reports.factories import case_of
 from tests.uploads.conftest import sample_bytes
 from uploads.dicom.clean import HOLD_UNMATCHED
 from uploads.dicom.pixels import detect_text, display_frames, identifying_words, ocr_available
-from uploads.models import Instance, Study, StudyStatus
+from uploads.models import Instance, RequestStatus, Study, StudyStatus
 
 pytestmark = [
     pytest.mark.django_db,
@@ -30,10 +31,10 @@ pytestmark = [
 ]
 
 
-def run_import(path: Path, owner: Any, capture: Any) -> list[dict[str, Any]]:
+def run_import(path: Path, owner: Any, capture: Any, *extra: str) -> list[dict[str, Any]]:
     out = StringIO()
     with capture(execute=True):
-        call_command("import_dicom", str(path), "--owner", owner.email, stdout=out)
+        call_command("import_dicom", str(path), "--owner", owner.email, *extra, stdout=out)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -77,7 +78,7 @@ def held_study(tmp_path: Path, patient: Any, capture: Any) -> Instance:
     ds = dcmread(io.BytesIO(sample_bytes("MR_small.dcm")))
     ds.BurnedInAnnotation = "YES"
     ds.save_as(tmp_path / "mr.dcm", enforce_file_format=True)
-    run_import(tmp_path, patient, capture)
+    run_import(tmp_path, patient, capture, "--question", "Any lesion?")
     return Instance.objects.get()
 
 
@@ -87,7 +88,8 @@ def test_an_image_left_in_doubt_holds_its_study_until_an_admin_confirms(
     instance = held_study(tmp_path, patient, django_capture_on_commit_callbacks)
     assert instance.pixel_hold == HOLD_UNMATCHED
     study = Study.objects.get()
-    assert study.status == StudyStatus.PROCESSING  # "Being prepared": not on the worklist
+    assert study.status == StudyStatus.PROCESSING  # "Being prepared"
+    assert case_of(study).status == RequestStatus.PENDING  # not on the worklist
     client = Client()
     client.force_login(admin_user)
     page = client.get("/manage/pixels/").content.decode()
@@ -98,7 +100,8 @@ def test_an_image_left_in_doubt_holds_its_study_until_an_admin_confirms(
     instance.refresh_from_db()
     assert instance.pixel_hold == "" and instance.pixel_checked_by == admin_user
     study.refresh_from_db()
-    assert study.status == StudyStatus.READY and study.requested_at is not None
+    assert study.status == StudyStatus.READY and case_of(study).requested_at is not None
+    assert case_of(study).status == RequestStatus.READY  # now it waits for a radiologist
     event = AuditEvent.objects.get(action="pixels.confirmed")
     assert event.object_id == str(instance.pk)
     assert "No image is waiting" in client.get("/manage/pixels/").content.decode()

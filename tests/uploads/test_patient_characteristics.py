@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from pydicom.data import get_testdata_file
 
+from tests.reports.factories import make_request
 from uploads.models import Study
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +34,8 @@ def test_sex_and_age_reach_the_radiologists_header(
 ) -> None:
     study = import_one(tmp_path, patient, PatientSex="F", PatientAge="054Y")
     assert (study.patient_sex, study.patient_age) == ("F", "054Y")
-    Study.objects.filter(pk=study.pk).update(assigned_to=radiologist)
-    page = login(radiologist).get(f"/studies/{study.pk}/report/").content.decode()
+    case = make_request(patient, [study], status="in_review", assigned_to=radiologist)
+    page = login(radiologist).get(f"/requests/{case.pk}/report/").content.decode()
     assert 'data-testid="patient-characteristics">female, 54 years<' in page
 
 
@@ -54,8 +55,8 @@ def test_without_the_option_nothing_is_kept(
     request.addfinalizer(keys.deid_options.cache_clear)
     study = import_one(tmp_path, patient, PatientSex="F", PatientAge="054Y")
     assert (study.patient_sex, study.patient_age) == ("", "")
-    Study.objects.filter(pk=study.pk).update(assigned_to=radiologist)
-    page = login(radiologist).get(f"/studies/{study.pk}/report/").content.decode()
+    case = make_request(patient, [study], status="in_review", assigned_to=radiologist)
+    page = login(radiologist).get(f"/requests/{case.pk}/report/").content.decode()
     assert "sex and age not recorded" in page
 
 

@@ -65,13 +65,15 @@ def test_studies_with_a_request_become_requests_and_reports_survive() -> None:
     migrate_to_latest()
     from reports import services
     from reports.models import Delivery
+    from uploads.models import ReviewRequest as Case
     from uploads.models import Study as Model
 
-    study = Model.objects.get(pk=reported.pk)
-    signed = services.signed_version(study)
+    case = Case.objects.get(studies=reported.pk)
+    signed = services.signed_version(case)
     assert signed is not None and signed.pk == version.pk and signed.impression == "Stable."
     assert Delivery.objects.get(version=signed).status == "sent"
-    assert study.assigned_to_id == reader.pk and study.status == "reported"
+    assert case.assigned_to_id == reader.pk and case.status == "reported"
+    assert Model.objects.get(pk=reported.pk).status == "ready"  # its images are
 
     # Back: the requests go, the studies keep their request fields.
     apps = migrate(BEFORE)

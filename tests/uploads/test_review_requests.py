@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.uploads.conftest import sample_bytes, zip_bytes
-from uploads.models import ReviewRequest, Study, StudyStatus, Upload
+from uploads.models import RequestStatus, ReviewRequest, Study, StudyStatus, Upload
 
 pytestmark = pytest.mark.django_db
 
@@ -84,8 +84,10 @@ def test_only_the_uploaders_own_open_request_can_take_studies(
     api: Any, patient: Any, other_patient: Any
 ) -> None:
     theirs = ReviewRequest.objects.create(owner=other_patient, clinical_question="Theirs")
-    reviewed = ReviewRequest.objects.create(owner=patient, clinical_question="Mine")
-    reviewed.studies.add(Study.objects.create(owner=patient, status=StudyStatus.IN_REVIEW))
+    reviewed = ReviewRequest.objects.create(
+        owner=patient, clinical_question="Mine", status=RequestStatus.IN_REVIEW
+    )
+    reviewed.studies.add(Study.objects.create(owner=patient, status=StudyStatus.READY))
     for value, words in [
         (theirs.pk, "not found among yours"),
         (reviewed.pk, "already being reviewed"),
@@ -104,16 +106,14 @@ def test_only_the_uploaders_own_open_request_can_take_studies(
     assert ReviewRequest.objects.filter(clinical_question__contains="Lost?").count() == 0
 
 
-def test_editing_the_studys_question_changes_its_first_request(login: Any, patient: Any) -> None:
-    study = Study.objects.create(
-        owner=patient, status=StudyStatus.READY, clinical_question="Old words"
-    )
+def test_editing_a_request_changes_that_request_only(login: Any, patient: Any) -> None:
+    study = Study.objects.create(owner=patient, status=StudyStatus.READY)
     first = ReviewRequest.objects.create(owner=patient, clinical_question="Old words")
     later = ReviewRequest.objects.create(owner=patient, clinical_question="A later question")
     first.studies.add(study)
     later.studies.add(study)
     response = login(patient).post(
-        f"/studies/{study.pk}/request/",
+        f"/requests/{first.pk}/edit/",
         {"clinical_question": "New words", "history": "", "urgency": "urgent"},
     )
     assert response.status_code == 302

@@ -10,6 +10,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from tests.conftest import Storage
+from tests.reports.factories import case_of
 from tests.uploads.conftest import UploadClient, sample_bytes, sha, zip_bytes
 from uploads.intake import quarantine
 from uploads.models import FileStatus, Instance, Study, StudyStatus, Upload, UploadFile
@@ -29,7 +30,7 @@ def test_series_upload_indexes_one_ready_study(
     assert status["counts"]["done"] == 20 and status["counts"]["rejected"] == 0
     study = Study.objects.get(owner=patient)
     assert study.status == StudyStatus.READY
-    assert study.clinical_question == "Is the lesion growing?"
+    assert case_of(study).clinical_question == "Is the lesion growing?"
     assert study.modalities == "MR"
     assert Instance.objects.filter(series__study=study).count() == 20
     # Slices are ordered along the slice normal.

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import ARTIFACTS, browser_login
+from tests.reports.factories import case_of
 from uploads.models import Instance, Study, StudyStatus, Upload, UploadFile
 
 # Parallel uploads against the live server need a real database: the in-memory SQLite
@@ -128,7 +129,7 @@ def test_folder_upload_resumes_after_interruption(
     assert Instance.objects.filter(series__study=study).count() == 20
     # Each file taken by one run: concurrent runs do not count attempts for each other.
     assert set(UploadFile.objects.values_list("attempts", flat=True)) == {1}
-    assert study.clinical_question == "Is the lesion growing?"
+    assert case_of(study).clinical_question == "Is the lesion growing?"
     page.get_by_test_id("upload-result-study").first.wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "upload-done.png"), full_page=True)
@@ -250,7 +251,7 @@ def test_files_identical_once_de_identified_reach_the_worklist(
     page.get_by_test_id("nav-logout").click()
     browser_login(page, radiologist.email, PASSWORD)
     page.get_by_test_id("nav-worklist").click()
-    row = page.locator(f'[data-testid="worklist-row"][data-study-id="{study.pk}"]')
+    row = page.locator(f'[data-testid="worklist-row"][data-request-id="{case_of(study).pk}"]')
     row.wait_for()
     assert row.count() == 1
 

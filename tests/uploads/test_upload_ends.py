@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from tests.reports.factories import case_of
 from tests.uploads.conftest import UploadClient, sample_bytes, sha
 from tests.uploads.test_ingest_batches import ingest_all, post_batch, variant
 from uploads.intake import ingest
@@ -32,7 +33,7 @@ def test_files_that_coincide_still_close_the_upload(api: Any, patient: Any) -> N
     assert response.status_code == 200, response.content
     assert response.json()["state"] == "done"
     study = Study.objects.get(owner=patient)
-    assert study.status == StudyStatus.READY and study.requested_at is not None
+    assert study.status == StudyStatus.READY and case_of(study).requested_at is not None
 
 
 @pytest.mark.django_db

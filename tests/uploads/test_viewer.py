@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from uploads.models import Instance, StudyStatus
+from uploads.models import Instance, RequestStatus, ReviewRequest, StudyStatus
 from uploads.viewer.rendering import SliceParams, cache_key, derived_name
 
 pytestmark = pytest.mark.django_db
@@ -102,9 +102,9 @@ def test_viewer_permissions(
         for url in urls:
             assert c.get(url).status_code == code, (user.email, url)
     # Once assigned to someone else, other radiologists lose access.
-    imported_study.assigned_to = other_radiologist
-    imported_study.status = StudyStatus.IN_REVIEW
-    imported_study.save()
+    ReviewRequest.objects.filter(studies=imported_study).update(
+        status=RequestStatus.IN_REVIEW, assigned_to=other_radiologist
+    )
     c = login(radiologist)
     for url in urls:
         assert c.get(url).status_code == 404

@@ -1,5 +1,6 @@
 """Which review request an upload's studies join, and what happens to it when the
-upload is done (``uploads.models.ReviewRequest``).
+upload is done (``uploads.models.ReviewRequest``): it waits for a radiologist (READY)
+once all its studies' images are ready (:func:`hand_over`).
 
 The upload page sends either a question (a new request, the default) or the id of one
 of the uploader's earlier requests that is still open ("add to my earlier request").
@@ -14,9 +15,20 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from uploads.models import FileStatus, ReviewRequest, Upload, Urgency
+from uploads.models import (
+    FileStatus,
+    RequestStatus,
+    ReviewRequest,
+    Study,
+    StudyStatus,
+    Upload,
+    Urgency,
+)
 
 
 class RequestRefused(ValueError):
@@ -72,11 +84,6 @@ def choose(owner: Any, request_id: Any, question: str, history: str, urgency: st
     return earlier
 
 
-def asked(upload: Upload) -> ReviewRequest | Upload:
-    """Where the question of a study new with this upload comes from."""
-    return upload.review_request or upload
-
-
 def add_studies(upload: Upload, study_ids: list[int]) -> None:
     """The upload's studies join its request (those already there are left alone)."""
     if upload.review_request_id is None:
@@ -89,9 +96,9 @@ def add_studies(upload: Upload, study_ids: list[int]) -> None:
 
 
 def settle(upload: Upload, now: datetime) -> None:
-    """The request of a done upload waits for review from now on. One made for an upload
-    that brought nothing new and asked nothing (the same files sent twice) is removed;
-    the upload page tells the uploader so (:func:`nothing_new`)."""
+    """The request of a done upload waits for review from now on (:func:`hand_over`).
+    One made for an upload that brought nothing new and asked nothing (the same files
+    sent twice) is removed; the upload page tells the uploader so (:func:`nothing_new`)."""
     request = upload.review_request
     if request is None:
         return
@@ -99,8 +106,29 @@ def settle(upload: Upload, now: datetime) -> None:
     if asked_nothing and nothing_new(upload) and not request.uploads.exclude(pk=upload.pk).exists():
         request.delete()
         return
-    if request.requested_at is None:
-        ReviewRequest.objects.filter(pk=request.pk).update(requested_at=now, updated_at=now)
+    hand_over(ReviewRequest.objects.filter(pk=request.pk), now)
+
+
+def hand_over(requests: QuerySet[ReviewRequest], now: datetime) -> int:
+    """Those of ``requests`` still PENDING whose studies' images are all ready (none
+    arriving, held for a check of burned-in text or needing attention; a cancelled study
+    is left out) wait for a radiologist from ``now`` (READY, ``requested_at``). The
+    ``UPDATE`` filters on PENDING, so it never moves a request that entered review.
+    Returns how many moved."""
+    unready = Study.objects.filter(review_requests=OuterRef("pk")).exclude(
+        status__in=[StudyStatus.READY, StudyStatus.CANCELLED]
+    )
+    ready = Study.objects.filter(review_requests=OuterRef("pk"), status=StudyStatus.READY)
+    return (
+        requests.filter(status=RequestStatus.PENDING)
+        .filter(Exists(ready))
+        .exclude(Exists(unready))
+        .update(
+            status=RequestStatus.READY,
+            requested_at=Coalesce(F("requested_at"), Value(now)),
+            updated_at=now,
+        )
+    )
 
 
 def nothing_new(upload: Upload) -> bool:
@@ -114,9 +142,21 @@ def nothing_new(upload: Upload) -> bool:
 
 def drop_if_empty(upload: Upload) -> None:
     """A cancelled upload's request goes if it brought no study and no other upload uses it
-    (the uploader typed it for this upload only; she can ask again with the next one)."""
+    (the uploader typed it for this upload only; she can ask again with the next one).
+    One that keeps studies from elsewhere waits for review with those
+    (:func:`hand_over`); with none of them ready it is cancelled too."""
     request = upload.review_request
-    if request is None or request.studies.exists():
+    if request is None:
         return
-    if not request.uploads.exclude(pk=upload.pk).exists():
-        request.delete()
+    if not request.studies.exists():
+        if not request.uploads.exclude(pk=upload.pk).exists():
+            request.delete()
+        return
+    requests = ReviewRequest.objects.filter(pk=request.pk)
+    if (
+        not hand_over(requests, timezone.now())
+        and not request.studies.filter(status=StudyStatus.READY).exists()
+    ):
+        requests.filter(status=RequestStatus.PENDING).update(
+            status=RequestStatus.CANCELLED, updated_at=timezone.now()
+        )

@@ -415,7 +415,6 @@ def stored_note(result: DeidResult) -> str:
 
 def study_row(upload: Upload, item: Prepared) -> Study:
     index = item.index
-    asked = cases.asked(upload)
     study, _ = Study.objects.get_or_create(
         owner_id=upload.owner_id,
         study_instance_uid=index.study_uid,
@@ -427,9 +426,6 @@ def study_row(upload: Upload, item: Prepared) -> Study:
             "body_part": index.body_part,
             "patient_sex": index.patient_sex,
             "patient_age": index.patient_age,
-            "clinical_question": asked.clinical_question,
-            "history": asked.history,
-            "urgency": asked.urgency,
         },
     )
     return study
@@ -672,7 +668,7 @@ def close_if_done(upload: Upload) -> bool:
     waiting = [StudyStatus.UPLOADING, StudyStatus.PROCESSING, StudyStatus.NEEDS_ATTENTION]
     # A study with an image held for an admin (burned-in text) waits for that check.
     upload.studies.filter(status__in=waiting).exclude(held_images()).update(
-        status=StudyStatus.READY, requested_at=now, updated_at=now
+        status=StudyStatus.READY, updated_at=now
     )
     cases.settle(upload, now)
     for study_id in upload.studies.values_list("pk", flat=True):

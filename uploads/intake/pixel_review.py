@@ -28,8 +28,9 @@ from portal.accounts.models import Role
 from portal.audit.log import record
 from uploads import storage
 from uploads.dicom.pixels import display_frames
+from uploads.intake import cases
 from uploads.intake.ingest import LIVE, held_images
-from uploads.models import Instance, Study, StudyStatus
+from uploads.models import Instance, ReviewRequest, Study, StudyStatus
 
 #: The preview's longest side, in pixels.
 PREVIEW = 800
@@ -87,8 +88,9 @@ def held_image(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def release(study: Study) -> None:
-    """The study goes to the worklist when nothing of it is held any more and none of
-    its uploads is still under way; with no image left it is cancelled."""
+    """The study's images are ready when nothing of it is held any more and none of its
+    uploads is still under way (its waiting requests then go to the worklist); with no
+    image left it is cancelled."""
     locked = Study.objects.select_for_update().get(pk=study.pk)
     if locked.status not in WAITING:
         return
@@ -100,8 +102,9 @@ def release(study: Study) -> None:
     if not Instance.objects.filter(series__study=locked).exists():
         locked.status = StudyStatus.CANCELLED
     else:
-        locked.status, locked.requested_at = StudyStatus.READY, now
-    locked.save(update_fields=["status", "requested_at", "updated_at"])
+        locked.status = StudyStatus.READY
+    locked.save(update_fields=["status", "updated_at"])
+    cases.hand_over(ReviewRequest.objects.filter(studies=locked), now)
 
 
 @require_POST

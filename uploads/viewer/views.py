@@ -17,7 +17,7 @@ from portal.middleware import CSP
 from uploads import permissions
 from uploads.dicom.errors import DicomInputError
 from uploads.dicom.render import PRESETS, presets_for
-from uploads.models import Instance, Study
+from uploads.models import Instance, ReviewRequest, Study
 from uploads.permissions import can_view_study, visible_studies
 from uploads.viewer import rt_overlay, slice_tokens
 from uploads.viewer.rendering import (
@@ -64,6 +64,19 @@ def viewable_instance(request: HttpRequest, pk: int) -> Instance:
 EMBED_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
 
 
+def authored_request(request: HttpRequest, study: Study) -> ReviewRequest | None:
+    """The review request about ``study`` assigned to the signed-in user, whose report the
+    viewer writes into: the one named by ``?request=`` (the reading page names it), else
+    the newest."""
+    if not request.user.is_authenticated:
+        return None
+    cases = ReviewRequest.objects.filter(studies=study, assigned_to=request.user.pk)
+    wanted = request.GET.get("request", "")
+    if wanted.isdigit():
+        cases = cases.filter(pk=int(wanted))
+    return cases.order_by("-created_at", "-pk").first()
+
+
 @permissions.share_or_login_required
 def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
     """The viewer; its assigned radiologist gets a link to the report (or, embedded in
@@ -71,14 +84,14 @@ def viewer_page(request: HttpRequest, pk: int) -> HttpResponse:
     study = viewable_study(request, pk)
     record(request, "study.viewer_opened", study)
     context = {"study": study, **permissions.viewer_context(request, study)}
-    author = request.user.is_authenticated and study.assigned_to_id == request.user.pk
+    case = authored_request(request, study)
     context["viewer_mouse"] = getattr(request.user, "viewer_mouse", "") or "ohif"
     embed = request.GET.get("embed") == "1" and "share" not in context
-    if author:
-        context["report_url"] = reverse("report-editor", args=[study.pk])
-        context["reading_url"] = reverse("reading", args=[study.pk])
-        context["annotations_url"] = reverse("report-annotations", args=[study.pk])
-        context["key_image_url"] = reverse("report-key-image", args=[study.pk])
+    if case is not None:
+        context["report_url"] = reverse("report-editor", args=[case.pk])
+        context["reading_url"] = reverse("reading", args=[case.pk])
+        context["annotations_url"] = reverse("report-annotations", args=[case.pk])
+        context["key_image_url"] = reverse("report-key-image", args=[case.pk])
     if embed:
         context["viewer_base"] = "uploads/viewer_embed_base.html"
         context["embedded"] = True
