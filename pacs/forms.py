@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from pacs import dimse
 from pacs.models import PacsPeer
@@ -21,8 +23,13 @@ class PeerForm(forms.ModelForm):
     class Meta:
         model = PacsPeer
         fields = ["name", "ae_title", "host", "port"]
-        labels = {"name": "Name", "ae_title": "AE title", "host": "Host", "port": "Port"}
-        help_texts = {"ae_title": "The PACS's own AE title, at most 16 characters."}
+        labels = {
+            "name": _("Name"),
+            "ae_title": _("AE title"),
+            "host": _("Host"),
+            "port": _("Port"),
+        }
+        help_texts = {"ae_title": _("The PACS's own AE title, at most 16 characters.")}
 
     def clean_ae_title(self) -> str:
         return check(dimse.check_ae_title, self.cleaned_data["ae_title"])
@@ -39,16 +46,20 @@ def check(func: Any, value: Any) -> Any:
 
 
 class ImportForm(forms.Form):
-    peer = forms.ModelChoiceField(queryset=PacsPeer.objects.all(), label="PACS")
-    since = forms.DateField(label="Study date from", widget=forms.DateInput(attrs={"type": "date"}))
+    peer = forms.ModelChoiceField(queryset=PacsPeer.objects.all(), label=_("PACS"))
+    since = forms.DateField(
+        label=_("Study date from"), widget=forms.DateInput(attrs={"type": "date"})
+    )
     until = forms.DateField(
-        label="Study date to (optional)", required=False,
+        label=_("Study date to (optional)"), required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )  # fmt: skip
-    modality = forms.CharField(label="Modality (optional, e.g. CT)", required=False, max_length=16)
-    owner = forms.EmailField(label="Account the studies go to (email)")
+    modality = forms.CharField(
+        label=_("Modality (optional, e.g. CT)"), required=False, max_length=16
+    )
+    owner = forms.EmailField(label=_("Account the studies go to (email)"))
     patients = forms.FileField(
-        label="Patient list (optional CSV with a patient_id column)", required=False
+        label=_("Patient list (optional CSV with a patient_id column)"), required=False
     )
 
     def clean_modality(self) -> str:
@@ -58,7 +69,9 @@ class ImportForm(forms.Form):
         email = self.cleaned_data["owner"]
         user = User.objects.filter(email__iexact=email, is_active=True).first()
         if user is None:
-            raise forms.ValidationError(f"No active account with the email {email}.")
+            raise forms.ValidationError(
+                gettext("No active account with the email %(email)s.") % {"email": email}
+            )
         return user
 
     def clean_patients(self) -> Cohort | None:
@@ -66,20 +79,24 @@ class ImportForm(forms.Form):
         if not upload:
             return None
         if upload.size > MAX_LIST_BYTES:
-            raise forms.ValidationError("The patient list is larger than 5 MB.")
+            raise forms.ValidationError(gettext("The patient list is larger than 5 MB."))
         try:
             text = upload.read().decode("utf-8")
         except UnicodeDecodeError:
-            raise forms.ValidationError("The patient list must be a UTF-8 CSV file.") from None
+            raise forms.ValidationError(
+                gettext("The patient list must be a UTF-8 CSV file.")
+            ) from None
         try:
             return read_cohort(text)
         except CohortError as exc:
-            raise forms.ValidationError(f"Patient list: {exc}.") from exc
+            raise forms.ValidationError(
+                gettext("Patient list: %(error)s.") % {"error": exc}
+            ) from exc
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         since: dt.date | None = data.get("since")
         until: dt.date | None = data.get("until")
         if since and until and until < since:
-            self.add_error("until", "The end date is before the start date.")
+            self.add_error("until", gettext("The end date is before the start date."))
         return data

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from pacs import dimse
 
@@ -58,11 +59,11 @@ class PacsImport(models.Model):
     """One import from a PACS, and its progress (the task status row)."""
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Waiting to start"
-        RUNNING = "running", "Importing"
-        RETRYING = "retrying", "Waiting to try again"
-        DONE = "done", "Finished"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Waiting to start")
+        RUNNING = "running", _("Importing")
+        RETRYING = "retrying", _("Waiting to try again")
+        DONE = "done", _("Finished")
+        FAILED = "failed", _("Failed")
 
     peer = models.ForeignKey(PacsPeer, null=True, blank=True, on_delete=models.SET_NULL)
     # The PACS as AE@host:port, kept if the peer is changed or deleted later.

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from pacs import service, tasks
@@ -57,7 +58,7 @@ def start(request: HttpRequest) -> HttpResponse:
         return page(request, form, PeerForm(), status=400)
     record(request, "pacs.import_started", job, peer=job.peer_label, listed=job.listed)
     tasks.schedule(job.pk)
-    messages.success(request, f"Import {job.pk} started.")
+    messages.success(request, gettext("Import %(number)s started.") % {"number": job.pk})
     return redirect("pacs-import", pk=job.pk)
 
 
@@ -79,9 +80,13 @@ def restart(request: HttpRequest, pk: int) -> HttpResponse:
     if changed:
         record(request, "pacs.import_restarted", job)
         tasks.schedule(job.pk)
-        messages.success(request, f"Import {job.pk} runs again; imported studies are skipped.")
+        messages.success(
+            request,
+            gettext("Import %(number)s runs again; imported studies are skipped.")
+            % {"number": job.pk},
+        )
     else:
-        messages.error(request, f"Import {job.pk} is still running.")
+        messages.error(request, gettext("Import %(number)s is still running.") % {"number": job.pk})
     return redirect("pacs-import", pk=job.pk)
 
 
@@ -93,7 +98,10 @@ def add_peer(request: HttpRequest) -> HttpResponse:
         return page(request, ImportForm(), form, status=400)
     peer = form.save()
     record(request, "pacs.peer_added", peer, ae_title=peer.ae_title)
-    messages.success(request, f"PACS {peer.name} added. Check it with the C-ECHO button.")
+    messages.success(
+        request,
+        gettext("PACS %(name)s added. Check it with the C-ECHO button.") % {"name": peer.name},
+    )
     return redirect("pacs-imports")
 
 

@@ -58,7 +58,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audit_log.html",
-        {"page": page, "rows": rows, "filters": filters, "groups": labels.GROUPS},
+        {"page": page, "rows": rows, "filters": filters, "groups": labels.groups()},
     )
 
 

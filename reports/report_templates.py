@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from reports.states import gettext_noop
+
 
 class ReportTemplate(TypedDict):
     """One template: a label, what it matches and the default text of each section."""
@@ -20,12 +22,12 @@ class ReportTemplate(TypedDict):
 
 
 SECTIONS: list[tuple[str, str]] = [
-    ("clinical_information", "Clinical information"),
-    ("technique", "Technique"),
-    ("comparison", "Comparison"),
-    ("findings", "Findings"),
-    ("impression", "Impression"),
-    ("recommendations", "Recommendations"),
+    ("clinical_information", gettext_noop("Clinical information")),
+    ("technique", gettext_noop("Technique")),
+    ("comparison", gettext_noop("Comparison")),
+    ("findings", gettext_noop("Findings")),
+    ("impression", gettext_noop("Impression")),
+    ("recommendations", gettext_noop("Recommendations")),
 ]
 SECTION_NAMES = [name for name, _ in SECTIONS]
 

@@ -178,6 +178,47 @@ def test_error_page_and_status_words_follow_the_language(login: Any, patient: An
 
 
 @pytestmark_db
+def test_staff_pages_follow_the_staff_members_language(
+    client: Any, patient: Any, radiologist: Any, admin_user: Any
+) -> None:
+    """A Dutch radiologist reads the worklist and the report editor in Dutch (the section
+    headings, the buttons, the sign question, the save message); a French admin reads the
+    overview and the audit log in French. Each page's English words are gone."""
+    from tests.reports.factories import case_of, make_study
+
+    make_study(patient)  # in the pool
+    mine = case_of(make_study(patient, status="in_review", assigned_to=radiologist))
+    radiologist.language = "nl"
+    radiologist.save()
+    client.force_login(radiologist)
+    worklist = client.get("/worklist/").text
+    for words in ["<h1>Werklijst</h1>", "Aan mij toegewezen", ">Nemen</button>", "Wacht sinds"]:
+        assert words in worklist
+    assert "Assigned to me" not in worklist and ">Claim</button>" not in worklist
+    editor = client.get(f"/requests/{mine.pk}/report/").text
+    for words in [
+        "Verslag <small>ontwerp</small>", ">Sjabloon</label>", ">Techniek</label>",
+        ">Ontwerp opslaan</button>", ">Verslag ondertekenen</button>", "Dringendheid",
+        "Dit verslag ondertekenen? Eenmaal ondertekend", "Beelden naast het verslag",
+    ]:  # fmt: skip
+        assert words in editor, words
+    assert "Save draft" not in editor and "Sign report" not in editor
+    saved = client.post(f"/requests/{mine.pk}/report/", {"findings": "Geen letsels."}, follow=True)
+    assert "Ontwerp opgeslagen." in saved.text
+
+    admin_user.language = "fr"
+    admin_user.save()
+    client.force_login(admin_user)
+    overview = client.get("/manage/").text
+    for words in ["<strong>1</strong> radiologue", "<h2>Attributions</h2>", "Activité récente",
+                  "<strong>2</strong> examens", "Réattribuer"]:  # fmt: skip
+        assert words in overview, words
+    assert "Assignments" not in overview and "Recent activity" not in overview
+    audit = client.get("/manage/audit/").text
+    assert "<h1>Journal d'audit</h1>" in audit and "Connexions" in audit and "Sign-ins" not in audit
+
+
+@pytestmark_db
 def test_report_email_is_in_the_uploaders_language(
     smtp_settings: Any,
     patient: Any,

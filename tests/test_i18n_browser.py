@@ -6,6 +6,8 @@ switcher; the page's own words (template) and the words its script writes after 
 real files (a status with a plural, a skipped file's reason, the study's date through
 Intl) come out in that language. Her choice is saved on her account, so the report email
 sent when a radiologist signs from an English page arrives in French (real SMTP).
+A Dutch radiologist's reading page: the report editor's and the embedded viewer's scripts
+write Dutch.
 """
 
 from __future__ import annotations
@@ -148,3 +150,66 @@ def test_patient_pages_fit_a_phone_in_each_language(
         assert page.locator("html").get_attribute("lang") == language
         wide.append(f"{path}: {sideways_scroll(page, 360)}")
     assert [w for w in wide if not w.endswith(": ")] == []
+
+
+def test_radiologist_reports_in_dutch_with_the_scripts_words(
+    page: Any, patient: Any, radiologist: Any
+) -> None:
+    """A Dutch radiologist on the reading page: the editor's script writes its autosave
+    status and key-image list in Dutch, and so does the embedded viewer (its own page, its
+    own catalogue) when the cine starts."""
+    from tests.reports.factories import make_study
+
+    radiologist.language = "nl"
+    radiologist.save()
+    study = make_study(patient, status="in_review", assigned_to=radiologist, instances=1)
+    browser_login(page, radiologist.email)
+    page.goto(f"/requests/{case_of(study).pk}/read/")
+    assert page.locator("html").get_attribute("lang") == "nl"
+    status = page.get_by_test_id("report-autosave-status")
+    page.get_by_test_id("report-findings").fill("Geen letsels.")
+    assert status.inner_text() in {"Niet-opgeslagen wijzigingen", "Bezig met opslaan…"}
+    page.wait_for_function("document.getElementById('autosave-status').dataset.state === 'saved'")
+    assert status.inner_text().startswith("Ontwerp opgeslagen om ")
+    page.get_by_test_id("key-image-add").click()
+    assert page.get_by_test_id("key-image-remove").inner_text() == "Verwijderen"
+    assert "Reeks" in page.get_by_test_id("key-image").inner_text()
+
+    viewer = page.frame_locator("[data-testid=reading-frame]")
+    cine = viewer.get_by_test_id("viewer-cine")
+    assert cine.inner_text() == "Afspelen"
+    cine.click()
+    assert cine.inner_text() == "Stoppen"
+
+
+@pytest.mark.parametrize("language", ["nl", "fr"])
+def test_staff_pages_fit_a_phone_in_each_language(
+    page: Any, patient: Any, radiologist: Any, admin_user: Any, language: str
+) -> None:
+    """The staff pages' Dutch and French words are longer than the English: the worklist,
+    the report editor, its preview and every admin page still fit 360 px, and no serious
+    axe-core violation comes with the translation."""
+    from tests.reports.factories import make_study
+
+    make_study(patient)
+    case = case_of(make_study(patient, status="in_review", assigned_to=radiologist, instances=1))
+    problems = []
+    for user, paths in [
+        (radiologist, ["/worklist/", f"/requests/{case.pk}/report/",
+                       f"/requests/{case.pk}/report/preview/", "/account/tokens/"]),
+        (admin_user, ["/manage/", "/manage/users/", "/manage/audit/", "/manage/deliveries/",
+                      "/manage/uploads/", "/manage/pacs/", "/manage/pixels/"]),
+    ]:  # fmt: skip
+        user.language = language
+        user.save()
+        page.context.clear_cookies()
+        page.set_viewport_size({"width": 1280, "height": 800})
+        browser_login(page, user.email)
+        page.set_viewport_size({"width": 360, "height": 800})
+        for path in paths:
+            assert page.goto(path).status == 200, path
+            page.wait_for_load_state("networkidle")
+            assert page.locator("html").get_attribute("lang") == language, path
+            problems.append(f"{path}: {sideways_scroll(page, 360)}")
+            problems.extend(f"{path}: {d}" for d in describe(axe_violations(page)))
+    assert [p for p in problems if not p.endswith(": ")] == []

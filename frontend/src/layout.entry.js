@@ -6,6 +6,7 @@ import { referenceLine } from "./viewer/geometry.js";
 import { Viewport } from "./viewer/layout.js";
 import { PLANES, centreCross, crossFromClick } from "./viewer/mpr.js";
 import { follow, link } from "./viewer/sync.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const root = document.querySelector("[data-study]");
@@ -28,7 +29,7 @@ function say(text) { $("layout-status").textContent = text; }
 async function getJson(url) {
   const response = await fetch(url, { credentials: "same-origin" });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || "This could not be loaded.");
+  if (!response.ok) throw new Error(data.error || gettext("This could not be loaded."));
   return data;
 }
 
@@ -67,7 +68,7 @@ function renderPresets() {
   select.replaceChildren(...presetNames().map((name, i) => {
     const option = document.createElement("option");
     option.value = name;
-    option.textContent = `${i}: ${name || "default"}`;
+    option.textContent = `${i}: ${name || gettext("default")}`;
     return option;
   }));
   select.value = presetNames().includes(options.preset) ? options.preset : "";
@@ -97,11 +98,11 @@ async function place(n, studyKey, seriesId, focus = true) {
 
 async function startMpr() {
   const from = active();
-  if (!from.series) { say("Put a series in the active viewport first."); return; }
+  if (!from.series) { say(gettext("Put a series in the active viewport first.")); return; }
   const { series, study } = from;
   if (!state.mpr.has(series.id)) state.mpr.set(series.id, { info: null, cross: null, slab: state.slab });
   const shared = state.mpr.get(series.id);
-  say("Building the reformat…");
+  say(gettext("Building the reformat…"));
   try {
     shared.info = shared.info || await getJson(`/api/series/${series.id}/mpr/`);
   } catch (error) { say(error.message); return; }
@@ -112,7 +113,7 @@ async function startMpr() {
   stack.showStack(series, study, from.prior);
   stack.setGeometry(await geometryOf(series.id));
   state.active = 0;
-  say(shared.info.resampled ? `Reformat of a resampled volume (${shared.info.resampled}).` : "");
+  say(shared.info.resampled ? interpolate(gettext("Reformat of a resampled volume (%(how)s)."), { how: shared.info.resampled }) : "");
   redraw();
 }
 
@@ -136,9 +137,9 @@ function seriesButton(studyKey, series, n) {
   img.src = `/api/instances/${mid.id}/slice.png?frame=0&size=128${mid.token ? `&t=${mid.token}` : ""}`;
   const count = series.images.reduce((s, i) => s + Math.max(i.frames, 1), 0);
   const label = document.createElement("span");
-  label.textContent = `${series.modality} ${series.description || ""} (${count} ${count === 1 ? "image" : "images"})`;
+  label.textContent = `${series.modality} ${series.description || ""} (${interpolate(ngettext("%(count)s image", "%(count)s images", count), { count })})`;
   button.append(img, label);
-  button.setAttribute("aria-label", `${label.textContent}: Enter puts it in the active viewport, 1 to 4 in that viewport`);
+  button.setAttribute("aria-label", interpolate(gettext("%(series)s: Enter puts it in the active viewport, 1 to 4 in that viewport"), { series: label.textContent }));
   button.addEventListener("click", () => place(state.active, studyKey, series.id));
   button.addEventListener("dragstart", (e) => e.dataTransfer.setData("text/plain", `${studyKey}:${series.id}`));
   button.addEventListener("keydown", (e) => {
@@ -171,7 +172,7 @@ async function init() {
       const priorKey = await loadStudy(summary, true);
       const heading = document.createElement("p");
       heading.className = "list-heading";
-      heading.textContent = `${summary.modalities || ""} ${summary.description || ""} ${summary.date || ""}`.trim() || `Study #${summary.id}`;
+      heading.textContent = `${summary.modalities || ""} ${summary.description || ""} ${summary.date || ""}`.trim() || interpolate(gettext("Study #%(number)s"), { number: summary.id });
       blocks.push(heading, ...state.studies.get(priorKey).manifest.series.map((s, n) => seriesButton(priorKey, s, n)));
     }
     $("layout-priors").replaceChildren(...blocks);
@@ -191,7 +192,7 @@ async function init() {
     state.active = 0;
     relink();
     redraw();
-  } else say("This study has no images to show yet.");
+  } else say(gettext("This study has no images to show yet."));
   document.body.dataset.ready = "true";
 }
 

@@ -2,6 +2,7 @@
 // allows only external scripts from 'self') and loaded with `defer` on the editor page
 // while the report is a draft.
 
+import { gettext, interpolate, ngettext } from "./i18n.js";
 import { bindSplit, listenForKeyImages } from "./report/reading.js";
 
 const DELAY = 1500;
@@ -55,7 +56,7 @@ function startEditor(form) {
   async function save() {
     timer = null;
     if (stopped) return;
-    setStatus("Saving…", "saving");
+    setStatus(gettext("Saving…"), "saving");
     try {
       const response = await fetch(form.dataset.autosaveUrl, {
         method: "POST",
@@ -67,13 +68,13 @@ function startEditor(form) {
       if (response.ok) {
         dirty = false;
         const at = new Date(body.saved_at);
-        setStatus(`Draft saved at ${at.toLocaleTimeString()}`, "saved");
+        setStatus(interpolate(gettext("Draft saved at %(time)s"), { time: at.toLocaleTimeString(document.documentElement.lang || undefined) }), "saved");
       } else {
         if (response.status === 403 || response.status === 409) stopped = true;
-        setStatus(`Not saved: ${body.error || response.status}`, "error");
+        setStatus(interpolate(gettext("Not saved: %(error)s"), { error: body.error || response.status }), "error");
       }
     } catch {
-      setStatus("Not saved (offline?) — will retry on the next change", "error");
+      setStatus(gettext("Not saved (offline?) — will retry on the next change"), "error");
     }
   }
 
@@ -81,7 +82,7 @@ function startEditor(form) {
     if (stopped) return;
     if (timer) clearTimeout(timer);
     dirty = true;
-    setStatus("Unsaved changes", "dirty");
+    setStatus(gettext("Unsaved changes"), "dirty");
     timer = setTimeout(save, DELAY);
   }
 
@@ -139,7 +140,7 @@ function startEditor(form) {
     if (!images.length) {
       const empty = document.createElement("li");
       empty.className = "empty";
-      empty.textContent = "None yet.";
+      empty.textContent = gettext("None yet.");
       keyList.appendChild(empty);
       return;
     }
@@ -147,15 +148,16 @@ function startEditor(form) {
       const item = document.createElement("li");
       item.setAttribute("data-testid", "key-image");
       const option = select ? select.querySelector(`option[value="${image.instance_id}"]`) : null;
-      let text = `${option ? option.textContent : `Image ${image.instance_id}`}, frame ${image.frame + 1}`;
+      const name = option ? option.textContent : interpolate(gettext("Image %(id)s"), { id: image.instance_id });
+      let text = interpolate(gettext("%(image)s, frame %(frame)s"), { image: name, frame: image.frame + 1 });
       if (image.center !== null && image.width !== null && image.center !== undefined) {
-        text += `, W ${image.width} / L ${image.center}`;
+        text += interpolate(gettext(", W %(width)s / L %(level)s"), { width: image.width, level: image.center });
       }
       item.appendChild(document.createTextNode(`${text} `));
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "link-button";
-      remove.textContent = "Remove";
+      remove.textContent = gettext("Remove");
       remove.setAttribute("data-testid", "key-image-remove");
       remove.addEventListener("click", () => {
         const list = keyImages();
@@ -179,11 +181,11 @@ function startEditor(form) {
       const center = document.getElementById("key-image-center").value;
       const width = document.getElementById("key-image-width").value;
       if (!(frame >= 1 && frame <= frames)) {
-        setStatus(`Frame must be between 1 and ${frames}`, "error");
+        setStatus(interpolate(gettext("Frame must be between 1 and %(frames)s"), { frames }), "error");
         return;
       }
       if ((center === "") !== (width === "") || (width !== "" && Number(width) <= 0)) {
-        setStatus("Give both level and a positive width, or neither", "error");
+        setStatus(gettext("Give both level and a positive width, or neither"), "error");
         return;
       }
       const list = keyImages();
@@ -205,7 +207,7 @@ function startEditor(form) {
     if (!keyInput) return;
     keyInput.value = JSON.stringify(list);
     renderKeyImages();
-    setStatus(`Key image added (${list.length} in the report)`, "saved");
+    setStatus(interpolate(ngettext("Key image added (%(count)s in the report)", "Key image added (%(count)s in the report)", list.length), { count: list.length }), "saved");
   });
 }
 

@@ -6,6 +6,7 @@ import { createOverlays } from "./viewer/overlays.js";
 import { dragKind, DEFAULT as DEFAULT_MOUSE } from "./viewer/mouse.js";
 import { bindReading } from "./viewer/reading.js";
 import { foldSequences } from "./viewer/attributes.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const root = document.querySelector("[data-study]");
@@ -79,7 +80,7 @@ function prefetch() {
 
 function describeWindow() {
   if (state.window) return `W ${Math.round(state.window.width)} / L ${Math.round(state.window.center)}`;
-  return state.preset ? `preset ${state.preset}` : "default window";
+  return state.preset ? interpolate(gettext("preset %(name)s"), { name: state.preset }) : gettext("default window");
 }
 
 function show() {
@@ -93,7 +94,7 @@ function show() {
   $("viewer-slider").max = String(n - 1);
   $("viewer-slider").value = String(state.index);
   const pos = entry.img.position;
-  $("viewer-position").textContent = pos === null || pos === undefined ? "" : `position ${pos.toFixed(1)} mm`;
+  $("viewer-position").textContent = pos === null || pos === undefined ? "" : interpolate(gettext("position %(mm)s mm"), { mm: pos.toFixed(1) });
   $("viewer-window").textContent = describeWindow();
   $("viewer-review").hidden = !entry.img.review;
   prefetch();
@@ -111,7 +112,7 @@ async function loadRt(entry) {
   if (!state.rtData.has(key)) {
     state.rtData.set(key, null);
     const response = await fetch(`/api/instances/${entry.img.id}/rt/?frame=${entry.frame}`, { credentials: "same-origin" });
-    const data = response.ok ? await response.json() : { structures: [], isodose: [], note: "the overlay could not be loaded" };
+    const data = response.ok ? await response.json() : { structures: [], isodose: [], note: gettext("the overlay could not be loaded") };
     state.rtData.set(key, data);
   }
   const current = state.frames[state.index];
@@ -122,7 +123,7 @@ function renderRtLegend(data) {
   const legend = $("viewer-rt-legend");
   legend.hidden = !state.rt;
   if (!data) return;
-  const unit = data.reference && data.reference.units === "GY" ? "Gy" : "(relative)";
+  const unit = data.reference && data.reference.units === "GY" ? "Gy" : gettext("(relative)");
   const items = [
     ...data.structures.map((s) => ({ color: s.color, text: s.name, id: "structure" })),
     ...data.isodose.map((d) => ({ color: d.color, text: `${d.percent}% (${d.dose.toFixed(2)} ${unit})`, id: "isodose" })),
@@ -143,7 +144,7 @@ function renderRtLegend(data) {
   }
   if (!items.length) {
     const li = document.createElement("li");
-    li.textContent = data.note || "nothing to draw on this image";
+    li.textContent = data.note || gettext("nothing to draw on this image");
     rows.push(li);
   }
   legend.querySelector("ul").replaceChildren(...rows);
@@ -242,7 +243,7 @@ function renderThumbnails() {
     button.dataset.testid = `viewer-series-${n}`;
     button.dataset.series = String(series.id);
     const img = document.createElement("img");
-    img.alt = `Series ${series.number ?? n + 1}`;
+    img.alt = interpolate(gettext("Series %(number)s"), { number: series.number ?? n + 1 });
     img.src = `/api/instances/${mid.id}/slice.png?frame=0&size=128${mid.token ? `&t=${mid.token}` : ""}`;
     const label = document.createElement("span");
     const count = series.images.reduce((s, i) => s + Math.max(i.frames, 1), 0);
@@ -286,7 +287,7 @@ function filterTags() {
     row.hidden = !match;
     shown += match;
   }
-  $("viewer-tags-count").textContent = words.length ? `${shown} shown` : "";
+  $("viewer-tags-count").textContent = words.length ? interpolate(gettext("%(count)s shown"), { count: shown }) : "";
   $("viewer-tags").querySelector("table").classList.toggle("searching", words.length > 0);
 }
 
@@ -369,13 +370,13 @@ function zoomBy(factor) {
 }
 
 function toggleCine() {
-  if (state.cine) { clearInterval(state.cine); state.cine = null; $("viewer-cine").textContent = "Play"; return; }
+  if (state.cine) { clearInterval(state.cine); state.cine = null; $("viewer-cine").textContent = gettext("Play"); return; }
   const fps = Number($("viewer-fps").value) || 10;
   state.cine = setInterval(() => {
     state.index = (state.index + 1) % state.frames.length;
     show();
   }, 1000 / fps);
-  $("viewer-cine").textContent = "Stop";
+  $("viewer-cine").textContent = gettext("Stop");
 }
 
 function bindKeys() {

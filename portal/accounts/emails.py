@@ -57,11 +57,16 @@ def send_account_exists(user: User) -> None:
 
 
 def send_invitation(user: User, invited_by: User) -> None:
+    """In the invitee's language (the default until they choose), role name included."""
     path = reverse("accept-invite", args=[uid_for(user), invite_token.make_token(user)])
+    language = language_of(user)
+    with translation.override(language):
+        role = user.get_role_display()
     send_templated(
         "invite",
         user.email,
-        {"link": settings.SITE_URL + path, "role": user.get_role_display(), "by": invited_by},
+        {"link": settings.SITE_URL + path, "role": role, "by": invited_by},
+        language,
     )
 
 

@@ -66,10 +66,13 @@ class SignupForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField()
-    name = forms.CharField(max_length=150, required=False, help_text="As shown on reports")
+    email = forms.EmailField(label=_("Email"))
+    name = forms.CharField(
+        label=_("Name"), max_length=150, required=False, help_text=_("As shown on reports")
+    )
     role = forms.ChoiceField(
-        choices=[(Role.RADIOLOGIST, "Radiologist"), (Role.ADMIN, "Administrator")],
+        label=_("Role"),
+        choices=[(Role.RADIOLOGIST, _("Radiologist")), (Role.ADMIN, _("Administrator"))],
         initial=Role.RADIOLOGIST,
     )
 
@@ -80,7 +83,7 @@ class InviteForm(forms.Form):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].lower()
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
+            raise forms.ValidationError(_("An account with this email already exists."))
         return email
 
 

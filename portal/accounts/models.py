@@ -7,12 +7,13 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    PATIENT = "patient", "Patient / uploader"
-    RADIOLOGIST = "radiologist", "Radiologist"
-    ADMIN = "admin", "Administrator"
+    PATIENT = "patient", _("Patient / uploader")
+    RADIOLOGIST = "radiologist", _("Radiologist")
+    ADMIN = "admin", _("Administrator")
 
 
 class UserManager(BaseUserManager["User"]):

@@ -276,5 +276,8 @@ def user_mfa_reset(request: HttpRequest, pk: int) -> HttpResponse:
     mfa.disable(target)
     ended = session_records.end_all(target, "mfa_reset")
     record(request, "mfa.reset", target, sessions_ended=ended)
-    messages.success(request, f"Two-factor authentication of {target.email} was reset.")
+    messages.success(
+        request,
+        gettext("Two-factor authentication of %(email)s was reset.") % {"email": target.email},
+    )
     return redirect("users")

@@ -254,7 +254,7 @@ def users(request: HttpRequest) -> HttpResponse:
             )
             record(request, "account.invited", invitee, role=invitee.role)
         emails.send_invitation(invitee, request.user)  # type: ignore[arg-type]
-        messages.success(request, f"Invitation sent to {invitee.email}.")
+        messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitee.email})
         return redirect("users")
     return render(
         request,
@@ -279,9 +279,9 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         form.save()
         record(request, "account.updated", target, role=target.role, active=target.is_active)
-        messages.success(request, f"{target.email} updated.")
+        messages.success(request, _("%(email)s updated.") % {"email": target.email})
     else:
-        messages.error(request, "That change is not valid.")
+        messages.error(request, _("That change is not valid."))
     return redirect("users")
 
 
@@ -292,11 +292,18 @@ def user_resend_invite(request: HttpRequest, pk: int) -> HttpResponse:
     password is chosen), within ``ACCOUNT_EMAIL_RATE``."""
     target = get_object_or_404(User, pk=pk)
     if not pending_invitations().filter(pk=target.pk).exists():
-        messages.error(request, f"{target.email} has already accepted the invitation.")
+        messages.error(
+            request, _("%(email)s has already accepted the invitation.") % {"email": target.email}
+        )
     elif not allow_account_email(target.email):
-        messages.error(request, f"Too many emails to {target.email} lately. Try again later.")
+        messages.error(
+            request,
+            _("Too many emails to %(email)s lately. Try again later.") % {"email": target.email},
+        )
     else:
         emails.send_invitation(target, request.user)  # type: ignore[arg-type]
         record(request, "account.invite_resent", target)
-        messages.success(request, f"Invitation sent again to {target.email}.")
+        messages.success(
+            request, _("Invitation sent again to %(email)s.") % {"email": target.email}
+        )
     return redirect("users")

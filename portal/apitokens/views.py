@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -31,7 +32,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
             days = int(request.POST.get("days") or tokens.default_days())
             row, created = tokens.issue(request.user, name=name, days=days)
         except ValueError as exc:
-            error = str(exc) if "valid for" in str(exc) else "days must be a whole number"
+            error = str(exc) if "valid for" in str(exc) else gettext("days must be a whole number")
             status = 400
         else:
             record(request, "apitoken.created", row, days=days)
@@ -52,5 +53,5 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(ApiToken, pk=pk, owner_id=request.user.pk)
     if tokens.revoke(row):
         record(request, "apitoken.revoked", row)
-        messages.success(request, f"Token {row.prefix}… revoked.")
+        messages.success(request, gettext("Token %(prefix)s… revoked.") % {"prefix": row.prefix})
     return redirect("api-tokens")

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from portal.accounts.decorators import role_required
@@ -52,6 +53,8 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(
-            request, f"Email for request #{row.version.report.review_request_id} queued again."
+            request,
+            gettext("Email for request #%(number)s queued again.")
+            % {"number": row.version.report.review_request_id},
         )
     return redirect(next_url(request, "deliveries"))

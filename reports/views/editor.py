@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts.decorators import role_required
@@ -74,10 +75,17 @@ def instance_choices(case: ReviewRequest) -> list[dict[str, Any]]:
         {
             "id": row["pk"],
             "frames": row["frames"],
-            "label": (f"Study #{row['series__study_id']} · " if several else "")
-            + f"Series {row['series__number'] if row['series__number'] is not None else '?'}"
-            f" {row['series__modality']} · image "
-            f"{row['instance_number'] if row['instance_number'] is not None else '?'}",
+            "label": (
+                gettext("Study #%(number)s · ") % {"number": row["series__study_id"]}
+                if several
+                else ""
+            )
+            + gettext("Series %(series)s %(modality)s · image %(image)s")
+            % {
+                "series": row["series__number"] if row["series__number"] is not None else "?",
+                "modality": row["series__modality"],
+                "image": row["instance_number"] if row["instance_number"] is not None else "?",
+            },
         }
         for row in rows
     ]
@@ -92,7 +100,7 @@ def editor_context(
     sections = [
         {
             "name": name,
-            "label": label,
+            "label": gettext(label),
             "text": posted.get(name, getattr(source, name, "") if source else ""),
             "testid": "report-" + name.replace("_", "-"),
         }
@@ -154,7 +162,7 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
             services.save_draft(case, request.user, data, request=request)
         except WorkflowError as exc:
             return editor_error(request, case, data, exc)
-        messages.success(request, "Draft saved.")
+        messages.success(request, gettext("Draft saved."))
         return redirect("report-editor", pk=case.pk)
     draft = services.editable_draft(case)
     if draft is not None and draft.pk is not None:
@@ -212,7 +220,8 @@ def sign(request: HttpRequest, pk: int) -> HttpResponse:
         return editor_error(request, case, data, exc)
     messages.success(
         request,
-        f"Report signed (version {version.number}). The uploader is being notified.",
+        gettext("Report signed (version %(number)s). The uploader is being notified.")
+        % {"number": version.number},
     )
     return redirect("report-view", pk=case.pk)
 
@@ -232,7 +241,7 @@ def addendum(request: HttpRequest, pk: int) -> HttpResponse:
             editor_context(case, services.editable_draft(case)),
             status=exc.status,
         )
-    messages.success(request, "Addendum opened: edit the report and sign it.")
+    messages.success(request, gettext("Addendum opened: edit the report and sign it."))
     return redirect("report-editor", pk=case.pk)
 
 

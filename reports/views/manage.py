@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from portal.accounts.decorators import role_required
@@ -76,5 +77,7 @@ def assign_request(request: HttpRequest, pk: int) -> HttpResponse:
     except WorkflowError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Request {case.pk} assignment saved.")
+        messages.success(
+            request, gettext("Request %(number)s assignment saved.") % {"number": case.pk}
+        )
     return redirect(next_url(request, "manage"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from portal.accounts.decorators import role_required
@@ -47,7 +48,7 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
         case = visible_case(request, pk)
     except Http404:
         # Claimed by someone else a moment ago (or never there): same answer for both.
-        messages.error(request, "This request is no longer in the pool.")
+        messages.error(request, gettext("This request is no longer in the pool."))
         return redirect("worklist")
     if case.assigned_to_id == request.user.pk:
         return redirect("report-editor", pk=case.pk)
@@ -56,5 +57,5 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
     except WorkflowError as exc:
         messages.error(request, str(exc))
         return redirect("worklist")
-    messages.success(request, f"Request #{case.pk} is yours.")
+    messages.success(request, gettext("Request #%(number)s is yours.") % {"number": case.pk})
     return redirect("report-editor", pk=case.pk)

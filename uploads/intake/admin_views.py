@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -35,6 +35,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, ngettext, ngettext_lazy
 from django.views.decorators.http import require_POST
 
 from portal.accounts.decorators import role_required
@@ -45,6 +46,9 @@ from uploads.intake import lifecycle
 from uploads.intake.ingest import LIVE
 from uploads.models import TERMINAL, FileStatus, Study, Upload, UploadFile
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 log = logging.getLogger(__name__)
 
 PER_PAGE = 100
@@ -54,32 +58,51 @@ PROBLEM_DAYS = 30
 
 #: ``?show=`` values and their labels; no value shows every upload.
 FILTERS = [
-    ("needs_attention", "Needs attention"),
-    ("open", "In progress"),
-    ("problems", f"Finished with problems (last {PROBLEM_DAYS} days)"),
-    ("cancelled", "Cancelled"),
+    ("needs_attention", gettext_lazy("Needs attention")),
+    ("open", gettext_lazy("In progress")),
+    (
+        "problems",
+        ngettext_lazy(
+            "Finished with problems (last %(days)s day)",
+            "Finished with problems (last %(days)s days)",
+            "days",
+        )
+        % {"days": PROBLEM_DAYS},
+    ),
+    ("cancelled", gettext_lazy("Cancelled")),
 ]
 #: How the counts read ("2 needing attention").
-COUNT_WORDS = {"needs_attention": "needing attention"}
-STATE_WORDS: dict[str, str] = {
-    Upload.State.OPEN: "In progress",
-    Upload.State.NEEDS_ATTENTION: "Needs attention",
-    Upload.State.DONE: "Finished",
-    Upload.State.CANCELLED: "Cancelled",
+COUNT_WORDS = {
+    "needs_attention": gettext_lazy("needing attention"),
+    "open": gettext_lazy("in progress"),
+    "problems": ngettext_lazy(
+        "finished with problems (last %(days)s day)",
+        "finished with problems (last %(days)s days)",
+        "days",
+    )
+    % {"days": PROBLEM_DAYS},
+    "cancelled": gettext_lazy("cancelled"),
 }
-FILE_WORDS: dict[str, str] = {
-    FileStatus.RECEIVING: "Arriving",
-    FileStatus.RECEIVED: "Waiting to be processed",
-    FileStatus.STORED: "Stored",
-    FileStatus.DUPLICATE: "Already stored",
-    FileStatus.EXPANDED: "Archive unpacked",
-    FileStatus.REJECTED: "Not used",
+STATE_WORDS: dict[str, StrOrPromise] = {
+    Upload.State.OPEN: gettext_lazy("In progress"),
+    Upload.State.NEEDS_ATTENTION: gettext_lazy("Needs attention"),
+    Upload.State.DONE: gettext_lazy("Finished"),
+    Upload.State.CANCELLED: gettext_lazy("Cancelled"),
+}
+FILE_WORDS: dict[str, StrOrPromise] = {
+    FileStatus.RECEIVING: gettext_lazy("Arriving"),
+    FileStatus.RECEIVED: gettext_lazy("Waiting to be processed"),
+    FileStatus.STORED: gettext_lazy("Stored"),
+    FileStatus.DUPLICATE: gettext_lazy("Already stored"),
+    FileStatus.EXPANDED: gettext_lazy("Archive unpacked"),
+    FileStatus.REJECTED: gettext_lazy("Not used"),
 }
 USED = [FileStatus.STORED, FileStatus.DUPLICATE]
 
 
-def plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
+def files(count: int) -> str:
+    """ "1 file", "3 files" in the page's language."""
+    return ngettext("%(count)s file", "%(count)s files", count) % {"count": count}
 
 
 @dataclass
@@ -99,12 +122,12 @@ class FileCounts:
     @property
     def words(self) -> str:
         """``14 files: 12 stored, 1 not used, 1 waiting`` (parts that are 0 left out)."""
-        parts = [f"{self.stored} stored"]
+        parts = [gettext("%(count)s stored") % {"count": self.stored}]
         if self.rejected:
-            parts.append(f"{self.rejected} not used")
+            parts.append(gettext("%(count)s not used") % {"count": self.rejected})
         if self.waiting:
-            parts.append(f"{self.waiting} waiting")
-        return f"{plural(self.total, 'file', 'files')}: {', '.join(parts)}"
+            parts.append(gettext("%(count)s waiting") % {"count": self.waiting})
+        return f"{files(self.total)}: {', '.join(parts)}"
 
 
 def file_counts(upload_ids: Iterable[int]) -> dict[int, FileCounts]:
@@ -183,10 +206,7 @@ def upload_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": [row(upload, counts.get(upload.pk, FileCounts())) for upload in page],
             "show": show,
-            "filters": [
-                (key, label, summary[key], COUNT_WORDS.get(key, label.lower()))
-                for key, label in FILTERS
-            ],
+            "filters": [(key, label, summary[key], COUNT_WORDS[key]) for key, label in FILTERS],
             "total": summary["all"],
         },
     )
@@ -276,7 +296,9 @@ def act(request: HttpRequest, pk: int, action: Callable[[Upload], str | None]) -
         raise Http404("No such upload") from None
     except DatabaseError as exc:
         log.warning("admin upload action: database unavailable (%s)", type(exc).__name__)
-        messages.error(request, "The database is busy: nothing was changed. Please try again.")
+        messages.error(
+            request, gettext("The database is busy: nothing was changed. Please try again.")
+        )
     return redirect(next_url(request, "admin-uploads"))
 
 
@@ -295,10 +317,10 @@ class Audit:
 
 
 def ended(upload: Upload) -> str:
-    return (
-        f"Upload {upload.pk} has already ended "
-        f"({STATE_WORDS.get(upload.state, upload.state).lower()}): nothing was changed."
-    )
+    return gettext("Upload %(number)s has already ended (%(state)s): nothing was changed.") % {
+        "number": upload.pk,
+        "state": str(STATE_WORDS.get(upload.state, upload.state)).lower(),
+    }
 
 
 @require_POST
@@ -312,11 +334,15 @@ def upload_retry(request: HttpRequest, pk: int) -> HttpResponse:
         if audit.facts is None:
             return ended(upload)
         if queued:
-            return f"Upload {upload.pk}: {plural(queued, 'file', 'files')} queued again."
-        return (
-            f"Upload {upload.pk}: no file was waiting to be processed, so nothing was queued. "
+            return ngettext(
+                "Upload %(number)s: %(count)s file queued again.",
+                "Upload %(number)s: %(count)s files queued again.",
+                queued,
+            ) % {"number": upload.pk, "count": queued}
+        return gettext(
+            "Upload %(number)s: no file was waiting to be processed, so nothing was queued. "
             "If its sender went away, wait for them to finish it, or send it as it is."
-        )
+        ) % {"number": upload.pk}
 
     return act(request, pk, retry)
 
@@ -334,18 +360,24 @@ def upload_close(request: HttpRequest, pk: int) -> HttpResponse:
         if sealed.state == Upload.State.DONE:
             studies = sealed.studies.count()
             if not studies:
-                return f"Upload {upload.pk} was sent as it is: it is finished; no study came of it."
-            what = "its study is" if studies == 1 else f"its {studies} studies are"
-            return (
-                f"Upload {upload.pk} was sent as it is: it is finished, and {what} waiting for "
-                "a radiologist."
-            )
+                return gettext(
+                    "Upload %(number)s was sent as it is: it is finished; no study came of it."
+                ) % {"number": upload.pk}
+            return ngettext(
+                "Upload %(number)s was sent as it is: it is finished, and its study is waiting "
+                "for a radiologist.",
+                "Upload %(number)s was sent as it is: it is finished, and its %(count)s studies "
+                "are waiting for a radiologist.",
+                studies,
+            ) % {"number": upload.pk, "count": studies}
         waiting = audit.facts.get("queued", 0)
-        return (
-            f"Upload {upload.pk} will be finished as it is once the "
-            f"{plural(waiting, 'file', 'files')} still waiting "
-            f"{'is' if waiting == 1 else 'are'} processed."
-        )
+        return ngettext(
+            "Upload %(number)s will be finished as it is once the %(count)s file still waiting "
+            "is processed.",
+            "Upload %(number)s will be finished as it is once the %(count)s files still waiting "
+            "are processed.",
+            waiting,
+        ) % {"number": upload.pk, "count": waiting}
 
     return act(request, pk, close)
 
@@ -362,10 +394,13 @@ def upload_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             return ended(upload)
         refused = audit.facts.get("refused", 0)
         if refused:
-            return (
-                f"Upload {upload.pk} was cancelled: {plural(refused, 'file', 'files')} still "
-                "on the way will not be used."
-            )
-        return f"Upload {upload.pk} was cancelled."
+            return ngettext(
+                "Upload %(number)s was cancelled: %(count)s file still on the way will not be "
+                "used.",
+                "Upload %(number)s was cancelled: %(count)s files still on the way will not be "
+                "used.",
+                refused,
+            ) % {"number": upload.pk, "count": refused}
+        return gettext("Upload %(number)s was cancelled.") % {"number": upload.pk}
 
     return act(request, pk, cancel)

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 from PIL import Image, ImageDraw
 from pydicom import dcmread
@@ -113,7 +114,7 @@ def held_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     with transaction.atomic():
         instance = get_object_or_404(Instance.objects.select_for_update(), pk=pk)
         if not instance.pixel_hold:
-            messages.info(request, "This image was already checked.")
+            messages.info(request, gettext("This image was already checked."))
             return redirect("pixel-review")
         instance.pixel_hold = ""
         instance.pixel_checked_by = request.user  # type: ignore[assignment]
@@ -122,7 +123,10 @@ def held_confirm(request: HttpRequest, pk: int) -> HttpResponse:
         study = instance.series.study
         record(request, "pixels.confirmed", instance, study=study.pk)
         release(study)
-    messages.success(request, f"Image confirmed clean; study #{study.pk} can go on.")
+    messages.success(
+        request,
+        gettext("Image confirmed clean; study #%(number)s can go on.") % {"number": study.pk},
+    )
     return redirect("pixel-review")
 
 
@@ -132,7 +136,7 @@ def held_reject(request: HttpRequest, pk: int) -> HttpResponse:
     with transaction.atomic():
         instance = get_object_or_404(Instance.objects.select_for_update(), pk=pk)
         if not instance.pixel_hold:
-            messages.info(request, "This image was already checked.")
+            messages.info(request, gettext("This image was already checked."))
             return redirect("pixel-review")
         series, study, name = instance.series, instance.series.study, instance.file
         record(request, "pixels.rejected", instance, study=study.pk)
@@ -141,5 +145,7 @@ def held_reject(request: HttpRequest, pk: int) -> HttpResponse:
             series.delete()
         release(study)
     storage.delete_quietly(name)
-    messages.success(request, f"The file was removed from study #{study.pk}.")
+    messages.success(
+        request, gettext("The file was removed from study #%(number)s.") % {"number": study.pk}
+    )
     return redirect("pixel-review")

@@ -7,6 +7,8 @@
 // /api/instances/<id>/roi/ and /probe/ (uploads/dicom/roi.py). On the reading page the
 // annotations are saved with the report draft (/studies/<id>/report/annotations/).
 
+import { gettext, interpolate } from "../i18n.js";
+
 export const TOOLS = {
   length: { key: "m", points: 2, label: "Length" },
   angle: { key: "a", points: 3, label: "Angle" },
@@ -133,7 +135,7 @@ export function createAnnotations(view) {
     view.redraw();
     if (!editable) return;
     clearTimeout(saveTimer);
-    view.onSaved("Unsaved annotations");
+    view.onSaved(gettext("Unsaved annotations"));
     saveTimer = setTimeout(save, SAVE_DELAY);
   }
 
@@ -149,13 +151,13 @@ export function createAnnotations(view) {
       const body = await response.json();
       if (!response.ok) {
         if (response.status === 409 || response.status === 403) editable = false;
-        view.onSaved(`Annotations not saved: ${body.error || response.status}`);
+        view.onSaved(interpolate(gettext("Annotations not saved: %(error)s"), { error: body.error || response.status }));
         return false;
       }
-      view.onSaved("Annotations saved with the report");
+      view.onSaved(gettext("Annotations saved with the report"));
       return true;
     } catch {
-      view.onSaved("Annotations not saved (offline?)");
+      view.onSaved(gettext("Annotations not saved (offline?)"));
       return false;
     }
   }
@@ -238,7 +240,7 @@ export function createAnnotations(view) {
       try {
         const response = await fetch(`/api/instances/${entry.img.id}/probe/?${params}`, { credentials: "same-origin" });
         const body = await response.json();
-        view.probe(response.ok ? `value at ${body.x}, ${body.y}: ${number(body.value)} ${body.unit}`.trim() : body.error);
+        view.probe(response.ok ? interpolate(gettext("value at %(x)s, %(y)s: %(value)s"), { x: body.x, y: body.y, value: `${number(body.value)} ${body.unit}`.trim() }) : body.error);
       } catch {
         view.probe("");
       }

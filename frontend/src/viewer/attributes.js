@@ -3,6 +3,8 @@
 // sequences it is nested in is folded. While a search is typed, every matching row
 // shows, folded or not (CSS: table.searching).
 
+import { gettext, interpolate } from "../i18n.js";
+
 function refresh(rows) {
   const open = []; // depths of the sequences we are inside, and whether each is unfolded
   for (const row of rows) {
@@ -28,7 +30,7 @@ export function foldSequences(tbody) {
     const set = (unfolded) => {
       button.setAttribute("aria-expanded", String(unfolded));
       button.textContent = unfolded ? "−" : "+";
-      button.setAttribute("aria-label", `${unfolded ? "Fold" : "Unfold"} ${label}`);
+      button.setAttribute("aria-label", interpolate(unfolded ? gettext("Fold %(name)s") : gettext("Unfold %(name)s"), { name: label }));
     };
     set(false);
     button.addEventListener("click", () => { set(button.getAttribute("aria-expanded") !== "true"); refresh(rows); });

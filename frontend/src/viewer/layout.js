@@ -2,12 +2,13 @@
 // earlier one) or one plane of a multiplanar reformat. The image is a server-rendered
 // PNG; the canvas above it draws reference lines and the MPR crosshair from fractions of
 // the image, so they stay put when the viewport changes size.
+import { gettext, interpolate, ngettext } from "../i18n.js";
 import { imagePlane } from "./geometry.js";
 import { crossInPlane, mprPlane, planeIndex, planeUrl, withIndex } from "./mpr.js";
 
 const prefetched = new Map();  // url -> Image, shared by the viewports (a bounded LRU)
 const SIZE_STEPS = [128, 256, 384, 512, 768, 1024, 1536, 2048];
-const PLANE_NAMES = { axial: "Axial", coronal: "Coronal", sagittal: "Sagittal" };
+const PLANE_NAMES = { axial: gettext("Axial"), coronal: gettext("Coronal"), sagittal: gettext("Sagittal") };
 
 function framesOf(series) {
   return series.images.flatMap((img) =>
@@ -26,7 +27,7 @@ export class Viewport {
     this.el.tabIndex = 0;
     this.el.setAttribute("role", "group");
     this.el.dataset.testid = `layout-viewport-${n}`;
-    this.el.setAttribute("aria-label", `Viewport ${n + 1}: empty`);
+    this.el.setAttribute("aria-label", interpolate(gettext("Viewport %(number)s: empty"), { number: n + 1 }));
     this.img = document.createElement("img");
     this.img.dataset.testid = `layout-image-${n}`;
     this.img.alt = "";
@@ -36,7 +37,7 @@ export class Viewport {
     this.label = document.createElement("span");
     this.label.className = "vp-label";
     this.label.dataset.testid = `layout-label-${n}`;
-    this.label.textContent = `${n + 1}: drop a series here`;
+    this.label.textContent = interpolate(gettext("%(number)s: drop a series here"), { number: n + 1 });
     this.el.append(this.img, this.canvas, this.label);
   }
 
@@ -138,7 +139,9 @@ export class Viewport {
     if (this.img.getAttribute("src") !== url) this.img.src = url;
     const index = this.currentIndex();
     const count = this.count();
-    const where = this.prior ? `earlier study${this.study.date ? ` ${this.study.date}` : ""}` : "this study";
+    const where = this.prior
+      ? (this.study.date ? interpolate(gettext("earlier study %(date)s"), { date: this.study.date }) : gettext("earlier study"))
+      : gettext("this study");
     let text;
     if (this.kind === "stack") {
       const entry = this.frames[index];
@@ -147,12 +150,12 @@ export class Viewport {
       text = `${this.series.modality} ${this.series.description || ""} (${where}) · ${index + 1} / ${count}` +
         (pos === null || pos === undefined ? "" : ` · ${pos.toFixed(1)} mm`);
     } else {
-      const slab = this.mpr.slab > 1 ? ` · MIP ${this.mpr.slab} planes` : "";
+      const slab = this.mpr.slab > 1 ? ` · ${interpolate(ngettext("MIP %(count)s plane", "MIP %(count)s planes", this.mpr.slab), { count: this.mpr.slab })}` : "";
       text = `${PLANE_NAMES[this.planeName]} · ${index + 1} / ${count}${slab}`;
     }
     this.el.dataset.index = String(index);
     this.label.textContent = `${this.n + 1}: ${text}`;
-    this.el.setAttribute("aria-label", `Viewport ${this.n + 1}: ${text}`);
+    this.el.setAttribute("aria-label", interpolate(gettext("Viewport %(number)s: %(text)s"), { number: this.n + 1, text }));
     this.img.alt = text;
   }
 

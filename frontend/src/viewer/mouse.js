@@ -3,9 +3,11 @@
 // "ohif" is the default of OHIF and Weasis (left = window/level, middle or Ctrl+left =
 // pan, right = zoom); "classic" is this viewer's earlier one (left = pan, right =
 // window/level). The choice is kept per user account (the viewer_mouse preference).
+import { gettext } from "../i18n.js";
+
 export const CONVENTIONS = {
-  ohif: { label: "OHIF / Weasis: left window, middle or Ctrl pan, right zoom" },
-  classic: { label: "Classic: left pan, right window" },
+  ohif: { label: gettext("OHIF / Weasis: left window, middle or Ctrl pan, right zoom") },
+  classic: { label: gettext("Classic: left pan, right window") },
 };
 export const DEFAULT = "ohif";
 
@@ -20,6 +22,6 @@ export function dragKind(event, convention) {
 // The help line for the current convention.
 export function describe(convention) {
   return convention === "classic"
-    ? "drag: pan; right-drag: window level/width"
-    : "drag: window level/width; middle-drag or Ctrl+drag: pan; right-drag: zoom";
+    ? gettext("drag: pan; right-drag: window level/width")
+    : gettext("drag: window level/width; middle-drag or Ctrl+drag: pan; right-drag: zoom");
 }

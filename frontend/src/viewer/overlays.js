@@ -3,6 +3,8 @@
 // (Patient), /api/instances/<id>/geometry/) and a scale bar from Pixel Spacing
 // (bottom right). Plain text elements over the stage; "o" shows or hides them.
 
+import { gettext, interpolate } from "../i18n.js";
+
 const NICE = [1, 2, 5, 10, 20, 50, 100, 200, 500];
 
 function el(tag, className, testid) {
@@ -50,7 +52,7 @@ export function createOverlays(state, $) {
   function describeWindow() {
     if (state.window) return `W ${Math.round(state.window.width)} L ${Math.round(state.window.center)}`;
     const preset = state.preset && state.manifest.presets[state.preset];
-    return preset ? `W ${preset.width} L ${preset.center} (${state.preset})` : "W/L from the image";
+    return preset ? `W ${preset.width} L ${preset.center} (${state.preset})` : gettext("W/L from the image");
   }
 
   function update() {
@@ -61,9 +63,10 @@ export function createOverlays(state, $) {
     const series = state.series;
     const pos = entry.img.position;
     parts.info.textContent = [
-      `Series ${series.number ?? "?"}${series.description ? ` · ${series.description}` : ""}`,
-      `Image ${state.index + 1} of ${state.frames.length}`,
-      pos === null || pos === undefined ? "" : `Position ${pos.toFixed(1)} mm`,
+      interpolate(gettext("Series %(number)s"), { number: series.number ?? "?" }) +
+        (series.description ? ` · ${series.description}` : ""),
+      interpolate(gettext("Image %(index)s of %(count)s"), { index: state.index + 1, count: state.frames.length }),
+      pos === null || pos === undefined ? "" : interpolate(gettext("Position %(mm)s mm"), { mm: pos.toFixed(1) }),
     ].filter(Boolean).join("\n");
     const image = $("viewer-image");
     const rect = image.getBoundingClientRect();

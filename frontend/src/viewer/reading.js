@@ -1,6 +1,7 @@
 // The viewer's side of the reading page: "Add key image" from the current viewport into
 // the report draft, the link back to the report, and the mouse convention of the user.
 import { CONVENTIONS, describe } from "./mouse.js";
+import { gettext, interpolate } from "../i18n.js";
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -40,8 +41,8 @@ export function bindReading(root, state, $, notes) {
       body: JSON.stringify(viewport()),
     });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) { status.textContent = `Key image not added: ${body.error || response.status}`; return; }
-    status.textContent = `Key image ${body.key_images.length} added to the report`;
+    if (!response.ok) { status.textContent = interpolate(gettext("Key image not added: %(error)s"), { error: body.error || response.status }); return; }
+    status.textContent = interpolate(gettext("Key image %(number)s added to the report"), { number: body.key_images.length });
     // The editor beside us (same origin) shows it at once and keeps it when it autosaves.
     if (window.parent !== window) window.parent.postMessage({ type: "key-images", keyImages: body.key_images }, window.location.origin);
   }
