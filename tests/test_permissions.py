@@ -667,3 +667,9 @@ def test_admin_assigns_request_and_it_is_audited(
     assert response.status_code == 404
     log = client.get("/manage/audit/?action=request.").content.decode()
     assert log.count('data-testid="audit-row"') == 1
+    # The overview's recent activity says it in words, not as the event's code.
+    overview = client.get("/manage/").content.decode()
+    assert '<span data-testid="recent-event" data-action="request.assigned">Assigned a review' in (
+        overview
+    )
+    assert f"Review request {case.pk}" in overview

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role, User
+from portal.audit import labels
 from portal.audit.models import AuditEvent
 from portal.redirects import next_url
 from reports import services, states
@@ -55,7 +56,16 @@ def manage(request: HttpRequest) -> HttpResponse:
             "overdue": late[:50],
             "radiologists": radiologists,
             "turnaround_hours": int(turnaround().total_seconds() // 3600),
-            "recent": AuditEvent.objects.all()[:10],
+            "recent": [
+                {
+                    "at": e.at,
+                    "actor": e.actor,
+                    "code": e.action,
+                    "action": labels.action_label(e.action),
+                    "object": labels.object_label(e.object_type, e.object_id),
+                }
+                for e in AuditEvent.objects.all()[:10]
+            ],
         },
     )
 
