@@ -36,9 +36,12 @@ run: migrate
 	@echo "Portal on http://127.0.0.1:$(PORTAL_PORT)/ (Ctrl-C stops the web server and the worker)"
 	$(PY) scripts/procs.py Procfile.dev
 
+# The suite runs on TEST_WORKERS processes at once (pytest-xdist; each has its own test
+# database, cache and Celery keys: tests/conftest.py). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: install lint
 	$(PY) scripts/fetch_testdata.py
-	$(PY) scripts/testenv.py -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) scripts/testenv.py -- $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -235,7 +235,7 @@ def send_batches(
 def bench_env(database_url: str, redis_url: str, data_dir: str) -> dict[str, str]:
     """The environment of the bench's processes: only what this run made."""
     drop = {"DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_EAGER", "DICOM_PEERS", "CACHE_KEY_PREFIX",
-            "STORAGE", "MEDIA_ROOT"}  # fmt: skip
+            "CELERY_KEY_PREFIX", "STORAGE", "MEDIA_ROOT"}  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("S3_")}
     env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, DATA_DIR=data_dir,
                SECRET_KEY=secrets.token_urlsafe(40), LOG_LEVEL="WARNING")  # fmt: skip

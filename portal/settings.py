@@ -225,6 +225,11 @@ if not REDIS_URL:
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY", 3600)}
+    # Every broker key (queues, acknowledgements, worker control) starts with it: portals,
+    # or the processes of a parallel test run, that share one Redis database each keep
+    # their own queues and workers.
+    if _broker_prefix := env_str("CELERY_KEY_PREFIX"):
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _broker_prefix
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_EAGER", False)
 CELERY_TASK_ACKS_LATE = True

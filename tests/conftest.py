@@ -29,6 +29,43 @@ PASSWORD = "correct-horse-battery-9"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ARTIFACTS = REPO / "test-artifacts"
+#: Tests that time themselves or load the machine (whole stacks, soak, benchmarks): under
+#: pytest-xdist they all run on one worker, one after another (``--dist loadgroup``).
+LOAD_GROUP = pytest.mark.xdist_group("load")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``-n``, as ``make test`` runs) worker processes gw0, gw1... run
+    their shares of the suite at the same time. pytest-django gives each a database of its
+    own (``test_<name>_gw0``) and pytest a ``tmp_path`` root of its own; this gives each its
+    own keys in the one Redis database (cache and Celery broker, apart by prefix: queues,
+    acknowledgements and worker pings), or without Redis its own file cache and broker
+    folders. The environment carries the prefixes to the processes tests start (celery
+    worker, gunicorn), whose portal/settings.py reads them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    from django.test import override_settings
+
+    from portal.celery import app
+
+    cache = dict(settings.CACHES["default"])
+    broker = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    if settings.REDIS_URL:
+        prefix = "-".join(filter(None, [os.environ.get("CACHE_KEY_PREFIX"), worker]))
+        cache["KEY_PREFIX"] = prefix
+        broker["global_keyprefix"] = f"{prefix}:"
+        os.environ.update(CACHE_KEY_PREFIX=prefix, CELERY_KEY_PREFIX=f"{prefix}:")
+    else:
+        cache["LOCATION"] = f"{cache['LOCATION']}-{worker}"
+        for option in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
+            broker[option] = f"{broker[option]}-{worker}"
+            Path(str(broker[option])).mkdir(parents=True, exist_ok=True)
+    # Enabled for the whole run: the ``settings`` fixture's changes go on top of it.
+    override_settings(
+        CACHES={**settings.CACHES, "default": cache}, CELERY_BROKER_TRANSPORT_OPTIONS=broker
+    ).enable()
+    app.conf.broker_transport_options = broker
 
 
 def missing(reason: str) -> NoReturn:

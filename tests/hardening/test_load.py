@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import LOAD_GROUP, REPO
 
-pytestmark = [pytest.mark.slow, pytest.mark.services]
+pytestmark = [pytest.mark.slow, pytest.mark.services, LOAD_GROUP]
 
 
 def test_small_load_has_no_errors_and_loses_no_files(

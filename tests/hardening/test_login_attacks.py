@@ -22,7 +22,15 @@ from django.test import Client
 
 from portal.accounts import throttle
 from portal.accounts.models import User
-from tests.conftest import PASSWORD, enrol_totp, make_user, next_totp, run_smtp, text_body
+from tests.conftest import (
+    LOAD_GROUP,
+    PASSWORD,
+    enrol_totp,
+    make_user,
+    next_totp,
+    run_smtp,
+    text_body,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -157,6 +165,7 @@ def slow_smtp(settings: Any) -> Any:
         yield sink
 
 
+@LOAD_GROUP  # timed
 @pytest.mark.parametrize(
     "path, field",
     [("/password-reset/", "email"), ("/verify/again/", "email"), ("/signup/", "email")],
@@ -193,6 +202,7 @@ def timed_login(client: Client, email: str) -> float:
     return elapsed
 
 
+@LOAD_GROUP  # timed
 def test_login_takes_as_long_without_an_account(settings: Any) -> None:
     """The real password hasher (not the tests' MD5): a wrong password for an account and
     any password for an address without one cost the same hashing."""

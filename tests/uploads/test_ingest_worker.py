@@ -58,13 +58,15 @@ def test_worker_killed_mid_ingest_loses_and_duplicates_nothing(
     # Slow every ingest down so the kill lands in the middle of the batch.
     celery_worker.stop()
     slow = start_worker(tmp_path / "slow.log", {"INGEST_TEST_DELAY": "0.5"})
-    wait_until(lambda: bool(app.control.ping(timeout=0.5)), 30, "the slow worker")
-    client = UploadClient(login(patient))
-    upload = client.create(len(mr_series))
-    for path in mr_series:
-        client.send(upload, path.name, path.read_bytes())
-    wait_until(lambda: Instance.objects.count() >= 3, 60, "a few instances")
-    slow.stop(signal.SIGKILL)  # no warm shutdown: the running task is lost mid-way
+    try:
+        wait_until(lambda: bool(app.control.ping(timeout=0.5)), 30, "the slow worker")
+        client = UploadClient(login(patient))
+        upload = client.create(len(mr_series))
+        for path in mr_series:
+            client.send(upload, path.name, path.read_bytes())
+        wait_until(lambda: Instance.objects.count() >= 3, 60, "a few instances")
+    finally:
+        slow.stop(signal.SIGKILL)  # no warm shutdown: the running task is lost mid-way
     done_before = Instance.objects.count()
     assert done_before < 20
     assert UploadFile.objects.exclude(status__in=[FileStatus.STORED]).exists()

@@ -171,8 +171,10 @@ def broker(tmp_path: Path) -> Iterator[Any]:
 
 def queued(client: Any) -> list[tuple[str, list[Any], str | None]]:
     """Task name, arguments and ETA of every message on the broker."""
+    from tests.hardening.test_faults import queue_key
+
     out = []
-    for key in client.keys("celery*"):
+    for key in client.keys(f"{queue_key()}*"):  # the queue, and its priority steps
         for raw in client.lrange(key, 0, -1):
             message = json.loads(raw)
             args = json.loads(base64.b64decode(message["body"]))[0]

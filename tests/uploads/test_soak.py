@@ -42,10 +42,10 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from tests.conftest import REPO, worker_database_url
+from tests.conftest import LOAD_GROUP, REPO, worker_database_url
 from tests.test_stack import base_env, manage, wait_http
 
-pytestmark = [pytest.mark.slow, pytest.mark.services]
+pytestmark = [pytest.mark.slow, pytest.mark.services, LOAD_GROUP]
 
 UPLOADS = int(os.environ.get("SOAK_UPLOADS", "50"))
 ACCOUNTS = 4
