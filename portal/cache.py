@@ -1,4 +1,5 @@
-"""Django's Redis cache, keeping one redis-py client per connection pool.
+"""Django's Redis cache, keeping one redis-py client per connection pool, and clearing
+only its own keys.
 
 Django builds a new ``redis.Redis`` object on every cache call; building one sets up its
 response-callback table, which costs more than the GET of a cached slice itself.
@@ -31,3 +32,17 @@ class PortalRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _ReusingClient
+
+    def clear(self) -> None:
+        """Delete this cache's keys only. Django's ``clear()`` flushes the whole Redis
+        database, which would also empty the Celery broker's queues and another process's
+        cache sharing it (another prefix: a second portal, a parallel test worker)."""
+        client = self._cache.get_client(None, write=True)
+        batch: list[Any] = []
+        for key in client.scan_iter(match=f"{self.key_prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)

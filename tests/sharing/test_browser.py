@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARTIFACTS, browser_login
+from tests.reports.factories import case_of
 from tests.sharing.factories import make_link
 from uploads.models import TRIAL_CHOICES, Instance, ShareLink
 
@@ -66,8 +67,9 @@ def test_link_holder_sees_exactly_one_study(
         assert response.status in (302, 404), api
         assert response.status == 404 or "/login/" in response.headers["location"]
     mine = f"/studies/{imported_study.pk}"
-    pages = [f"{mine}/", f"/studies/{other_study.pk}/", "/studies/", f"{mine}/report/view/",
-             f"{mine}/report/pdf/", "/manage/", "/worklist/", "/upload/"]  # fmt: skip
+    case = f"/requests/{case_of(imported_study).pk}"
+    pages = [f"{mine}/", f"/studies/{other_study.pk}/", "/studies/", f"{case}/report/view/",
+             f"{case}/report/pdf/", f"{case}/", "/manage/", "/worklist/", "/upload/"]  # fmt: skip
     for path in pages:
         holder.goto(path)
         assert "/login/" in holder.url, path
