@@ -311,3 +311,20 @@ def test_catalogues_hold_every_wrapped_string_and_no_other(tmp_path: Path) -> No
         subprocess.run([sys.executable, "manage.py", *command], cwd=copy, env=env, check=True,
                        capture_output=True, timeout=300)  # fmt: skip
     assert msgids(copy / "locale") == msgids(LOCALE)
+
+
+@pytestmark_db
+def test_a_link_holder_reads_the_shared_pages_in_their_own_language(
+    client: Any, patient: Any
+) -> None:
+    """A reviewer abroad opens a patient's link: the passcode page follows the browser's
+    language (no account, so no saved choice)."""
+    from tests.reports.factories import make_study
+    from tests.sharing.factories import make_link
+
+    _, token = make_link(make_study(patient, instances=1), patient, passcode="open sesame 42")
+    french = client.get(f"/s/{token}/", headers={"accept-language": "fr"})
+    assert french.status_code == 200
+    assert "Code d’accès" in french.text and "Ouvrir l’examen" in french.text
+    dutch = client.get(f"/s/{token}/", headers={"accept-language": "nl"})
+    assert "Toegangscode" in dutch.text and "Het onderzoek openen" in dutch.text
